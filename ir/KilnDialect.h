@@ -1,0 +1,29 @@
+//===- KilnDialect.h - the kiln dialect ---------------------------*- C++ -*-===//
+//
+// Declares the kiln dialect, its enums and attributes, and its ops.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_IR_KILNDIALECT_H
+#define KILN_IR_KILNDIALECT_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "ir/KilnDialect.h.inc"
+#include "ir/KilnEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "ir/KilnAttrs.h.inc"
+
+#include "ir/ShapeUtils.h"
+
+#define GET_OP_CLASSES
+#include "ir/KilnOps.h.inc"
+
+#endif // KILN_IR_KILNDIALECT_H

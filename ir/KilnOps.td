@@ -1,0 +1,644 @@
+//===- KilnOps.td - the kiln dialect: every op of the tensor IR ------------===//
+//
+// The `kiln` dialect is a typed dataflow IR of tensor ops on builtin ranked
+// tensor types. A dimension the model leaves symbolic (the batch) is dynamic
+// (`?`). Every op implements InferTypeOpInterface: its shape function is both
+// the verifier of its operands and the rule that shape inference applies, so
+// there is exactly one place that knows the shape semantics of an op.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_OPS_TD
+#define KILN_OPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/OpAsmInterface.td"
+
+//===----------------------------------------------------------------------===//
+// Dialect
+//===----------------------------------------------------------------------===//
+
+def Kiln_Dialect : Dialect {
+  let name = "kiln";
+  let cppNamespace = "::kiln";
+  let summary = "Tensor ops of kiln models and training steps";
+  let description = [{
+    The kiln dialect holds the ops that model files are made of: parameters
+    with initializers, elementwise math with NumPy broadcasting, matmul,
+    layout ops, reductions, and the fused primitives of deep learning
+    (softmax, cross-entropy, layer norm, convolution, pooling, embedding,
+    dropout). A model is a `func.func` whose arguments are the model's inputs
+    and whose results are its loss and metrics.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+  let hasConstantMaterializer = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Enums and attributes
+//===----------------------------------------------------------------------===//
+
+def Kiln_CmpPredicate : I32EnumAttr<"CmpPredicate", "comparison predicate", [
+    I32EnumAttrCase<"eq", 0>, I32EnumAttrCase<"ne", 1>,
+    I32EnumAttrCase<"lt", 2>, I32EnumAttrCase<"le", 3>,
+    I32EnumAttrCase<"gt", 4>, I32EnumAttrCase<"ge", 5>]> {
+  let cppNamespace = "::kiln";
+}
+
+def Kiln_GeluApproximation : I32EnumAttr<"GeluApproximation",
+    "GELU formula", [
+    I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"tanh", 1>]> {
+  let cppNamespace = "::kiln";
+}
+
+def Kiln_InitKind : I32EnumAttr<"InitKind", "parameter initializer", [
+    I32EnumAttrCase<"zeros", 0>, I32EnumAttrCase<"ones", 1>,
+    I32EnumAttrCase<"constant", 2>, I32EnumAttrCase<"normal", 3>,
+    I32EnumAttrCase<"uniform", 4>, I32EnumAttrCase<"kaiming_uniform", 5>,
+    I32EnumAttrCase<"kaiming_normal", 6>, I32EnumAttrCase<"xavier_uniform", 7>,
+    I32EnumAttrCase<"xavier_normal", 8>]> {
+  let cppNamespace = "::kiln";
+  let genSpecializedAttr = 0;
+}
+
+def Kiln_InitializerAttr : AttrDef<Kiln_Dialect, "Initializer"> {
+  let mnemonic = "init";
+  let summary = "How a trainable parameter is initialized";
+  let description = [{
+    An initializer kind and up to two numbers whose meaning depends on the
+    kind. Fan-in and fan-out follow PyTorch: for a weight of shape
+    `[out, in, k...]`, fan_in = in * prod(k) and fan_out = out * prod(k).
+
+    | kind | printed as | values drawn from |
+    |---|---|---|
+    | zeros, ones | `zeros` | the constant |
+    | constant | `constant(value = v)` | v |
+    | normal | `normal(mean = m, std = s)` | N(m, s^2) |
+    | uniform | `uniform(low = a, high = b)` | U(a, b) |
+    | kaiming_uniform | `kaiming_uniform(gain = g)` | U(-b, b), b = g * sqrt(3 / fan_in) |
+    | kaiming_normal | `kaiming_normal(gain = g)` | N(0, (g / sqrt(fan_in))^2) |
+    | xavier_uniform | `xavier_uniform(gain = g)` | U(-b, b), b = g * sqrt(6 / (fan_in + fan_out)) |
+    | xavier_normal | `xavier_normal(gain = g)` | N(0, g^2 * 2 / (fan_in + fan_out)) |
+
+    Example: `#kiln.init<normal(mean = 0.0, std = 2.0e-02)>`.
+  }];
+  let parameters = (ins "::kiln::InitKind":$kind, APFloatParameter<"first argument">:$a,
+                        APFloatParameter<"second argument">:$b);
+  let builders = [AttrBuilder<(ins "::kiln::InitKind":$kind, "double":$a, "double":$b), [{
+    return $_get($_ctxt, kind, ::llvm::APFloat(a), ::llvm::APFloat(b));
+  }]>];
+  let hasCustomAssemblyFormat = 1;
+  let extraClassDeclaration = [{
+    /// Names of the numeric arguments of `kind`, in order (at most two).
+    static llvm::ArrayRef<llvm::StringRef> argumentNames(::kiln::InitKind kind);
+    /// The default numeric arguments of `kind`.
+    static std::pair<double, double> defaultArguments(::kiln::InitKind kind);
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+def Kiln_FloatTensor : RankedTensorOf<[F16, BF16, F32, F64]>;
+def Kiln_IndexTensor : RankedTensorOf<[I32, I64]>;
+def Kiln_BoolTensor : RankedTensorOf<[I1]>;
+def Kiln_NumericTensor : RankedTensorOf<[F16, BF16, F32, F64, I32, I64]>;
+def Kiln_AnyTensor : RankedTensorOf<[F16, BF16, F32, F64, I1, I32, I64]>;
+
+//===----------------------------------------------------------------------===//
+// Base classes
+//===----------------------------------------------------------------------===//
+
+// Every kiln op infers its result types from its operands and attributes.
+// Declared result types may be less refined than the inferred ones (a `?`
+// where inference knows the size); the shape inference pass refines them.
+class Kiln_Op<string mnemonic, list<Trait> traits = []> :
+    Op<Kiln_Dialect, mnemonic,
+       !listconcat(traits, [InferTypeOpAdaptorWithIsCompatible])> {
+  code kilnExtraDefinition = "";
+  let extraClassDefinition = [{
+    bool $cppClass::isCompatibleReturnTypes(::mlir::TypeRange l,
+                                            ::mlir::TypeRange r) {
+      return ::kiln::areCompatibleResultTypes(l, r);
+    }
+  }] # kilnExtraDefinition;
+}
+
+class Kiln_UnaryOp<string mnemonic, Type type, string doc> :
+    Kiln_Op<mnemonic, [Pure]> {
+  let summary = "elementwise " # doc;
+  let description = [{
+    Applies }] # doc # [{ to every element. The result has the operand's type.
+
+    ```mlir
+    %y = kiln.}] # mnemonic # [{ %x : tensor<?x512xf32>
+    ```
+  }];
+  let arguments = (ins type:$input);
+  let results = (outs type:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+class Kiln_BinaryOp<string mnemonic, Type type, string doc> :
+    Kiln_Op<mnemonic, [Pure]> {
+  let summary = "elementwise " # doc # " with NumPy broadcasting";
+  let description = [{
+    Computes }] # doc # [{ of the two operands element by element. Both
+    operands have the same element type; their shapes broadcast as in NumPy:
+    aligned from the right, a dimension of size 1 stretches to the other.
+
+    ```mlir
+    %z = kiln.}] # mnemonic # [{ %a, %b : (tensor<?x512xf32>, tensor<512xf32>) -> tensor<?x512xf32>
+    ```
+  }];
+  let arguments = (ins type:$lhs, type:$rhs);
+  let results = (outs type:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+class Kiln_ReduceOp<string mnemonic, string doc> : Kiln_Op<mnemonic, [Pure]> {
+  let summary = doc # " over axes";
+  let description = [{
+    Reduces the operand over `axes` (all axes when the list is empty) by }] #
+    doc # [{. Negative axes count from the end. With `keepdims` the reduced
+    dimensions stay as size 1.
+
+    ```mlir
+    %s = kiln.}] # mnemonic # [{ %x [1] keepdims : (tensor<?x10xf32>) -> tensor<?x1xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_NumericTensor:$input, DenseI64ArrayAttr:$axes,
+                       UnitAttr:$keepdims);
+  let results = (outs Kiln_NumericTensor:$result);
+  let assemblyFormat = [{
+    $input $axes (`keepdims` $keepdims^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+class Kiln_PoolOp<string mnemonic, string doc> : Kiln_Op<mnemonic, [Pure]> {
+  let summary = "2-D " # doc # " pooling, NCHW";
+  let description = [{
+    Slides a `kernel` window over the last two dimensions of an NCHW tensor
+    with `stride`, after `padding` on each side, and takes the }] # doc # [{ of
+    each window. Output size: `(H + 2 * padding - kernel) / stride + 1`.
+
+    ```mlir
+    %y = kiln.}] # mnemonic # [{ %x kernel [2, 2] stride [2, 2] padding [0, 0]
+        : (tensor<?x32x28x28xf32>) -> tensor<?x32x14x14xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `kernel` $kernel `stride` $stride `padding` $padding attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Constants and parameters
+//===----------------------------------------------------------------------===//
+
+def Kiln_ConstantOp : Kiln_Op<"constant", [ConstantLike, Pure]> {
+  let summary = "a constant tensor";
+  let description = [{
+    A tensor whose value is known at compile time. Scalar literals of the
+    model language become rank-0 constants.
+
+    ```mlir
+    %c = kiln.constant dense<5.000000e-01> : tensor<f32>
+    ```
+  }];
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+}
+
+def Kiln_ParamOp : Kiln_Op<"param",
+    [Pure, DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
+  let summary = "a trainable parameter";
+  let description = [{
+    A trainable tensor of the model, named by a stable dotted name (the name
+    a checkpoint stores it under) and initialized by `init`. Its type is fully
+    static and of a float element type.
+
+    ```mlir
+    %w = kiln.param "l1.weight" : tensor<512x784xf32>
+        init #kiln.init<kaiming_uniform(gain = 1.0)>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name, Kiln_InitializerAttr:$init,
+                       TypeAttrOf<Kiln_FloatTensor>:$type);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$name `:` $type `init` qualified($init) attr-dict";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise unary
+//===----------------------------------------------------------------------===//
+
+def Kiln_NegOp : Kiln_UnaryOp<"neg", Kiln_NumericTensor, "negation">;
+def Kiln_AbsOp : Kiln_UnaryOp<"abs", Kiln_NumericTensor, "absolute value">;
+def Kiln_ExpOp : Kiln_UnaryOp<"exp", Kiln_FloatTensor, "e to the power x">;
+def Kiln_LogOp : Kiln_UnaryOp<"log", Kiln_FloatTensor, "natural logarithm">;
+def Kiln_TanhOp : Kiln_UnaryOp<"tanh", Kiln_FloatTensor, "hyperbolic tangent">;
+def Kiln_SigmoidOp : Kiln_UnaryOp<"sigmoid", Kiln_FloatTensor,
+                                  "the logistic function 1 / (1 + exp(-x))">;
+def Kiln_ReluOp : Kiln_UnaryOp<"relu", Kiln_FloatTensor, "max(x, 0)">;
+def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt", Kiln_FloatTensor, "square root">;
+def Kiln_RsqrtOp : Kiln_UnaryOp<"rsqrt", Kiln_FloatTensor,
+                                "reciprocal square root">;
+
+def Kiln_GeluOp : Kiln_Op<"gelu", [Pure]> {
+  let summary = "elementwise GELU";
+  let description = [{
+    The Gaussian error linear unit `x * Phi(x)`, exact (`erf`) by default or
+    with the `tanh` approximation of GPT-2.
+
+    ```mlir
+    %y = kiln.gelu %x approximate tanh : tensor<?x1536xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input,
+      DefaultValuedAttr<Kiln_GeluApproximation,
+                        "::kiln::GeluApproximation::none">:$approximate);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input (`approximate` $approximate^)? attr-dict `:` type($input)
+  }];
+}
+
+def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape]> {
+  let summary = "element type conversion";
+  let description = [{
+    Converts every element to the element type of the result: floats round to
+    nearest, float to integer truncates toward zero, `i1` becomes 0 or 1.
+
+    ```mlir
+    %f = kiln.cast %b : tensor<?xi1> to tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input, TypeAttr:$element_type);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` $element_type";
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "::mlir::Type":$elementType)>
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise binary, compare, select
+//===----------------------------------------------------------------------===//
+
+def Kiln_AddOp : Kiln_BinaryOp<"add", Kiln_NumericTensor, "the sum">;
+def Kiln_SubOp : Kiln_BinaryOp<"sub", Kiln_NumericTensor, "the difference">;
+def Kiln_MulOp : Kiln_BinaryOp<"mul", Kiln_NumericTensor, "the product">;
+def Kiln_DivOp : Kiln_BinaryOp<"div", Kiln_NumericTensor, "the quotient">;
+def Kiln_MaxOp : Kiln_BinaryOp<"max", Kiln_NumericTensor, "the maximum">;
+def Kiln_MinOp : Kiln_BinaryOp<"min", Kiln_NumericTensor, "the minimum">;
+def Kiln_PowOp : Kiln_BinaryOp<"pow", Kiln_FloatTensor,
+                               "lhs raised to the power rhs">;
+
+def Kiln_CmpOp : Kiln_Op<"cmp", [Pure]> {
+  let summary = "elementwise comparison with broadcasting";
+  let description = [{
+    Compares two tensors of one element type element by element, with NumPy
+    broadcasting, and yields an `i1` tensor.
+
+    ```mlir
+    %m = kiln.cmp eq, %a, %b : (tensor<?xi32>, tensor<?xi32>) -> tensor<?xi1>
+    ```
+  }];
+  let arguments = (ins Kiln_CmpPredicate:$predicate, Kiln_NumericTensor:$lhs,
+                       Kiln_NumericTensor:$rhs);
+  let results = (outs Kiln_BoolTensor:$result);
+  let assemblyFormat = [{
+    $predicate `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_SelectOp : Kiln_Op<"select", [Pure]> {
+  let summary = "elementwise choice with broadcasting";
+  let description = [{
+    Takes `true_value` where `condition` holds and `false_value` elsewhere;
+    the three shapes broadcast together.
+
+    ```mlir
+    %y = kiln.select %m, %a, %b
+        : (tensor<?x10xi1>, tensor<?x10xf32>, tensor<f32>) -> tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_BoolTensor:$condition,
+                       Kiln_AnyTensor:$true_value, Kiln_AnyTensor:$false_value);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = [{
+    $condition `,` $true_value `,` $false_value attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Matmul and layout
+//===----------------------------------------------------------------------===//
+
+def Kiln_MatmulOp : Kiln_Op<"matmul", [Pure]> {
+  let summary = "batched matrix product";
+  let description = [{
+    Multiplies the last two dimensions of `lhs` (`[..., M, K]`) and `rhs`
+    (`[..., K, N]`); leading batch dimensions broadcast. `transpose_lhs` and
+    `transpose_rhs` swap the last two dimensions of an operand first, as a
+    GEMM's transposed operand modes do, so no transpose is materialized.
+
+    ```mlir
+    %y = kiln.matmul %x, %w transpose_rhs
+        : (tensor<?x784xf32>, tensor<512x784xf32>) -> tensor<?x512xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs,
+                       UnitAttr:$transpose_lhs, UnitAttr:$transpose_rhs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs (`transpose_lhs` $transpose_lhs^)?
+    (`transpose_rhs` $transpose_rhs^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+def Kiln_TransposeOp : Kiln_Op<"transpose", [Pure]> {
+  let summary = "permute dimensions";
+  let description = [{
+    Result dimension `i` is operand dimension `permutation[i]`.
+
+    ```mlir
+    %t = kiln.transpose %x [1, 0] : (tensor<?x10xf32>) -> tensor<10x?xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = [{
+    $input $permutation attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
+  let summary = "change the shape, keeping the elements in row-major order";
+  let description = [{
+    `shape` lists the new sizes; at most one entry is -1, meaning the size
+    that keeps the element count (dynamic when the operand has a dynamic
+    dimension).
+
+    ```mlir
+    %f = kiln.reshape %x [-1, 784] : (tensor<?x28x28xf32>) -> tensor<?x784xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input, DenseI64ArrayAttr:$shape);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = [{
+    $input $shape attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_BroadcastOp : Kiln_Op<"broadcast", [Pure]> {
+  let summary = "broadcast to the shape of another tensor";
+  let description = [{
+    Stretches `input` to the shape of `like` by NumPy rules (only `like`'s
+    shape is used, never its values). Taking the target shape from a value
+    keeps dynamic dimensions (the batch) expressible.
+
+    ```mlir
+    %b = kiln.broadcast %g, %x : (tensor<1x10xf32>, tensor<?x10xf32>) -> tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_AnyTensor:$input, Kiln_AnyTensor:$like);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $like attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+def Kiln_ReduceSumOp : Kiln_ReduceOp<"reduce_sum", "the sum">;
+def Kiln_ReduceMeanOp : Kiln_ReduceOp<"reduce_mean", "the mean">;
+def Kiln_ReduceMaxOp : Kiln_ReduceOp<"reduce_max", "the maximum">;
+
+def Kiln_ArgmaxOp : Kiln_Op<"argmax", [Pure]> {
+  let summary = "index of the maximum along one axis";
+  let description = [{
+    The `i32` index of the first maximum along `axis`.
+
+    ```mlir
+    %i = kiln.argmax %logits axis 1 : (tensor<?x10xf32>) -> tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins Kiln_NumericTensor:$input, I64Attr:$axis,
+                       UnitAttr:$keepdims);
+  let results = (outs RankedTensorOf<[I32]>:$result);
+  let assemblyFormat = [{
+    $input `axis` $axis (`keepdims` $keepdims^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Normalization and losses (primitives with fused kernels and gradients)
+//===----------------------------------------------------------------------===//
+
+def Kiln_SoftmaxOp : Kiln_Op<"softmax", [Pure]> {
+  let summary = "softmax along one axis";
+  let description = [{
+    `exp(x - max) / sum(exp(x - max))` along `axis`, computed stably.
+
+    ```mlir
+    %p = kiln.softmax %x axis -1 : tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, I64Attr:$axis);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input `axis` $axis attr-dict `:` type($input)";
+}
+
+def Kiln_LogSoftmaxOp : Kiln_Op<"log_softmax", [Pure]> {
+  let summary = "log of softmax along one axis";
+  let description = [{
+    `x - max - log(sum(exp(x - max)))` along `axis`, computed stably.
+
+    ```mlir
+    %l = kiln.log_softmax %x axis -1 : tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, I64Attr:$axis);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input `axis` $axis attr-dict `:` type($input)";
+}
+
+def Kiln_CrossEntropyOp : Kiln_Op<"cross_entropy", [Pure]> {
+  let summary = "mean softmax cross-entropy with integer labels";
+  let description = [{
+    For logits `[..., C]` and integer labels `[...]` in `[0, C)`, the mean
+    over all label positions of `-log_softmax(logits)[label]`. A primitive
+    because its fused kernel and its gradient `softmax - onehot` beat the
+    decomposition.
+
+    ```mlir
+    %loss = kiln.cross_entropy %logits, %label
+        : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$logits, Kiln_IndexTensor:$labels);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $labels attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_LayerNormOp : Kiln_Op<"layer_norm", [Pure]> {
+  let summary = "layer normalization over the last dimension";
+  let description = [{
+    Normalizes each row of the last dimension to zero mean and unit variance
+    (biased variance, plus `epsilon`), then scales by `weight` and shifts by
+    `bias`, both of shape `[D]`.
+
+    ```mlir
+    %y = kiln.layer_norm %x, %g, %b eps 1.000000e-05
+        : (tensor<?x256x384xf32>, tensor<384xf32>, tensor<384xf32>) -> tensor<?x256x384xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$weight,
+                       Kiln_FloatTensor:$bias, F64Attr:$epsilon);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias `eps` $epsilon attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Convolution, pooling, embedding, dropout
+//===----------------------------------------------------------------------===//
+
+def Kiln_Conv2dOp : Kiln_Op<"conv2d", [Pure]> {
+  let summary = "2-D convolution, NCHW input, OIHW weight";
+  let description = [{
+    Cross-correlates `input` `[N, C, H, W]` with `weight` `[O, C, KH, KW]`
+    after zero `padding` on each side, moving by `stride`. Output:
+    `[N, O, (H + 2 * ph - KH) / sh + 1, (W + 2 * pw - KW) / sw + 1]`. A bias
+    is a separate broadcast add.
+
+    ```mlir
+    %y = kiln.conv2d %x, %w stride [1, 1] padding [1, 1]
+        : (tensor<?x1x28x28xf32>, tensor<32x1x3x3xf32>) -> tensor<?x32x28x28xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$weight,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `stride` $stride `padding` $padding attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+def Kiln_MaxPool2dOp : Kiln_PoolOp<"max_pool2d", "maximum">;
+def Kiln_AvgPool2dOp : Kiln_PoolOp<"avg_pool2d", "average (padding counted)">;
+
+def Kiln_EmbeddingOp : Kiln_Op<"embedding", [Pure]> {
+  let summary = "row gather from a table";
+  let description = [{
+    For a table `[V, D]` and integer indices of any shape `S`, the rows
+    `table[indices]` of shape `S + [D]`.
+
+    ```mlir
+    %e = kiln.embedding %table, %tokens
+        : (tensor<65x384xf32>, tensor<?x256xi32>) -> tensor<?x256x384xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$weight, Kiln_IndexTensor:$indices);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $weight `,` $indices attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_DropoutOp : Kiln_Op<"dropout", [Pure]> {
+  let summary = "inverted dropout with a counter-based random mask";
+  let description = [{
+    In training, zeroes each element with probability `rate` and scales the
+    rest by `1 / (1 - rate)`; in evaluation it is the identity. The mask is a
+    function of the step's seed, `stream` (unique per dropout op of a model)
+    and the element index, so the backward pass regenerates it.
+
+    ```mlir
+    %y = kiln.dropout %x rate 1.000000e-01 stream 0 : tensor<?x512xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, F64Attr:$rate,
+                       I64Attr:$stream);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `rate` $rate `stream` $stream attr-dict `:` type($input)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Composites: kept in the IR as the user wrote them, lowered by
+// kiln-decompose into primitives (see docs/architecture.md).
+//===----------------------------------------------------------------------===//
+
+def Kiln_LinearOp : Kiln_Op<"linear", [Pure]> {
+  let summary = "affine layer x @ W^T + b";
+  let description = [{
+    A fully connected layer with a PyTorch-layout weight `[out, in]` and an
+    optional bias `[out]`. Composite: `kiln-decompose` lowers it to
+    `kiln.matmul ... transpose_rhs` and a broadcast `kiln.add`, which fusion
+    turns back into one GEMM with a bias epilogue.
+
+    ```mlir
+    %y = kiln.linear %x, %w, %b
+        : (tensor<?x784xf32>, tensor<512x784xf32>, tensor<512xf32>) -> tensor<?x512xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$weight,
+                       Optional<Kiln_FloatTensor>:$bias);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+def Kiln_AccuracyOp : Kiln_Op<"accuracy", [Pure]> {
+  let summary = "fraction of correct argmax predictions";
+  let description = [{
+    For logits `[..., C]` and labels `[...]`, the mean of
+    `argmax(logits, -1) == labels` as a float scalar. Composite: lowered to
+    argmax, cmp, cast and reduce_mean.
+
+    ```mlir
+    %acc = kiln.accuracy %logits, %label
+        : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$logits, Kiln_IndexTensor:$labels);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $labels attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+#endif // KILN_OPS_TD

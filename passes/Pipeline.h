@@ -1,0 +1,49 @@
+//===- Pipeline.h - the pipeline that `kiln compile` runs ---------*- C++ -*-===//
+//
+// The one place where the compile pipeline is built. It is registered as
+// `kiln-compile`, so `kiln-opt --pass-pipeline='builtin.module(kiln-compile{
+// stage=ir})'` reproduces exactly what `kiln compile --emit=ir` does.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_PASSES_PIPELINE_H
+#define KILN_PASSES_PIPELINE_H
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace kiln {
+
+/// The stages of compilation, in order; each includes all before it.
+enum class Stage {
+  /// The model as written, verified and shape-inferred.
+  ir,
+  /// Composites lowered to primitives.
+  primitive,
+};
+
+struct CompilePipelineOptions
+    : public mlir::PassPipelineOptions<CompilePipelineOptions> {
+  Option<Stage> stage{
+      *this, "stage", llvm::cl::desc("The last stage to run"),
+      llvm::cl::init(Stage::ir),
+      llvm::cl::values(
+          clEnumValN(Stage::ir, "ir", "the model, verified and shape-inferred"),
+          clEnumValN(Stage::primitive, "primitive",
+                     "composites lowered to primitives"))};
+  ListOption<std::string> bind{
+      *this, "bind",
+      llvm::cl::desc("Symbolic dimension sizes, as NAME=SIZE")};
+};
+
+/// Adds the passes of every stage up to `options.stage` to `pm`, which must
+/// run on a builtin.module.
+void buildCompilePipeline(mlir::OpPassManager &pm,
+                          const CompilePipelineOptions &options);
+
+/// Registers every kiln pass and the `kiln-compile` pipeline.
+void registerKilnPassesAndPipelines();
+
+} // namespace kiln
+
+#endif // KILN_PASSES_PIPELINE_H
