@@ -155,7 +155,10 @@ int compile() {
     return kModelError;
 
   return writeOutput(outputFile,
-                     [&](llvm::raw_ostream &os) { module->print(os); });
+                     [&](llvm::raw_ostream &os) {
+                       module->print(os);
+                       os << "\n"; // as kiln-opt prints it
+                     });
 }
 
 } // namespace

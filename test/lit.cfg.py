@@ -1,0 +1,34 @@
+# lit configuration of the kiln test suite.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "kiln"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".kiln", ".test"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "unit", "fuzz"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.kiln_obj_root, "test")
+
+config.substitutions.append(("%kiln_src", config.kiln_src_root))
+config.substitutions.append(("%examples", os.path.join(config.kiln_src_root, "examples")))
+
+llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+# kiln's tools first, then FileCheck, not, count from LLVM.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.kiln_tools_dir, append_path=True)
+tools = ["kiln", "kiln-opt", "FileCheck", "not", "count"]
+llvm_config.add_tool_substitutions(tools, [config.kiln_tools_dir, config.llvm_tools_dir])
+
+# An AddressSanitizer build of kiln, when the build has one: the malformed
+# input corpus runs through it too.
+if config.kiln_asan_tools_dir and os.path.exists(
+    os.path.join(config.kiln_asan_tools_dir, "kiln")
+):
+    config.available_features.add("asan")
+    config.substitutions.append(
+        ("%kiln_asan", os.path.join(config.kiln_asan_tools_dir, "kiln"))
+    )
