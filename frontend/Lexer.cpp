@@ -222,11 +222,25 @@ Token Lexer::next() {
   }
   std::string message;
   llvm::raw_string_ostream os(message);
-  if (std::isprint(static_cast<unsigned char>(c)))
+  if (std::isprint(static_cast<unsigned char>(c))) {
     os << "unexpected character '" << c << "'";
-  else
-    os << "unexpected byte 0x"
-       << llvm::format_hex_no_prefix(static_cast<unsigned char>(c), 2);
+    return makeError(start, at, message);
+  }
+  // A run of control or non-ASCII bytes is one error, not one per byte.
+  auto isJunk = [](char b) {
+    return !std::isprint(static_cast<unsigned char>(b)) && b != ' ' &&
+           b != '\t' && b != '\r' && b != '\n';
+  };
+  while (!atEnd() && isJunk(peek()))
+    advance();
+  llvm::StringRef run(start, cur - start);
+  const size_t shown = 8;
+  os << (run.size() == 1 ? "unexpected byte" : "unexpected bytes");
+  for (char b : run.take_front(shown))
+    os << " 0x" << llvm::format_hex_no_prefix(static_cast<unsigned char>(b), 2);
+  if (run.size() > shown)
+    os << " ...";
+  os << "; a model file is ASCII text";
   return makeError(start, at, message);
 }
 

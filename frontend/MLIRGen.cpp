@@ -17,9 +17,11 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/ScopeExit.h"
-#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/SaveAndRestore.h"
 
 #include <cmath>
 
@@ -62,6 +64,41 @@ std::optional<double> literalNumber(const Expr &expr, bool *isInteger = nullptr)
   return std::nullopt;
 }
 
+/// Spells a number as the user would write it: `0.5`, `1e-05`, `3`.
+std::string formatNumber(double n) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::format("%g", n);
+  return text;
+}
+
+/// The closest of `candidates` to a misspelled `name`, or "" when none is
+/// close enough to be a plausible typo.
+llvm::StringRef closestName(llvm::StringRef name,
+                            llvm::ArrayRef<llvm::StringRef> candidates) {
+  // Like clang's typo correction: up to one edit per three characters, and
+  // never a rewrite of the whole name (`g` does not suggest `x`).
+  unsigned bestDistance = (name.size() + 2) / 3 + 1;
+  llvm::StringRef best;
+  for (llvm::StringRef candidate : candidates) {
+    unsigned d = name.edit_distance(candidate, /*AllowReplacements=*/true,
+                                    /*MaxEditDistance=*/bestDistance);
+    if (d < bestDistance && d < name.size() && d < candidate.size()) {
+      bestDistance = d;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+/// Spells a tensor type in the language's terms: `f32[?, 784]`, `bool[4]`.
+std::string typeText(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (tensor && tensor.getElementType().isInteger(1))
+    return "bool" + formatShape(tensor.getShape());
+  return formatTensorType(type);
+}
+
 /// What a statement bound a name to.
 struct Symbol {
   enum class Kind { Input, Param, Value };
@@ -102,7 +139,13 @@ public:
 
 class Generator {
 public:
-  explicit Generator(MLIRContext &context) : context(context), builder(&context) {}
+  explicit Generator(MLIRContext &context)
+      : context(context), builder(&context),
+        printedOpOnDiagnostic(context.shouldPrintOpOnDiagnostic()) {
+    // Users read diagnostics about their model, not dumps of half-built IR.
+    context.printOpOnDiagnostic(false);
+  }
+  ~Generator() { context.printOpOnDiagnostic(printedOpOnDiagnostic); }
 
   OwningOpRef<ModuleOp> generate(const ModuleAST &ast);
 
@@ -137,8 +180,21 @@ public:
       return failure();
     }
     op->getResult(0).setType(types.front());
+    // Check the operand types now, so that a type error stands at the
+    // expression that built the op.
+    if (failed(verifyOperands(op))) {
+      failedAny = true;
+      op->erase();
+      return failure();
+    }
     return op->getResult(0);
   }
+
+  /// Verifies a new op; explains the usual failure, an operand of the wrong
+  /// element type, in the language's terms.
+  LogicalResult verifyOperands(Operation *op);
+  /// What the user wrote for the op being built: `exp`, `+`, `mean`.
+  llvm::StringRef spelling = "expression";
 
   FailureOr<CallArgs> bind(const CallExpr &call,
                            ArrayRef<llvm::StringRef> params, size_t required);
@@ -187,7 +243,12 @@ public:
   FailureOr<InitializerAttr> initializer(const Expr &expr);
   /// Declares a trainable parameter; names are unique within a model.
   FailureOr<Value> param(const std::string &name, Location loc,
-                         RankedTensorType type, InitializerAttr init);
+                         RankedTensorType type, InitializerAttr init,
+                         Location initLoc);
+  /// Checks that `init` can initialize a parameter of `type`; errors stand at
+  /// `initLoc`, where the initializer is written.
+  LogicalResult checkInitializer(InitializerAttr init, RankedTensorType type,
+                                 llvm::StringRef name, Location initLoc);
   /// `name=` of a layer call, or the next automatic name `<kind><n>`.
   FailureOr<std::string> layerName(CallArgs &args, size_t slot,
                                    llvm::StringRef kind);
@@ -196,6 +257,7 @@ public:
 
   MLIRContext &context;
   OpBuilder builder;
+  bool printedOpOnDiagnostic;
   bool failedAny = false;
 
 private:
@@ -205,6 +267,7 @@ private:
 
   llvm::StringMap<Symbol> symbols;
   llvm::StringSet<> poisoned; // names whose definition failed
+  ArrayRef<StmtPtr> remaining; // the statement being lowered and those after
   llvm::StringMap<Location> paramLocs;
   llvm::StringMap<unsigned> layerCounts;
   int64_t dropoutStreams = 0;
@@ -316,6 +379,9 @@ FailureOr<CallArgs> Generator::bind(const CallExpr &call,
       auto diag = error(kw.loc) << "'" << call.callee
                                 << "' has no argument named '" << kw.name
                                 << "'";
+      llvm::StringRef best = closestName(kw.name, params);
+      if (!best.empty())
+        diag << "; did you mean '" << best << "'?";
       diag.attachNote() << "its arguments are: " << llvm::join(params, ", ");
       return failure();
     }
@@ -338,6 +404,31 @@ FailureOr<CallArgs> Generator::bind(const CallExpr &call,
     }
   }
   return args;
+}
+
+LogicalResult Generator::verifyOperands(Operation *op) {
+  {
+    ScopedDiagnosticHandler quiet(&context,
+                                  [](Diagnostic &) { return success(); });
+    if (succeeded(verify(op)))
+      return success();
+  }
+  // The ODS operand constraints failed: name the operand types that the op
+  // does not take, and how to convert them.
+  for (Value operand : op->getOperands()) {
+    Type element = cast<RankedTensorType>(operand.getType()).getElementType();
+    if (isa<FloatType>(element))
+      continue;
+    bool isBool = element.isInteger(1);
+    error(op->getLoc()) << "'" << spelling << "' does not take "
+                        << (isBool ? "bool" : "integer") << " tensors, got "
+                        << typeText(operand.getType())
+                        << "; convert it with cast(x, \"f32\")";
+    return failure();
+  }
+  // Anything else is a bug in a builtin; let the verifier say what it is.
+  failedAny = true;
+  return verify(op);
 }
 
 //===----------------------------------------------------------------------===//
@@ -380,8 +471,11 @@ void Generator::model(const ModelAST &ast, ModuleOp module) {
   Block *entry = func.addEntryBlock();
   builder.setInsertionPointToEnd(entry);
 
-  for (const StmtPtr &stmt : ast.body)
+  for (auto [i, stmt] : llvm::enumerate(ast.body)) {
+    remaining = ArrayRef<StmtPtr>(ast.body).drop_front(i);
     statement(*stmt, func);
+  }
+  remaining = {};
 
   if (!lossLoc) {
     if (!failedAny)
@@ -523,8 +617,9 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
     FailureOr<InitializerAttr> init = initializer(*p->init);
     if (failed(init))
       return;
-    FailureOr<Value> value = param(stmt.name, stmt.nameLoc,
-                                   RankedTensorType::get(shape, *element), *init);
+    FailureOr<Value> value =
+        param(stmt.name, stmt.nameLoc, RankedTensorType::get(shape, *element),
+              *init, p->init->getLoc());
     if (failed(value))
       return;
     symbols.insert_or_assign(stmt.name,
@@ -564,8 +659,9 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
   const char *what = stmt.getKind() == Stmt::Kind::Loss ? "the loss" : "a metric";
   if (type.getRank() != 0 || !isa<FloatType>(type.getElementType())) {
     error(valueStmt.value->getLoc())
-        << what << " must be a float scalar, got " << formatTensorType(type)
-        << (type.getRank() != 0 ? "; reduce it with mean(...) or sum(...)" : "");
+        << what << " must be a float scalar, got " << typeText(type)
+        << (type.getRank() != 0 ? "; reduce it with mean(...) or sum(...)"
+                                : "");
     return;
   }
   if (stmt.getKind() == Stmt::Kind::Loss) {
@@ -588,18 +684,22 @@ FailureOr<Value> Generator::lookup(const NameExpr &name) {
     failedAny = true; // already explained where it was defined
     return failure();
   }
+  // A name the model defines further down is an ordering mistake, not a typo.
+  for (const StmtPtr &later : remaining) {
+    if (later->name != name.name)
+      continue;
+    auto diag = error(name.getLoc())
+                << "'" << name.name << "' is used before it is defined";
+    diag.attachNote(later->nameLoc) << "'" << name.name << "' is defined here";
+    return failure();
+  }
   auto diag = error(name.getLoc()) << "use of undefined name '" << name.name
                                    << "'";
-  // Suggest the closest defined name.
-  llvm::StringRef best;
-  unsigned bestDistance = 3;
-  for (const auto &entry : symbols) {
-    unsigned d = llvm::StringRef(name.name).edit_distance(entry.getKey());
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = entry.getKey();
-    }
-  }
+  std::vector<llvm::StringRef> defined;
+  for (const auto &entry : symbols)
+    defined.push_back(entry.getKey());
+  llvm::sort(defined); // a deterministic choice among equally close names
+  llvm::StringRef best = closestName(name.name, defined);
   if (!best.empty())
     diag << "; did you mean '" << best << "'?";
   return failure();
@@ -617,7 +717,7 @@ FailureOr<Value> Generator::materialize(const Term &term, Type elementType,
     value = builder.getIntegerAttr(elementType,
                                    static_cast<int64_t>(term.number));
   } else {
-    error(loc) << "the number " << term.number
+    error(loc) << "the number " << formatNumber(term.number)
                << " cannot be used with a tensor of " << elementType;
     return failure();
   }
@@ -662,6 +762,7 @@ FailureOr<Term> Generator::eval(const Expr &expr) {
       return failure();
     if (operand->isNumber())
       return Term::literal(-operand->number, operand->isInteger);
+    llvm::SaveAndRestore<llvm::StringRef> named(spelling, "-");
     FailureOr<Value> result = create<NegOp>(loc, operand->tensor);
     if (failed(result))
       return failure();
@@ -701,6 +802,7 @@ FailureOr<Term> Generator::eval(const Expr &expr) {
     return failure();
   }
 
+  llvm::SaveAndRestore<llvm::StringRef> named(spelling, op);
   // A number takes the element type of the tensor it meets.
   Type element = cast<RankedTensorType>(
                      (lhs->isNumber() ? rhs->tensor : lhs->tensor).getType())
@@ -797,19 +899,16 @@ const Generator::Builtin Generator::kBuiltins[] = {
 };
 
 FailureOr<Term> Generator::call(const CallExpr &call) {
-  for (const Builtin &builtin : kBuiltins)
-    if (builtin.name == call.callee)
-      return (this->*builtin.handler)(call);
-  auto diag = error(call.getLoc()) << "unknown function '" << call.callee << "'";
-  llvm::StringRef best;
-  unsigned bestDistance = 3;
   for (const Builtin &builtin : kBuiltins) {
-    unsigned d = llvm::StringRef(call.callee).edit_distance(builtin.name);
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = builtin.name;
-    }
+    if (builtin.name != call.callee)
+      continue;
+    llvm::SaveAndRestore<llvm::StringRef> named(spelling, builtin.name);
+    return (this->*builtin.handler)(call);
   }
+  auto diag = error(call.getLoc())
+              << "unknown function '" << call.callee << "'";
+  std::vector<llvm::StringRef> names = builtinNames();
+  llvm::StringRef best = closestName(call.callee, names);
   if (!best.empty())
     diag << "; did you mean '" << best << "'?";
   return failure();
@@ -886,6 +985,12 @@ FailureOr<Term> Generator::where(const CallExpr &call) {
   FailureOr<Term> x = args->term(1), y = args->term(2);
   if (failed(c) || failed(x) || failed(y))
     return failure();
+  if (!cast<RankedTensorType>(c->getType()).getElementType().isInteger(1)) {
+    error(args->loc(0)) << "the condition of 'where' must be a bool tensor, "
+                           "such as 'x > 0', got "
+                        << typeText(c->getType());
+    return failure();
+  }
   Value any = x->isNumber() ? y->tensor : x->tensor;
   Type element = any ? cast<RankedTensorType>(any.getType()).getElementType()
                      : builder.getF32Type();
@@ -971,7 +1076,7 @@ FailureOr<Term> Generator::flatten(const CallExpr &call) {
     if (ShapedType::isDynamic(d)) {
       error(call.getLoc()) << "'flatten' needs fixed sizes after the first "
                               "dimension, got "
-                           << formatTensorType(type);
+                           << typeText(type);
       return failure();
     }
     rest *= d;
@@ -1044,14 +1149,14 @@ FailureOr<Term> Generator::classification(const CallExpr &call) {
       cast<RankedTensorType>(labels->getType()).getElementType().isInteger(1)) {
     error(args->loc(1)) << "labels of '" << call.callee
                         << "' must be i32 or i64, got "
-                        << formatTensorType(labels->getType());
+                        << typeText(labels->getType());
     return failure();
   }
   if (!isa<FloatType>(
           cast<RankedTensorType>(logits->getType()).getElementType())) {
     error(args->loc(0)) << "logits of '" << call.callee
                         << "' must be floats, got "
-                        << formatTensorType(logits->getType());
+                        << typeText(logits->getType());
     return failure();
   }
   return wrap(create<OpTy>(call.getLoc(), *logits, *labels));
@@ -1066,7 +1171,8 @@ FailureOr<Term> Generator::dropout(const CallExpr &call) {
   if (failed(x) || failed(p))
     return failure();
   if (!(*p >= 0.0 && *p < 1.0)) {
-    error(args->loc(1)) << "dropout probability must be in [0, 1), got " << *p;
+    error(args->loc(1)) << "dropout probability must be in [0, 1), got "
+                        << formatNumber(*p);
     return failure();
   }
   return wrap(create<DropoutOp>(call.getLoc(), *x, builder.getF64FloatAttr(*p),
@@ -1077,8 +1183,41 @@ FailureOr<Term> Generator::dropout(const CallExpr &call) {
 // Layers
 //===----------------------------------------------------------------------===//
 
+LogicalResult Generator::checkInitializer(InitializerAttr init,
+                                          RankedTensorType type,
+                                          llvm::StringRef name,
+                                          Location initLoc) {
+  InitKind kind = init.getKind();
+  bool needsFans =
+      kind == InitKind::kaiming_uniform || kind == InitKind::kaiming_normal ||
+      kind == InitKind::xavier_uniform || kind == InitKind::xavier_normal;
+  double a = init.getA().convertToDouble(), b = init.getB().convertToDouble();
+  if (needsFans && type.getRank() < 2) {
+    error(initLoc) << "initializer '" << stringifyInitKind(kind)
+                   << "' needs a parameter of rank at least 2 to compute its "
+                      "fans, but '"
+                   << name << "' is " << typeText(type)
+                   << "; use uniform(...), normal(...) or zeros()";
+    return failure();
+  }
+  if (kind == InitKind::uniform && a > b) {
+    error(initLoc) << "uniform initializer of '" << name << "' has low "
+                   << formatNumber(a) << " above high " << formatNumber(b);
+    return failure();
+  }
+  if (kind == InitKind::normal && b < 0) {
+    error(initLoc) << "normal initializer of '" << name
+                   << "' has a negative std " << formatNumber(b);
+    return failure();
+  }
+  return success();
+}
+
 FailureOr<Value> Generator::param(const std::string &name, Location loc,
-                                  RankedTensorType type, InitializerAttr init) {
+                                  RankedTensorType type, InitializerAttr init,
+                                  Location initLoc) {
+  if (failed(checkInitializer(init, type, name, initLoc)))
+    return failure();
   auto [it, inserted] = paramLocs.try_emplace(name, loc);
   if (!inserted) {
     auto diag = error(loc) << "parameter '" << name << "' is already defined";
@@ -1096,10 +1235,6 @@ FailureOr<Value> Generator::param(const std::string &name, Location loc,
   if (failed(value))
     return failure();
   lastParam = value->getDefiningOp();
-  if (failed(verify(value->getDefiningOp()))) {
-    failedAny = true;
-    return failure();
-  }
   return value;
 }
 
@@ -1207,14 +1342,14 @@ FailureOr<Term> Generator::linear(const CallExpr &call) {
   if (xType.getRank() < 1 || ShapedType::isDynamic(xType.getShape().back())) {
     error(args->loc(0)) << "'linear' needs an input whose last dimension is a "
                            "fixed size, got "
-                        << formatTensorType(xType);
+                        << typeText(xType);
     return failure();
   }
   int64_t in = xType.getShape().back();
   Type element = xType.getElementType();
   if (!isa<FloatType>(element)) {
     error(args->loc(0)) << "'linear' needs a float input, got "
-                        << formatTensorType(xType);
+                        << typeText(xType);
     return failure();
   }
   FailureOr<InitializerAttr> wInit =
@@ -1223,14 +1358,16 @@ FailureOr<Term> Generator::linear(const CallExpr &call) {
       layerInit(*args, 5, defaultBiasInit(&context, in));
   if (failed(wInit) || failed(bInit))
     return failure();
-  FailureOr<Value> w = param(*name + ".weight", call.getLoc(),
-                             RankedTensorType::get({*out, in}, element), *wInit);
+  FailureOr<Value> w =
+      param(*name + ".weight", call.getLoc(),
+            RankedTensorType::get({*out, in}, element), *wInit, args->loc(4));
   if (failed(w))
     return failure();
   Value bias;
   if (*hasBias) {
-    FailureOr<Value> b = param(*name + ".bias", call.getLoc(),
-                               RankedTensorType::get({*out}, element), *bInit);
+    FailureOr<Value> b =
+        param(*name + ".bias", call.getLoc(),
+              RankedTensorType::get({*out}, element), *bInit, args->loc(5));
     if (failed(b))
       return failure();
     bias = *b;
@@ -1285,7 +1422,7 @@ FailureOr<Term> Generator::conv2d(const CallExpr &call) {
   if (xType.getRank() != 4 || ShapedType::isDynamic(xType.getDimSize(1))) {
     error(args->loc(0)) << "'conv2d' needs an NCHW input with a fixed channel "
                            "count, got "
-                        << formatTensorType(xType);
+                        << typeText(xType);
     return failure();
   }
   int64_t in = xType.getDimSize(1);
@@ -1298,15 +1435,17 @@ FailureOr<Term> Generator::conv2d(const CallExpr &call) {
     return failure();
   FailureOr<Value> w =
       param(*name + ".weight", call.getLoc(),
-            RankedTensorType::get({*out, in, k[0], k[1]}, element), *wInit);
+            RankedTensorType::get({*out, in, k[0], k[1]}, element), *wInit,
+            args->loc(7));
   if (failed(w))
     return failure();
   FailureOr<Value> y =
       create<Conv2dOp>(call.getLoc(), *x, *w, strideAttr, paddingAttr);
   if (failed(y) || !*hasBias)
     return wrap(y);
-  FailureOr<Value> b = param(*name + ".bias", call.getLoc(),
-                             RankedTensorType::get({*out}, element), *bInit);
+  FailureOr<Value> b =
+      param(*name + ".bias", call.getLoc(),
+            RankedTensorType::get({*out}, element), *bInit, args->loc(8));
   if (failed(b))
     return failure();
   // The bias broadcasts over N, H and W: reshape [O] to [O, 1, 1].
@@ -1367,7 +1506,7 @@ FailureOr<Term> Generator::layerNorm(const CallExpr &call) {
       !isa<FloatType>(xType.getElementType())) {
     error(args->loc(0)) << "'layer_norm' needs a float input whose last "
                            "dimension is a fixed size, got "
-                        << formatTensorType(xType);
+                        << typeText(xType);
     return failure();
   }
   FailureOr<std::string> name = layerName(*args, 4, "layer_norm");
@@ -1375,12 +1514,12 @@ FailureOr<Term> Generator::layerNorm(const CallExpr &call) {
     return failure();
   auto type =
       RankedTensorType::get({xType.getShape().back()}, xType.getElementType());
-  FailureOr<Value> w =
-      param(*name + ".weight", call.getLoc(), type,
-            InitializerAttr::get(&context, InitKind::ones, 0.0, 0.0));
-  FailureOr<Value> b =
-      param(*name + ".bias", call.getLoc(), type,
-            InitializerAttr::get(&context, InitKind::zeros, 0.0, 0.0));
+  FailureOr<Value> w = param(
+      *name + ".weight", call.getLoc(), type,
+      InitializerAttr::get(&context, InitKind::ones, 0.0, 0.0), call.getLoc());
+  FailureOr<Value> b = param(
+      *name + ".bias", call.getLoc(), type,
+      InitializerAttr::get(&context, InitKind::zeros, 0.0, 0.0), call.getLoc());
   if (failed(w) || failed(b))
     return failure();
   return wrap(create<LayerNormOp>(call.getLoc(), *x, *w, *b, epsAttr));
@@ -1408,14 +1547,20 @@ FailureOr<Term> Generator::embedding(const CallExpr &call) {
       *args, 4, InitializerAttr::get(&context, InitKind::normal, 0.0, 1.0));
   if (failed(count) || failed(dim) || failed(name) || failed(init))
     return failure();
-  if (!args->has(2) || *count <= 0 || *dim <= 0) {
+  if (!args->has(2)) {
+    error(call.getLoc()) << "the 'embedding' layer needs argument 'dim', the "
+                            "size of each embedding vector";
+    return failure();
+  }
+  if (*count <= 0 || *dim <= 0) {
     error(call.getLoc()) << "'embedding' needs positive 'num_embeddings' and "
                             "'dim'";
     return failure();
   }
   FailureOr<Value> table =
       param(*name + ".weight", call.getLoc(),
-            RankedTensorType::get({*count, *dim}, builder.getF32Type()), *init);
+            RankedTensorType::get({*count, *dim}, builder.getF32Type()), *init,
+            args->loc(4));
   if (failed(table))
     return failure();
   return wrap(create<EmbeddingOp>(call.getLoc(), *table, *indices));

@@ -46,7 +46,7 @@ public:
     skipSeparators();
     if (tok.is(TokenKind::eof)) {
       error(tok, "expected a model definition 'model NAME { ... }', but the "
-                 "file is empty");
+                 "file has none");
       return nullptr;
     }
     while (!tok.is(TokenKind::eof) && !stopped()) {
@@ -77,6 +77,7 @@ private:
   mlir::Location locOf(const Token &token) { return locOf(token.pos); }
 
   void advance() {
+    afterLexError = tok.is(TokenKind::error);
     tok = lexer.next();
     // Lexical errors are reported once, where they occur.
     if (tok.is(TokenKind::error))
@@ -85,10 +86,16 @@ private:
 
   bool stopped() const { return errors >= limits.maxErrors; }
 
-  void error(mlir::Location loc, const llvm::Twine &message) {
+  void error(mlir::Location loc, const llvm::Twine &message,
+             std::optional<mlir::Location> noteLoc = std::nullopt,
+             const llvm::Twine &note = "") {
     if (stopped())
       return;
-    mlir::emitError(loc) << message;
+    {
+      mlir::InFlightDiagnostic diag = mlir::emitError(loc) << message;
+      if (noteLoc)
+        diag.attachNote(*noteLoc) << note;
+    }
     if (++errors == limits.maxErrors)
       mlir::emitError(loc) << "too many errors (" << limits.maxErrors
                            << "), stopping";
@@ -178,7 +185,11 @@ private:
         return model;
       }
       if (tok.is(TokenKind::eof) || tok.is(TokenKind::kw_model)) {
-        error(tok, "expected '}' to close model '" + model.name + "'");
+        // An unterminated block comment or string already explained why the
+        // file ends early.
+        if (tok.is(TokenKind::kw_model) || !afterLexError)
+          error(locOf(tok), "expected '}' to close model '" + model.name + "'",
+                model.loc, "model '" + model.name + "' starts here");
         return std::nullopt;
       }
       if (StmtPtr stmt = parseStatement()) {
@@ -564,6 +575,7 @@ private:
   ParserLimits limits;
   unsigned errors = 0;
   unsigned nesting = 0;
+  bool afterLexError = false; // the token before `tok` was invalid
 };
 
 } // namespace

@@ -11,6 +11,7 @@ using namespace kiln;
 
 #include "ir/KilnDialect.cpp.inc"
 #include "ir/KilnEnums.cpp.inc"
+#include "ir/KilnInterfaces.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "ir/KilnAttrs.cpp.inc"
@@ -24,6 +25,7 @@ void KilnDialect::initialize() {
 #define GET_ATTRDEF_LIST
 #include "ir/KilnAttrs.cpp.inc"
       >();
+  attachGradientRules(*getContext());
 }
 
 Operation *KilnDialect::materializeConstant(OpBuilder &builder, Attribute value,
@@ -81,38 +83,47 @@ std::pair<double, double> InitializerAttr::defaultArguments(InitKind kind) {
 }
 
 /// `#kiln.init<normal(mean = 0.0, std = 2.0E-2)>`; omitted arguments take
-/// their defaults.
+/// their defaults, and `kind` alone or `kind()` takes all of them.
 Attribute InitializerAttr::parse(AsmParser &parser, Type) {
   StringRef keyword;
+  if (parser.parseLess())
+    return {};
   SMLoc loc = parser.getCurrentLocation();
-  if (parser.parseLess() || parser.parseKeyword(&keyword))
+  if (parser.parseKeyword(&keyword))
     return {};
   std::optional<InitKind> kind = symbolizeInitKind(keyword);
   if (!kind) {
-    parser.emitError(loc, "unknown initializer '") << keyword << "'";
+    InFlightDiagnostic diag = parser.emitError(loc, "unknown initializer '")
+                              << keyword << "'; expected one of ";
+    for (uint32_t i = 0; i <= getMaxEnumValForInitKind(); ++i)
+      diag << (i ? ", " : "") << stringifyInitKind(static_cast<InitKind>(i));
     return {};
   }
   auto [a, b] = defaultArguments(*kind);
   ArrayRef<StringRef> names = argumentNames(*kind);
-  if (succeeded(parser.parseOptionalLParen())) {
-    auto parseArgument = [&]() -> ParseResult {
-      StringRef name;
-      double value;
-      SMLoc nameLoc = parser.getCurrentLocation();
-      if (parser.parseKeyword(&name) || parser.parseEqual() ||
-          parser.parseFloat(value))
-        return failure();
-      const auto *it = llvm::find(names, name);
-      if (it == names.end())
-        return parser.emitError(nameLoc, "initializer '")
-               << keyword << "' has no argument '" << name << "'";
-      (it == names.begin() ? a : b) = value;
-      return success();
-    };
-    if (parser.parseCommaSeparatedList(parseArgument) || parser.parseRParen())
-      return {};
-  }
-  if (parser.parseGreater())
+  bool seen[2] = {false, false};
+  auto parseArgument = [&]() -> ParseResult {
+    StringRef name;
+    double value;
+    SMLoc nameLoc = parser.getCurrentLocation();
+    if (parser.parseKeyword(&name) || parser.parseEqual() ||
+        parser.parseFloat(value))
+      return failure();
+    const auto *it = llvm::find(names, name);
+    if (it == names.end())
+      return parser.emitError(nameLoc, "initializer '")
+             << keyword << "' has no argument '" << name << "'";
+    size_t index = it - names.begin();
+    if (seen[index])
+      return parser.emitError(nameLoc, "initializer '")
+             << keyword << "' has argument '" << name << "' more than once";
+    seen[index] = true;
+    (index == 0 ? a : b) = value;
+    return success();
+  };
+  if (parser.parseCommaSeparatedList(AsmParser::Delimiter::OptionalParen,
+                                     parseArgument) ||
+      parser.parseGreater())
     return {};
   return InitializerAttr::get(parser.getContext(), *kind, a, b);
 }

@@ -23,7 +23,14 @@
 
 #include "ir/ShapeUtils.h"
 
+#include "ir/KilnInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "ir/KilnOps.h.inc"
+
+namespace kiln {
+/// Attaches every gradient rule (ir/Gradients.cpp) to its op.
+void attachGradientRules(mlir::MLIRContext &context);
+} // namespace kiln
 
 #endif // KILN_IR_KILNDIALECT_H

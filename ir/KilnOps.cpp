@@ -173,12 +173,19 @@ LogicalResult ParamOp::verify() {
     return emitOpError("initializer '")
            << stringifyInitKind(kind) << "' of parameter '" << getName()
            << "' needs a tensor of rank at least 2 to compute its fans";
-  if (kind == InitKind::uniform && getInit().getA().convertToDouble() > getInit().getB().convertToDouble())
+  double a = getInit().getA().convertToDouble();
+  double b = getInit().getB().convertToDouble();
+  if (kind == InitKind::uniform && a > b)
     return emitOpError("uniform initializer of parameter '")
            << getName() << "' has low > high";
-  if (kind == InitKind::normal && getInit().getB().isNegative())
+  if (kind == InitKind::normal && b < 0.0)
     return emitOpError("normal initializer of parameter '")
            << getName() << "' has a negative std";
+  // A negative gain would turn the bounds of U(-bound, bound) around.
+  if (needsFans && a < 0.0)
+    return emitOpError("initializer '")
+           << stringifyInitKind(kind) << "' of parameter '" << getName()
+           << "' has a negative gain";
   return success();
 }
 
@@ -202,6 +209,8 @@ KILN_UNARY_SHAPE(SigmoidOp)
 KILN_UNARY_SHAPE(ReluOp)
 KILN_UNARY_SHAPE(SqrtOp)
 KILN_UNARY_SHAPE(RsqrtOp)
+KILN_UNARY_SHAPE(CosOp)
+KILN_UNARY_SHAPE(FloorOp)
 KILN_UNARY_SHAPE(GeluOp)
 KILN_UNARY_SHAPE(DropoutOp)
 #undef KILN_UNARY_SHAPE
@@ -218,11 +227,17 @@ void CastOp::build(OpBuilder &builder, OperationState &state, Value input,
   build(builder, state, input, TypeAttr::get(elementType));
 }
 
-LogicalResult CastOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+LogicalResult CastOp::inferReturnTypes(MLIRContext *,
+                                       std::optional<Location> loc,
                                        Adaptor adaptor,
                                        SmallVectorImpl<Type> &results) {
-  results.push_back(
-      tensorOf(adaptor.getInput()).clone(adaptor.getElementType()));
+  // Checked before building the result: a tensor of a non-scalar type is not
+  // a valid type at all.
+  Type element = adaptor.getElementType();
+  if (!llvm::isa<FloatType, IntegerType>(element))
+    return fail<CastOp>(loc, "needs a scalar element type to convert to, got ",
+                        element);
+  results.push_back(tensorOf(adaptor.getInput()).clone(element));
   return success();
 }
 
@@ -431,10 +446,12 @@ LogicalResult ArgmaxOp::inferReturnTypes(MLIRContext *context,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &results) {
   RankedTensorType input = tensorOf(adaptor.getInput());
-  std::optional<int64_t> axis = normalizeAxis(adaptor.getAxis(), input.getRank());
+  // I64Attr getters return the value as uint64_t.
+  auto axisAttr = static_cast<int64_t>(adaptor.getAxis());
+  std::optional<int64_t> axis = normalizeAxis(axisAttr, input.getRank());
   if (!axis)
-    return fail<ArgmaxOp>(loc, "axis ", adaptor.getAxis(),
-                          " is out of range for rank ", input.getRank());
+    return fail<ArgmaxOp>(loc, "axis ", axisAttr, " is out of range for rank ",
+                          input.getRank());
   SmallVector<int64_t> shape(input.getShape().begin(), input.getShape().end());
   if (adaptor.getKeepdims())
     shape[*axis] = 1;
@@ -453,9 +470,11 @@ static LogicalResult inferAlongAxis(std::optional<Location> loc,
                                     typename OpTy::Adaptor adaptor,
                                     SmallVectorImpl<Type> &results) {
   RankedTensorType input = tensorOf(adaptor.getInput());
-  if (!normalizeAxis(adaptor.getAxis(), input.getRank()))
-    return fail<OpTy>(loc, "axis ", adaptor.getAxis(),
-                      " is out of range for rank ", input.getRank());
+  // I64Attr getters return the value as uint64_t.
+  auto axis = static_cast<int64_t>(adaptor.getAxis());
+  if (!normalizeAxis(axis, input.getRank()))
+    return fail<OpTy>(loc, "axis ", axis, " is out of range for rank ",
+                      input.getRank());
   results.push_back(input);
   return success();
 }
@@ -510,8 +529,9 @@ LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *,
                                formatShape({features}), ", got ",
                                formatShape(t.getShape()));
   }
-  if (adaptor.getEpsilon().convertToDouble() <= 0)
-    return fail<LayerNormOp>(loc, "epsilon must be positive");
+  double epsilon = adaptor.getEpsilon().convertToDouble();
+  if (!(epsilon > 0.0))
+    return fail<LayerNormOp>(loc, "epsilon must be positive, got ", epsilon);
   results.push_back(input);
   return success();
 }
@@ -647,14 +667,54 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
     RankedTensorType b = tensorOf(bias);
     if (b.getElementType() != x.getElementType() || b.getRank() != 1 ||
         failed(verifyCompatibleShape(b.getShape(), {w.getDimSize(0)})))
-      return fail<LinearOp>(loc, "bias must be ", x.getElementType(), "[",
-                            w.getDimSize(0), "], got ",
-                            formatTensorType(b));
+      return fail<LinearOp>(
+          loc, "bias must be ",
+          formatTensorType(b.clone(ArrayRef<int64_t>{w.getDimSize(0)},
+                                   x.getElementType())),
+          ", got ", formatTensorType(b));
   }
   SmallVector<int64_t> shape(x.getShape().begin(), x.getShape().end());
   shape.back() = w.getDimSize(0);
   results.push_back(x.clone(shape));
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient primitives
+//===----------------------------------------------------------------------===//
+
+LogicalResult CountOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &results) {
+  RankedTensorType input = tensorOf(adaptor.getInput());
+  if (failed(normalizeAxes<CountOp>(loc, adaptor.getAxes(), input.getRank())))
+    return failure();
+  results.push_back(RankedTensorType::get({}, input.getElementType()));
+  return success();
+}
+
+LogicalResult CrossEntropyGradOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &results) {
+  SmallVector<Type> loss;
+  if (failed(inferClassification<CrossEntropyGradOp>(
+          loc, adaptor.getLogits(), adaptor.getLabels(), loss)))
+    return failure();
+  if (tensorOf(adaptor.getGrad()) != loss.front())
+    return fail<CrossEntropyGradOp>(loc, "needs a scalar gradient of type ",
+                                    loss.front(), ", got ",
+                                    adaptor.getGrad().getType());
+  results.push_back(adaptor.getLogits().getType());
+  return success();
+}
+
+LogicalResult GeluGradOp::inferReturnTypes(MLIRContext *,
+                                           std::optional<Location> loc,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &results) {
+  return inferBinary<GeluGradOp>(loc, adaptor.getInput(), adaptor.getGrad(),
+                                 Type(), results);
 }
 
 #define GET_OP_CLASSES

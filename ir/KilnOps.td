@@ -260,6 +260,9 @@ def Kiln_ReluOp : Kiln_UnaryOp<"relu", Kiln_FloatTensor, "max(x, 0)">;
 def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt", Kiln_FloatTensor, "square root">;
 def Kiln_RsqrtOp : Kiln_UnaryOp<"rsqrt", Kiln_FloatTensor,
                                 "reciprocal square root">;
+def Kiln_CosOp : Kiln_UnaryOp<"cos", Kiln_FloatTensor, "cosine">;
+def Kiln_FloorOp : Kiln_UnaryOp<"floor", Kiln_FloatTensor,
+                                "the largest integer not above x">;
 
 def Kiln_GeluOp : Kiln_Op<"gelu", [Pure]> {
   let summary = "elementwise GELU";
@@ -287,7 +290,7 @@ def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape]> {
     nearest, float to integer truncates toward zero, `i1` becomes 0 or 1.
 
     ```mlir
-    %f = kiln.cast %b : tensor<?xi1> to tensor<?xf32>
+    %f = kiln.cast %b : tensor<?xi1> to f32
     ```
   }];
   let arguments = (ins Kiln_AnyTensor:$input, TypeAttr:$element_type);
@@ -638,6 +641,70 @@ def Kiln_AccuracyOp : Kiln_Op<"accuracy", [Pure]> {
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $logits `,` $labels attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient primitives: ops that gradient rules build where a dedicated
+// kernel beats the decomposition.
+//===----------------------------------------------------------------------===//
+
+def Kiln_CountOp : Kiln_Op<"count", [Pure]> {
+  let summary = "number of elements along axes, as a float scalar";
+  let description = [{
+    The number of elements of `input` along `axes` (all axes when empty), as
+    a scalar of the input's element type. Only the shape of `input` is used,
+    so the count of a dynamic dimension is known at run time: the gradient
+    of `reduce_mean` divides by it.
+
+    ```mlir
+    %n = kiln.count %x [0] : (tensor<?x10xf32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$axes);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input $axes attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_CrossEntropyGradOp : Kiln_Op<"cross_entropy_grad", [Pure]> {
+  let summary = "gradient of cross_entropy with respect to the logits";
+  let description = [{
+    `(softmax(logits) - onehot(labels)) * grad / N` for N label positions,
+    where `grad` is the scalar gradient of the loss: the one-pass backward
+    kernel of `kiln.cross_entropy`.
+
+    ```mlir
+    %d = kiln.cross_entropy_grad %logits, %label, %g
+        : (tensor<?x10xf32>, tensor<?xi32>, tensor<f32>) -> tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$logits, Kiln_IndexTensor:$labels,
+                       Kiln_FloatTensor:$grad);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $labels `,` $grad attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_GeluGradOp : Kiln_Op<"gelu_grad", [Pure]> {
+  let summary = "gradient of gelu";
+  let description = [{
+    `grad * gelu'(input)` elementwise, for the same `approximate` formula as
+    the forward op.
+
+    ```mlir
+    %d = kiln.gelu_grad %x, %g : (tensor<?x1536xf32>, tensor<?x1536xf32>) -> tensor<?x1536xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$grad,
+      DefaultValuedAttr<Kiln_GeluApproximation,
+                        "::kiln::GeluApproximation::none">:$approximate);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $grad (`approximate` $approximate^)? attr-dict `:`
+    functional-type(operands, results)
   }];
 }
 

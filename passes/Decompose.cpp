@@ -32,18 +32,25 @@ struct DecomposeLinear : OpRewritePattern<LinearOp> {
     Location loc = op.getLoc();
     Value x = op.getInput();
     auto xType = llvm::cast<RankedTensorType>(x.getType());
-    // matmul needs a matrix: treat a single vector as one row.
+    // matmul needs a matrix: treat a single vector as one row. The -1 keeps
+    // a dynamic feature size expressible.
     bool vector = xType.getRank() == 1;
     if (vector)
-      x = rewriter.create<ReshapeOp>(
-          loc, x, rewriter.getDenseI64ArrayAttr({1, xType.getDimSize(0)}));
-    Value y = rewriter.create<MatmulOp>(loc, x, op.getWeight(), UnitAttr(),
-                                        rewriter.getUnitAttr());
+      x = rewriter.create<ReshapeOp>(loc, x,
+                                     rewriter.getDenseI64ArrayAttr({1, -1}));
+    Value y =
+        rewriter.create<MatmulOp>(loc, x, op.getWeight(),
+                                  /*transpose_lhs=*/UnitAttr(),
+                                  /*transpose_rhs=*/rewriter.getUnitAttr());
     if (vector)
       y = rewriter.create<ReshapeOp>(loc, y,
                                      rewriter.getDenseI64ArrayAttr({-1}));
     if (Value bias = op.getBias())
       y = rewriter.create<AddOp>(loc, y, bias);
+    // The declared type of the linear may know sizes that its operands do
+    // not (the verifier accepts any compatible type); keep it so that the
+    // users of the result see the same type as before.
+    y.setType(op.getType());
     rewriter.replaceOp(op, y);
     return success();
   }
@@ -69,7 +76,8 @@ struct DecomposeAccuracy : OpRewritePattern<AccuracyOp> {
         llvm::cast<RankedTensorType>(op.getType()).getElementType();
     Value asFloat = rewriter.create<CastOp>(loc, correct, floatElement);
     rewriter.replaceOpWithNewOp<ReduceMeanOp>(
-        op, asFloat, rewriter.getDenseI64ArrayAttr({}), UnitAttr());
+        op, asFloat, /*axes=*/rewriter.getDenseI64ArrayAttr({}),
+        /*keepdims=*/UnitAttr());
     return success();
   }
 };

@@ -41,4 +41,52 @@ def KilnDecompose : Pass<"kiln-decompose", "mlir::func::FuncOp"> {
   let dependentDialects = ["::kiln::KilnDialect"];
 }
 
+def KilnAutodiff : Pass<"kiln-autodiff", "mlir::ModuleOp"> {
+  let summary = "Reverse-mode differentiation of each model's loss";
+  let description = [{
+    For every model function `@m` (attribute `kiln.model`), adds
+    `@m_grad(params..., inputs...) -> (loss, metrics..., grads...)` and
+    `@m_eval(params..., inputs...) -> (loss, metrics...)`: parameters
+    become arguments, and each parameter's gradient is built from the
+    ops' gradient rules (DifferentiableOpInterface), with gradients of
+    values used several times summed and broadcasts reduced back to operand
+    shapes. An op on the path from a parameter to the loss without a
+    gradient rule is a located error. Composites must be decomposed first.
+  }];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
+def KilnOptimizer : Pass<"kiln-optimizer", "mlir::ModuleOp"> {
+  let summary = "Build the training step: gradients plus the optimizer update";
+  let description = [{
+    For every `@m_grad`, adds `@m_train_step(params..., state..., inputs...)
+    -> (loss, metrics..., new params..., new state...)` applying SGD
+    (momentum, Nesterov, weight decay), Adam or AdamW (bias correction),
+    optional gradient clipping by global norm, and a learning-rate schedule
+    (constant, step, cosine, each with optional linear warm-up), all as
+    kiln ops. The configuration comes from the model's `optimizer`
+    statement; options given here override it.
+  }];
+  let options = [
+    Option<"kind", "optimizer", "std::string", /*default=*/"\"sgd\"",
+           "sgd, adam or adamw">,
+    Option<"lr", "lr", "double", /*default=*/"0.01", "Learning rate">,
+    Option<"momentum", "momentum", "double", /*default=*/"0.0",
+           "SGD momentum">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.0",
+           "Weight decay (L2 for sgd and adam, decoupled for adamw)">,
+    Option<"nesterov", "nesterov", "bool", /*default=*/"false",
+           "Nesterov momentum">,
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"constant\"",
+           "constant, step or cosine">,
+    Option<"warmup", "warmup", "int64_t", /*default=*/"0",
+           "Linear warm-up steps">,
+    Option<"totalSteps", "total-steps", "int64_t", /*default=*/"0",
+           "Steps of the cosine schedule">,
+    Option<"clipNorm", "clip-norm", "double", /*default=*/"0.0",
+           "Clip gradients to this global norm (0: off)">
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
 #endif // KILN_PASSES_TD

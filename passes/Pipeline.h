@@ -20,6 +20,9 @@ enum class Stage {
   ir,
   /// Composites lowered to primitives.
   primitive,
+  /// Gradients (@m_grad), the eval step (@m_eval) and the training step
+  /// with its optimizer (@m_train_step).
+  grad,
 };
 
 struct CompilePipelineOptions
@@ -30,16 +33,26 @@ struct CompilePipelineOptions
       llvm::cl::values(
           clEnumValN(Stage::ir, "ir", "the model, verified and shape-inferred"),
           clEnumValN(Stage::primitive, "primitive",
-                     "composites lowered to primitives"))};
+                     "composites lowered to primitives"),
+          clEnumValN(Stage::grad, "grad",
+                     "gradients, eval step and training step"))};
   ListOption<std::string> bind{
       *this, "bind",
       llvm::cl::desc("Symbolic dimension sizes, as NAME=SIZE")};
+  Option<std::string> optimizerOptions{
+      *this, "optimizer-options",
+      llvm::cl::desc("Options of kiln-optimizer that override the model "
+                     "file, e.g. 'lr=0.1 momentum=0.9'")};
 };
 
+using ErrorHandler = llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)>;
+
 /// Adds the passes of every stage up to `options.stage` to `pm`, which must
-/// run on a builtin.module.
-void buildCompilePipeline(mlir::OpPassManager &pm,
-                          const CompilePipelineOptions &options);
+/// run on a builtin.module. Fails, through `errorHandler`, on invalid
+/// options.
+mlir::LogicalResult buildCompilePipeline(mlir::OpPassManager &pm,
+                                         const CompilePipelineOptions &options,
+                                         ErrorHandler errorHandler);
 
 /// Registers every kiln pass and the `kiln-compile` pipeline.
 void registerKilnPassesAndPipelines();

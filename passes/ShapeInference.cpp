@@ -14,7 +14,7 @@
 
 #include "passes/Passes.h"
 
-#include "frontend/MLIRGen.h"
+#include "ir/AttrNames.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/StringMap.h"
@@ -84,7 +84,7 @@ struct ShapeInferencePass
     Block &entry = func.getBody().front();
     for (BlockArgument arg : entry.getArguments()) {
       auto names = func.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(),
-                                                    frontend::attrs::dimNames);
+                                                    attrs::dimNames);
       auto type = llvm::dyn_cast<RankedTensorType>(arg.getType());
       if (!names || !type)
         continue;

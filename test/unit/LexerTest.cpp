@@ -115,7 +115,8 @@ TEST(Lexer, ArbitraryBytesNeverStopTheLexer) {
   ASSERT_FALSE(t.empty());
   EXPECT_TRUE(t.back().is(TokenKind::eof));
   EXPECT_TRUE(t.front().is(TokenKind::error));
-  EXPECT_EQ(t.front().error, "unexpected byte 0x00");
+  EXPECT_EQ(t.front().error,
+            "unexpected bytes 0x00 0x01 0xff 0xfe; a model file is ASCII text");
 }
 
 } // namespace

@@ -138,7 +138,7 @@ TEST_F(ParserTest, DeepNestingIsAnErrorNotACrash) {
 TEST_F(ParserTest, EmptyFile) {
   EXPECT_FALSE(parse(""));
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0].find("file is empty"), std::string::npos);
+  EXPECT_NE(errors[0].find("but the file has none"), std::string::npos);
 }
 
 TEST_F(ParserTest, LexicalErrorsAreReportedOnce) {

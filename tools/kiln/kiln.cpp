@@ -8,12 +8,12 @@
 //   1  the model has errors (each reported as file:line:col: error: ...)
 //   2  the command line is wrong
 //   3  a file cannot be read or written
+//   4  training failed at run time (kiln train)
 //
 //===----------------------------------------------------------------------===//
 
-#include "frontend/MLIRGen.h"
-#include "frontend/Parser.h"
-#include "ir/KilnDialect.h"
+#include "tools/kiln/Driver.h"
+
 #include "passes/Pipeline.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -31,55 +31,45 @@
 #include "llvm/Support/raw_ostream.h"
 
 namespace cl = llvm::cl;
+using namespace kiln::driver;
 
 namespace {
 
-enum ExitCode : int {
-  kSuccess = 0,
-  kModelError = 1,
-  kUsageError = 2,
-  kIOError = 3,
-};
-
 /// What `--emit` can print: the syntax tree, or the IR after a stage.
-enum class Emit { ast, ir, primitive };
+enum class Emit { ast, ir, primitive, grad };
 
-cl::OptionCategory kilnCategory("kiln options");
 cl::SubCommand compileCommand("compile",
                               "Compile a model file and print a stage");
 
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.kiln>"),
                                cl::Required, cl::sub(compileCommand),
-                               cl::cat(kilnCategory));
+                               cl::cat(category()));
 cl::opt<Emit> emit(
     "emit", cl::desc("What to print"), cl::init(Emit::ir),
     cl::values(clEnumValN(Emit::ast, "ast", "the syntax tree"),
                clEnumValN(Emit::ir, "ir",
                           "the kiln dialect, verified and shape-inferred"),
                clEnumValN(Emit::primitive, "primitive",
-                          "composites lowered to primitives")),
-    cl::sub(compileCommand), cl::cat(kilnCategory));
+                          "composites lowered to primitives"),
+               clEnumValN(Emit::grad, "grad",
+                          "gradients, eval step and training step")),
+    cl::sub(compileCommand), cl::cat(category()));
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
-                                cl::sub(compileCommand), cl::cat(kilnCategory));
+                                cl::sub(compileCommand), cl::cat(category()));
 cl::list<std::string>
     bindings("bind",
              cl::desc("Give a symbolic dimension a size, e.g. --bind batch=128"),
              cl::value_desc("NAME=SIZE"), cl::sub(compileCommand),
-             cl::cat(kilnCategory));
+             cl::cat(category()));
 cl::opt<bool> printIRAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass"),
-                              cl::sub(compileCommand), cl::cat(kilnCategory));
+                              cl::sub(compileCommand), cl::cat(category()));
 cl::list<std::string>
     printIRAfter("print-ir-after",
                  cl::desc("Print the IR after the named pass (repeatable)"),
                  cl::value_desc("pass"), cl::sub(compileCommand),
-                 cl::cat(kilnCategory));
-
-int fail(int code, const llvm::Twine &message) {
-  llvm::WithColor::error(llvm::errs(), "kiln") << message << "\n";
-  return code;
-}
+                 cl::cat(category()));
 
 /// Writes `text` to `path` atomically: a temporary file renamed into place,
 /// so an existing output is never left half-written.
@@ -95,8 +85,7 @@ int writeOutput(llvm::StringRef path,
     return llvm::Error::success();
   });
   if (error)
-    return fail(kIOError, "cannot write '" + path +
-                              "': " + llvm::toString(std::move(error)));
+    return fail(kIOError, "cannot write " + llvm::toString(std::move(error)));
   return kSuccess;
 }
 
@@ -105,35 +94,33 @@ int compile() {
   for (const std::string &pass : printIRAfter)
     if (!mlir::PassInfo::lookup(pass))
       return fail(kUsageError, "--print-ir-after: unknown pass '" + pass + "'");
+  for (const std::string &binding : bindings) {
+    auto [name, size] = llvm::StringRef(binding).split('=');
+    unsigned long long value = 0;
+    if (name.empty() || size.getAsInteger(10, value) || value == 0)
+      return fail(kUsageError, "--bind: expected NAME=SIZE with a positive "
+                               "SIZE, got '" +
+                                   binding + "'");
+  }
 
-  auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(inputFile, /*IsText=*/true);
-  if (std::error_code ec = buffer.getError())
-    return fail(kIOError, "cannot read '" + inputFile + "': " + ec.message());
-
-  mlir::MLIRContext context;
-  context.loadDialect<kiln::KilnDialect, mlir::func::FuncDialect>();
-  llvm::SourceMgr sourceMgr;
-  llvm::StringRef source = (*buffer)->getBuffer();
-  sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
-  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-
-  std::unique_ptr<kiln::frontend::ModuleAST> ast =
-      kiln::frontend::parseModelFile(source, inputFile, context);
-  if (!ast)
-    return kModelError;
+  ModelFile file;
+  if (int code = file.parse(inputFile))
+    return code;
   if (emit == Emit::ast)
     return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
-      kiln::frontend::dump(*ast, os);
+      kiln::frontend::dump(file.getAST(), os);
     });
 
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      kiln::frontend::mlirGen(context, *ast);
-  if (!module)
-    return kModelError;
-
-  mlir::PassManager pm(&context);
-  if (printIRAfterAll || !printIRAfter.empty()) {
-    context.disableMultithreading();
+  kiln::CompilePipelineOptions options;
+  options.stage = emit == Emit::grad        ? kiln::Stage::grad
+                  : emit == Emit::primitive ? kiln::Stage::primitive
+                                            : kiln::Stage::ir;
+  std::vector<std::string> sizes(bindings.begin(), bindings.end());
+  options.bind = sizes;
+  auto printing = [&](mlir::PassManager &pm) {
+    if (!printIRAfterAll && printIRAfter.empty())
+      return;
+    file.getContext().disableMultithreading();
     pm.enableIRPrinting(
         /*shouldPrintBeforePass=*/[](mlir::Pass *, mlir::Operation *) {
           return false;
@@ -144,21 +131,13 @@ int compile() {
                  llvm::is_contained(printIRAfter, pass->getArgument());
         },
         /*printModuleScope=*/false, /*printAfterOnlyOnChange=*/false);
-  }
-  kiln::CompilePipelineOptions options;
-  options.stage = emit == Emit::primitive ? kiln::Stage::primitive
-                                          : kiln::Stage::ir;
-  std::vector<std::string> sizes(bindings.begin(), bindings.end());
-  options.bind = sizes;
-  kiln::buildCompilePipeline(pm, options);
-  if (mlir::failed(pm.run(*module)))
-    return kModelError;
-
-  return writeOutput(outputFile,
-                     [&](llvm::raw_ostream &os) {
-                       module->print(os);
-                       os << "\n"; // as kiln-opt prints it
-                     });
+  };
+  if (int code = file.compile(options, printing))
+    return code;
+  return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
+    file.getModule().print(os);
+    os << "\n"; // as kiln-opt prints it
+  });
 }
 
 } // namespace
@@ -169,14 +148,17 @@ int main(int argc, char **argv) {
   cl::SetVersionPrinter([](llvm::raw_ostream &os) {
     os << "kiln " << KILN_VERSION << " (MLIR " << LLVM_VERSION_STRING << ")\n";
   });
-  cl::HideUnrelatedOptions(kilnCategory);
-  cl::HideUnrelatedOptions(kilnCategory, compileCommand);
+  cl::HideUnrelatedOptions(category());
+  cl::HideUnrelatedOptions(category(), compileCommand);
+  cl::HideUnrelatedOptions(category(), trainCommand());
   if (!cl::ParseCommandLineOptions(argc, argv,
                                    "kiln: a deep-learning training compiler\n",
                                    &llvm::errs()))
     return kUsageError;
   if (compileCommand)
     return compile();
+  if (trainCommand())
+    return train();
   cl::PrintHelpMessage();
   return kUsageError;
 }

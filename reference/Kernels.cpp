@@ -1,0 +1,480 @@
+//===- Kernels.cpp - op-by-op kernels of the reference executor -----------===//
+//
+// Clarity first: every kernel is the textbook loop nest of its definition,
+// computed in double, with the result rounded to its element type. Only
+// matmul's loop order is chosen for speed (i-k-j, so the inner loop runs
+// over contiguous memory and vectorizes).
+//
+//===----------------------------------------------------------------------===//
+
+#include "reference/Kernels.h"
+
+#include "runtime/Random.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+using namespace kiln::reference;
+using llvm::ArrayRef;
+
+namespace {
+
+llvm::Error error(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+/// Normalizes a possibly negative axis (checked by the verifier).
+int64_t axisOf(int64_t axis, int64_t rank) {
+  return axis < 0 ? axis + rank : axis;
+}
+
+/// Advances a row-major multi-index over `shape`; false after the last.
+bool increment(std::vector<int64_t> &index, ArrayRef<int64_t> shape) {
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    if (++index[d] < shape[d])
+      return true;
+    index[d] = 0;
+  }
+  return false;
+}
+
+/// Strides of `shape` aligned to an output of rank `rank`, 0 along
+/// broadcast dimensions.
+std::vector<int64_t> broadcastStrides(ArrayRef<int64_t> shape, int64_t rank) {
+  std::vector<int64_t> strides(rank, 0);
+  int64_t stride = 1;
+  for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {
+    int64_t out = rank - static_cast<int64_t>(shape.size()) + i;
+    strides[out] = shape[i] == 1 ? 0 : stride;
+    stride *= shape[i];
+  }
+  return strides;
+}
+
+/// The NumPy broadcast of run-time shapes.
+llvm::Expected<std::vector<int64_t>>
+broadcastShape(ArrayRef<const Tensor *> operands) {
+  size_t rank = 0;
+  for (const Tensor *t : operands)
+    rank = std::max(rank, t->shape.size());
+  std::vector<int64_t> shape(rank, 1);
+  for (const Tensor *t : operands) {
+    for (size_t i = 0; i < t->shape.size(); ++i) {
+      int64_t &out = shape[rank - t->shape.size() + i];
+      int64_t d = t->shape[i];
+      if (d == out || d == 1)
+        continue;
+      if (out != 1)
+        return error("cannot broadcast shapes at run time: " +
+                     formatShape(t->shape) + " against " + formatShape(shape));
+      out = d;
+    }
+  }
+  return shape;
+}
+
+} // namespace
+
+Tensor kiln::reference::map(const Tensor &x, ElementType type,
+                            llvm::function_ref<double(double)> f) {
+  Tensor y(type, x.shape);
+  for (int64_t i = 0; i < x.numel(); ++i)
+    y.data[i] = roundTo(type, f(x.data[i]));
+  return y;
+}
+
+Result kiln::reference::zip(ArrayRef<const Tensor *> operands,
+                            ElementType type,
+                            llvm::function_ref<double(ArrayRef<double>)> f) {
+  auto shape = broadcastShape(operands);
+  if (!shape)
+    return shape.takeError();
+  Tensor y(type, *shape);
+  std::vector<double> args(operands.size());
+  // Fast path: every operand is the output's shape or a single element.
+  if (llvm::all_of(operands, [&](const Tensor *t) {
+        return t->shape == y.shape || t->numel() == 1;
+      })) {
+    for (int64_t out = 0; out < y.numel(); ++out) {
+      for (size_t k = 0; k < operands.size(); ++k)
+        args[k] = operands[k]->data[operands[k]->numel() == 1 ? 0 : out];
+      y.data[out] = roundTo(type, f(args));
+    }
+    return y;
+  }
+  int64_t rank = static_cast<int64_t>(shape->size());
+  std::vector<std::vector<int64_t>> strides;
+  for (const Tensor *t : operands)
+    strides.push_back(broadcastStrides(t->shape, rank));
+  std::vector<int64_t> index(rank, 0);
+  for (int64_t out = 0; out < y.numel(); ++out) {
+    for (size_t k = 0; k < operands.size(); ++k) {
+      int64_t offset = 0;
+      for (int64_t d = 0; d < rank; ++d)
+        offset += index[d] * strides[k][d];
+      args[k] = operands[k]->data[offset];
+    }
+    y.data[out] = roundTo(type, f(args));
+    increment(index, *shape);
+  }
+  return y;
+}
+
+Result kiln::reference::matmul(const Tensor &a, const Tensor &b,
+                               bool transposeA, bool transposeB) {
+  // Materialize both operands as [batch..., M, K] and [batch..., K, N].
+  auto canonical = [](const Tensor &t, bool transposed) -> Result {
+    if (!transposed)
+      return t;
+    std::vector<int64_t> perm(t.rank());
+    std::iota(perm.begin(), perm.end(), 0);
+    std::swap(perm[t.rank() - 1], perm[t.rank() - 2]);
+    return transpose(t, perm);
+  };
+  Result ca = canonical(a, transposeA);
+  if (!ca)
+    return ca.takeError();
+  Result cb = canonical(b, transposeB);
+  if (!cb)
+    return cb.takeError();
+  const Tensor &A = *ca, &B = *cb;
+  int64_t M = A.shape[A.rank() - 2], K = A.shape[A.rank() - 1];
+  int64_t K2 = B.shape[B.rank() - 2], N = B.shape[B.rank() - 1];
+  if (K != K2)
+    return error("matmul: contraction sizes differ at run time: " +
+                 formatShape(A.shape) + " and " + formatShape(B.shape));
+  // Broadcast the batch dimensions.
+  Tensor batchA(A.type, {A.shape.begin(), A.shape.end() - 2});
+  Tensor batchB(B.type, {B.shape.begin(), B.shape.end() - 2});
+  auto batch = broadcastShape({&batchA, &batchB});
+  if (!batch)
+    return batch.takeError();
+  std::vector<int64_t> shape = *batch;
+  int64_t batches = numElements(shape);
+  shape.push_back(M);
+  shape.push_back(N);
+  Tensor C(A.type, shape);
+  int64_t rank = static_cast<int64_t>(batch->size());
+  std::vector<int64_t> stridesA = broadcastStrides(batchA.shape, rank);
+  std::vector<int64_t> stridesB = broadcastStrides(batchB.shape, rank);
+  std::vector<int64_t> index(rank, 0);
+  for (int64_t bi = 0; bi < batches; ++bi) {
+    int64_t offA = 0, offB = 0;
+    for (int64_t d = 0; d < rank; ++d) {
+      offA += index[d] * stridesA[d];
+      offB += index[d] * stridesB[d];
+    }
+    const double *pa = A.data.data() + offA * M * K;
+    const double *pb = B.data.data() + offB * K * N;
+    double *pc = C.data.data() + bi * M * N;
+    for (int64_t i = 0; i < M; ++i) {
+      double *row = pc + i * N;
+      for (int64_t k = 0; k < K; ++k) {
+        double aik = pa[i * K + k];
+        const double *brow = pb + k * N;
+        for (int64_t j = 0; j < N; ++j)
+          row[j] += aik * brow[j];
+      }
+    }
+    increment(index, *batch);
+  }
+  C.round();
+  return C;
+}
+
+Result kiln::reference::transpose(const Tensor &x, ArrayRef<int64_t> perm) {
+  std::vector<int64_t> shape;
+  for (int64_t p : perm)
+    shape.push_back(x.shape[p]);
+  Tensor y(x.type, shape);
+  std::vector<int64_t> inStrides = x.strides();
+  std::vector<int64_t> index(shape.size(), 0);
+  for (int64_t out = 0; out < y.numel(); ++out) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < perm.size(); ++d)
+      offset += index[d] * inStrides[perm[d]];
+    y.data[out] = x.data[offset];
+    increment(index, shape);
+  }
+  return y;
+}
+
+Result kiln::reference::reshape(const Tensor &x, ArrayRef<int64_t> target) {
+  std::vector<int64_t> shape(target.begin(), target.end());
+  int64_t known = 1, inferred = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1)
+      inferred = static_cast<int64_t>(i);
+    else
+      known *= shape[i];
+  }
+  if (inferred >= 0 && known > 0 && x.numel() % known == 0)
+    shape[inferred] = x.numel() / known;
+  if (numElements(shape) != x.numel())
+    return error("cannot reshape " + formatShape(x.shape) + " to " +
+                 formatShape(target) + " at run time");
+  return Tensor(x.type, shape, x.data);
+}
+
+Result kiln::reference::broadcastTo(const Tensor &x, ArrayRef<int64_t> shape) {
+  Tensor like(x.type, std::vector<int64_t>(shape.begin(), shape.end()));
+  Result y = zip({&x, &like}, x.type,
+                 [](ArrayRef<double> v) { return v[0]; });
+  if (y && y->shape != like.shape)
+    return error("cannot broadcast " + formatShape(x.shape) + " to " +
+                 formatShape(shape) + " at run time");
+  return y;
+}
+
+Result kiln::reference::reduce(const Tensor &x, ArrayRef<int64_t> axes,
+                               bool keepdims, Reduction kind) {
+  std::vector<bool> reduced(x.rank(), axes.empty());
+  for (int64_t a : axes)
+    reduced[axisOf(a, x.rank())] = true;
+  std::vector<int64_t> kept; // output shape with keepdims
+  for (int64_t d = 0; d < x.rank(); ++d)
+    kept.push_back(reduced[d] ? 1 : x.shape[d]);
+  Tensor y(x.type, kept,
+           kind == Reduction::max ? -std::numeric_limits<double>::infinity()
+                                  : 0.0);
+  std::vector<int64_t> outStrides = y.strides();
+  std::vector<int64_t> index(x.rank(), 0);
+  for (int64_t in = 0; in < x.numel(); ++in) {
+    int64_t out = 0;
+    for (int64_t d = 0; d < x.rank(); ++d)
+      out += reduced[d] ? 0 : index[d] * outStrides[d];
+    if (kind == Reduction::max)
+      y.data[out] = std::max(y.data[out], x.data[in]);
+    else
+      y.data[out] += x.data[in];
+    increment(index, x.shape);
+  }
+  if (kind == Reduction::mean) {
+    int64_t count = y.numel() == 0 ? 0 : x.numel() / y.numel();
+    for (double &v : y.data)
+      v /= static_cast<double>(count);
+  }
+  if (!keepdims) {
+    std::vector<int64_t> shape;
+    for (int64_t d = 0; d < x.rank(); ++d)
+      if (!reduced[d])
+        shape.push_back(x.shape[d]);
+    y.shape = shape;
+  }
+  y.round();
+  return y;
+}
+
+Result kiln::reference::argmax(const Tensor &x, int64_t axis, bool keepdims) {
+  axis = axisOf(axis, x.rank());
+  int64_t outer = numElements(ArrayRef<int64_t>(x.shape).take_front(axis));
+  int64_t n = x.shape[axis];
+  int64_t inner = numElements(ArrayRef<int64_t>(x.shape).drop_front(axis + 1));
+  std::vector<int64_t> shape = x.shape;
+  if (keepdims)
+    shape[axis] = 1;
+  else
+    shape.erase(shape.begin() + axis);
+  Tensor y(ElementType::i32, shape);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      int64_t best = 0;
+      for (int64_t k = 1; k < n; ++k)
+        if (x.data[(o * n + k) * inner + i] > x.data[(o * n + best) * inner + i])
+          best = k;
+      y.data[o * inner + i] = static_cast<double>(best);
+    }
+  return y;
+}
+
+Result kiln::reference::softmax(const Tensor &x, int64_t axis, bool log) {
+  axis = axisOf(axis, x.rank());
+  int64_t outer = numElements(ArrayRef<int64_t>(x.shape).take_front(axis));
+  int64_t n = x.shape[axis];
+  int64_t inner = numElements(ArrayRef<int64_t>(x.shape).drop_front(axis + 1));
+  Tensor y(x.type, x.shape);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      auto at = [&](int64_t k) { return (o * n + k) * inner + i; };
+      double max = -std::numeric_limits<double>::infinity();
+      for (int64_t k = 0; k < n; ++k)
+        max = std::max(max, x.data[at(k)]);
+      double sum = 0;
+      for (int64_t k = 0; k < n; ++k)
+        sum += std::exp(x.data[at(k)] - max);
+      for (int64_t k = 0; k < n; ++k)
+        y.data[at(k)] = log ? x.data[at(k)] - max - std::log(sum)
+                            : std::exp(x.data[at(k)] - max) / sum;
+    }
+  y.round();
+  return y;
+}
+
+/// Checks labels against `classes` and returns the row count.
+static llvm::Expected<int64_t> checkLabels(const Tensor &logits,
+                                           const Tensor &labels) {
+  int64_t classes = logits.shape.back();
+  int64_t rows = logits.numel() / std::max<int64_t>(classes, 1);
+  if (labels.numel() != rows)
+    return error("cross_entropy: " + llvm::Twine(labels.numel()) +
+                 " labels for " + llvm::Twine(rows) + " rows of logits");
+  for (double label : labels.data)
+    if (label < 0 || label >= static_cast<double>(classes))
+      return error("cross_entropy: label " + llvm::Twine(int64_t(label)) +
+                   " is out of range [0, " + llvm::Twine(classes) + ")");
+  return rows;
+}
+
+Result kiln::reference::crossEntropy(const Tensor &logits,
+                                     const Tensor &labels) {
+  auto rows = checkLabels(logits, labels);
+  if (!rows)
+    return rows.takeError();
+  int64_t classes = logits.shape.back();
+  double total = 0;
+  for (int64_t r = 0; r < *rows; ++r) {
+    const double *row = logits.data.data() + r * classes;
+    double max = *std::max_element(row, row + classes);
+    double sum = 0;
+    for (int64_t c = 0; c < classes; ++c)
+      sum += std::exp(row[c] - max);
+    total += max + std::log(sum) - row[static_cast<int64_t>(labels.data[r])];
+  }
+  return Tensor(logits.type, {}, {roundTo(logits.type, total / *rows)});
+}
+
+Result kiln::reference::crossEntropyGrad(const Tensor &logits,
+                                         const Tensor &labels,
+                                         const Tensor &grad) {
+  auto rows = checkLabels(logits, labels);
+  if (!rows)
+    return rows.takeError();
+  int64_t classes = logits.shape.back();
+  double scale = grad.data[0] / static_cast<double>(*rows);
+  Tensor y(logits.type, logits.shape);
+  for (int64_t r = 0; r < *rows; ++r) {
+    const double *row = logits.data.data() + r * classes;
+    double max = *std::max_element(row, row + classes);
+    double sum = 0;
+    for (int64_t c = 0; c < classes; ++c)
+      sum += std::exp(row[c] - max);
+    int64_t label = static_cast<int64_t>(labels.data[r]);
+    for (int64_t c = 0; c < classes; ++c)
+      y.data[r * classes + c] =
+          scale * (std::exp(row[c] - max) / sum - (c == label ? 1.0 : 0.0));
+  }
+  y.round();
+  return y;
+}
+
+Result kiln::reference::layerNorm(const Tensor &x, const Tensor &weight,
+                                  const Tensor &bias, double epsilon) {
+  int64_t n = x.shape.back();
+  int64_t rows = x.numel() / std::max<int64_t>(n, 1);
+  Tensor y(x.type, x.shape);
+  for (int64_t r = 0; r < rows; ++r) {
+    const double *row = x.data.data() + r * n;
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < n; ++i)
+      mean += row[i];
+    mean /= n;
+    for (int64_t i = 0; i < n; ++i)
+      var += (row[i] - mean) * (row[i] - mean);
+    var /= n;
+    double rstd = 1.0 / std::sqrt(var + epsilon);
+    for (int64_t i = 0; i < n; ++i)
+      y.data[r * n + i] =
+          (row[i] - mean) * rstd * weight.data[i] + bias.data[i];
+  }
+  y.round();
+  return y;
+}
+
+Result kiln::reference::conv2d(const Tensor &x, const Tensor &w,
+                               ArrayRef<int64_t> stride,
+                               ArrayRef<int64_t> padding) {
+  int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+  int64_t O = w.shape[0], KH = w.shape[2], KW = w.shape[3];
+  if (w.shape[1] != C)
+    return error("conv2d: input has " + llvm::Twine(C) +
+                 " channels at run time, the weight expects " +
+                 llvm::Twine(w.shape[1]));
+  int64_t OH = (H + 2 * padding[0] - KH) / stride[0] + 1;
+  int64_t OW = (W + 2 * padding[1] - KW) / stride[1] + 1;
+  Tensor y(x.type, {N, O, OH, OW});
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          double sum = 0;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t kh = 0; kh < KH; ++kh)
+              for (int64_t kw = 0; kw < KW; ++kw) {
+                int64_t ih = oh * stride[0] - padding[0] + kh;
+                int64_t iw = ow * stride[1] - padding[1] + kw;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                  continue;
+                sum += x.data[((n * C + c) * H + ih) * W + iw] *
+                       w.data[((o * C + c) * KH + kh) * KW + kw];
+              }
+          y.data[((n * O + o) * OH + oh) * OW + ow] = sum;
+        }
+  y.round();
+  return y;
+}
+
+Result kiln::reference::pool2d(const Tensor &x, ArrayRef<int64_t> kernel,
+                               ArrayRef<int64_t> stride,
+                               ArrayRef<int64_t> padding, bool max) {
+  int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+  int64_t OH = (H + 2 * padding[0] - kernel[0]) / stride[0] + 1;
+  int64_t OW = (W + 2 * padding[1] - kernel[1]) / stride[1] + 1;
+  Tensor y(x.type, {N, C, OH, OW});
+  for (int64_t nc = 0; nc < N * C; ++nc)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        double acc = max ? -std::numeric_limits<double>::infinity() : 0.0;
+        for (int64_t kh = 0; kh < kernel[0]; ++kh)
+          for (int64_t kw = 0; kw < kernel[1]; ++kw) {
+            int64_t ih = oh * stride[0] - padding[0] + kh;
+            int64_t iw = ow * stride[1] - padding[1] + kw;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+              continue; // padding: ignored by max, counts as 0 for avg
+            double v = x.data[(nc * H + ih) * W + iw];
+            acc = max ? std::max(acc, v) : acc + v;
+          }
+        y.data[(nc * OH + oh) * OW + ow] =
+            max ? acc : acc / static_cast<double>(kernel[0] * kernel[1]);
+      }
+  y.round();
+  return y;
+}
+
+Result kiln::reference::embedding(const Tensor &table, const Tensor &indices) {
+  int64_t rows = table.shape[0], dim = table.shape[1];
+  std::vector<int64_t> shape = indices.shape;
+  shape.push_back(dim);
+  Tensor y(table.type, shape);
+  for (int64_t i = 0; i < indices.numel(); ++i) {
+    double index = indices.data[i];
+    if (index < 0 || index >= static_cast<double>(rows))
+      return error("embedding: index " + llvm::Twine(int64_t(index)) +
+                   " is out of range [0, " + llvm::Twine(rows) + ")");
+    std::copy_n(table.data.begin() + static_cast<int64_t>(index) * dim, dim,
+                y.data.begin() + i * dim);
+  }
+  return y;
+}
+
+Tensor kiln::reference::dropout(const Tensor &x, double rate, uint64_t seed,
+                                uint64_t stream) {
+  Tensor y(x.type, x.shape);
+  double scale = 1.0 / (1.0 - rate);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    bool keep = runtime::uniform01(seed, stream, static_cast<uint64_t>(i)) >= rate;
+    y.data[i] = keep ? roundTo(x.type, x.data[i] * scale) : 0.0;
+  }
+  return y;
+}
