@@ -64,6 +64,9 @@ private:
     case Stmt::Kind::Metric:
       line(stmt.getLoc()) << "metric " << stmt.name << "\n";
       break;
+    case Stmt::Kind::Optimizer:
+      line(stmt.getLoc()) << "optimizer\n";
+      break;
     default:
       line(stmt.getLoc()) << "assign " << stmt.name << "\n";
       break;

@@ -149,7 +149,7 @@ struct TypeAST {
 
 class Stmt {
 public:
-  enum class Kind { Input, Param, Assign, Loss, Metric };
+  enum class Kind { Input, Param, Assign, Loss, Metric, Optimizer };
 
   Stmt(Kind kind, mlir::Location loc, std::string name)
       : kind(kind), loc(loc), name(std::move(name)) {}
@@ -189,7 +189,8 @@ public:
   static bool classof(const Stmt *s) { return s->getKind() == Kind::Param; }
 };
 
-/// `name = expr`, `loss = expr` and `metric name = expr`.
+/// `name = expr`, `loss = expr`, `metric name = expr` and
+/// `optimizer sgd(lr=0.1, ...)` (whose value is the call).
 class ValueStmt : public Stmt {
 public:
   ValueStmt(Kind kind, mlir::Location loc, std::string name, ExprPtr value)
@@ -197,7 +198,7 @@ public:
   ExprPtr value;
   static bool classof(const Stmt *s) {
     return s->getKind() == Kind::Assign || s->getKind() == Kind::Loss ||
-           s->getKind() == Kind::Metric;
+           s->getKind() == Kind::Metric || s->getKind() == Kind::Optimizer;
   }
 };
 

@@ -263,6 +263,8 @@ public:
 private:
   void model(const ModelAST &model, ModuleOp module);
   void statement(const Stmt &stmt, func::FuncOp func);
+  /// `optimizer sgd(lr=0.1, ...)`: the `kiln.optimizer` attribute.
+  void optimizer(const CallExpr &call, func::FuncOp func);
   FailureOr<Value> lookup(const NameExpr &name);
 
   llvm::StringMap<Symbol> symbols;
@@ -273,6 +275,7 @@ private:
   int64_t dropoutStreams = 0;
   Operation *lastParam = nullptr;
   std::optional<Location> lossLoc;
+  std::optional<Location> optimizerLoc;
   SmallVector<std::pair<Value, std::string>> outputs; // loss first
   SmallVector<DictionaryAttr> argAttrs;
 };
@@ -461,6 +464,7 @@ void Generator::model(const ModelAST &ast, ModuleOp module) {
   dropoutStreams = 0;
   lastParam = nullptr;
   lossLoc.reset();
+  optimizerLoc.reset();
   outputs.clear();
   argAttrs.clear();
 
@@ -628,6 +632,10 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
   }
 
   const auto &valueStmt = cast<ValueStmt>(stmt);
+  if (stmt.getKind() == Stmt::Kind::Optimizer) {
+    optimizer(cast<CallExpr>(*valueStmt.value), func);
+    return;
+  }
   if (stmt.getKind() == Stmt::Kind::Loss && lossLoc) {
     auto diag = error(stmt.getLoc()) << "a model has one loss";
     diag.attachNote(*lossLoc) << "the loss is already defined here";
@@ -670,6 +678,86 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
   } else {
     outputs.push_back({*value, stmt.name});
   }
+}
+
+void Generator::optimizer(const CallExpr &call, func::FuncOp func) {
+  if (optimizerLoc) {
+    auto diag = error(call.getLoc()) << "a model has one optimizer";
+    diag.attachNote(*optimizerLoc) << "the optimizer is already defined here";
+    return;
+  }
+  optimizerLoc = call.getLoc();
+  // The keywords each optimizer takes, besides the schedule's and clipping.
+  static const llvm::StringLiteral common[] = {
+      "lr",        "weight_decay", "schedule", "warmup",   "total_steps",
+      "step_size", "gamma",        "min_lr",   "clip_norm"};
+  static const llvm::StringLiteral sgd[] = {"momentum", "nesterov"};
+  static const llvm::StringLiteral adam[] = {"beta1", "beta2", "eps"};
+  llvm::StringRef kind = call.callee;
+  if (kind != "sgd" && kind != "adam" && kind != "adamw") {
+    error(call.getLoc()) << "unknown optimizer '" << kind
+                         << "'; expected sgd, adam or adamw";
+    return;
+  }
+  SmallVector<llvm::StringRef> params(std::begin(common), std::end(common));
+  if (kind == "sgd")
+    params.append(std::begin(sgd), std::end(sgd));
+  else
+    params.append(std::begin(adam), std::end(adam));
+  if (!call.args.empty()) {
+    error(call.args.front()->getLoc())
+        << "optimizer arguments are named, e.g. '" << kind << "(lr=0.1)'";
+    return;
+  }
+  FailureOr<CallArgs> args = bind(call, params, 0);
+  if (failed(args))
+    return;
+  SmallVector<NamedAttribute> entries = {
+      builder.getNamedAttr("kind", builder.getStringAttr(kind))};
+  for (auto [i, name] : llvm::enumerate(params)) {
+    if (!args->has(i))
+      continue;
+    Attribute value;
+    if (name == "nesterov") {
+      FailureOr<bool> b = args->boolean(i, false);
+      if (failed(b))
+        return;
+      value = builder.getBoolAttr(*b);
+    } else if (name == "schedule") {
+      FailureOr<std::string> s = args->string(i, "constant");
+      if (failed(s))
+        return;
+      if (*s != "constant" && *s != "step" && *s != "cosine") {
+        error(args->loc(i)) << "unknown schedule \"" << *s
+                            << "\"; expected \"constant\", \"step\" or "
+                               "\"cosine\"";
+        return;
+      }
+      value = builder.getStringAttr(*s);
+    } else if (name == "warmup" || name == "total_steps" ||
+               name == "step_size") {
+      FailureOr<int64_t> n = args->integer(i, 0);
+      if (failed(n))
+        return;
+      if (*n < 0) {
+        error(args->loc(i)) << "'" << name << "' must not be negative";
+        return;
+      }
+      value = builder.getI64IntegerAttr(*n);
+    } else {
+      FailureOr<double> x = args->number(i, 0.0);
+      if (failed(x))
+        return;
+      if (*x < 0 || (name == "lr" && *x == 0)) {
+        error(args->loc(i)) << "'" << name << "' must be "
+                            << (name == "lr" ? "positive" : "non-negative");
+        return;
+      }
+      value = builder.getF64FloatAttr(*x);
+    }
+    entries.push_back(builder.getNamedAttr(name, value));
+  }
+  func->setAttr(attrs::optimizer, builder.getDictionaryAttr(entries));
 }
 
 //===----------------------------------------------------------------------===//

@@ -8,6 +8,7 @@
 //            | 'param' IDENT ':' type ('=' expr)?
 //            | 'loss' '=' expr
 //            | 'metric' IDENT '=' expr
+//            | 'optimizer' IDENT '(' args? ')'
 //            | IDENT '=' expr
 //   type    := IDENT '[' (dim (',' dim)*)? ']'        dim := INT | IDENT
 //   expr    := sum (cmpop sum)?                        cmpop := < <= > >= == !=
@@ -273,6 +274,25 @@ private:
       stmt->nameLoc = loc;
       return stmt;
     }
+    case TokenKind::kw_optimizer: {
+      advance();
+      if (!tok.is(TokenKind::identifier)) {
+        expected("an optimizer such as 'sgd(lr=0.1, momentum=0.9)'");
+        return nullptr;
+      }
+      ExprPtr value = parsePrimary();
+      if (!value)
+        return nullptr;
+      if (!llvm::isa<CallExpr>(*value)) {
+        error(value->getLoc(), "expected an optimizer call such as "
+                               "'sgd(lr=0.1, momentum=0.9)'");
+        return nullptr;
+      }
+      auto stmt = std::make_unique<ValueStmt>(Stmt::Kind::Optimizer, loc,
+                                              "optimizer", std::move(value));
+      stmt->nameLoc = loc;
+      return stmt;
+    }
     case TokenKind::kw_metric: {
       advance();
       std::optional<std::pair<std::string, mlir::Location>> name =
@@ -309,8 +329,8 @@ private:
       return stmt;
     }
     default:
-      expected("a statement ('input', 'param', 'loss', 'metric' or "
-               "'NAME = ...')");
+      expected("a statement ('input', 'param', 'loss', 'metric', "
+               "'optimizer' or 'NAME = ...')");
       return nullptr;
     }
   }

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <thread>
 
 using namespace kiln::reference;
 using llvm::ArrayRef;
@@ -169,14 +170,29 @@ Result kiln::reference::matmul(const Tensor &a, const Tensor &b,
     const double *pa = A.data.data() + offA * M * K;
     const double *pb = B.data.data() + offB * K * N;
     double *pc = C.data.data() + bi * M * N;
-    for (int64_t i = 0; i < M; ++i) {
-      double *row = pc + i * N;
-      for (int64_t k = 0; k < K; ++k) {
-        double aik = pa[i * K + k];
-        const double *brow = pb + k * N;
-        for (int64_t j = 0; j < N; ++j)
-          row[j] += aik * brow[j];
+    auto rows = [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        double *row = pc + i * N;
+        for (int64_t k = 0; k < K; ++k) {
+          double aik = pa[i * K + k];
+          const double *brow = pb + k * N;
+          for (int64_t j = 0; j < N; ++j)
+            row[j] += aik * brow[j];
+        }
       }
+    };
+    // Large products split their rows over the cores; every element is
+    // still summed in the same order, so results do not depend on it.
+    int64_t threads = std::min<int64_t>(
+        std::max(1u, std::thread::hardware_concurrency()), M);
+    if (M * N * K < (1 << 20) || threads < 2) {
+      rows(0, M);
+    } else {
+      std::vector<std::thread> workers;
+      for (int64_t t = 0; t < threads; ++t)
+        workers.emplace_back(rows, M * t / threads, M * (t + 1) / threads);
+      for (std::thread &w : workers)
+        w.join();
     }
     increment(index, *batch);
   }

@@ -1,5 +1,6 @@
 # lit configuration of the kiln test suite.
 import os
+import sys
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -7,7 +8,10 @@ from lit.llvm import llvm_config
 config.name = "kiln"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".kiln", ".test"]
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "unit", "fuzz"]
+config.excludes = [
+    "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "unit", "fuzz",
+    "runtime", "numerics",
+]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.kiln_obj_root, "test")
 
@@ -15,6 +19,11 @@ config.substitutions.append(("%kiln_src", config.kiln_src_root))
 config.substitutions.append(("%examples", os.path.join(config.kiln_src_root, "examples")))
 
 llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
+
+# Training tests need the Debian package dataset-fashion-mnist.
+if os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
+    config.available_features.add("fashion-mnist")
+config.substitutions.append(("%python", sys.executable))
 llvm_config.use_default_substitutions()
 
 # kiln's tools first, then FileCheck, not, count from LLVM.

@@ -1,0 +1,73 @@
+// RUN: kiln-opt %s -split-input-file --kiln-autodiff -verify-diagnostics | FileCheck %s
+
+// Parameters become leading arguments; a parameter used twice (fan-out)
+// sums its gradients; the broadcast [3] operand's gradient is summed over
+// the batch; integer labels get none; an unused parameter's gradient is
+// zeros; dropout's backward regenerates the same mask (same stream); the
+// eval function drops dropout.
+
+// CHECK-LABEL: func.func @m_grad
+// CHECK-SAME: %[[W:[a-z0-9]+]]: tensor<3xf32> {kiln.init = #kiln.init<zeros>, kiln.name = "w", kiln.role = "param"}
+// CHECK-SAME: %{{[a-z0-9]+}}: tensor<2xf32> {{.*}}kiln.name = "unused", kiln.role = "param"
+// CHECK-SAME: %[[X:[a-z0-9]+]]: tensor<?x3xf32> {kiln.name = "x", kiln.role = "input"}
+// CHECK-SAME: %[[Y:[a-z0-9]+]]: tensor<?xi32> {kiln.name = "y", kiln.role = "input"}
+// CHECK-SAME: -> (tensor<f32> {kiln.name = "loss", kiln.role = "loss"}, tensor<3xf32> {kiln.name = "w", kiln.role = "grad"}, tensor<2xf32> {kiln.name = "unused", kiln.role = "grad"})
+// CHECK-SAME: attributes {kiln.step = "grad"}
+// CHECK: %[[LOGITS:.+]] = kiln.dropout %{{.+}} rate 5.000000e-01 stream 0
+// CHECK: %[[LOSS:.+]] = kiln.cross_entropy %[[LOGITS]], %[[Y]]
+// CHECK: %[[ONE:.+]] = kiln.constant dense<1.000000e+00> : tensor<f32>
+// CHECK: %[[DL:.+]] = kiln.cross_entropy_grad %[[LOGITS]], %[[Y]], %[[ONE]]
+// CHECK: %[[DD:.+]] = kiln.dropout %[[DL]] rate 5.000000e-01 stream 0
+// CHECK: %[[FROMADD:.+]] = kiln.reduce_sum %[[DD]] [0] : (tensor<?x3xf32>) -> tensor<3xf32>
+// CHECK: %[[PROD:.+]] = kiln.mul %[[DD]], %[[X]]
+// CHECK: %[[FROMMUL:.+]] = kiln.reduce_sum %[[PROD]] [0]
+// CHECK: %[[DW:.+]] = kiln.add %[[FROMADD]], %[[FROMMUL]]
+// CHECK: %[[ZERO:.+]] = kiln.constant dense<0.000000e+00> : tensor<2xf32>
+// CHECK: return %[[LOSS]], %[[DW]], %[[ZERO]]
+
+// CHECK-LABEL: func.func @m_eval
+// CHECK-SAME: attributes {kiln.step = "eval"}
+// CHECK-NOT: kiln.dropout
+// CHECK: return
+func.func @m(%x: tensor<?x3xf32> {kiln.name = "x"}, %y: tensor<?xi32> {kiln.name = "y"}) -> (tensor<f32> {kiln.name = "loss", kiln.role = "loss"}) attributes {kiln.model} {
+  %w = kiln.param "w" : tensor<3xf32> init #kiln.init<zeros>
+  %u = kiln.param "unused" : tensor<2xf32> init #kiln.init<ones>
+  %0 = kiln.mul %x, %w : (tensor<?x3xf32>, tensor<3xf32>) -> tensor<?x3xf32>
+  %1 = kiln.add %0, %w : (tensor<?x3xf32>, tensor<3xf32>) -> tensor<?x3xf32>
+  %2 = kiln.dropout %1 rate 5.000000e-01 stream 0 : tensor<?x3xf32>
+  %3 = kiln.cross_entropy %2, %y : (tensor<?x3xf32>, tensor<?xi32>) -> tensor<f32>
+  return %3 : tensor<f32>
+}
+
+// -----
+
+// The matmul gradients keep each operand's stored layout: for
+// x @ W^T, dW = g^T @ x and dx = g @ W, with no transpose op.
+
+// CHECK-LABEL: func.func @linear_grad
+// CHECK-SAME: %[[W:[a-z0-9]+]]: tensor<4x3xf32>
+// CHECK-SAME: %[[X:[a-z0-9]+]]: tensor<2x3xf32>
+// CHECK: %[[Y:.+]] = kiln.matmul %[[X]], %[[W]] transpose_rhs
+// CHECK: %[[G:.+]] = kiln.broadcast %{{.+}}, %[[Y]]
+// CHECK: kiln.matmul %[[G]], %[[W]] :
+// CHECK: %[[DW:.+]] = kiln.matmul %[[G]], %[[X]] transpose_lhs : (tensor<2x4xf32>, tensor<2x3xf32>) -> tensor<4x3xf32>
+// CHECK-NOT: kiln.transpose
+// CHECK: return %{{.+}}, %[[DW]]
+func.func @linear(%x: tensor<2x3xf32> {kiln.name = "x"}) -> (tensor<f32> {kiln.name = "loss", kiln.role = "loss"}) attributes {kiln.model} {
+  %w = kiln.param "w" : tensor<4x3xf32> init #kiln.init<normal(mean = 0.0, std = 1.0)>
+  %0 = kiln.matmul %x, %w transpose_rhs : (tensor<2x3xf32>, tensor<4x3xf32>) -> tensor<2x4xf32>
+  %1 = kiln.reduce_sum %0 [] : (tensor<2x4xf32>) -> tensor<f32>
+  return %1 : tensor<f32>
+}
+
+// -----
+
+// An op without a gradient rule on the path from a parameter to the loss
+// is a located error.
+func.func @conv(%x: tensor<1x1x4x4xf32> {kiln.name = "x"}) -> (tensor<f32> {kiln.name = "loss", kiln.role = "loss"}) attributes {kiln.model} {
+  %w = kiln.param "w" : tensor<1x1x3x3xf32> init #kiln.init<kaiming_uniform(gain = 1.0)>
+  // expected-error@+1 {{'kiln.conv2d' has no gradient rule, so the loss cannot be differentiated through it}}
+  %0 = kiln.conv2d %x, %w stride [1, 1] padding [0, 0] : (tensor<1x1x4x4xf32>, tensor<1x1x3x3xf32>) -> tensor<1x1x2x2xf32>
+  %1 = kiln.reduce_sum %0 [] : (tensor<1x1x2x2xf32>) -> tensor<f32>
+  return %1 : tensor<f32>
+}
