@@ -14,12 +14,15 @@
 //   g   = g * min(1, clip / (||g||_global + 1e-6))      (if clip > 0)
 //   SGD:   g += wd p; b = mu b + g; g = nesterov ? g + mu b : b; p -= lr_t g
 //   Adam:  g += wd p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-//          p -= lr_t (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+//          p -= lr_t / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps)
 //   AdamW: p *= 1 - lr_t wd, then Adam without the wd term
 //
 // Schedules: constant; step (lr gamma^floor((t-1)/step_size)); cosine
 // (min_lr + (lr-min_lr)(1+cos(pi p))/2 over total_steps after warm-up);
 // all with an optional linear warm-up lr min(1, t/warmup).
+//
+// Scalar hyper-parameter arithmetic (schedule, bias corrections) is in f64,
+// as torch.optim computes it in Python floats.
 //
 // The configuration comes from the model's `kiln.optimizer` attribute (the
 // `optimizer` statement of the model file); pass options override it.
@@ -192,13 +195,23 @@ FailureOr<func::FuncOp> OptimizerBuilder::build(StringRef name) {
   for (auto [i, v] : llvm::enumerate(gradReturn->getOperands()))
     (i < numOutputs ? outputs : grads).push_back(mapping.lookup(v));
 
+  // Tensor arithmetic runs in the parameters' type; the scalar
+  // hyper-parameter arithmetic (schedule, bias corrections) in f64, as
+  // torch.optim does it in Python floats, cast once where it meets tensors.
   ScalarBuilder s{b, loc, element};
+  ScalarBuilder hyper{b, loc, b.getF64Type()};
+  auto toElement = [&](Value v) {
+    return element.isF64() ? v
+                           : b.create<CastOp>(loc, v, TypeAttr::get(element))
+                                 .getResult();
+  };
   Value newStep = b.create<AddOp>(
       loc, stepCount,
       b.create<ConstantOp>(
           loc, DenseElementsAttr::get(stepType, b.getI64IntegerAttr(1))));
-  Value t = b.create<CastOp>(loc, newStep, TypeAttr::get(element));
-  Value lr = learningRate(s, t);
+  Value t = b.create<CastOp>(loc, newStep, TypeAttr::get(b.getF64Type()));
+  Value lr64 = learningRate(hyper, t);
+  Value lr = toElement(lr64);
 
   if (config.clipNorm > 0) {
     Value total;
@@ -232,7 +245,8 @@ FailureOr<func::FuncOp> OptimizerBuilder::build(StringRef name) {
     }
     bool decoupled = config.kind == "adamw";
     if (decoupled && config.weightDecay != 0)
-      p = s.mul(p, s.sub(s.constant(1), s.mul(config.weightDecay, lr)));
+      p = s.mul(p, toElement(hyper.sub(hyper.constant(1),
+                                       hyper.mul(config.weightDecay, lr64))));
     if (!decoupled && config.weightDecay != 0)
       g = s.add(g, s.mul(config.weightDecay, p));
     Value m = s.add(s.mul(config.beta1, state[i]),
@@ -241,10 +255,14 @@ FailureOr<func::FuncOp> OptimizerBuilder::build(StringRef name) {
                     s.mul(1 - config.beta2, s.mul(g, g)));
     newState[i] = m;
     newState[n + i] = v;
-    Value bc1 = s.sub(s.constant(1), s.pow(s.constant(config.beta1), t));
-    Value bc2 = s.sub(s.constant(1), s.pow(s.constant(config.beta2), t));
-    Value denom = s.add(s.sqrt(s.div(v, bc2)), s.constant(config.eps));
-    newParams.push_back(s.sub(p, s.mul(lr, s.div(s.div(m, bc1), denom))));
+    Value bc1 = hyper.sub(hyper.constant(1),
+                          hyper.pow(hyper.constant(config.beta1), t));
+    Value bc2 = hyper.sub(hyper.constant(1),
+                          hyper.pow(hyper.constant(config.beta2), t));
+    Value stepSize = toElement(hyper.div(lr64, bc1));
+    Value bc2Sqrt = toElement(hyper.sqrt(bc2));
+    Value denom = s.add(s.div(s.sqrt(v), bc2Sqrt), s.constant(config.eps));
+    newParams.push_back(s.sub(p, s.mul(stepSize, s.div(m, denom))));
   }
 
   // Results: loss, metrics, new params, new state (step first).

@@ -8,6 +8,7 @@ packages=(
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   libfmt-dev zlib1g-dev libgtest-dev
   clang libclang-rt-14-dev # libFuzzer for the parser fuzz target
+  dataset-fashion-mnist    # the data set of kiln train and its tests
 )
 
 missing=()

@@ -137,8 +137,8 @@ func.func @m() -> tensor<f64> attributes {kiln.model} {
     return mlir::success();
   });
   mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceString<mlir::ModuleOp>(
-          ir, mlir::ParserConfig(&context), "missing_rule.mlir");
+      mlir::parseSourceString<mlir::ModuleOp>(ir, mlir::ParserConfig(&context),
+                                              "missing_rule.mlir");
   ASSERT_TRUE(module);
 
   mlir::PassManager pm(&context);

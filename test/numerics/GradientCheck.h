@@ -1,4 +1,4 @@
-//===- GradientCheck.h - finite-difference checks of gradient rules -*- C++ -*-===//
+//===- GradientCheck.h - finite-difference gradient checks ------*- C++ -*-===//
 //
 // The harness of kiln-gradient-tests. A GradientCase is a model @m in f64
 // whose loss is a weighted sum of the result of one op under test. The check
@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,9 @@ struct GradientCase {
   std::vector<std::string> positive = {};
   Expect expect = Expect::FiniteDifferences;
 };
+
+/// gtest prints a case by its name.
+inline void PrintTo(const GradientCase &c, std::ostream *os) { *os << c.name; }
 
 /// The model text of most cases: `body` defines `%y : tensor<shape x f64>`
 /// and the loss is `reduce_sum(%y * %w)`, with %w a constant of distinct,
