@@ -101,8 +101,7 @@ private:
                           << "\"\n";
       return;
     case Expr::Kind::Name:
-      line(expr.getLoc()) << "name " << llvm::cast<NameExpr>(expr).name
-                          << "\n";
+      line(expr.getLoc()) << "name " << llvm::cast<NameExpr>(expr).name << "\n";
       return;
     case Expr::Kind::List:
       line(expr.getLoc()) << "list\n";

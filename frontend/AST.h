@@ -1,4 +1,4 @@
-//===- AST.h - syntax tree of the kiln model language ------------*- C++ -*-===//
+//===- AST.h - syntax tree of the kiln model language -----------*- C++ -*-===//
 //
 // What the parser produces and MLIRGen consumes. Every node carries the
 // FileLineColLoc of its first token.
@@ -25,7 +25,17 @@ namespace kiln::frontend {
 
 class Expr {
 public:
-  enum class Kind { Integer, Float, Bool, String, Name, List, Unary, Binary, Call };
+  enum class Kind {
+    Integer,
+    Float,
+    Bool,
+    String,
+    Name,
+    List,
+    Unary,
+    Binary,
+    Call
+  };
 
   Expr(Kind kind, mlir::Location loc) : kind(kind), loc(loc) {}
   virtual ~Expr() = default;
@@ -58,7 +68,8 @@ public:
 
 class BoolExpr : public Expr {
 public:
-  BoolExpr(mlir::Location loc, bool value) : Expr(Kind::Bool, loc), value(value) {}
+  BoolExpr(mlir::Location loc, bool value)
+      : Expr(Kind::Bool, loc), value(value) {}
   bool value;
   static bool classof(const Expr *e) { return e->getKind() == Kind::Bool; }
 };

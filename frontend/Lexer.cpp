@@ -218,7 +218,8 @@ Token Lexer::next() {
       advance();
       return make(TokenKind::not_equal, start, at);
     }
-    return makeError(start, at, "unexpected character '!' (did you mean '!='?)");
+    return makeError(start, at,
+                     "unexpected character '!' (did you mean '!='?)");
   default:
     break;
   }

@@ -1,4 +1,4 @@
-//===- Lexer.h - tokens of the kiln model language ---------------*- C++ -*-===//
+//===- Lexer.h - tokens of the kiln model language --------------*- C++ -*-===//
 //
 // Turns a model file into tokens. Newlines end statements, except inside
 // parentheses and brackets. Any byte sequence lexes to tokens and error

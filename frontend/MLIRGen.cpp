@@ -47,7 +47,8 @@ struct Term {
 };
 
 /// The numeric value of a literal, possibly negated: `3`, `-1`, `1e-5`.
-std::optional<double> literalNumber(const Expr &expr, bool *isInteger = nullptr) {
+std::optional<double> literalNumber(const Expr &expr,
+                                    bool *isInteger = nullptr) {
   if (const auto *i = dyn_cast<IntegerExpr>(&expr)) {
     if (isInteger)
       *isInteger = true;
@@ -268,7 +269,7 @@ private:
   FailureOr<Value> lookup(const NameExpr &name);
 
   llvm::StringMap<Symbol> symbols;
-  llvm::StringSet<> poisoned; // names whose definition failed
+  llvm::StringSet<> poisoned;  // names whose definition failed
   ArrayRef<StmtPtr> remaining; // the statement being lowered and those after
   llvm::StringMap<Location> paramLocs;
   llvm::StringMap<unsigned> layerCounts;
@@ -286,7 +287,9 @@ private:
 
 FailureOr<Term> CallArgs::term(size_t i) { return gen.eval(*slots[i]); }
 
-FailureOr<Value> CallArgs::tensor(size_t i) { return gen.evalTensor(*slots[i]); }
+FailureOr<Value> CallArgs::tensor(size_t i) {
+  return gen.evalTensor(*slots[i]);
+}
 
 FailureOr<int64_t> CallArgs::integer(size_t i, int64_t otherwise) {
   if (!slots[i])
@@ -294,9 +297,8 @@ FailureOr<int64_t> CallArgs::integer(size_t i, int64_t otherwise) {
   bool isInt = false;
   std::optional<double> n = literalNumber(*slots[i], &isInt);
   if (!n || !isInt) {
-    gen.error(slots[i]->getLoc())
-        << "argument '" << names[i] << "' of '" << call.callee
-        << "' must be an integer";
+    gen.error(slots[i]->getLoc()) << "argument '" << names[i] << "' of '"
+                                  << call.callee << "' must be an integer";
     return failure();
   }
   return static_cast<int64_t>(*n);
@@ -334,8 +336,8 @@ FailureOr<std::string> CallArgs::string(size_t i, llvm::StringRef otherwise) {
   return failure();
 }
 
-FailureOr<SmallVector<int64_t>> CallArgs::integers(size_t i,
-                                                   ArrayRef<int64_t> otherwise) {
+FailureOr<SmallVector<int64_t>>
+CallArgs::integers(size_t i, ArrayRef<int64_t> otherwise) {
   if (!slots[i])
     return SmallVector<int64_t>(otherwise);
   SmallVector<int64_t> result;
@@ -343,9 +345,9 @@ FailureOr<SmallVector<int64_t>> CallArgs::integers(size_t i,
     bool isInt = false;
     std::optional<double> n = literalNumber(e, &isInt);
     if (!n || !isInt) {
-      gen.error(e.getLoc()) << "argument '" << names[i] << "' of '"
-                            << call.callee
-                            << "' must be an integer or a list of integers";
+      gen.error(e.getLoc())
+          << "argument '" << names[i] << "' of '" << call.callee
+          << "' must be an integer or a list of integers";
       return false;
     }
     result.push_back(static_cast<int64_t>(*n));
@@ -379,9 +381,9 @@ FailureOr<CallArgs> Generator::bind(const CallExpr &call,
   for (const KeywordArg &kw : call.kwargs) {
     const auto *it = llvm::find(params, kw.name);
     if (it == params.end()) {
-      auto diag = error(kw.loc) << "'" << call.callee
-                                << "' has no argument named '" << kw.name
-                                << "'";
+      auto diag = error(kw.loc)
+                  << "'" << call.callee << "' has no argument named '"
+                  << kw.name << "'";
       llvm::StringRef best = closestName(kw.name, params);
       if (!best.empty())
         diag << "; did you mean '" << best << "'?";
@@ -399,8 +401,7 @@ FailureOr<CallArgs> Generator::bind(const CallExpr &call,
   for (size_t i = 0; i < required; ++i) {
     if (!args.slots[i]) {
       error(call.getLoc()) << "'" << call.callee << "' needs argument '"
-                           << params[i] << "' (" << required
-                           << " required: "
+                           << params[i] << "' (" << required << " required: "
                            << llvm::join(params.take_front(required), ", ")
                            << ")";
       return failure();
@@ -495,8 +496,8 @@ void Generator::model(const ModelAST &ast, ModuleOp module) {
     resultAttrs.push_back(builder.getDictionaryAttr(
         {builder.getNamedAttr(attrs::name,
                               builder.getStringAttr(output.second)),
-         builder.getNamedAttr(attrs::role, builder.getStringAttr(
-                                               i == 0 ? "loss" : "metric"))}));
+         builder.getNamedAttr(
+             attrs::role, builder.getStringAttr(i == 0 ? "loss" : "metric"))}));
   }
   builder.create<func::ReturnOp>(ast.loc, results);
   func.setType(builder.getFunctionType(entry->getArgumentTypes(),
@@ -533,10 +534,9 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
     bool rebinding = it->second.kind == Symbol::Kind::Value && allowRebinding;
     if (rebinding)
       return true;
-    const char *what = it->second.kind == Symbol::Kind::Input ? "an input"
-                       : it->second.kind == Symbol::Kind::Param
-                           ? "a parameter"
-                           : "a value";
+    const char *what = it->second.kind == Symbol::Kind::Input   ? "an input"
+                       : it->second.kind == Symbol::Kind::Param ? "a parameter"
+                                                                : "a value";
     auto diag = error(stmt.nameLoc)
                 << "'" << stmt.name << "' is already defined as " << what;
     diag.attachNote(it->second.loc) << "previous definition is here";
@@ -574,8 +574,8 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
     SmallVector<NamedAttribute> argAttr = {
         builder.getNamedAttr(attrs::name, builder.getStringAttr(stmt.name))};
     if (symbolic)
-      argAttr.push_back(
-          builder.getNamedAttr(attrs::dimNames, builder.getArrayAttr(dimNames)));
+      argAttr.push_back(builder.getNamedAttr(attrs::dimNames,
+                                             builder.getArrayAttr(dimNames)));
     argAttrs.push_back(builder.getDictionaryAttr(argAttr));
     symbols.insert_or_assign(stmt.name,
                              Symbol{arg, Symbol::Kind::Input, stmt.nameLoc});
@@ -601,9 +601,8 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
     SmallVector<int64_t> shape;
     for (const DimAST &d : p->type.dims) {
       if (!d.symbol.empty()) {
-        error(d.loc) << "parameter '" << stmt.name
-                     << "' needs fixed sizes; '" << d.symbol
-                     << "' is symbolic";
+        error(d.loc) << "parameter '" << stmt.name << "' needs fixed sizes; '"
+                     << d.symbol << "' is symbolic";
         return;
       }
       if (d.size <= 0) {
@@ -644,8 +643,8 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
   if (stmt.getKind() == Stmt::Kind::Metric) {
     for (auto &[value, name] : outputs)
       if (name == stmt.name) {
-        error(stmt.nameLoc) << "metric '" << stmt.name
-                            << "' is already defined";
+        error(stmt.nameLoc)
+            << "metric '" << stmt.name << "' is already defined";
         return;
       }
   }
@@ -664,7 +663,8 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
     return;
 
   auto type = cast<RankedTensorType>(value->getType());
-  const char *what = stmt.getKind() == Stmt::Kind::Loss ? "the loss" : "a metric";
+  const char *what =
+      stmt.getKind() == Stmt::Kind::Loss ? "the loss" : "a metric";
   if (type.getRank() != 0 || !isa<FloatType>(type.getElementType())) {
     error(valueStmt.value->getLoc())
         << what << " must be a float scalar, got " << typeText(type)
@@ -781,8 +781,8 @@ FailureOr<Value> Generator::lookup(const NameExpr &name) {
     diag.attachNote(later->nameLoc) << "'" << name.name << "' is defined here";
     return failure();
   }
-  auto diag = error(name.getLoc()) << "use of undefined name '" << name.name
-                                   << "'";
+  auto diag = error(name.getLoc())
+              << "use of undefined name '" << name.name << "'";
   std::vector<llvm::StringRef> defined;
   for (const auto &entry : symbols)
     defined.push_back(entry.getKey());
@@ -802,8 +802,8 @@ FailureOr<Value> Generator::materialize(const Term &term, Type elementType,
   if (isa<FloatType>(elementType)) {
     value = builder.getFloatAttr(elementType, term.number);
   } else if (term.isInteger) {
-    value = builder.getIntegerAttr(elementType,
-                                   static_cast<int64_t>(term.number));
+    value =
+        builder.getIntegerAttr(elementType, static_cast<int64_t>(term.number));
   } else {
     error(loc) << "the number " << formatNumber(term.number)
                << " cannot be used with a tensor of " << elementType;
@@ -830,9 +830,9 @@ FailureOr<Term> Generator::eval(const Expr &expr) {
   case Expr::Kind::Bool:
   case Expr::Kind::String:
   case Expr::Kind::List:
-    error(loc) << (expr.getKind() == Expr::Kind::List ? "a list"
+    error(loc) << (expr.getKind() == Expr::Kind::List     ? "a list"
                    : expr.getKind() == Expr::Kind::String ? "a string"
-                                                         : "a boolean")
+                                                          : "a boolean")
                << " is not a tensor; it can only be an argument such as a "
                   "shape or an option";
     return failure();
@@ -921,8 +921,8 @@ FailureOr<Term> Generator::eval(const Expr &expr) {
                                  .Case(">=", CmpPredicate::ge)
                                  .Case("==", CmpPredicate::eq)
                                  .Default(CmpPredicate::ne);
-    result = create<CmpOp>(loc, CmpPredicateAttr::get(&context, predicate), *a,
-                           *b);
+    result =
+        create<CmpOp>(loc, CmpPredicateAttr::get(&context, predicate), *a, *b);
   }
   if (failed(result))
     return failure();
@@ -1193,7 +1193,8 @@ FailureOr<Term> Generator::reduce(const CallExpr &call) {
   FailureOr<bool> keepdims = args->boolean(2, false);
   if (failed(x) || failed(axes) || failed(keepdims))
     return failure();
-  return wrap(create<OpTy>(call.getLoc(), *x, builder.getDenseI64ArrayAttr(*axes),
+  return wrap(create<OpTy>(call.getLoc(), *x,
+                           builder.getDenseI64ArrayAttr(*axes),
                            *keepdims ? builder.getUnitAttr() : UnitAttr()));
 }
 
@@ -1331,10 +1332,11 @@ FailureOr<InitializerAttr> Generator::initializer(const Expr &expr) {
   std::optional<InitKind> kind =
       call ? symbolizeInitKind(call->callee) : std::nullopt;
   if (!kind) {
-    error(expr.getLoc()) << "expected an initializer: zeros(), ones(), "
-                            "constant(v), normal(mean, std), uniform(low, "
-                            "high), kaiming_uniform(gain), kaiming_normal(gain), "
-                            "xavier_uniform(gain) or xavier_normal(gain)";
+    error(expr.getLoc())
+        << "expected an initializer: zeros(), ones(), "
+           "constant(v), normal(mean, std), uniform(low, "
+           "high), kaiming_uniform(gain), kaiming_normal(gain), "
+           "xavier_uniform(gain) or xavier_normal(gain)";
     return failure();
   }
   ArrayRef<llvm::StringRef> names = InitializerAttr::argumentNames(*kind);
@@ -1353,8 +1355,9 @@ FailureOr<InitializerAttr> Generator::initializer(const Expr &expr) {
 FailureOr<Term> Generator::initializerMisuse(const CallExpr &call) {
   error(call.getLoc()) << "'" << call.callee
                        << "' is an initializer; use it as 'param NAME: TYPE = "
-                       << call.callee << "(...)' or as a layer's '*_init=' "
-                                         "argument";
+                       << call.callee
+                       << "(...)' or as a layer's '*_init=' "
+                          "argument";
   return failure();
 }
 
@@ -1394,7 +1397,8 @@ static InitializerAttr defaultBiasInit(MLIRContext *ctx, int64_t fanIn) {
 
 FailureOr<Term> Generator::linear(const CallExpr &call) {
   FailureOr<CallArgs> args = bind(
-      call, {"x", "out_features", "bias", "name", "weight_init", "bias_init"}, 2);
+      call, {"x", "out_features", "bias", "name", "weight_init", "bias_init"},
+      2);
   if (failed(args))
     return failure();
   FailureOr<Value> x = args->tensor(0);
@@ -1544,9 +1548,9 @@ FailureOr<Term> Generator::conv2d(const CallExpr &call) {
   return wrap(create<AddOp>(call.getLoc(), *y, *column));
 }
 
-template <typename OpTy>
-FailureOr<Term> Generator::pool(const CallExpr &call) {
-  FailureOr<CallArgs> args = bind(call, {"x", "kernel", "stride", "padding"}, 1);
+template <typename OpTy> FailureOr<Term> Generator::pool(const CallExpr &call) {
+  FailureOr<CallArgs> args =
+      bind(call, {"x", "kernel", "stride", "padding"}, 1);
   if (failed(args))
     return failure();
   FailureOr<Value> x = args->tensor(0);

@@ -1,4 +1,4 @@
-//===- MLIRGen.h - lowering the model AST to the kiln dialect ----*- C++ -*-===//
+//===- MLIRGen.h - lowering the model AST to the kiln dialect ---*- C++ -*-===//
 //
 // Each model becomes a `func.func` whose arguments are the model's inputs and
 // whose results are its loss followed by its metrics, labelled with the
@@ -17,7 +17,6 @@
 #include "mlir/IR/OwningOpRef.h"
 
 namespace kiln::frontend {
-
 
 /// Lowers every model of `module`. Reports errors through MLIR diagnostics
 /// and returns null when there was any. The context must have the kiln and

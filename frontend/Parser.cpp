@@ -143,10 +143,9 @@ private:
   void synchronize() {
     int depth = 0;
     while (!tok.is(TokenKind::eof) && !stopped()) {
-      if (depth == 0 && (tok.is(TokenKind::newline) ||
-                         tok.is(TokenKind::semicolon) ||
-                         tok.is(TokenKind::r_brace) ||
-                         tok.is(TokenKind::kw_model)))
+      if (depth == 0 &&
+          (tok.is(TokenKind::newline) || tok.is(TokenKind::semicolon) ||
+           tok.is(TokenKind::r_brace) || tok.is(TokenKind::kw_model)))
         return;
       if (tok.is(TokenKind::l_paren) || tok.is(TokenKind::l_square) ||
           tok.is(TokenKind::l_brace))
@@ -237,8 +236,8 @@ private:
       std::optional<TypeAST> type = parseType();
       if (!type)
         return nullptr;
-      auto stmt = std::make_unique<InputStmt>(loc, name->first,
-                                              std::move(*type));
+      auto stmt =
+          std::make_unique<InputStmt>(loc, name->first, std::move(*type));
       stmt->nameLoc = name->second;
       return stmt;
     }
@@ -257,8 +256,8 @@ private:
         if (!init)
           return nullptr;
       }
-      auto stmt = std::make_unique<ParamStmt>(loc, name->first,
-                                              std::move(*type), std::move(init));
+      auto stmt = std::make_unique<ParamStmt>(
+          loc, name->first, std::move(*type), std::move(init));
       stmt->nameLoc = name->second;
       return stmt;
     }
@@ -396,9 +395,9 @@ private:
     if (!lhs)
       return nullptr;
     static const std::pair<TokenKind, const char *> comparisons[] = {
-        {TokenKind::less, "<"},          {TokenKind::less_equal, "<="},
-        {TokenKind::greater, ">"},       {TokenKind::greater_equal, ">="},
-        {TokenKind::equal_equal, "=="},  {TokenKind::not_equal, "!="}};
+        {TokenKind::less, "<"},         {TokenKind::less_equal, "<="},
+        {TokenKind::greater, ">"},      {TokenKind::greater_equal, ">="},
+        {TokenKind::equal_equal, "=="}, {TokenKind::not_equal, "!="}};
     for (auto [kind, spelling] : comparisons) {
       if (!tok.is(kind))
         continue;
@@ -407,9 +406,8 @@ private:
       ExprPtr rhs = parseSum();
       if (!rhs)
         return nullptr;
-      ExprPtr result = std::make_unique<BinaryExpr>(loc, spelling,
-                                                    std::move(lhs),
-                                                    std::move(rhs));
+      ExprPtr result = std::make_unique<BinaryExpr>(
+          loc, spelling, std::move(lhs), std::move(rhs));
       for (auto [again, unused] : comparisons) {
         if (tok.is(again)) {
           error(tok, "comparisons do not chain; use parentheses");
@@ -430,8 +428,8 @@ private:
       ExprPtr rhs = parseProduct();
       if (!rhs)
         return nullptr;
-      lhs = std::make_unique<BinaryExpr>(loc, op, std::move(lhs),
-                                         std::move(rhs));
+      lhs =
+          std::make_unique<BinaryExpr>(loc, op, std::move(lhs), std::move(rhs));
     }
     return lhs;
   }
@@ -446,8 +444,8 @@ private:
       ExprPtr rhs = parseUnary();
       if (!rhs)
         return nullptr;
-      lhs = std::make_unique<BinaryExpr>(loc, op, std::move(lhs),
-                                         std::move(rhs));
+      lhs =
+          std::make_unique<BinaryExpr>(loc, op, std::move(lhs), std::move(rhs));
     }
     return lhs;
   }
@@ -575,8 +573,9 @@ private:
       if (!arg)
         return nullptr;
       if (!kwargs.empty()) {
-        error(start, "positional argument after keyword arguments in call to '" +
-                         callee + "'");
+        error(start,
+              "positional argument after keyword arguments in call to '" +
+                  callee + "'");
         return nullptr;
       }
       args.push_back(std::move(arg));

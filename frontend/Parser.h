@@ -1,4 +1,4 @@
-//===- Parser.h - parser of the kiln model language --------------*- C++ -*-===//
+//===- Parser.h - parser of the kiln model language -------------*- C++ -*-===//
 //
 // A recursive-descent parser with statement-level error recovery: it reports
 // every error it can find (up to a limit) through MLIR diagnostics, each at

@@ -1,4 +1,4 @@
-//===- AttrNames.h - names of the attributes kiln puts on functions -*- C++ -*-===//
+//===- AttrNames.h - names of the attributes kiln puts on funct -*- C++ -*-===//
 //
 // The contract between the frontend, the passes and the tools about how a
 // model, its train step and their arguments and results are labelled.

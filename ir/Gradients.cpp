@@ -191,6 +191,20 @@ LogicalResult gradient(RsqrtOp op, OpBuilder &b, Value g, Grads &grads) {
   return success();
 }
 
+LogicalResult gradient(CosOp op, OpBuilder &b, Value g, Grads &grads) {
+  Location loc = op.getLoc();
+  Value slope = b.create<SinOp>(loc, op.getInput());
+  grads.push_back(b.create<NegOp>(loc, b.create<MulOp>(loc, g, slope)));
+  return success();
+}
+
+LogicalResult gradient(SinOp op, OpBuilder &b, Value g, Grads &grads) {
+  Location loc = op.getLoc();
+  Value slope = b.create<CosOp>(loc, op.getInput());
+  grads.push_back(b.create<MulOp>(loc, g, slope));
+  return success();
+}
+
 LogicalResult gradient(FloorOp op, OpBuilder &, Value, Grads &grads) {
   grads.push_back(Value()); // zero almost everywhere
   return success();
@@ -478,6 +492,41 @@ LogicalResult gradient(LayerNormOp op, OpBuilder &b, Value g, Grads &grads) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Convolution, pooling, embedding
+//===----------------------------------------------------------------------===//
+
+LogicalResult gradient(Conv2dOp op, OpBuilder &b, Value g, Grads &grads) {
+  Location loc = op.getLoc();
+  Value x = op.getInput(), w = op.getWeight();
+  grads.push_back(b.create<Conv2dGradInputOp>(loc, g, w, x, op.getStrideAttr(),
+                                              op.getPaddingAttr()));
+  grads.push_back(b.create<Conv2dGradWeightOp>(loc, x, g, w, op.getStrideAttr(),
+                                               op.getPaddingAttr()));
+  return success();
+}
+
+LogicalResult gradient(MaxPool2dOp op, OpBuilder &b, Value g, Grads &grads) {
+  grads.push_back(b.create<MaxPool2dGradOp>(
+      op.getLoc(), op.getInput(), g, op.getKernelAttr(), op.getStrideAttr(),
+      op.getPaddingAttr()));
+  return success();
+}
+
+LogicalResult gradient(AvgPool2dOp op, OpBuilder &b, Value g, Grads &grads) {
+  grads.push_back(b.create<AvgPool2dGradOp>(
+      op.getLoc(), g, op.getInput(), op.getKernelAttr(), op.getStrideAttr(),
+      op.getPaddingAttr()));
+  return success();
+}
+
+LogicalResult gradient(EmbeddingOp op, OpBuilder &b, Value g, Grads &grads) {
+  grads.push_back(b.create<EmbeddingGradOp>(op.getLoc(), op.getIndices(), g,
+                                            op.getWeight()));
+  grads.push_back(Value()); // integer indices carry no gradient
+  return success();
+}
+
 /// Attaches `gradient(OpTy, ...)` to OpTy as its DifferentiableOpInterface.
 template <typename OpTy>
 struct GradientRule
@@ -495,10 +544,10 @@ template <typename... OpTys> void attach(MLIRContext &context) {
 } // namespace
 
 void kiln::attachGradientRules(MLIRContext &context) {
-  attach<NegOp, AbsOp, ExpOp, LogOp, TanhOp, SigmoidOp, ReluOp, SqrtOp,
-         RsqrtOp, FloorOp, GeluOp, CastOp, DropoutOp, AddOp, SubOp, MulOp,
-         DivOp, MaxOp, MinOp, PowOp, SelectOp, MatmulOp, TransposeOp,
-         ReshapeOp, BroadcastOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
-         CountOp, SoftmaxOp, LogSoftmaxOp, CrossEntropyOp, LayerNormOp>(
-      context);
+  attach<NegOp, AbsOp, ExpOp, LogOp, TanhOp, SigmoidOp, ReluOp, SqrtOp, RsqrtOp,
+         CosOp, SinOp, FloorOp, GeluOp, CastOp, DropoutOp, AddOp, SubOp, MulOp,
+         DivOp, MaxOp, MinOp, PowOp, SelectOp, MatmulOp, TransposeOp, ReshapeOp,
+         BroadcastOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp, CountOp,
+         SoftmaxOp, LogSoftmaxOp, CrossEntropyOp, LayerNormOp, Conv2dOp,
+         MaxPool2dOp, AvgPool2dOp, EmbeddingOp>(context);
 }

@@ -1,4 +1,4 @@
-//===- KilnDialect.cpp - the kiln dialect and its attributes ----------------===//
+//===- KilnDialect.cpp - the kiln dialect and its attributes --------------===//
 
 #include "ir/KilnDialect.h"
 

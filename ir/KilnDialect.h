@@ -1,4 +1,4 @@
-//===- KilnDialect.h - the kiln dialect ---------------------------*- C++ -*-===//
+//===- KilnDialect.h - the kiln dialect -------------------------*- C++ -*-===//
 //
 // Declares the kiln dialect, its enums and attributes, and its ops.
 //
@@ -12,6 +12,7 @@
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 

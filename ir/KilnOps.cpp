@@ -210,6 +210,7 @@ KILN_UNARY_SHAPE(ReluOp)
 KILN_UNARY_SHAPE(SqrtOp)
 KILN_UNARY_SHAPE(RsqrtOp)
 KILN_UNARY_SHAPE(CosOp)
+KILN_UNARY_SHAPE(SinOp)
 KILN_UNARY_SHAPE(FloorOp)
 KILN_UNARY_SHAPE(GeluOp)
 KILN_UNARY_SHAPE(DropoutOp)
@@ -225,6 +226,37 @@ LogicalResult DropoutOp::verify() {
 void CastOp::build(OpBuilder &builder, OperationState &state, Value input,
                    Type elementType) {
   build(builder, state, input, TypeAttr::get(elementType));
+}
+
+/// Casts of splat constants fold: the optimizer's hyper-parameters, computed
+/// in f64 and cast to the parameters' type, become constants.
+OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
+  auto splat = llvm::dyn_cast_or_null<SplatElementsAttr>(adaptor.getInput());
+  auto type = llvm::dyn_cast<RankedTensorType>(getType());
+  if (!splat || !type || !type.hasStaticShape())
+    return {};
+  Type to = type.getElementType();
+  Type from = splat.getElementType();
+  Attribute value;
+  if (auto toFloat = llvm::dyn_cast<FloatType>(to)) {
+    APFloat v(0.0);
+    if (llvm::isa<FloatType>(from)) {
+      v = splat.getSplatValue<APFloat>();
+    } else {
+      APInt i = splat.getSplatValue<APInt>();
+      v = APFloat(from.isInteger(1) ? double(i.getBoolValue())
+                                    : double(i.getSExtValue()));
+    }
+    bool lost = false;
+    v.convert(toFloat.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+              &lost);
+    value = FloatAttr::get(to, v);
+  } else if (to.isInteger(1) || !llvm::isa<FloatType>(from)) {
+    return {}; // integer casts are rare in steps and stay ops
+  } else {
+    return {};
+  }
+  return DenseElementsAttr::get(type, value);
 }
 
 LogicalResult CastOp::inferReturnTypes(MLIRContext *,
@@ -540,87 +572,112 @@ LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *,
 // Convolution, pooling, embedding
 //===----------------------------------------------------------------------===//
 
-LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *,
-                                         std::optional<Location> loc,
-                                         Adaptor adaptor,
-                                         SmallVectorImpl<Type> &results) {
-  RankedTensorType x = tensorOf(adaptor.getInput());
-  RankedTensorType w = tensorOf(adaptor.getWeight());
+/// The output type of conv2d of `input` with `weight`. Shared by conv2d and
+/// its gradient ops, which check their `grad` against it.
+template <typename OpTy>
+static FailureOr<RankedTensorType>
+inferConv(std::optional<Location> loc, Value input, Value weight,
+          ArrayRef<int64_t> strides, ArrayRef<int64_t> paddings) {
+  RankedTensorType x = tensorOf(input), w = tensorOf(weight);
   if (x.getElementType() != w.getElementType())
-    return fail<Conv2dOp>(loc, "operands have different element types ",
-                          x.getElementType(), " and ", w.getElementType());
+    return fail<OpTy>(loc, "operands have different element types ",
+                      x.getElementType(), " and ", w.getElementType());
   if (x.getRank() != 4)
-    return fail<Conv2dOp>(loc, "needs an NCHW input of rank 4, got ",
-                          formatShape(x.getShape()));
+    return fail<OpTy>(loc, "needs an NCHW input of rank 4, got ",
+                      formatShape(x.getShape()));
   if (w.getRank() != 4)
-    return fail<Conv2dOp>(loc, "needs an OIHW weight of rank 4, got ",
-                          formatShape(w.getShape()));
-  if (failed(checkPair<Conv2dOp>(loc, "stride", adaptor.getStride(), 1)) ||
-      failed(checkPair<Conv2dOp>(loc, "padding", adaptor.getPadding(), 0)))
+    return fail<OpTy>(loc, "needs an OIHW weight of rank 4, got ",
+                      formatShape(w.getShape()));
+  if (failed(checkPair<OpTy>(loc, "stride", strides, 1)) ||
+      failed(checkPair<OpTy>(loc, "padding", paddings, 0)))
     return failure();
   if (failed(verifyCompatibleShape({x.getDimSize(1)}, {w.getDimSize(1)})))
-    return fail<Conv2dOp>(loc, "input has ", x.getDimSize(1),
-                          " channels but the weight expects ",
-                          w.getDimSize(1));
+    return fail<OpTy>(loc, "input has ", x.getDimSize(1),
+                      " channels but the weight expects ", w.getDimSize(1));
   SmallVector<int64_t> shape = {x.getDimSize(0), w.getDimSize(0)};
   for (int i = 0; i < 2; ++i) {
     int64_t size = x.getDimSize(2 + i), kernel = w.getDimSize(2 + i);
-    int64_t pad = adaptor.getPadding()[i], stride = adaptor.getStride()[i];
+    int64_t pad = paddings[i], stride = strides[i];
     if (ShapedType::isDynamic(kernel)) {
       shape.push_back(ShapedType::kDynamic);
       continue;
     }
     if (!ShapedType::isDynamic(size) && size + 2 * pad < kernel)
-      return fail<Conv2dOp>(loc, "kernel ", formatShape(w.getShape()),
-                            " is larger than the padded input ",
-                            formatShape(x.getShape()));
-    shape.push_back(windowOutput(size, kernel, stride, pad));
-  }
-  results.push_back(x.clone(shape));
-  return success();
-}
-
-template <typename OpTy>
-static LogicalResult inferPool(std::optional<Location> loc,
-                               typename OpTy::Adaptor adaptor,
-                               SmallVectorImpl<Type> &results) {
-  RankedTensorType x = tensorOf(adaptor.getInput());
-  if (x.getRank() != 4)
-    return fail<OpTy>(loc, "needs an NCHW input of rank 4, got ",
-                      formatShape(x.getShape()));
-  if (failed(checkPair<OpTy>(loc, "kernel", adaptor.getKernel(), 1)) ||
-      failed(checkPair<OpTy>(loc, "stride", adaptor.getStride(), 1)) ||
-      failed(checkPair<OpTy>(loc, "padding", adaptor.getPadding(), 0)))
-    return failure();
-  SmallVector<int64_t> shape = {x.getDimSize(0), x.getDimSize(1)};
-  for (int i = 0; i < 2; ++i) {
-    int64_t size = x.getDimSize(2 + i), kernel = adaptor.getKernel()[i];
-    int64_t pad = adaptor.getPadding()[i], stride = adaptor.getStride()[i];
-    if (2 * pad > kernel)
-      return fail<OpTy>(loc, "padding ", pad,
-                        " is more than half the kernel size ", kernel);
-    if (!ShapedType::isDynamic(size) && size + 2 * pad < kernel)
-      return fail<OpTy>(loc, "kernel ", formatShape(adaptor.getKernel()),
+      return fail<OpTy>(loc, "kernel ", formatShape(w.getShape()),
                         " is larger than the padded input ",
                         formatShape(x.getShape()));
     shape.push_back(windowOutput(size, kernel, stride, pad));
   }
-  results.push_back(x.clone(shape));
+  return x.clone(shape);
+}
+
+/// The output type of 2-D pooling of `input`. Shared by the pooling ops and
+/// their gradient ops.
+template <typename OpTy>
+static FailureOr<RankedTensorType>
+inferPool(std::optional<Location> loc, Value input, ArrayRef<int64_t> kernels,
+          ArrayRef<int64_t> strides, ArrayRef<int64_t> paddings) {
+  RankedTensorType x = tensorOf(input);
+  if (x.getRank() != 4)
+    return fail<OpTy>(loc, "needs an NCHW input of rank 4, got ",
+                      formatShape(x.getShape()));
+  if (failed(checkPair<OpTy>(loc, "kernel", kernels, 1)) ||
+      failed(checkPair<OpTy>(loc, "stride", strides, 1)) ||
+      failed(checkPair<OpTy>(loc, "padding", paddings, 0)))
+    return failure();
+  SmallVector<int64_t> shape = {x.getDimSize(0), x.getDimSize(1)};
+  for (int i = 0; i < 2; ++i) {
+    int64_t size = x.getDimSize(2 + i), kernel = kernels[i];
+    int64_t pad = paddings[i], stride = strides[i];
+    if (2 * pad > kernel)
+      return fail<OpTy>(loc, "padding ", pad,
+                        " is more than half the kernel size ", kernel);
+    if (!ShapedType::isDynamic(size) && size + 2 * pad < kernel)
+      return fail<OpTy>(loc, "kernel ", formatShape(kernels),
+                        " is larger than the padded input ",
+                        formatShape(x.getShape()));
+    shape.push_back(windowOutput(size, kernel, stride, pad));
+  }
+  return x.clone(shape);
+}
+
+/// Pushes `type` to `results`, or fails if it failed.
+static LogicalResult pushResult(FailureOr<RankedTensorType> type,
+                                SmallVectorImpl<Type> &results) {
+  if (failed(type))
+    return failure();
+  results.push_back(*type);
   return success();
+}
+
+LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  return pushResult(
+      inferConv<Conv2dOp>(loc, adaptor.getInput(), adaptor.getWeight(),
+                          adaptor.getStride(), adaptor.getPadding()),
+      results);
 }
 
 LogicalResult MaxPool2dOp::inferReturnTypes(MLIRContext *,
                                             std::optional<Location> loc,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &results) {
-  return inferPool<MaxPool2dOp>(loc, adaptor, results);
+  return pushResult(
+      inferPool<MaxPool2dOp>(loc, adaptor.getInput(), adaptor.getKernel(),
+                             adaptor.getStride(), adaptor.getPadding()),
+      results);
 }
 
 LogicalResult AvgPool2dOp::inferReturnTypes(MLIRContext *,
                                             std::optional<Location> loc,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &results) {
-  return inferPool<AvgPool2dOp>(loc, adaptor, results);
+  return pushResult(
+      inferPool<AvgPool2dOp>(loc, adaptor.getInput(), adaptor.getKernel(),
+                             adaptor.getStride(), adaptor.getPadding()),
+      results);
 }
 
 LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *,
@@ -715,6 +772,90 @@ LogicalResult GeluGradOp::inferReturnTypes(MLIRContext *,
                                            SmallVectorImpl<Type> &results) {
   return inferBinary<GeluGradOp>(loc, adaptor.getInput(), adaptor.getGrad(),
                                  Type(), results);
+}
+
+/// Checks that `grad` is a gradient of the forward result `forward`: the same
+/// element type and a compatible shape. Then the result is `like`.
+template <typename OpTy>
+static LogicalResult inferWindowGrad(std::optional<Location> loc,
+                                     FailureOr<RankedTensorType> forward,
+                                     Value grad, Value like,
+                                     SmallVectorImpl<Type> &results) {
+  if (failed(forward))
+    return failure();
+  RankedTensorType g = tensorOf(grad);
+  if (g.getElementType() != forward->getElementType())
+    return fail<OpTy>(loc, "gradient has element type ", g.getElementType(),
+                      ", expected ", forward->getElementType());
+  if (failed(verifyCompatibleShape(g.getShape(), forward->getShape())))
+    return fail<OpTy>(loc, "gradient of shape ", formatShape(g.getShape()),
+                      " does not match the forward result of shape ",
+                      formatShape(forward->getShape()));
+  results.push_back(like.getType());
+  return success();
+}
+
+LogicalResult
+Conv2dGradInputOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                    Adaptor adaptor,
+                                    SmallVectorImpl<Type> &results) {
+  return inferWindowGrad<Conv2dGradInputOp>(
+      loc,
+      inferConv<Conv2dGradInputOp>(loc, adaptor.getInputLike(),
+                                   adaptor.getWeight(), adaptor.getStride(),
+                                   adaptor.getPadding()),
+      adaptor.getGrad(), adaptor.getInputLike(), results);
+}
+
+LogicalResult
+Conv2dGradWeightOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                     Adaptor adaptor,
+                                     SmallVectorImpl<Type> &results) {
+  return inferWindowGrad<Conv2dGradWeightOp>(
+      loc,
+      inferConv<Conv2dGradWeightOp>(loc, adaptor.getInput(),
+                                    adaptor.getWeightLike(),
+                                    adaptor.getStride(), adaptor.getPadding()),
+      adaptor.getGrad(), adaptor.getWeightLike(), results);
+}
+
+LogicalResult
+MaxPool2dGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                  Adaptor adaptor,
+                                  SmallVectorImpl<Type> &results) {
+  return inferWindowGrad<MaxPool2dGradOp>(
+      loc,
+      inferPool<MaxPool2dGradOp>(loc, adaptor.getInput(), adaptor.getKernel(),
+                                 adaptor.getStride(), adaptor.getPadding()),
+      adaptor.getGrad(), adaptor.getInput(), results);
+}
+
+LogicalResult
+AvgPool2dGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                  Adaptor adaptor,
+                                  SmallVectorImpl<Type> &results) {
+  return inferWindowGrad<AvgPool2dGradOp>(
+      loc,
+      inferPool<AvgPool2dGradOp>(loc, adaptor.getInputLike(),
+                                 adaptor.getKernel(), adaptor.getStride(),
+                                 adaptor.getPadding()),
+      adaptor.getGrad(), adaptor.getInputLike(), results);
+}
+
+LogicalResult
+EmbeddingGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                  Adaptor adaptor,
+                                  SmallVectorImpl<Type> &results) {
+  RankedTensorType table = tensorOf(adaptor.getTableLike());
+  RankedTensorType indices = tensorOf(adaptor.getIndices());
+  if (table.getRank() != 2)
+    return fail<EmbeddingGradOp>(loc, "needs a table of rank 2, got ",
+                                 formatShape(table.getShape()));
+  SmallVector<int64_t> forward(indices.getShape());
+  forward.push_back(table.getDimSize(1));
+  return inferWindowGrad<EmbeddingGradOp>(loc, table.clone(forward),
+                                          adaptor.getGrad(),
+                                          adaptor.getTableLike(), results);
 }
 
 #define GET_OP_CLASSES

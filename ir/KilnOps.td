@@ -261,6 +261,7 @@ def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt", Kiln_FloatTensor, "square root">;
 def Kiln_RsqrtOp : Kiln_UnaryOp<"rsqrt", Kiln_FloatTensor,
                                 "reciprocal square root">;
 def Kiln_CosOp : Kiln_UnaryOp<"cos", Kiln_FloatTensor, "cosine">;
+def Kiln_SinOp : Kiln_UnaryOp<"sin", Kiln_FloatTensor, "sine">;
 def Kiln_FloorOp : Kiln_UnaryOp<"floor", Kiln_FloatTensor,
                                 "the largest integer not above x">;
 
@@ -296,6 +297,7 @@ def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape]> {
   let arguments = (ins Kiln_AnyTensor:$input, TypeAttr:$element_type);
   let results = (outs Kiln_AnyTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `to` $element_type";
+  let hasFolder = 1;
   let builders = [
     OpBuilder<(ins "::mlir::Value":$input, "::mlir::Type":$elementType)>
   ];
@@ -707,5 +709,127 @@ def Kiln_GeluGradOp : Kiln_Op<"gelu_grad", [Pure]> {
     functional-type(operands, results)
   }];
 }
+
+def Kiln_Conv2dGradInputOp : Kiln_Op<"conv2d_grad_input", [Pure]> {
+  let summary = "gradient of conv2d with respect to the input";
+  let description = [{
+    The gradient of `kiln.conv2d` with respect to its NCHW input: every
+    element of `grad` `[N, O, OH, OW]` goes back, weighted by `weight`
+    `[O, C, KH, KW]`, to the input elements of its window (a transposed
+    convolution). The result has the shape of `input_like`, of which only the
+    shape is used: with a stride above 1 several input sizes give the same
+    output size, so the size cannot be derived from `grad`. Elements that no
+    window covers get zero.
+
+    ```mlir
+    %dx = kiln.conv2d_grad_input %g, %w, %x stride [2, 2] padding [1, 1]
+        : (tensor<?x32x14x14xf32>, tensor<32x1x3x3xf32>, tensor<?x1x28x28xf32>) -> tensor<?x1x28x28xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$grad, Kiln_FloatTensor:$weight,
+                       Kiln_FloatTensor:$input_like,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $weight `,` $input_like `stride` $stride `padding` $padding
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_Conv2dGradWeightOp : Kiln_Op<"conv2d_grad_weight", [Pure]> {
+  let summary = "gradient of conv2d with respect to the weight";
+  let description = [{
+    The gradient of `kiln.conv2d` with respect to its OIHW weight: for each
+    weight element, the sum over the batch and the output positions of
+    `grad` `[N, O, OH, OW]` times the input element that the weight element
+    met there (zero in the padding). The result has the shape of
+    `weight_like`, of which only the shape is used.
+
+    ```mlir
+    %dw = kiln.conv2d_grad_weight %x, %g, %w stride [1, 1] padding [1, 1]
+        : (tensor<?x1x28x28xf32>, tensor<?x32x28x28xf32>, tensor<32x1x3x3xf32>) -> tensor<32x1x3x3xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$weight_like,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $grad `,` $weight_like `stride` $stride `padding` $padding
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_MaxPool2dGradOp : Kiln_Op<"max_pool2d_grad", [Pure]> {
+  let summary = "gradient of max_pool2d with respect to the input";
+  let description = [{
+    Routes each element of `grad` to the maximum of its window of `input`
+    (padding never wins); where windows overlap, the contributions add up.
+    On ties the first maximum in row-major window order takes the whole
+    gradient, as in PyTorch: the result is a subgradient there, not the
+    derivative.
+
+    ```mlir
+    %dx = kiln.max_pool2d_grad %x, %g kernel [2, 2] stride [2, 2] padding [0, 0]
+        : (tensor<?x32x28x28xf32>, tensor<?x32x14x14xf32>) -> tensor<?x32x28x28xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$grad,
+                       DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
+                       DenseI64ArrayAttr:$padding);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $grad `kernel` $kernel `stride` $stride `padding` $padding
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_AvgPool2dGradOp : Kiln_Op<"avg_pool2d_grad", [Pure]> {
+  let summary = "gradient of avg_pool2d with respect to the input";
+  let description = [{
+    Spreads each element of `grad` evenly over its window: every input
+    element of the window gets `grad / (kernel[0] * kernel[1])`, the padding
+    counted in the divisor as in the forward op. The result has the shape of
+    `input_like`, of which only the shape is used.
+
+    ```mlir
+    %dx = kiln.avg_pool2d_grad %g, %x kernel [3, 3] stride [2, 2] padding [1, 1]
+        : (tensor<?x8x14x14xf32>, tensor<?x8x28x28xf32>) -> tensor<?x8x28x28xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$grad, Kiln_FloatTensor:$input_like,
+                       DenseI64ArrayAttr:$kernel, DenseI64ArrayAttr:$stride,
+                       DenseI64ArrayAttr:$padding);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $input_like `kernel` $kernel `stride` $stride `padding` $padding
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_EmbeddingGradOp : Kiln_Op<"embedding_grad", [Pure]> {
+  let summary = "gradient of embedding with respect to the table";
+  let description = [{
+    For indices of shape `S` and `grad` of shape `S + [D]`, the `[V, D]`
+    table whose row `v` is the sum of the rows of `grad` at the positions
+    where `indices` is `v` (a scatter-add: repeated indices accumulate, rows
+    never looked up are zero). The result has the shape of `table_like`, of
+    which only the shape is used.
+
+    ```mlir
+    %dt = kiln.embedding_grad %tokens, %g, %table
+        : (tensor<?x256xi32>, tensor<?x256x384xf32>, tensor<65x384xf32>) -> tensor<65x384xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_IndexTensor:$indices, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$table_like);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $indices `,` $grad `,` $table_like attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+include "ir/KernelOps.td"
 
 #endif // KILN_OPS_TD

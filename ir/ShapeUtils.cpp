@@ -84,8 +84,7 @@ LogicalResult inferResultTypes(Operation *op, SmallVectorImpl<Type> &types) {
   if (!shaped)
     return op->emitOpError("has no shape function");
   return shaped.inferReturnTypes(op->getContext(), op->getLoc(),
-                                 op->getOperands(),
-                                 op->getRawDictionaryAttrs(),
+                                 op->getOperands(), op->getRawDictionaryAttrs(),
                                  op->getPropertiesStorage(), op->getRegions(),
                                  types);
 }

@@ -1,4 +1,4 @@
-//===- ShapeUtils.h - shape rules shared by the kiln ops ----------*- C++ -*-===//
+//===- ShapeUtils.h - shape rules shared by the kiln ops --------*- C++ -*-===//
 //
 // Broadcasting, axis normalization and type compatibility: the building
 // blocks of every op's shape function.

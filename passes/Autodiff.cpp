@@ -69,8 +69,8 @@ void paramsToArguments(func::FuncOp func) {
     param.erase();
   }
   argAttrs.append(inputAttrs);
-  func.setType(b.getFunctionType(body.getArgumentTypes(),
-                                 func.getResultTypes()));
+  func.setType(
+      b.getFunctionType(body.getArgumentTypes(), func.getResultTypes()));
   func.setAllArgAttrs(argAttrs);
 }
 
@@ -144,9 +144,8 @@ LogicalResult differentiate(func::FuncOp grad, unsigned numParams) {
   SmallVector<Value> results(ret->getOperands());
   SmallVector<DictionaryAttr> resultAttrs;
   for (unsigned i = 0; i < ret->getNumOperands(); ++i)
-    resultAttrs.push_back(grad.getResultAttrDict(i)
-                              ? grad.getResultAttrDict(i)
-                              : b.getDictionaryAttr({}));
+    resultAttrs.push_back(grad.getResultAttrDict(i) ? grad.getResultAttrDict(i)
+                                                    : b.getDictionaryAttr({}));
   for (unsigned i = 0; i < numParams; ++i) {
     BlockArgument param = body.getArgument(i);
     Value g = adjoint.lookup(param);

@@ -1,4 +1,4 @@
-//===- Optimizer.cpp - the optimizer update as IR: one training step -------===//
+//===- Optimizer.cpp - the optimizer update as IR: one training step ------===//
 //
 // For each gradient function @m_grad made by kiln-autodiff, builds
 //
@@ -110,8 +110,7 @@ Value OptimizerBuilder::learningRate(ScalarBuilder &s, Value t) {
     Value progress =
         s.div(s.sub(t, s.constant(config.warmup)), s.constant(span));
     progress = s.min(s.max(progress, s.constant(0)), s.constant(1));
-    Value cosine =
-        s.b.create<CosOp>(s.loc, s.mul(s.constant(M_PI), progress));
+    Value cosine = s.b.create<CosOp>(s.loc, s.mul(s.constant(M_PI), progress));
     Value factor = s.mul(0.5, s.add(s.constant(1), cosine));
     lr = s.add(s.constant(config.minLr),
                s.mul(s.constant(config.lr - config.minLr), factor));
@@ -173,7 +172,8 @@ FailureOr<func::FuncOp> OptimizerBuilder::build(StringRef name) {
   }
 
   b.setInsertionPointAfter(grad);
-  auto step = b.create<func::FuncOp>(loc, name, b.getFunctionType(argTypes, {}));
+  auto step =
+      b.create<func::FuncOp>(loc, name, b.getFunctionType(argTypes, {}));
   step->setAttr(attrs::step, b.getStringAttr("train"));
   Block *body = step.addEntryBlock();
   b.setInsertionPointToEnd(body);
@@ -201,9 +201,9 @@ FailureOr<func::FuncOp> OptimizerBuilder::build(StringRef name) {
   ScalarBuilder s{b, loc, element};
   ScalarBuilder hyper{b, loc, b.getF64Type()};
   auto toElement = [&](Value v) {
-    return element.isF64() ? v
-                           : b.create<CastOp>(loc, v, TypeAttr::get(element))
-                                 .getResult();
+    return element.isF64()
+               ? v
+               : b.create<CastOp>(loc, v, TypeAttr::get(element)).getResult();
   };
   Value newStep = b.create<AddOp>(
       loc, stepCount,
@@ -221,9 +221,8 @@ FailureOr<func::FuncOp> OptimizerBuilder::build(StringRef name) {
       total = total ? s.add(total, squares) : squares;
     }
     Value norm = s.sqrt(total);
-    Value scale = s.min(s.constant(1),
-                        s.div(s.constant(config.clipNorm),
-                              s.add(norm, s.constant(1e-6))));
+    Value scale = s.min(s.constant(1), s.div(s.constant(config.clipNorm),
+                                             s.add(norm, s.constant(1e-6))));
     for (Value &g : grads)
       g = s.mul(g, scale);
   }
@@ -249,8 +248,7 @@ FailureOr<func::FuncOp> OptimizerBuilder::build(StringRef name) {
                                        hyper.mul(config.weightDecay, lr64))));
     if (!decoupled && config.weightDecay != 0)
       g = s.add(g, s.mul(config.weightDecay, p));
-    Value m = s.add(s.mul(config.beta1, state[i]),
-                    s.mul(1 - config.beta1, g));
+    Value m = s.add(s.mul(config.beta1, state[i]), s.mul(1 - config.beta1, g));
     Value v = s.add(s.mul(config.beta2, state[n + i]),
                     s.mul(1 - config.beta2, s.mul(g, g)));
     newState[i] = m;
@@ -370,8 +368,7 @@ struct OptimizerPass : kiln::impl::KilnOptimizerBase<OptimizerPass> {
     if (c.schedule == "step" && c.stepSize <= 0)
       return grad.emitError("the step schedule needs step_size > 0");
     if (!(c.lr > 0))
-      return grad.emitError("the learning rate must be positive, got ")
-             << c.lr;
+      return grad.emitError("the learning rate must be positive, got ") << c.lr;
     return c;
   }
 
@@ -389,7 +386,8 @@ struct OptimizerPass : kiln::impl::KilnOptimizerBase<OptimizerPass> {
         return signalPassFailure();
       StringRef model = grad.getSymName().drop_back(strlen("_grad"));
       OptimizerBuilder builder(grad, *config);
-      FailureOr<func::FuncOp> step = builder.build((model + "_train_step").str());
+      FailureOr<func::FuncOp> step =
+          builder.build((model + "_train_step").str());
       if (failed(step))
         return signalPassFailure();
       symbols.insert(*step);

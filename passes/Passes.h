@@ -1,4 +1,4 @@
-//===- Passes.h - every kiln pass ---------------------------------*- C++ -*-===//
+//===- Passes.h - every kiln pass -------------------------------*- C++ -*-===//
 
 #ifndef KILN_PASSES_PASSES_H
 #define KILN_PASSES_PASSES_H

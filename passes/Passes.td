@@ -89,4 +89,19 @@ def KilnOptimizer : Pass<"kiln-optimizer", "mlir::ModuleOp"> {
   let dependentDialects = ["::kiln::KilnDialect"];
 }
 
+def KilnFuse : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
+  let summary = "Group a step's ops into kernels";
+  let description = [{
+    Classifies every op as injective, reduction, matmul or opaque and groups
+    them into `kiln.kernel` ops by one cost rule: an intermediate tensor
+    kept inside a kernel saves a write and a read of it, and fusion must not
+    recompute anything. Injective ops join a producer's kernel when they
+    have the shape it iterates over (elementwise chains, reduction and
+    matmul epilogues); a reduction absorbs the elementwise group that only
+    it consumes (a prologue); values read outside a kernel become its
+    results. See the header of passes/Fuse.cpp for the full rule.
+  }];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
 #endif // KILN_PASSES_TD

@@ -24,14 +24,17 @@ LogicalResult kiln::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createKilnAutodiff());
   // Only the options given override the model file's optimizer statement.
   std::unique_ptr<Pass> optimizer = createKilnOptimizer();
-  if (failed(optimizer->initializeOptions(options.optimizerOptions,
-                                          errorHandler)))
+  if (failed(
+          optimizer->initializeOptions(options.optimizerOptions, errorHandler)))
     return failure();
   pm.addPass(std::move(optimizer));
   // Gradient rules build what they need locally: drop the dead parts (the
   // gradients of inputs) and share repeated constants.
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  if (options.stage == Stage::grad)
+    return success();
+  pm.nest<func::FuncOp>().addPass(createKilnFuse());
   return success();
 }
 

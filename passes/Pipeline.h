@@ -1,4 +1,4 @@
-//===- Pipeline.h - the pipeline that `kiln compile` runs ---------*- C++ -*-===//
+//===- Pipeline.h - the pipeline that `kiln compile` runs -------*- C++ -*-===//
 //
 // The one place where the compile pipeline is built. It is registered as
 // `kiln-compile`, so `kiln-opt --pass-pipeline='builtin.module(kiln-compile{
@@ -23,6 +23,8 @@ enum class Stage {
   /// Gradients (@m_grad), the eval step (@m_eval) and the training step
   /// with its optimizer (@m_train_step).
   grad,
+  /// Every function grouped into kiln.kernel ops.
+  fused,
 };
 
 struct CompilePipelineOptions
@@ -35,17 +37,18 @@ struct CompilePipelineOptions
           clEnumValN(Stage::primitive, "primitive",
                      "composites lowered to primitives"),
           clEnumValN(Stage::grad, "grad",
-                     "gradients, eval step and training step"))};
+                     "gradients, eval step and training step"),
+          clEnumValN(Stage::fused, "fused", "ops grouped into kernels"))};
   ListOption<std::string> bind{
-      *this, "bind",
-      llvm::cl::desc("Symbolic dimension sizes, as NAME=SIZE")};
+      *this, "bind", llvm::cl::desc("Symbolic dimension sizes, as NAME=SIZE")};
   Option<std::string> optimizerOptions{
       *this, "optimizer-options",
       llvm::cl::desc("Options of kiln-optimizer that override the model "
                      "file, e.g. 'lr=0.1 momentum=0.9'")};
 };
 
-using ErrorHandler = llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)>;
+using ErrorHandler =
+    llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)>;
 
 /// Adds the passes of every stage up to `options.stage` to `pm`, which must
 /// run on a builtin.module. Fails, through `errorHandler`, on invalid

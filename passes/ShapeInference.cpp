@@ -83,8 +83,8 @@ struct ShapeInferencePass
     llvm::StringSet<> used;
     Block &entry = func.getBody().front();
     for (BlockArgument arg : entry.getArguments()) {
-      auto names = func.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(),
-                                                    attrs::dimNames);
+      auto names =
+          func.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(), attrs::dimNames);
       auto type = llvm::dyn_cast<RankedTensorType>(arg.getType());
       if (!names || !type)
         continue;
@@ -119,8 +119,8 @@ struct ShapeInferencePass
   }
 
   LogicalResult propagate(func::FuncOp func) {
-    WalkResult result = func.getBody().walk<WalkOrder::PreOrder>(
-        [&](Operation *op) {
+    WalkResult result =
+        func.getBody().walk<WalkOrder::PreOrder>([&](Operation *op) {
           if (!llvm::isa<InferTypeOpInterface>(op))
             return WalkResult::advance();
           SmallVector<Type> inferred;

@@ -117,6 +117,9 @@ public:
             .Case([&](CosOp) {
               return unary([](double x) { return std::cos(x); });
             })
+            .Case([&](SinOp) {
+              return unary([](double x) { return std::sin(x); });
+            })
             .Case([&](FloorOp) {
               return unary([](double x) { return std::floor(x); });
             })
@@ -276,6 +279,25 @@ public:
                            return v[1] * (cdf + x * pdf);
                          });
             })
+            .Case([&](Conv2dGradInputOp c) {
+              return conv2dGradInput(in(0), in(1), in(2).shape, c.getStride(),
+                                     c.getPadding());
+            })
+            .Case([&](Conv2dGradWeightOp c) {
+              return conv2dGradWeight(in(0), in(1), in(2).shape, c.getStride(),
+                                      c.getPadding());
+            })
+            .Case([&](MaxPool2dGradOp p) {
+              return maxPool2dGrad(in(0), in(1), p.getKernel(), p.getStride(),
+                                   p.getPadding());
+            })
+            .Case([&](AvgPool2dGradOp p) {
+              return avgPool2dGrad(in(0), in(1).shape, p.getKernel(),
+                                   p.getStride(), p.getPadding());
+            })
+            .Case([&](EmbeddingGradOp) {
+              return embeddingGrad(in(0), in(1), in(2).shape);
+            })
             // Composites run as their definitions.
             .Case([&](LinearOp l) -> Result {
               Result y = matmul(in(0), in(1), false, true);
@@ -340,12 +362,35 @@ FailureOr<std::vector<Tensor>> Executor::run(func::FuncOp func,
              << reference::formatShape(tensor.shape);
     values[arg] = tensor;
   }
-  OpEvaluator evaluator(*this, options, values);
-  for (Operation &op : body.without_terminator())
-    if (failed(evaluator.evaluate(&op)))
-      return failure();
+  if (failed(runBlock(body, values)))
+    return failure();
   std::vector<Tensor> results;
   for (Value v : body.getTerminator()->getOperands())
     results.push_back(values[v]);
   return results;
+}
+
+LogicalResult Executor::runBlock(Block &block,
+                                 llvm::DenseMap<Value, Tensor> &values) {
+  OpEvaluator evaluator(*this, options, values);
+  for (Operation &op : block.without_terminator()) {
+    auto kernel = llvm::dyn_cast<KernelOp>(op);
+    if (!kernel) {
+      if (failed(evaluator.evaluate(&op)))
+        return failure();
+      continue;
+    }
+    // A fused kernel computes exactly what its ops compute, one by one.
+    llvm::DenseMap<Value, Tensor> inner;
+    for (auto [arg, input] :
+         llvm::zip(kernel.getBlock().getArguments(), kernel.getInputs()))
+      inner[arg] = values[input];
+    if (failed(runBlock(kernel.getBlock(), inner)))
+      return failure();
+    for (auto [result, yielded] :
+         llvm::zip(kernel.getResults(),
+                   kernel.getBlock().getTerminator()->getOperands()))
+      values[result] = std::move(inner[yielded]);
+  }
+  return success();
 }

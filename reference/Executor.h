@@ -14,6 +14,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Support/LogicalResult.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
 
 namespace kiln::reference {
@@ -43,6 +44,11 @@ public:
                                            llvm::ArrayRef<Tensor> args);
 
 private:
+  /// Runs the ops of `block` (a function body or a kernel's region) given
+  /// the values of its arguments in `values`.
+  mlir::LogicalResult runBlock(mlir::Block &block,
+                               llvm::DenseMap<mlir::Value, Tensor> &values);
+
   ExecutorOptions options;
   llvm::StringMap<Tensor> parameters;
 };

@@ -484,6 +484,169 @@ Result kiln::reference::embedding(const Tensor &table, const Tensor &indices) {
   return y;
 }
 
+/// Fails unless `grad` has the shape `expected` of the forward result.
+static llvm::Error checkGradShape(llvm::StringRef op, const Tensor &grad,
+                                  ArrayRef<int64_t> expected) {
+  if (grad.shape == std::vector<int64_t>(expected.begin(), expected.end()))
+    return llvm::Error::success();
+  return error(op + ": gradient of shape " + formatShape(grad.shape) +
+               " at run time, the forward result has shape " +
+               formatShape(expected));
+}
+
+Result kiln::reference::conv2dGradInput(const Tensor &grad, const Tensor &w,
+                                        ArrayRef<int64_t> inputShape,
+                                        ArrayRef<int64_t> stride,
+                                        ArrayRef<int64_t> padding) {
+  int64_t N = inputShape[0], C = inputShape[1], H = inputShape[2],
+          W = inputShape[3];
+  int64_t O = w.shape[0], KH = w.shape[2], KW = w.shape[3];
+  int64_t OH = (H + 2 * padding[0] - KH) / stride[0] + 1;
+  int64_t OW = (W + 2 * padding[1] - KW) / stride[1] + 1;
+  if (llvm::Error e = checkGradShape("conv2d_grad_input", grad, {N, O, OH, OW}))
+    return std::move(e);
+  // The forward loop nest, accumulating into the input instead of reading it.
+  Tensor dx(grad.type, std::vector<int64_t>(inputShape));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          double g = grad.data[((n * O + o) * OH + oh) * OW + ow];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t kh = 0; kh < KH; ++kh)
+              for (int64_t kw = 0; kw < KW; ++kw) {
+                int64_t ih = oh * stride[0] - padding[0] + kh;
+                int64_t iw = ow * stride[1] - padding[1] + kw;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                  continue;
+                dx.data[((n * C + c) * H + ih) * W + iw] +=
+                    g * w.data[((o * C + c) * KH + kh) * KW + kw];
+              }
+        }
+  dx.round();
+  return dx;
+}
+
+Result kiln::reference::conv2dGradWeight(const Tensor &x, const Tensor &grad,
+                                         ArrayRef<int64_t> weightShape,
+                                         ArrayRef<int64_t> stride,
+                                         ArrayRef<int64_t> padding) {
+  int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+  int64_t O = weightShape[0], KH = weightShape[2], KW = weightShape[3];
+  int64_t OH = (H + 2 * padding[0] - KH) / stride[0] + 1;
+  int64_t OW = (W + 2 * padding[1] - KW) / stride[1] + 1;
+  if (llvm::Error e =
+          checkGradShape("conv2d_grad_weight", grad, {N, O, OH, OW}))
+    return std::move(e);
+  // The forward loop nest, accumulating into the weight instead of reading it.
+  Tensor dw(grad.type, std::vector<int64_t>(weightShape));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          double g = grad.data[((n * O + o) * OH + oh) * OW + ow];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t kh = 0; kh < KH; ++kh)
+              for (int64_t kw = 0; kw < KW; ++kw) {
+                int64_t ih = oh * stride[0] - padding[0] + kh;
+                int64_t iw = ow * stride[1] - padding[1] + kw;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                  continue;
+                dw.data[((o * C + c) * KH + kh) * KW + kw] +=
+                    g * x.data[((n * C + c) * H + ih) * W + iw];
+              }
+        }
+  dw.round();
+  return dw;
+}
+
+Result kiln::reference::maxPool2dGrad(const Tensor &x, const Tensor &grad,
+                                      ArrayRef<int64_t> kernel,
+                                      ArrayRef<int64_t> stride,
+                                      ArrayRef<int64_t> padding) {
+  int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+  int64_t OH = (H + 2 * padding[0] - kernel[0]) / stride[0] + 1;
+  int64_t OW = (W + 2 * padding[1] - kernel[1]) / stride[1] + 1;
+  if (llvm::Error e = checkGradShape("max_pool2d_grad", grad, {N, C, OH, OW}))
+    return std::move(e);
+  Tensor dx(grad.type, x.shape);
+  for (int64_t nc = 0; nc < N * C; ++nc)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        // The first maximum: a later element must be strictly greater.
+        int64_t argmax = -1;
+        double best = -std::numeric_limits<double>::infinity();
+        for (int64_t kh = 0; kh < kernel[0]; ++kh)
+          for (int64_t kw = 0; kw < kernel[1]; ++kw) {
+            int64_t ih = oh * stride[0] - padding[0] + kh;
+            int64_t iw = ow * stride[1] - padding[1] + kw;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+              continue; // padding never wins
+            int64_t at = (nc * H + ih) * W + iw;
+            if (argmax < 0 || x.data[at] > best) {
+              argmax = at;
+              best = x.data[at];
+            }
+          }
+        if (argmax >= 0)
+          dx.data[argmax] += grad.data[(nc * OH + oh) * OW + ow];
+      }
+  dx.round();
+  return dx;
+}
+
+Result kiln::reference::avgPool2dGrad(const Tensor &grad,
+                                      ArrayRef<int64_t> inputShape,
+                                      ArrayRef<int64_t> kernel,
+                                      ArrayRef<int64_t> stride,
+                                      ArrayRef<int64_t> padding) {
+  int64_t N = inputShape[0], C = inputShape[1], H = inputShape[2],
+          W = inputShape[3];
+  int64_t OH = (H + 2 * padding[0] - kernel[0]) / stride[0] + 1;
+  int64_t OW = (W + 2 * padding[1] - kernel[1]) / stride[1] + 1;
+  if (llvm::Error e = checkGradShape("avg_pool2d_grad", grad, {N, C, OH, OW}))
+    return std::move(e);
+  // The divisor counts the padding, as the forward op does.
+  double area = static_cast<double>(kernel[0] * kernel[1]);
+  Tensor dx(grad.type, std::vector<int64_t>(inputShape));
+  for (int64_t nc = 0; nc < N * C; ++nc)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        double g = grad.data[(nc * OH + oh) * OW + ow] / area;
+        for (int64_t kh = 0; kh < kernel[0]; ++kh)
+          for (int64_t kw = 0; kw < kernel[1]; ++kw) {
+            int64_t ih = oh * stride[0] - padding[0] + kh;
+            int64_t iw = ow * stride[1] - padding[1] + kw;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+              continue;
+            dx.data[(nc * H + ih) * W + iw] += g;
+          }
+      }
+  dx.round();
+  return dx;
+}
+
+Result kiln::reference::embeddingGrad(const Tensor &indices, const Tensor &grad,
+                                      ArrayRef<int64_t> tableShape) {
+  int64_t rows = tableShape[0], dim = tableShape[1];
+  std::vector<int64_t> expected = indices.shape;
+  expected.push_back(dim);
+  if (llvm::Error e = checkGradShape("embedding_grad", grad, expected))
+    return std::move(e);
+  Tensor dt(grad.type, std::vector<int64_t>(tableShape));
+  for (int64_t i = 0; i < indices.numel(); ++i) {
+    double index = indices.data[i];
+    if (index < 0 || index >= static_cast<double>(rows))
+      return error("embedding_grad: index " + llvm::Twine(int64_t(index)) +
+                   " is out of range [0, " + llvm::Twine(rows) + ")");
+    int64_t row = static_cast<int64_t>(index);
+    for (int64_t d = 0; d < dim; ++d)
+      dt.data[row * dim + d] += grad.data[i * dim + d];
+  }
+  dt.round();
+  return dt;
+}
+
 Tensor kiln::reference::dropout(const Tensor &x, double rate, uint64_t seed,
                                 uint64_t stream) {
   Tensor y(x.type, x.shape);

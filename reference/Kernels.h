@@ -51,6 +51,29 @@ Result pool2d(const Tensor &x, llvm::ArrayRef<int64_t> kernel,
               llvm::ArrayRef<int64_t> stride, llvm::ArrayRef<int64_t> padding,
               bool max);
 Result embedding(const Tensor &table, const Tensor &indices);
+
+/// The gradient kernels of conv2d, pooling and embedding: `grad` is the
+/// gradient of the forward result, whose shape they check; a `...Shape`
+/// argument is the shape of the forward operand the gradient is for.
+Result conv2dGradInput(const Tensor &grad, const Tensor &w,
+                       llvm::ArrayRef<int64_t> inputShape,
+                       llvm::ArrayRef<int64_t> stride,
+                       llvm::ArrayRef<int64_t> padding);
+Result conv2dGradWeight(const Tensor &x, const Tensor &grad,
+                        llvm::ArrayRef<int64_t> weightShape,
+                        llvm::ArrayRef<int64_t> stride,
+                        llvm::ArrayRef<int64_t> padding);
+/// Each window's gradient goes to its first maximum in row-major order.
+Result maxPool2dGrad(const Tensor &x, const Tensor &grad,
+                     llvm::ArrayRef<int64_t> kernel,
+                     llvm::ArrayRef<int64_t> stride,
+                     llvm::ArrayRef<int64_t> padding);
+Result avgPool2dGrad(const Tensor &grad, llvm::ArrayRef<int64_t> inputShape,
+                     llvm::ArrayRef<int64_t> kernel,
+                     llvm::ArrayRef<int64_t> stride,
+                     llvm::ArrayRef<int64_t> padding);
+Result embeddingGrad(const Tensor &indices, const Tensor &grad,
+                     llvm::ArrayRef<int64_t> tableShape);
 /// Inverted dropout with the Philox mask of (seed, stream, element index).
 Tensor dropout(const Tensor &x, double rate, uint64_t seed, uint64_t stream);
 

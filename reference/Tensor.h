@@ -1,4 +1,4 @@
-//===- Tensor.h - tensors of the reference executor ---------------*- C++ -*-===//
+//===- Tensor.h - tensors of the reference executor -------------*- C++ -*-===//
 //
 // A dense, row-major tensor. Every element is held as a double whatever the
 // element type; each op computes in double and rounds its result to the
@@ -40,7 +40,8 @@ struct Tensor {
 
   Tensor() = default;
   Tensor(ElementType type, std::vector<int64_t> shape, double fill = 0.0);
-  Tensor(ElementType type, std::vector<int64_t> shape, std::vector<double> data);
+  Tensor(ElementType type, std::vector<int64_t> shape,
+         std::vector<double> data);
 
   int64_t numel() const { return static_cast<int64_t>(data.size()); }
   int64_t rank() const { return static_cast<int64_t>(shape.size()); }

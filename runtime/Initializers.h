@@ -1,4 +1,4 @@
-//===- Initializers.h - parameter initialization ------------------*- C++ -*-===//
+//===- Initializers.h - parameter initialization ----------------*- C++ -*-===//
 //
 // Fills a parameter from its initializer (the `#kiln.init` attribute of the
 // IR; ir/KilnOps.td documents each kind). Draws are Philox numbers of

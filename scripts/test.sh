@@ -9,7 +9,7 @@ launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -G Ninja -S . -B build-asan -DMLIR_DIR=/usr/lib/llvm-19/lib/cmake/mlir \
   -DKILN_ENABLE_ASAN=ON -DKILN_ENABLE_FUZZER=OFF -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" "${launcher[@]}" >/dev/null
+  -DCMAKE_CXX_FLAGS_RELEASE="-O0 -DNDEBUG" "${launcher[@]}" >/dev/null
 ninja -C build-asan kiln
 
 KILN_CMAKE_ARGS="-DKILN_ASAN_TOOLS_DIR=$PWD/build-asan/bin" scripts/build.sh

@@ -698,6 +698,116 @@ func.func @gelu_grad_shapes_that_do_not_broadcast(%x: tensor<?x10xf32>, %g: tens
 
 // -----
 
+// conv2d_grad_input: a gradient of the wrong spatial size.
+func.func @conv2d_grad_input_a_gradient_of_the_wrong_spatial_size(%g: tensor<?x32x13x14xf32>, %w: tensor<32x1x3x3xf32>, %x: tensor<?x1x28x28xf32>) {
+  // expected-error@+2 {{'conv2d_grad_input' gradient of shape [?, 32, 13, 14] does not match the forward result of shape [?, 32, 14, 14]}}
+  // expected-error@+1 {{'kiln.conv2d_grad_input' op failed to infer returned types}}
+  %0 = kiln.conv2d_grad_input %g, %w, %x stride [2, 2] padding [1, 1] : (tensor<?x32x13x14xf32>, tensor<32x1x3x3xf32>, tensor<?x1x28x28xf32>) -> tensor<?x1x28x28xf32>
+  return
+}
+
+// -----
+
+// conv2d_grad_input: an input_like whose channels differ from the weight's.
+func.func @conv2d_grad_input_an_input_like_whose_channels_differ_from_the_weight_s(%g: tensor<?x32x14x14xf32>, %w: tensor<32x1x3x3xf32>, %x: tensor<?x3x28x28xf32>) {
+  // expected-error@+2 {{'conv2d_grad_input' input has 3 channels but the weight expects 1}}
+  // expected-error@+1 {{'kiln.conv2d_grad_input' op failed to infer returned types}}
+  %0 = kiln.conv2d_grad_input %g, %w, %x stride [2, 2] padding [1, 1] : (tensor<?x32x14x14xf32>, tensor<32x1x3x3xf32>, tensor<?x3x28x28xf32>) -> tensor<?x3x28x28xf32>
+  return
+}
+
+// -----
+
+// conv2d_grad_input: a gradient of another element type.
+func.func @conv2d_grad_input_a_gradient_of_another_element_type(%g: tensor<?x32x14x14xf64>, %w: tensor<32x1x3x3xf32>, %x: tensor<?x1x28x28xf32>) {
+  // expected-error@+2 {{'conv2d_grad_input' gradient has element type 'f64', expected 'f32'}}
+  // expected-error@+1 {{'kiln.conv2d_grad_input' op failed to infer returned types}}
+  %0 = kiln.conv2d_grad_input %g, %w, %x stride [2, 2] padding [1, 1] : (tensor<?x32x14x14xf64>, tensor<32x1x3x3xf32>, tensor<?x1x28x28xf32>) -> tensor<?x1x28x28xf32>
+  return
+}
+
+// -----
+
+// conv2d_grad_weight: a gradient with the wrong output channels.
+func.func @conv2d_grad_weight_a_gradient_with_the_wrong_output_channels(%x: tensor<?x1x28x28xf32>, %g: tensor<?x16x28x28xf32>, %w: tensor<32x1x3x3xf32>) {
+  // expected-error@+2 {{'conv2d_grad_weight' gradient of shape [?, 16, 28, 28] does not match the forward result of shape [?, 32, 28, 28]}}
+  // expected-error@+1 {{'kiln.conv2d_grad_weight' op failed to infer returned types}}
+  %0 = kiln.conv2d_grad_weight %x, %g, %w stride [1, 1] padding [1, 1] : (tensor<?x1x28x28xf32>, tensor<?x16x28x28xf32>, tensor<32x1x3x3xf32>) -> tensor<32x1x3x3xf32>
+  return
+}
+
+// -----
+
+// conv2d_grad_weight: a weight_like of rank 2.
+func.func @conv2d_grad_weight_a_weight_like_of_rank_2(%x: tensor<?x1x28x28xf32>, %g: tensor<?x32x28x28xf32>, %w: tensor<32x9xf32>) {
+  // expected-error@+2 {{'conv2d_grad_weight' needs an OIHW weight of rank 4, got [32, 9]}}
+  // expected-error@+1 {{'kiln.conv2d_grad_weight' op failed to infer returned types}}
+  %0 = kiln.conv2d_grad_weight %x, %g, %w stride [1, 1] padding [1, 1] : (tensor<?x1x28x28xf32>, tensor<?x32x28x28xf32>, tensor<32x9xf32>) -> tensor<32x9xf32>
+  return
+}
+
+// -----
+
+// max_pool2d_grad: a gradient of the wrong batch size.
+func.func @max_pool2d_grad_a_gradient_of_the_wrong_batch_size(%x: tensor<8x1x28x28xf32>, %g: tensor<4x1x14x14xf32>) {
+  // expected-error@+2 {{'max_pool2d_grad' gradient of shape [4, 1, 14, 14] does not match the forward result of shape [8, 1, 14, 14]}}
+  // expected-error@+1 {{'kiln.max_pool2d_grad' op failed to infer returned types}}
+  %0 = kiln.max_pool2d_grad %x, %g kernel [2, 2] stride [2, 2] padding [0, 0] : (tensor<8x1x28x28xf32>, tensor<4x1x14x14xf32>) -> tensor<8x1x28x28xf32>
+  return
+}
+
+// -----
+
+// max_pool2d_grad: a zero stride.
+func.func @max_pool2d_grad_a_zero_stride(%x: tensor<?x1x28x28xf32>, %g: tensor<?x1x14x14xf32>) {
+  // expected-error@+2 {{'max_pool2d_grad' stride must be at least 1, got 0}}
+  // expected-error@+1 {{'kiln.max_pool2d_grad' op failed to infer returned types}}
+  %0 = kiln.max_pool2d_grad %x, %g kernel [2, 2] stride [2, 0] padding [0, 0] : (tensor<?x1x28x28xf32>, tensor<?x1x14x14xf32>) -> tensor<?x1x28x28xf32>
+  return
+}
+
+// -----
+
+// avg_pool2d_grad: an input_like of rank 3.
+func.func @avg_pool2d_grad_an_input_like_of_rank_3(%g: tensor<?x1x14x14xf32>, %x: tensor<1x28x28xf32>) {
+  // expected-error@+2 {{'avg_pool2d_grad' needs an NCHW input of rank 4, got [1, 28, 28]}}
+  // expected-error@+1 {{'kiln.avg_pool2d_grad' op failed to infer returned types}}
+  %0 = kiln.avg_pool2d_grad %g, %x kernel [2, 2] stride [2, 2] padding [0, 0] : (tensor<?x1x14x14xf32>, tensor<1x28x28xf32>) -> tensor<1x28x28xf32>
+  return
+}
+
+// -----
+
+// avg_pool2d_grad: a gradient of the wrong rank.
+func.func @avg_pool2d_grad_a_gradient_of_the_wrong_rank(%g: tensor<?x14x14xf32>, %x: tensor<?x1x28x28xf32>) {
+  // expected-error@+2 {{'avg_pool2d_grad' gradient of shape [?, 14, 14] does not match the forward result of shape [?, 1, 14, 14]}}
+  // expected-error@+1 {{'kiln.avg_pool2d_grad' op failed to infer returned types}}
+  %0 = kiln.avg_pool2d_grad %g, %x kernel [2, 2] stride [2, 2] padding [0, 0] : (tensor<?x14x14xf32>, tensor<?x1x28x28xf32>) -> tensor<?x1x28x28xf32>
+  return
+}
+
+// -----
+
+// embedding_grad: a table_like of rank 1.
+func.func @embedding_grad_a_table_like_of_rank_1(%i: tensor<?x256xi32>, %g: tensor<?x256x384xf32>, %t: tensor<65xf32>) {
+  // expected-error@+2 {{'embedding_grad' needs a table of rank 2, got [65]}}
+  // expected-error@+1 {{'kiln.embedding_grad' op failed to infer returned types}}
+  %0 = kiln.embedding_grad %i, %g, %t : (tensor<?x256xi32>, tensor<?x256x384xf32>, tensor<65xf32>) -> tensor<65xf32>
+  return
+}
+
+// -----
+
+// embedding_grad: a gradient whose rows do not match the table.
+func.func @embedding_grad_a_gradient_whose_rows_do_not_match_the_table(%i: tensor<?x256xi32>, %g: tensor<?x256x128xf32>, %t: tensor<65x384xf32>) {
+  // expected-error@+2 {{'embedding_grad' gradient of shape [?, 256, 128] does not match the forward result of shape [?, 256, 384]}}
+  // expected-error@+1 {{'kiln.embedding_grad' op failed to infer returned types}}
+  %0 = kiln.embedding_grad %i, %g, %t : (tensor<?x256xi32>, tensor<?x256x128xf32>, tensor<65x384xf32>) -> tensor<65x384xf32>
+  return
+}
+
+// -----
+
 // a declared result size that contradicts the inferred one.
 func.func @a_declared_result_size_that_contradicts_the_inferred_one(%a: tensor<?x512xf32>, %b: tensor<512xf32>) {
   // expected-error@+2 {{'kiln.add' op inferred type(s) 'tensor<?x512xf32>' are incompatible with return type(s) of operation 'tensor<?x10xf32>'}}

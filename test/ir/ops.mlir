@@ -81,6 +81,7 @@ func.func @unary(%x: tensor<?x512xf32>, %d: tensor<3xf64>, %i: tensor<?xi32>) {
   // CHECK-NEXT: kiln.rsqrt %[[D]] : tensor<3xf64>
   // CHECK-NEXT: kiln.cos %[[X]] : tensor<?x512xf32>
   // CHECK-NEXT: kiln.floor %[[D]] : tensor<3xf64>
+  // CHECK-NEXT: kiln.sin %[[D]] : tensor<3xf64>
   %0 = kiln.neg %x : tensor<?x512xf32>
   %1 = kiln.neg %i : tensor<?xi32>
   %2 = kiln.abs %d : tensor<3xf64>
@@ -94,6 +95,7 @@ func.func @unary(%x: tensor<?x512xf32>, %d: tensor<3xf64>, %i: tensor<?xi32>) {
   %10 = kiln.rsqrt %d : tensor<3xf64>
   %11 = kiln.cos %x : tensor<?x512xf32>
   %12 = kiln.floor %d : tensor<3xf64>
+  %13 = kiln.sin %d : tensor<3xf64>
   return
 }
 
@@ -332,5 +334,26 @@ func.func @gradient_primitives(%x: tensor<?x10xf32>, %l: tensor<?xi32>, %g: tens
   %2 = kiln.cross_entropy_grad %x, %l, %g : (tensor<?x10xf32>, tensor<?xi32>, tensor<f32>) -> tensor<?x10xf32>
   %3 = kiln.gelu_grad %h, %h : (tensor<?x1536xf64>, tensor<?x1536xf64>) -> tensor<?x1536xf64>
   %4 = kiln.gelu_grad %h, %h approximate tanh : (tensor<?x1536xf64>, tensor<?x1536xf64>) -> tensor<?x1536xf64>
+  return
+}
+
+// The gradient primitives of conv2d, pooling and embedding, with a dynamic
+// batch: the input-shaped results take the shape of their `*_like` operand
+// (a stride of 2 maps inputs of 27 and 28 to one output size).
+// CHECK-LABEL: func.func @window_gradient_primitives
+// CHECK-SAME: (%[[X:.+]]: tensor<?x1x28x28xf32>, %[[Z:.+]]: tensor<?x1x27x27xf32>, %[[W:.+]]: tensor<32x1x3x3xf32>, %[[G:.+]]: tensor<?x32x14x14xf32>, %[[P:.+]]: tensor<?x1x14x14xf32>, %[[T:.+]]: tensor<65x384xf32>, %[[I:.+]]: tensor<?x256xi32>, %[[E:.+]]: tensor<?x256x384xf32>)
+func.func @window_gradient_primitives(%x: tensor<?x1x28x28xf32>, %z: tensor<?x1x27x27xf32>, %w: tensor<32x1x3x3xf32>, %g: tensor<?x32x14x14xf32>, %p: tensor<?x1x14x14xf32>, %t: tensor<65x384xf32>, %i: tensor<?x256xi32>, %e: tensor<?x256x384xf32>) {
+  // CHECK-NEXT: kiln.conv2d_grad_input %[[G]], %[[W]], %[[X]] stride [2, 2] padding [1, 1] : (tensor<?x32x14x14xf32>, tensor<32x1x3x3xf32>, tensor<?x1x28x28xf32>) -> tensor<?x1x28x28xf32>
+  // CHECK-NEXT: kiln.conv2d_grad_input %[[G]], %[[W]], %[[Z]] stride [2, 2] padding [1, 1] : (tensor<?x32x14x14xf32>, tensor<32x1x3x3xf32>, tensor<?x1x27x27xf32>) -> tensor<?x1x27x27xf32>
+  // CHECK-NEXT: kiln.conv2d_grad_weight %[[X]], %[[G]], %[[W]] stride [2, 2] padding [1, 1] : (tensor<?x1x28x28xf32>, tensor<?x32x14x14xf32>, tensor<32x1x3x3xf32>) -> tensor<32x1x3x3xf32>
+  // CHECK-NEXT: kiln.max_pool2d_grad %[[X]], %[[P]] kernel [2, 2] stride [2, 2] padding [0, 0] : (tensor<?x1x28x28xf32>, tensor<?x1x14x14xf32>) -> tensor<?x1x28x28xf32>
+  // CHECK-NEXT: kiln.avg_pool2d_grad %[[P]], %[[Z]] kernel [3, 3] stride [2, 2] padding [1, 1] : (tensor<?x1x14x14xf32>, tensor<?x1x27x27xf32>) -> tensor<?x1x27x27xf32>
+  // CHECK-NEXT: kiln.embedding_grad %[[I]], %[[E]], %[[T]] : (tensor<?x256xi32>, tensor<?x256x384xf32>, tensor<65x384xf32>) -> tensor<65x384xf32>
+  %0 = kiln.conv2d_grad_input %g, %w, %x stride [2, 2] padding [1, 1] : (tensor<?x32x14x14xf32>, tensor<32x1x3x3xf32>, tensor<?x1x28x28xf32>) -> tensor<?x1x28x28xf32>
+  %1 = kiln.conv2d_grad_input %g, %w, %z stride [2, 2] padding [1, 1] : (tensor<?x32x14x14xf32>, tensor<32x1x3x3xf32>, tensor<?x1x27x27xf32>) -> tensor<?x1x27x27xf32>
+  %2 = kiln.conv2d_grad_weight %x, %g, %w stride [2, 2] padding [1, 1] : (tensor<?x1x28x28xf32>, tensor<?x32x14x14xf32>, tensor<32x1x3x3xf32>) -> tensor<32x1x3x3xf32>
+  %3 = kiln.max_pool2d_grad %x, %p kernel [2, 2] stride [2, 2] padding [0, 0] : (tensor<?x1x28x28xf32>, tensor<?x1x14x14xf32>) -> tensor<?x1x28x28xf32>
+  %4 = kiln.avg_pool2d_grad %p, %z kernel [3, 3] stride [2, 2] padding [1, 1] : (tensor<?x1x14x14xf32>, tensor<?x1x27x27xf32>) -> tensor<?x1x27x27xf32>
+  %5 = kiln.embedding_grad %i, %e, %t : (tensor<?x256xi32>, tensor<?x256x384xf32>, tensor<65x384xf32>) -> tensor<65x384xf32>
   return
 }

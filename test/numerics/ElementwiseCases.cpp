@@ -41,6 +41,8 @@ std::vector<GradientCase> elementwiseCases() {
       unary("relu"),
       unary("sqrt", {"x"}),
       unary("rsqrt", {"x"}),
+      unary("cos"),
+      unary("sin"),
       // floor is constant almost everywhere: its rule gives no gradient.
       unary("floor", {}, Expect::Zero),
       {.name = "gelu_exact",

@@ -159,7 +159,8 @@ std::string weightedSumModel(llvm::ArrayRef<int64_t> shape,
 const std::vector<GradientCase> &allGradientCases() {
   static const std::vector<GradientCase> cases = [] {
     std::vector<GradientCase> all;
-    for (auto family : {elementwiseCases, shapeCases, normalizationCases}) {
+    for (auto family :
+         {elementwiseCases, shapeCases, normalizationCases, convPoolCases}) {
       std::vector<GradientCase> some = family();
       all.insert(all.end(), some.begin(), some.end());
     }

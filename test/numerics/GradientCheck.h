@@ -57,10 +57,11 @@ std::string weightedSumModel(llvm::ArrayRef<int64_t> shape,
                              llvm::StringRef body);
 
 /// The cases of each op family (ElementwiseCases.cpp, ShapeCases.cpp,
-/// NormalizationCases.cpp) and all of them together.
+/// NormalizationCases.cpp, ConvPoolCases.cpp) and all of them together.
 std::vector<GradientCase> elementwiseCases();
 std::vector<GradientCase> shapeCases();
 std::vector<GradientCase> normalizationCases();
+std::vector<GradientCase> convPoolCases();
 const std::vector<GradientCase> &allGradientCases();
 
 /// Loads the dialects the cases use (kiln, func) into `context`.

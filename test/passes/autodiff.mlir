@@ -63,11 +63,11 @@ func.func @linear(%x: tensor<2x3xf32> {kiln.name = "x"}) -> (tensor<f32> {kiln.n
 // -----
 
 // An op without a gradient rule on the path from a parameter to the loss
-// is a located error.
-func.func @conv(%x: tensor<1x1x4x4xf32> {kiln.name = "x"}) -> (tensor<f32> {kiln.name = "loss", kiln.role = "loss"}) attributes {kiln.model} {
-  %w = kiln.param "w" : tensor<1x1x3x3xf32> init #kiln.init<kaiming_uniform(gain = 1.0)>
-  // expected-error@+1 {{'kiln.conv2d' has no gradient rule, so the loss cannot be differentiated through it}}
-  %0 = kiln.conv2d %x, %w stride [1, 1] padding [0, 0] : (tensor<1x1x4x4xf32>, tensor<1x1x3x3xf32>) -> tensor<1x1x2x2xf32>
-  %1 = kiln.reduce_sum %0 [] : (tensor<1x1x2x2xf32>) -> tensor<f32>
+// is a located error (gradient primitives have none).
+func.func @no_rule(%x: tensor<4xf32> {kiln.name = "x"}) -> (tensor<f32> {kiln.name = "loss", kiln.role = "loss"}) attributes {kiln.model} {
+  %w = kiln.param "w" : tensor<4xf32> init #kiln.init<zeros>
+  // expected-error@+1 {{'kiln.gelu_grad' has no gradient rule, so the loss cannot be differentiated through it}}
+  %0 = kiln.gelu_grad %x, %w : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %1 = kiln.reduce_sum %0 [] : (tensor<4xf32>) -> tensor<f32>
   return %1 : tensor<f32>
 }

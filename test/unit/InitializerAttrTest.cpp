@@ -27,7 +27,8 @@ protected:
 
 TEST_F(InitializerAttrTest, PrintsNamedArguments) {
   auto attr = InitializerAttr::get(&context, InitKind::normal, 0.0, 0.02);
-  EXPECT_EQ(print(attr), "#kiln.init<normal(mean = 0.000000e+00, std = 2.000000e-02)>");
+  EXPECT_EQ(print(attr),
+            "#kiln.init<normal(mean = 0.000000e+00, std = 2.000000e-02)>");
 }
 
 TEST_F(InitializerAttrTest, KindsWithoutArgumentsPrintBare) {
@@ -67,7 +68,8 @@ TEST_F(InitializerAttrTest, RejectsUnknownKindAndArgument) {
   context.getDiagEngine().registerHandler(
       [](mlir::Diagnostic &) { return mlir::success(); });
   EXPECT_FALSE(mlir::parseAttribute("#kiln.init<gaussian>", &context));
-  EXPECT_FALSE(mlir::parseAttribute("#kiln.init<normal(sigma = 1.0)>", &context));
+  EXPECT_FALSE(
+      mlir::parseAttribute("#kiln.init<normal(sigma = 1.0)>", &context));
 }
 
 } // namespace

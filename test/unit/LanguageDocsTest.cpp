@@ -12,8 +12,7 @@
 #include <gtest/gtest.h>
 
 TEST(LanguageDocs, DocumentsEveryBuiltin) {
-  auto docs =
-      llvm::MemoryBuffer::getFile(KILN_SOURCE_DIR "/docs/language.md");
+  auto docs = llvm::MemoryBuffer::getFile(KILN_SOURCE_DIR "/docs/language.md");
   ASSERT_TRUE(docs) << "cannot read docs/language.md";
   llvm::StringRef text = (*docs)->getBuffer();
   for (llvm::StringRef name : kiln::frontend::builtinNames())

@@ -44,10 +44,10 @@ TEST(Lexer, StatementTokensAndPositions) {
 
 TEST(Lexer, KeywordsAndOperators) {
   EXPECT_EQ(kinds("model input param loss metric true false"),
-            (std::vector<TokenKind>{
-                TokenKind::kw_model, TokenKind::kw_input, TokenKind::kw_param,
-                TokenKind::kw_loss, TokenKind::kw_metric, TokenKind::kw_true,
-                TokenKind::kw_false, TokenKind::eof}));
+            (std::vector<TokenKind>{TokenKind::kw_model, TokenKind::kw_input,
+                                    TokenKind::kw_param, TokenKind::kw_loss,
+                                    TokenKind::kw_metric, TokenKind::kw_true,
+                                    TokenKind::kw_false, TokenKind::eof}));
   EXPECT_EQ(kinds("** * <= < == != >= > @ / -"),
             (std::vector<TokenKind>{
                 TokenKind::star_star, TokenKind::star, TokenKind::less_equal,
@@ -58,10 +58,10 @@ TEST(Lexer, KeywordsAndOperators) {
 
 TEST(Lexer, NewlinesInsideBracketsAreSpaces) {
   EXPECT_EQ(kinds("f(a,\n b)\n"),
-            (std::vector<TokenKind>{
-                TokenKind::identifier, TokenKind::l_paren,
-                TokenKind::identifier, TokenKind::comma, TokenKind::identifier,
-                TokenKind::r_paren, TokenKind::newline, TokenKind::eof}));
+            (std::vector<TokenKind>{TokenKind::identifier, TokenKind::l_paren,
+                                    TokenKind::identifier, TokenKind::comma,
+                                    TokenKind::identifier, TokenKind::r_paren,
+                                    TokenKind::newline, TokenKind::eof}));
 }
 
 TEST(Lexer, Numbers) {

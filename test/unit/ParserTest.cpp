@@ -83,7 +83,8 @@ TEST_F(ParserTest, PowerIsRightAssociativeAndBindsTighterThanMinus) {
 }
 
 TEST_F(ParserTest, CallsWithKeywordArguments) {
-  EXPECT_EQ(parseExpr("sum(x, axis=1, keepdims=k)"), "sum(x,axis=1,keepdims=k,)");
+  EXPECT_EQ(parseExpr("sum(x, axis=1, keepdims=k)"),
+            "sum(x,axis=1,keepdims=k,)");
   EXPECT_EQ(parseExpr("f(a == b)"), "f((a == b),)");
   EXPECT_EQ(parseExpr("f(\n a,\n b,\n)"), "f(a,b,)");
 }
@@ -107,9 +108,9 @@ TEST_F(ParserTest, Statements) {
 
 TEST_F(ParserTest, RecoversToReportEveryBrokenStatement) {
   auto module = parse("model m {\n"
-                      "  a = 1 +\n"      // line 2: missing operand
+                      "  a = 1 +\n"        // line 2: missing operand
                       "  input x f32[3]\n" // line 3: missing ':'
-                      "  b = 2 3\n"     // line 4: stray token
+                      "  b = 2 3\n"        // line 4: stray token
                       "  c = 1\n"
                       "}\n");
   EXPECT_FALSE(module);
@@ -123,7 +124,8 @@ TEST_F(ParserTest, StopsAfterTheErrorLimit) {
   for (int i = 0; i < 50; ++i)
     source += "  = 1\n";
   source += "}\n";
-  EXPECT_FALSE(parse(source, ParserLimits{/*maxErrors=*/5, /*maxNesting=*/200}));
+  EXPECT_FALSE(
+      parse(source, ParserLimits{/*maxErrors=*/5, /*maxNesting=*/200}));
   ASSERT_EQ(errors.size(), 6u);
   EXPECT_NE(errors.back().find("too many errors (5)"), std::string::npos);
 }

@@ -72,8 +72,8 @@ TEST(FormatShape, WritesDynamicAsQuestionMark) {
 
 TEST(FormatTensorType, LanguageSpelling) {
   mlir::MLIRContext context;
-  auto type = mlir::RankedTensorType::get({kDyn, 10},
-                                          mlir::Float32Type::get(&context));
+  auto type =
+      mlir::RankedTensorType::get({kDyn, 10}, mlir::Float32Type::get(&context));
   EXPECT_EQ(kiln::formatTensorType(type), "f32[?, 10]");
 }
 

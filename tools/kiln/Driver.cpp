@@ -41,16 +41,17 @@ int ModelFile::parse(llvm::StringRef path) {
   return ast ? kSuccess : kModelError;
 }
 
-int ModelFile::compile(const CompilePipelineOptions &options,
-                       llvm::function_ref<void(mlir::PassManager &)> configure) {
+int ModelFile::compile(
+    const CompilePipelineOptions &options,
+    llvm::function_ref<void(mlir::PassManager &)> configure) {
   module = frontend::mlirGen(context, *ast);
   if (!module)
     return kModelError;
   mlir::PassManager pm(&context);
   if (configure)
     configure(pm);
-  if (mlir::failed(buildCompilePipeline(
-          pm, options, [](const llvm::Twine &message) {
+  if (mlir::failed(
+          buildCompilePipeline(pm, options, [](const llvm::Twine &message) {
             fail(kUsageError, message);
             return mlir::failure();
           })))

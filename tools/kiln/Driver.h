@@ -1,4 +1,4 @@
-//===- Driver.h - what the kiln driver's subcommands share -------*- C++ -*-===//
+//===- Driver.h - what the kiln driver's subcommands share ------*- C++ -*-===//
 
 #ifndef KILN_TOOLS_KILN_DRIVER_H
 #define KILN_TOOLS_KILN_DRIVER_H

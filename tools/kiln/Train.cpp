@@ -59,19 +59,20 @@ cl::opt<int64_t> batchSize("batch", cl::desc("Batch size (default 128)"),
 cl::opt<double> learningRate(
     "lr", cl::desc("Learning rate (default: the model file's, else 0.01)"),
     cl::sub(command()), cl::cat(category()));
-cl::opt<std::string> optimizerKind(
-    "optimizer", cl::desc("sgd, adam or adamw (default: the model file's)"),
-    cl::sub(command()), cl::cat(category()));
+cl::opt<std::string>
+    optimizerKind("optimizer",
+                  cl::desc("sgd, adam or adamw (default: the model file's)"),
+                  cl::sub(command()), cl::cat(category()));
 cl::opt<double> momentum("momentum",
                          cl::desc("SGD momentum (default: the model file's)"),
                          cl::sub(command()), cl::cat(category()));
-cl::opt<uint64_t> seed("seed", cl::desc("Seed of initialization, shuffling "
-                                        "and dropout (default 0)"),
+cl::opt<uint64_t> seed("seed",
+                       cl::desc("Seed of initialization, shuffling "
+                                "and dropout (default 0)"),
                        cl::init(0), cl::sub(command()), cl::cat(category()));
-cl::opt<std::string>
-    dataDir("data", cl::desc("Fashion-MNIST directory"),
-            cl::init(runtime::kDefaultFashionMnistDir), cl::sub(command()),
-            cl::cat(category()));
+cl::opt<std::string> dataDir("data", cl::desc("Fashion-MNIST directory"),
+                             cl::init(runtime::kDefaultFashionMnistDir),
+                             cl::sub(command()), cl::cat(category()));
 cl::opt<std::string> resumeFrom("resume",
                                 cl::desc("Resume from this checkpoint"),
                                 cl::value_desc("file"), cl::sub(command()),
@@ -85,13 +86,18 @@ cl::opt<std::string> logPath("log",
                              cl::desc("Append per-epoch metrics as JSON lines"),
                              cl::value_desc("file"), cl::sub(command()),
                              cl::cat(category()));
-cl::opt<int64_t> trainLimit(
-    "train-examples", cl::desc("Use only the first N training examples"),
-    cl::init(0), cl::sub(command()), cl::cat(category()));
+cl::opt<int64_t> trainLimit("train-examples",
+                            cl::desc("Use only the first N training examples"),
+                            cl::init(0), cl::sub(command()),
+                            cl::cat(category()));
 cl::opt<int64_t> testLimit("test-examples",
                            cl::desc("Use only the first N test examples"),
                            cl::init(0), cl::sub(command()),
                            cl::cat(category()));
+
+cl::opt<bool> noFuse("no-fuse",
+                     cl::desc("Run the step unfused (for checking fusion)"),
+                     cl::sub(command()), cl::cat(category()));
 
 using Clock = std::chrono::steady_clock;
 double secondsSince(Clock::time_point start) {
@@ -109,8 +115,9 @@ std::vector<Slot> argumentSlots(mlir::func::FuncOp f) {
   for (unsigned i = 0; i < f.getNumArguments(); ++i) {
     auto role = f.getArgAttrOfType<mlir::StringAttr>(i, attrs::role);
     auto name = f.getArgAttrOfType<mlir::StringAttr>(i, attrs::name);
-    slots.push_back({role ? role.str() : "", name ? name.str() : "",
-                     llvm::cast<mlir::RankedTensorType>(f.getArgumentTypes()[i])});
+    slots.push_back(
+        {role ? role.str() : "", name ? name.str() : "",
+         llvm::cast<mlir::RankedTensorType>(f.getArgumentTypes()[i])});
   }
   return slots;
 }
@@ -120,8 +127,9 @@ std::vector<Slot> resultSlots(mlir::func::FuncOp f) {
   for (unsigned i = 0; i < f.getNumResults(); ++i) {
     auto role = f.getResultAttrOfType<mlir::StringAttr>(i, attrs::role);
     auto name = f.getResultAttrOfType<mlir::StringAttr>(i, attrs::name);
-    slots.push_back({role ? role.str() : "", name ? name.str() : "",
-                     llvm::cast<mlir::RankedTensorType>(f.getResultTypes()[i])});
+    slots.push_back(
+        {role ? role.str() : "", name ? name.str() : "",
+         llvm::cast<mlir::RankedTensorType>(f.getResultTypes()[i])});
   }
   return slots;
 }
@@ -178,8 +186,9 @@ runtime::TensorData toTensorData(const std::string &name, const Tensor &t) {
 bool fromTensorData(const runtime::TensorData &data, Tensor &t,
                     std::string &error) {
   if (data.shape != t.shape) {
-    error = "'" + data.name + "' has shape " + reference::formatShape(data.shape) +
-            ", the model expects " + reference::formatShape(t.shape);
+    error = "'" + data.name + "' has shape " +
+            reference::formatShape(data.shape) + ", the model expects " +
+            reference::formatShape(t.shape);
     return false;
   }
   auto read = [&](auto zero) {
@@ -234,9 +243,9 @@ public:
                                  (long long)epochs)
                  << std::string(filled, '=')
                  << std::string(kWidth - filled, ' ')
-                 << llvm::format("] %lld/%lld loss %.4f %.0f samples/s %.0fs left ",
-                                 (long long)done, (long long)total, loss, rate,
-                                 left);
+                 << llvm::format(
+                        "] %lld/%lld loss %.4f %.0f samples/s %.0fs left ",
+                        (long long)done, (long long)total, loss, rate, left);
     if (done == total)
       llvm::errs() << "\r" << std::string(100, ' ') << "\r";
   }
@@ -267,8 +276,8 @@ public:
   Trainer(mlir::func::FuncOp trainStep, mlir::func::FuncOp evalStep)
       : trainStep(trainStep), evalStep(evalStep),
         trainArgs(argumentSlots(trainStep)),
-        trainResults(resultSlots(trainStep)),
-        evalArgs(argumentSlots(evalStep)), evalResults(resultSlots(evalStep)) {}
+        trainResults(resultSlots(trainStep)), evalArgs(argumentSlots(evalStep)),
+        evalResults(resultSlots(evalStep)) {}
 
   int run();
 
@@ -280,7 +289,8 @@ private:
   int resume(int64_t &startEpoch);
   int save(int64_t epochsDone);
   /// Runs the eval step over `data`: mean loss and metrics.
-  llvm::FailureOr<std::vector<double>> evaluate(const runtime::ImageDataset &data);
+  llvm::FailureOr<std::vector<double>>
+  evaluate(const runtime::ImageDataset &data);
 
   mlir::func::FuncOp trainStep, evalStep;
   std::vector<Slot> trainArgs, trainResults, evalArgs, evalResults;
@@ -320,8 +330,8 @@ int Trainer::initialize() {
       continue;
     auto element = reference::elementTypeOf(slot.type.getElementType());
     if (!element || !slot.type.hasStaticShape())
-      return fail(kModelError, "cannot train '" + slot.name +
-                                   "': unsupported type");
+      return fail(kModelError,
+                  "cannot train '" + slot.name + "': unsupported type");
     Tensor t(*element, staticShape(slot.type, 0));
     if (slot.role == "param") {
       auto init = trainStep.getArgAttrOfType<InitializerAttr>(i, attrs::init);
@@ -376,12 +386,11 @@ int Trainer::save(int64_t epochsDone) {
   checkpoint.metadata["model"] = modelFile;
   checkpoint.metadata["epoch"] = std::to_string(epochsDone);
   checkpoint.metadata["seed"] = std::to_string(seed);
-  std::string path = savePath.empty()
-                         ? trainStep.getSymName()
-                                   .drop_back(strlen("_train_step"))
-                                   .str() +
-                               ".safetensors"
-                         : savePath.getValue();
+  std::string path =
+      savePath.empty()
+          ? trainStep.getSymName().drop_back(strlen("_train_step")).str() +
+                ".safetensors"
+          : savePath.getValue();
   runtime::Status status = runtime::writeSafetensors(path, checkpoint);
   if (!status.ok())
     return fail(kIOError, status.message());
@@ -454,9 +463,8 @@ int Trainer::run() {
       return fail(kIOError, "cannot write '" + logPath + "': " + ec.message());
   }
 
-  size_t params = llvm::count_if(trainArgs, [](const Slot &s) {
-    return s.role == "param";
-  });
+  size_t params = llvm::count_if(
+      trainArgs, [](const Slot &s) { return s.role == "param"; });
   llvm::outs() << "training @" << trainStep.getSymName() << ": " << params
                << " parameter tensors, " << data->train.count
                << " training and " << data->test.count
@@ -520,10 +528,11 @@ int Trainer::run() {
                            "\"test_loss\": %.8g",
                            (long long)(epoch + 1), trainLoss, (*test)[0]);
       for (size_t k = 1; k < evalResults.size(); ++k)
-        *log << llvm::format(", \"test_%s\": %.8g",
-                             evalResults[k].name.c_str(), (*test)[k]);
-      *log << llvm::format(", \"seconds\": %.3f, \"samples_per_second\": %.1f}\n",
-                           seconds, samples / std::max(seconds, 1e-9));
+        *log << llvm::format(", \"test_%s\": %.8g", evalResults[k].name.c_str(),
+                             (*test)[k]);
+      *log << llvm::format(
+          ", \"seconds\": %.3f, \"samples_per_second\": %.1f}\n", seconds,
+          samples / std::max(seconds, 1e-9));
       log->flush();
     }
     if (int code = save(epoch + 1))
@@ -544,7 +553,7 @@ int kiln::driver::train() {
   if (int code = file.parse(modelFile))
     return code;
   CompilePipelineOptions options;
-  options.stage = Stage::grad;
+  options.stage = noFuse ? Stage::grad : Stage::fused;
   std::string overrides;
   if (learningRate.getNumOccurrences())
     overrides += llvm::formatv(" lr={0}", learningRate.getValue()).str();

@@ -36,7 +36,7 @@ using namespace kiln::driver;
 namespace {
 
 /// What `--emit` can print: the syntax tree, or the IR after a stage.
-enum class Emit { ast, ir, primitive, grad };
+enum class Emit { ast, ir, primitive, grad, fused };
 
 cl::SubCommand compileCommand("compile",
                               "Compile a model file and print a stage");
@@ -52,16 +52,15 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::primitive, "primitive",
                           "composites lowered to primitives"),
                clEnumValN(Emit::grad, "grad",
-                          "gradients, eval step and training step")),
+                          "gradients, eval step and training step"),
+               clEnumValN(Emit::fused, "fused", "ops grouped into kernels")),
     cl::sub(compileCommand), cl::cat(category()));
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
                                 cl::sub(compileCommand), cl::cat(category()));
-cl::list<std::string>
-    bindings("bind",
-             cl::desc("Give a symbolic dimension a size, e.g. --bind batch=128"),
-             cl::value_desc("NAME=SIZE"), cl::sub(compileCommand),
-             cl::cat(category()));
+cl::list<std::string> bindings(
+    "bind", cl::desc("Give a symbolic dimension a size, e.g. --bind batch=128"),
+    cl::value_desc("NAME=SIZE"), cl::sub(compileCommand), cl::cat(category()));
 cl::opt<bool> printIRAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass"),
                               cl::sub(compileCommand), cl::cat(category()));
@@ -112,7 +111,8 @@ int compile() {
     });
 
   kiln::CompilePipelineOptions options;
-  options.stage = emit == Emit::grad        ? kiln::Stage::grad
+  options.stage = emit == Emit::fused       ? kiln::Stage::fused
+                  : emit == Emit::grad      ? kiln::Stage::grad
                   : emit == Emit::primitive ? kiln::Stage::primitive
                                             : kiln::Stage::ir;
   std::vector<std::string> sizes(bindings.begin(), bindings.end());
@@ -122,9 +122,8 @@ int compile() {
       return;
     file.getContext().disableMultithreading();
     pm.enableIRPrinting(
-        /*shouldPrintBeforePass=*/[](mlir::Pass *, mlir::Operation *) {
-          return false;
-        },
+        /*shouldPrintBeforePass=*/[](mlir::Pass *,
+                                     mlir::Operation *) { return false; },
         /*shouldPrintAfterPass=*/
         [](mlir::Pass *pass, mlir::Operation *) {
           return printIRAfterAll ||

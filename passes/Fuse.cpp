@@ -1,0 +1,316 @@
+//===- Fuse.cpp - group a step's ops into kernels -------------------------===//
+//
+// Every op is classified:
+//
+//   injective  one output element from one element of each input
+//              (elementwise math, compare, select, cast, dropout, broadcast)
+//   reduction  reduces along axes (reduce_*, argmax, count, softmax,
+//              log_softmax, cross_entropy and its gradient, layer_norm)
+//   matmul     a contraction, computed by a tiled GEMM
+//   opaque     anything else: a kernel of its own (layout changes, conv,
+//              pooling, embedding)
+//
+// The cost rule: an intermediate tensor that stays inside a kernel saves one
+// write and one read of it from memory; fusion is only worth it when it adds
+// no recomputation. So, walking the ops in program order:
+//
+//   1. An injective op joins the group of one of its producers when its
+//      result has the shape that group iterates over (the elementwise
+//      shape, or a reduction's or matmul's output shape: an epilogue).
+//      A smaller producer (a bias [512] feeding [?, 512]) is read, never
+//      recomputed per element, because it is only ever an input.
+//   2. A reduction absorbs the elementwise group producing its input when
+//      that group has the reduction's input shape and no other consumer
+//      (a prologue); otherwise the input is materialized.
+//   3. A matmul starts a group; its epilogue joins by rule 1.
+//   4. A value used by ops outside its kernel is a result of the kernel (a
+//      multi-output kernel), so fusing never recomputes it.
+//   5. An op never joins a group it would make cyclic, or whose values an
+//      earlier outside op reads (the kernel sits at its last op).
+//
+// Constants are cloned into every kernel that uses them; parameters stay
+// outside. Each group becomes a `kiln.kernel` named after the ops it fuses.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "kiln-fuse"
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNFUSE
+#include "passes/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+enum class Role { source, injective, reduction, matmul, opaque };
+
+Role roleOf(Operation *op) {
+  if (llvm::isa<ConstantOp, ParamOp>(op))
+    return Role::source;
+  if (llvm::isa<NegOp, AbsOp, ExpOp, LogOp, TanhOp, SigmoidOp, ReluOp, SqrtOp,
+                RsqrtOp, CosOp, SinOp, FloorOp, GeluOp, CastOp, AddOp, SubOp,
+                MulOp, DivOp, MaxOp, MinOp, PowOp, CmpOp, SelectOp, DropoutOp,
+                GeluGradOp, BroadcastOp>(op))
+    return Role::injective;
+  if (llvm::isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ArgmaxOp, CountOp,
+                SoftmaxOp, LogSoftmaxOp, CrossEntropyOp, CrossEntropyGradOp,
+                LayerNormOp>(op))
+    return Role::reduction;
+  if (llvm::isa<MatmulOp>(op))
+    return Role::matmul;
+  return Role::opaque;
+}
+
+ArrayRef<int64_t> shapeOf(Value v) {
+  return llvm::cast<RankedTensorType>(v.getType()).getShape();
+}
+
+struct Group {
+  SmallVector<Operation *> ops; // in program order
+  Operation *anchor = nullptr;  // the reduction or matmul, if any
+  KernelKind kind = KernelKind::elementwise;
+  /// The shape an injective op must have to join: the elementwise shape, or
+  /// the anchor's output shape.
+  SmallVector<int64_t> epilogueShape;
+};
+
+class Fuser {
+public:
+  explicit Fuser(Block &block) : block(block) {
+    unsigned i = 0;
+    for (Operation &op : block)
+      position[&op] = i++;
+  }
+
+  void formGroups();
+  void outline();
+
+private:
+  Group *groupOf(Operation *op) { return membership.lookup(op); }
+  Group &newGroup(Operation *op, KernelKind kind) {
+    groups.push_back(std::make_unique<Group>());
+    Group &g = *groups.back();
+    g.kind = kind;
+    add(g, op);
+    return g;
+  }
+  void add(Group &g, Operation *op) {
+    g.ops.push_back(op);
+    membership[op] = &g;
+  }
+  /// Whether `op` may join `g` by rule 5.
+  bool canJoin(Group &g, Operation *op);
+  /// Whether `v` depends on an op of `g`.
+  bool dependsOn(Value v, Group &g);
+
+  Block &block;
+  llvm::DenseMap<Operation *, unsigned> position;
+  llvm::DenseMap<Operation *, Group *> membership;
+  std::vector<std::unique_ptr<Group>> groups;
+};
+
+bool Fuser::dependsOn(Value v, Group &g) {
+  unsigned first = position[g.ops.front()];
+  SmallVector<Operation *> stack;
+  llvm::DenseSet<Operation *> seen;
+  if (Operation *def = v.getDefiningOp())
+    stack.push_back(def);
+  while (!stack.empty()) {
+    Operation *op = stack.pop_back_val();
+    if (!seen.insert(op).second || position[op] < first)
+      continue;
+    if (groupOf(op) == &g)
+      return true;
+    for (Value operand : op->getOperands())
+      if (Operation *def = operand.getDefiningOp())
+        stack.push_back(def);
+  }
+  return false;
+}
+
+bool Fuser::canJoin(Group &g, Operation *op) {
+  unsigned at = position[op];
+  // Every outside reader of the group's values must come after `op`.
+  for (Operation *member : g.ops)
+    for (Operation *user : member->getUsers())
+      if (user != op && groupOf(user) != &g && position[user] < at)
+        return false;
+  // No other operand may be computed from the group (a cycle).
+  for (Value operand : op->getOperands()) {
+    Operation *def = operand.getDefiningOp();
+    if (def && groupOf(def) == &g)
+      continue;
+    if (dependsOn(operand, g))
+      return false;
+  }
+  return true;
+}
+
+void Fuser::formGroups() {
+  for (Operation &op : block.without_terminator()) {
+    if (op.getNumResults() != 1)
+      continue;
+    Value result = op.getResult(0);
+    switch (roleOf(&op)) {
+    case Role::source:
+      break;
+    case Role::injective: {
+      Group *target = nullptr;
+      for (Value operand : op.getOperands()) {
+        Operation *def = operand.getDefiningOp();
+        Group *g = def ? groupOf(def) : nullptr;
+        if (g && shapeOf(result) == ArrayRef<int64_t>(g->epilogueShape) &&
+            canJoin(*g, &op)) {
+          target = g;
+          break;
+        }
+      }
+      if (target) {
+        add(*target, &op);
+      } else {
+        Group &g = newGroup(&op, KernelKind::elementwise);
+        g.epilogueShape.assign(shapeOf(result).begin(), shapeOf(result).end());
+      }
+      break;
+    }
+    case Role::reduction: {
+      // Prologue: the elementwise group producing the reduced input.
+      Operation *def = op.getOperand(0).getDefiningOp();
+      Group *producer = def ? groupOf(def) : nullptr;
+      bool onlyHere =
+          producer && producer->kind == KernelKind::elementwise &&
+          shapeOf(op.getOperand(0)) ==
+              ArrayRef<int64_t>(producer->epilogueShape) &&
+          llvm::all_of(producer->ops, [&](Operation *member) {
+            return llvm::all_of(member->getUsers(), [&](Operation *user) {
+              return user == &op || groupOf(user) == producer;
+            });
+          });
+      if (onlyHere && canJoin(*producer, &op)) {
+        add(*producer, &op);
+        producer->kind = KernelKind::reduction;
+      } else {
+        producer = &newGroup(&op, KernelKind::reduction);
+      }
+      producer->anchor = &op;
+      producer->epilogueShape.assign(shapeOf(result).begin(),
+                                     shapeOf(result).end());
+      break;
+    }
+    case Role::matmul: {
+      Group &g = newGroup(&op, KernelKind::matmul);
+      g.anchor = &op;
+      g.epilogueShape.assign(shapeOf(result).begin(), shapeOf(result).end());
+      break;
+    }
+    case Role::opaque: {
+      Group &g = newGroup(&op, KernelKind::opaque);
+      g.anchor = &op;
+      // Nothing joins an opaque kernel: an impossible epilogue shape.
+      g.epilogueShape = {-2};
+      break;
+    }
+    }
+  }
+}
+
+/// `matmul_add_relu`: the fused ops' names, repeats of one name folded.
+std::string kernelName(ArrayRef<Operation *> ops) {
+  SmallVector<std::string> parts;
+  for (Operation *op : ops) {
+    std::string part = op->getName().stripDialect().str();
+    if (parts.empty() || parts.back() != part)
+      parts.push_back(part);
+  }
+  if (parts.size() > 6) {
+    size_t rest = parts.size() - 5;
+    parts.resize(5);
+    parts.push_back("and" + std::to_string(rest) + "more");
+  }
+  return llvm::join(parts, "_");
+}
+
+void Fuser::outline() {
+  for (const std::unique_ptr<Group> &g : groups) {
+    llvm::DenseSet<Operation *> members(g->ops.begin(), g->ops.end());
+    // Inputs: values from outside, except constants, which are cloned in.
+    llvm::SetVector<Value> inputs;
+    SmallVector<Operation *> constants;
+    for (Operation *op : g->ops)
+      for (Value operand : op->getOperands()) {
+        Operation *def = operand.getDefiningOp();
+        if (def && members.contains(def))
+          continue;
+        if (def && llvm::isa<ConstantOp>(def)) {
+          if (!llvm::is_contained(constants, def))
+            constants.push_back(def);
+          continue;
+        }
+        inputs.insert(operand);
+      }
+    // Results: values read outside the kernel.
+    SmallVector<Value> outputs;
+    for (Operation *op : g->ops)
+      for (Value result : op->getResults())
+        if (llvm::any_of(result.getUsers(), [&](Operation *user) {
+              return !members.contains(user);
+            }))
+          outputs.push_back(result);
+
+    OpBuilder b(g->ops.back());
+    auto kernel = b.create<KernelOp>(
+        g->ops.back()->getLoc(), ValueRange(outputs).getTypes(),
+        kernelName(g->ops), g->kind, inputs.getArrayRef());
+    Block *body = new Block();
+    kernel.getBody().push_back(body);
+    IRMapping mapping;
+    for (Value input : inputs)
+      mapping.map(input, body->addArgument(input.getType(), input.getLoc()));
+    OpBuilder inside = OpBuilder::atBlockEnd(body);
+    for (Operation *c : constants)
+      inside.clone(*c, mapping);
+    for (Operation *op : g->ops)
+      inside.clone(*op, mapping);
+    SmallVector<Value> yielded;
+    for (Value v : outputs)
+      yielded.push_back(mapping.lookup(v));
+    inside.create<YieldOp>(kernel.getLoc(), yielded);
+
+    for (auto [v, r] : llvm::zip(outputs, kernel.getResults()))
+      v.replaceUsesWithIf(
+          r, [&](OpOperand &use) { return !members.contains(use.getOwner()); });
+    for (Operation *op : llvm::reverse(g->ops))
+      op->erase();
+    for (Operation *c : constants)
+      if (c->use_empty())
+        c->erase();
+    LLVM_DEBUG(llvm::dbgs() << "kernel " << kernel.getName() << ": "
+                            << g->ops.size() << " ops, " << inputs.size()
+                            << " inputs, " << outputs.size() << " outputs\n");
+  }
+}
+
+struct FusePass : kiln::impl::KilnFuseBase<FusePass> {
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    if (func.isExternal())
+      return;
+    Fuser fuser(func.getBody().front());
+    fuser.formGroups();
+    fuser.outline();
+  }
+};
+
+} // namespace
