@@ -39,7 +39,8 @@ Value scalarLike(OpBuilder &b, Location loc, Value like, double value) {
 /// Sums `g` over the dimensions along which `target` was broadcast, so the
 /// result has the type of `target`.
 Value sumToShape(OpBuilder &b, Location loc, Value g, Type target) {
-  RankedTensorType from = tensorOf(g), to = llvm::cast<RankedTensorType>(target);
+  RankedTensorType from = tensorOf(g),
+                   to = llvm::cast<RankedTensorType>(target);
   if (from.getShape() == to.getShape())
     return g;
   // Leading dimensions `target` does not have: sum them away.
@@ -127,13 +128,11 @@ LogicalResult gradient(NegOp op, OpBuilder &b, Value g, Grads &grads) {
 LogicalResult gradient(AbsOp op, OpBuilder &b, Value g, Grads &grads) {
   Location loc = op.getLoc();
   Value x = op.getInput(), zero = scalarLike(b, loc, x, 0.0);
-  Value negative = b.create<SelectOp>(loc, compare(b, loc, CmpPredicate::lt,
-                                                   x, zero),
-                                      b.create<NegOp>(loc, g),
-                                      scalarLike(b, loc, g, 0.0));
-  grads.push_back(
-      b.create<SelectOp>(loc, compare(b, loc, CmpPredicate::gt, x, zero), g,
-                         negative));
+  Value negative =
+      b.create<SelectOp>(loc, compare(b, loc, CmpPredicate::lt, x, zero),
+                         b.create<NegOp>(loc, g), scalarLike(b, loc, g, 0.0));
+  grads.push_back(b.create<SelectOp>(
+      loc, compare(b, loc, CmpPredicate::gt, x, zero), g, negative));
   return success();
 }
 
@@ -280,10 +279,10 @@ LogicalResult extremumGradient(Operation *op, CmpPredicate lhsWins,
   Value x = op->getOperand(0), y = op->getOperand(1);
   Value chooseLhs = compare(b, loc, lhsWins, x, y);
   Value zero = scalarLike(b, loc, g, 0.0);
-  grads.push_back(sumToShape(b, loc, b.create<SelectOp>(loc, chooseLhs, g, zero),
-                             x.getType()));
-  grads.push_back(sumToShape(b, loc, b.create<SelectOp>(loc, chooseLhs, zero, g),
-                             y.getType()));
+  grads.push_back(sumToShape(
+      b, loc, b.create<SelectOp>(loc, chooseLhs, g, zero), x.getType()));
+  grads.push_back(sumToShape(
+      b, loc, b.create<SelectOp>(loc, chooseLhs, zero, g), y.getType()));
   return success();
 }
 
@@ -359,8 +358,8 @@ LogicalResult gradient(TransposeOp op, OpBuilder &b, Value g, Grads &grads) {
   SmallVector<int64_t> inverse(perm.size());
   for (auto [i, p] : llvm::enumerate(perm))
     inverse[p] = static_cast<int64_t>(i);
-  grads.push_back(b.create<TransposeOp>(op.getLoc(), g,
-                                        b.getDenseI64ArrayAttr(inverse)));
+  grads.push_back(
+      b.create<TransposeOp>(op.getLoc(), g, b.getDenseI64ArrayAttr(inverse)));
   return success();
 }
 
@@ -369,8 +368,8 @@ LogicalResult gradient(ReshapeOp op, OpBuilder &b, Value g, Grads &grads) {
       reshapeTarget(op.getLoc(), tensorOf(op.getInput()));
   if (failed(target))
     return failure();
-  grads.push_back(b.create<ReshapeOp>(op.getLoc(), g,
-                                      b.getDenseI64ArrayAttr(*target)));
+  grads.push_back(
+      b.create<ReshapeOp>(op.getLoc(), g, b.getDenseI64ArrayAttr(*target)));
   return success();
 }
 
@@ -451,8 +450,8 @@ LogicalResult gradient(LogSoftmaxOp op, OpBuilder &b, Value g, Grads &grads) {
   auto axis = b.getDenseI64ArrayAttr({static_cast<int64_t>(op.getAxis())});
   Value total = b.create<ReduceSumOp>(loc, g, axis, b.getUnitAttr());
   Value probabilities = b.create<ExpOp>(loc, op.getResult());
-  grads.push_back(b.create<SubOp>(
-      loc, g, b.create<MulOp>(loc, probabilities, total)));
+  grads.push_back(
+      b.create<SubOp>(loc, g, b.create<MulOp>(loc, probabilities, total)));
   return success();
 }
 
@@ -481,8 +480,8 @@ LogicalResult gradient(LayerNormOp op, OpBuilder &b, Value g, Grads &grads) {
   Value xhat = b.create<MulOp>(loc, centered, rstd);
   Value gw = b.create<MulOp>(loc, g, w);
   Value meanGw = b.create<ReduceMeanOp>(loc, gw, last, keep);
-  Value meanGwXhat = b.create<ReduceMeanOp>(
-      loc, b.create<MulOp>(loc, gw, xhat), last, keep);
+  Value meanGwXhat =
+      b.create<ReduceMeanOp>(loc, b.create<MulOp>(loc, gw, xhat), last, keep);
   Value inner = b.create<SubOp>(loc, b.create<SubOp>(loc, gw, meanGw),
                                 b.create<MulOp>(loc, xhat, meanGwXhat));
   grads.push_back(b.create<MulOp>(loc, rstd, inner));

@@ -38,10 +38,9 @@ LogicalResult fail(std::optional<Location> loc, Args &&...args) {
 
 /// The rule shared by every elementwise op with broadcasting.
 template <typename OpTy>
-LogicalResult inferBroadcast(std::optional<Location> loc,
-                             ArrayRef<RankedTensorType> operands,
-                             Type resultElement,
-                             SmallVectorImpl<Type> &results) {
+LogicalResult
+inferBroadcast(std::optional<Location> loc, ArrayRef<RankedTensorType> operands,
+               Type resultElement, SmallVectorImpl<Type> &results) {
   SmallVector<int64_t> shape;
   for (auto [i, operand] : llvm::enumerate(operands)) {
     if (i == 0) {
@@ -80,8 +79,7 @@ FailureOr<SmallVector<int64_t>> normalizeAxes(std::optional<Location> loc,
   for (int64_t axis : axes) {
     std::optional<int64_t> normalized = normalizeAxis(axis, rank);
     if (!normalized)
-      return fail<OpTy>(loc, "axis ", axis, " is out of range for rank ",
-                        rank);
+      return fail<OpTy>(loc, "axis ", axis, " is out of range for rank ", rank);
     if (!seen.insert(*normalized).second)
       return fail<OpTy>(loc, "axis ", axis, " is repeated");
     result.push_back(*normalized);
@@ -97,8 +95,7 @@ LogicalResult checkPair(std::optional<Location> loc, StringRef name,
     return fail<OpTy>(loc, name, " needs 2 values, got ", values.size());
   for (int64_t v : values)
     if (v < minimum)
-      return fail<OpTy>(loc, name, " must be at least ", minimum, ", got ",
-                        v);
+      return fail<OpTy>(loc, name, " must be at least ", minimum, ", got ", v);
   return success();
 }
 
@@ -135,7 +132,8 @@ LogicalResult inferClassification(std::optional<Location> loc, Value logits,
 // Constants and parameters
 //===----------------------------------------------------------------------===//
 
-LogicalResult ConstantOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+LogicalResult ConstantOp::inferReturnTypes(MLIRContext *,
+                                           std::optional<Location>,
                                            Adaptor adaptor,
                                            SmallVectorImpl<Type> &results) {
   results.push_back(adaptor.getValue().getType());
@@ -165,10 +163,9 @@ LogicalResult ParamOp::verify() {
            << getName() << "' needs a static shape, got "
            << formatShape(type.getShape());
   InitKind kind = getInit().getKind();
-  bool needsFans = kind == InitKind::kaiming_uniform ||
-                   kind == InitKind::kaiming_normal ||
-                   kind == InitKind::xavier_uniform ||
-                   kind == InitKind::xavier_normal;
+  bool needsFans =
+      kind == InitKind::kaiming_uniform || kind == InitKind::kaiming_normal ||
+      kind == InitKind::xavier_uniform || kind == InitKind::xavier_normal;
   if (needsFans && type.getRank() < 2)
     return emitOpError("initializer '")
            << stringifyInitKind(kind) << "' of parameter '" << getName()
@@ -194,10 +191,10 @@ LogicalResult ParamOp::verify() {
 //===----------------------------------------------------------------------===//
 
 #define KILN_UNARY_SHAPE(OP)                                                   \
-  LogicalResult OP::inferReturnTypes(MLIRContext *, std::optional<Location>,  \
+  LogicalResult OP::inferReturnTypes(MLIRContext *, std::optional<Location>,   \
                                      Adaptor adaptor,                          \
                                      SmallVectorImpl<Type> &results) {         \
-    results.push_back(adaptor.getInput().getType());                          \
+    results.push_back(adaptor.getInput().getType());                           \
     return success();                                                          \
   }
 KILN_UNARY_SHAPE(NegOp)
@@ -248,8 +245,7 @@ OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
                                     : double(i.getSExtValue()));
     }
     bool lost = false;
-    v.convert(toFloat.getFloatSemantics(), APFloat::rmNearestTiesToEven,
-              &lost);
+    v.convert(toFloat.getFloatSemantics(), APFloat::rmNearestTiesToEven, &lost);
     value = FloatAttr::get(to, v);
   } else if (to.isInteger(1) || !llvm::isa<FloatType>(from)) {
     return {}; // integer casts are rare in steps and stay ops
@@ -274,11 +270,10 @@ LogicalResult CastOp::inferReturnTypes(MLIRContext *,
 }
 
 #define KILN_BINARY_SHAPE(OP)                                                  \
-  LogicalResult OP::inferReturnTypes(MLIRContext *,                            \
-                                     std::optional<Location> loc,              \
-                                     Adaptor adaptor,                          \
-                                     SmallVectorImpl<Type> &results) {         \
-    return inferBinary<OP>(loc, adaptor.getLhs(), adaptor.getRhs(), Type(),   \
+  LogicalResult OP::inferReturnTypes(                                          \
+      MLIRContext *, std::optional<Location> loc, Adaptor adaptor,             \
+      SmallVectorImpl<Type> &results) {                                        \
+    return inferBinary<OP>(loc, adaptor.getLhs(), adaptor.getRhs(), Type(),    \
                            results);                                           \
   }
 KILN_BINARY_SHAPE(AddOp)
@@ -319,7 +314,8 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
                                          std::optional<Location> loc,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &results) {
-  RankedTensorType a = tensorOf(adaptor.getLhs()), b = tensorOf(adaptor.getRhs());
+  RankedTensorType a = tensorOf(adaptor.getLhs()),
+                   b = tensorOf(adaptor.getRhs());
   if (a.getElementType() != b.getElementType())
     return fail<MatmulOp>(loc, "operands have different element types ",
                           a.getElementType(), " and ", b.getElementType());
@@ -335,11 +331,11 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
   auto [m, k1] = matrix(a, adaptor.getTransposeLhs());
   auto [k2, n] = matrix(b, adaptor.getTransposeRhs());
   if (!ShapedType::isDynamic(k1) && !ShapedType::isDynamic(k2) && k1 != k2)
-    return fail<MatmulOp>(loc, "contraction sizes differ: ",
-                          formatShape(a.getShape()), " has K = ", k1, ", ",
-                          formatShape(b.getShape()), " has K = ", k2);
-  auto batch = broadcastShapes(a.getShape().drop_back(2),
-                               b.getShape().drop_back(2));
+    return fail<MatmulOp>(
+        loc, "contraction sizes differ: ", formatShape(a.getShape()),
+        " has K = ", k1, ", ", formatShape(b.getShape()), " has K = ", k2);
+  auto batch =
+      broadcastShapes(a.getShape().drop_back(2), b.getShape().drop_back(2));
   if (!batch)
     return fail<MatmulOp>(loc, "cannot broadcast batch dimensions of ",
                           formatShape(a.getShape()), " and ",
@@ -358,8 +354,7 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
   ArrayRef<int64_t> perm = adaptor.getPermutation();
   if (static_cast<int64_t>(perm.size()) != input.getRank())
     return fail<TransposeOp>(loc, "permutation has ", perm.size(),
-                             " entries for a tensor of rank ",
-                             input.getRank());
+                             " entries for a tensor of rank ", input.getRank());
   SmallVector<bool> used(perm.size(), false);
   SmallVector<int64_t> shape;
   for (int64_t p : perm) {
@@ -404,10 +399,9 @@ LogicalResult ReshapeOp::inferReturnTypes(MLIRContext *,
                                " elements) to ", formatShape(target));
       shape[inferred] = count / known;
     } else if (count != known) {
-      return fail<ReshapeOp>(loc, "cannot reshape ",
-                             formatShape(input.getShape()), " (", count,
-                             " elements) to ", formatShape(target), " (",
-                             known, " elements)");
+      return fail<ReshapeOp>(
+          loc, "cannot reshape ", formatShape(input.getShape()), " (", count,
+          " elements) to ", formatShape(target), " (", known, " elements)");
     }
   } else if (inferred >= 0) {
     shape[inferred] = ShapedType::kDynamic;
@@ -445,8 +439,7 @@ static LogicalResult inferReduce(std::optional<Location> loc,
                                  typename OpTy::Adaptor adaptor,
                                  SmallVectorImpl<Type> &results) {
   RankedTensorType input = tensorOf(adaptor.getInput());
-  auto axes =
-      normalizeAxes<OpTy>(loc, adaptor.getAxes(), input.getRank());
+  auto axes = normalizeAxes<OpTy>(loc, adaptor.getAxes(), input.getRank());
   if (failed(axes))
     return failure();
   SmallVector<int64_t> shape;
@@ -462,10 +455,9 @@ static LogicalResult inferReduce(std::optional<Location> loc,
 }
 
 #define KILN_REDUCE_SHAPE(OP)                                                  \
-  LogicalResult OP::inferReturnTypes(MLIRContext *,                            \
-                                     std::optional<Location> loc,              \
-                                     Adaptor adaptor,                          \
-                                     SmallVectorImpl<Type> &results) {         \
+  LogicalResult OP::inferReturnTypes(                                          \
+      MLIRContext *, std::optional<Location> loc, Adaptor adaptor,             \
+      SmallVectorImpl<Type> &results) {                                        \
     return inferReduce<OP>(loc, adaptor, results);                             \
   }
 KILN_REDUCE_SHAPE(ReduceSumOp)
@@ -489,7 +481,8 @@ LogicalResult ArgmaxOp::inferReturnTypes(MLIRContext *context,
     shape[*axis] = 1;
   else
     shape.erase(shape.begin() + *axis);
-  results.push_back(RankedTensorType::get(shape, IntegerType::get(context, 32)));
+  results.push_back(
+      RankedTensorType::get(shape, IntegerType::get(context, 32)));
   return success();
 }
 
@@ -716,8 +709,8 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
                           formatShape(w.getShape()));
   int64_t in = x.getDimSize(x.getRank() - 1);
   if (failed(verifyCompatibleShape({in}, {w.getDimSize(1)})))
-    return fail<LinearOp>(loc, "input ", formatShape(x.getShape()), " has ",
-                          in, " features but the weight ",
+    return fail<LinearOp>(loc, "input ", formatShape(x.getShape()), " has ", in,
+                          " features but the weight ",
                           formatShape(w.getShape()), " expects ",
                           w.getDimSize(1));
   if (Value bias = adaptor.getBias()) {
@@ -726,8 +719,8 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
         failed(verifyCompatibleShape(b.getShape(), {w.getDimSize(0)})))
       return fail<LinearOp>(
           loc, "bias must be ",
-          formatTensorType(b.clone(ArrayRef<int64_t>{w.getDimSize(0)},
-                                   x.getElementType())),
+          formatTensorType(
+              b.clone(ArrayRef<int64_t>{w.getDimSize(0)}, x.getElementType())),
           ", got ", formatTensorType(b));
   }
   SmallVector<int64_t> shape(x.getShape().begin(), x.getShape().end());
@@ -751,9 +744,10 @@ LogicalResult CountOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
-LogicalResult CrossEntropyGradOp::inferReturnTypes(
-    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
-    SmallVectorImpl<Type> &results) {
+LogicalResult
+CrossEntropyGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                     Adaptor adaptor,
+                                     SmallVectorImpl<Type> &results) {
   SmallVector<Type> loss;
   if (failed(inferClassification<CrossEntropyGradOp>(
           loc, adaptor.getLogits(), adaptor.getLabels(), loss)))

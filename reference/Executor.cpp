@@ -74,8 +74,7 @@ public:
             .Case([&](ParamOp p) -> std::optional<Result> {
               auto it = executor.getParameters().find(p.getName());
               if (it == executor.getParameters().end()) {
-                p.emitError("parameter '")
-                    << p.getName() << "' has no value";
+                p.emitError("parameter '") << p.getName() << "' has no value";
                 return std::nullopt;
               }
               if (it->second.shape !=
@@ -135,8 +134,8 @@ public:
               });
             })
             .Case([&](CastOp) {
-              return Result(map(in(0), resultType(),
-                                [](double x) { return x; }));
+              return Result(
+                  map(in(0), resultType(), [](double x) { return x; }));
             })
             // Elementwise binary.
             .Case([&](AddOp) {
@@ -233,12 +232,12 @@ public:
               return conv2d(in(0), in(1), c.getStride(), c.getPadding());
             })
             .Case([&](MaxPool2dOp p) {
-              return pool2d(in(0), p.getKernel(), p.getStride(),
-                            p.getPadding(), /*max=*/true);
+              return pool2d(in(0), p.getKernel(), p.getStride(), p.getPadding(),
+                            /*max=*/true);
             })
             .Case([&](AvgPool2dOp p) {
-              return pool2d(in(0), p.getKernel(), p.getStride(),
-                            p.getPadding(), /*max=*/false);
+              return pool2d(in(0), p.getKernel(), p.getStride(), p.getPadding(),
+                            /*max=*/false);
             })
             .Case([&](EmbeddingOp) { return embedding(in(0), in(1)); })
             .Case([&](DropoutOp d) {
@@ -263,21 +262,22 @@ public:
             })
             .Case([&](GeluGradOp g) {
               bool approximate = g.getApproximate() == GeluApproximation::tanh;
-              return zip({&in(0), &in(1)}, resultType(),
-                         [approximate](ArrayRef<double> v) {
-                           double x = v[0];
-                           if (approximate) {
-                             double k = std::sqrt(2.0 / kPi);
-                             double u = k * (x + 0.044715 * x * x * x);
-                             double t = std::tanh(u);
-                             double du = k * (1.0 + 3 * 0.044715 * x * x);
-                             return v[1] * (0.5 * (1.0 + t) +
-                                            0.5 * x * (1.0 - t * t) * du);
-                           }
-                           double cdf = 0.5 * (1.0 + std::erf(x / std::sqrt(2.0)));
-                           double pdf = std::exp(-0.5 * x * x) / std::sqrt(2.0 * kPi);
-                           return v[1] * (cdf + x * pdf);
-                         });
+              return zip(
+                  {&in(0), &in(1)}, resultType(),
+                  [approximate](ArrayRef<double> v) {
+                    double x = v[0];
+                    if (approximate) {
+                      double k = std::sqrt(2.0 / kPi);
+                      double u = k * (x + 0.044715 * x * x * x);
+                      double t = std::tanh(u);
+                      double du = k * (1.0 + 3 * 0.044715 * x * x);
+                      return v[1] *
+                             (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
+                    }
+                    double cdf = 0.5 * (1.0 + std::erf(x / std::sqrt(2.0)));
+                    double pdf = std::exp(-0.5 * x * x) / std::sqrt(2.0 * kPi);
+                    return v[1] * (cdf + x * pdf);
+                  });
             })
             .Case([&](Conv2dGradInputOp c) {
               return conv2dGradInput(in(0), in(1), in(2).shape, c.getStride(),
@@ -310,10 +310,9 @@ public:
               auto predicted = argmax(in(0), -1, false);
               if (!predicted)
                 return predicted.takeError();
-              auto correct = zip({&*predicted, &in(1)}, resultType(),
-                                 [](ArrayRef<double> v) -> double {
-                                   return v[0] == v[1];
-                                 });
+              auto correct = zip(
+                  {&*predicted, &in(1)}, resultType(),
+                  [](ArrayRef<double> v) -> double { return v[0] == v[1]; });
               if (!correct)
                 return correct.takeError();
               return reduce(*correct, {}, false, Reduction::mean);
@@ -354,7 +353,8 @@ FailureOr<std::vector<Tensor>> Executor::run(func::FuncOp func,
     std::optional<ElementType> element = elementTypeOf(type.getElementType());
     bool shapeMatches = type.getRank() == tensor.rank();
     for (int64_t d = 0; shapeMatches && d < type.getRank(); ++d)
-      shapeMatches = type.isDynamicDim(d) || type.getDimSize(d) == tensor.shape[d];
+      shapeMatches =
+          type.isDynamicDim(d) || type.getDimSize(d) == tensor.shape[d];
     if (!element || *element != tensor.type || !shapeMatches)
       return emitError(arg.getLoc(), "argument ")
              << arg.getArgNumber() << " of type " << type

@@ -1,4 +1,4 @@
-//===- Executor.h - the reference executor -------------------------*- C++ -*-===//
+//===- Executor.h - the reference executor ----------------------*- C++ -*-===//
 //
 // Runs any function of the kiln dialect op by op on the CPU: the oracle every
 // other backend is checked against. Unsupported ops and run-time errors

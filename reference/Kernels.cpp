@@ -86,8 +86,7 @@ Tensor kiln::reference::map(const Tensor &x, ElementType type,
   return y;
 }
 
-Result kiln::reference::zip(ArrayRef<const Tensor *> operands,
-                            ElementType type,
+Result kiln::reference::zip(ArrayRef<const Tensor *> operands, ElementType type,
                             llvm::function_ref<double(ArrayRef<double>)> f) {
   auto shape = broadcastShape(operands);
   if (!shape)
@@ -183,8 +182,8 @@ Result kiln::reference::matmul(const Tensor &a, const Tensor &b,
     };
     // Large products split their rows over the cores; every element is
     // still summed in the same order, so results do not depend on it.
-    int64_t threads = std::min<int64_t>(
-        std::max(1u, std::thread::hardware_concurrency()), M);
+    int64_t threads =
+        std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), M);
     if (M * N * K < (1 << 20) || threads < 2) {
       rows(0, M);
     } else {
@@ -236,8 +235,7 @@ Result kiln::reference::reshape(const Tensor &x, ArrayRef<int64_t> target) {
 
 Result kiln::reference::broadcastTo(const Tensor &x, ArrayRef<int64_t> shape) {
   Tensor like(x.type, std::vector<int64_t>(shape.begin(), shape.end()));
-  Result y = zip({&x, &like}, x.type,
-                 [](ArrayRef<double> v) { return v[0]; });
+  Result y = zip({&x, &like}, x.type, [](ArrayRef<double> v) { return v[0]; });
   if (y && y->shape != like.shape)
     return error("cannot broadcast " + formatShape(x.shape) + " to " +
                  formatShape(shape) + " at run time");
@@ -298,7 +296,8 @@ Result kiln::reference::argmax(const Tensor &x, int64_t axis, bool keepdims) {
     for (int64_t i = 0; i < inner; ++i) {
       int64_t best = 0;
       for (int64_t k = 1; k < n; ++k)
-        if (x.data[(o * n + k) * inner + i] > x.data[(o * n + best) * inner + i])
+        if (x.data[(o * n + k) * inner + i] >
+            x.data[(o * n + best) * inner + i])
           best = k;
       y.data[o * inner + i] = static_cast<double>(best);
     }
@@ -652,7 +651,8 @@ Tensor kiln::reference::dropout(const Tensor &x, double rate, uint64_t seed,
   Tensor y(x.type, x.shape);
   double scale = 1.0 / (1.0 - rate);
   for (int64_t i = 0; i < x.numel(); ++i) {
-    bool keep = runtime::uniform01(seed, stream, static_cast<uint64_t>(i)) >= rate;
+    bool keep =
+        runtime::uniform01(seed, stream, static_cast<uint64_t>(i)) >= rate;
     y.data[i] = keep ? roundTo(x.type, x.data[i] * scale) : 0.0;
   }
   return y;

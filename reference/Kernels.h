@@ -1,4 +1,4 @@
-//===- Kernels.h - op-by-op kernels of the reference executor -----*- C++ -*-===//
+//===- Kernels.h - op-by-op kernels of the reference executor ---*- C++ -*-===//
 //
 // One plain function per op semantics, on whole tensors. They check what
 // only run time knows (dynamic sizes, label and index ranges) and return an
@@ -45,8 +45,8 @@ Result crossEntropyGrad(const Tensor &logits, const Tensor &labels,
 Result layerNorm(const Tensor &x, const Tensor &weight, const Tensor &bias,
                  double epsilon);
 
-Result conv2d(const Tensor &x, const Tensor &w,
-              llvm::ArrayRef<int64_t> stride, llvm::ArrayRef<int64_t> padding);
+Result conv2d(const Tensor &x, const Tensor &w, llvm::ArrayRef<int64_t> stride,
+              llvm::ArrayRef<int64_t> padding);
 Result pool2d(const Tensor &x, llvm::ArrayRef<int64_t> kernel,
               llvm::ArrayRef<int64_t> stride, llvm::ArrayRef<int64_t> padding,
               bool max);
