@@ -3,7 +3,7 @@
 // For each model function @m (marked `kiln.model`) this pass adds:
 //
 //   @m_grad(params..., inputs...) -> (loss, metrics..., d params...)
-//   @m_eval(params..., inputs...) -> (loss, metrics...)
+//   @m_eval_step(params..., inputs...) -> (loss, metrics...)
 //
 // The algorithm:
 //   1. Clone @m and turn every `kiln.param` op into a leading argument
@@ -187,7 +187,7 @@ struct AutodiffPass : kiln::impl::KilnAutodiffBase<AutodiffPass> {
         return signalPassFailure();
 
       auto eval = llvm::cast<func::FuncOp>(model->clone());
-      eval.setSymName((model.getSymName() + "_eval").str());
+      eval.setSymName((model.getSymName() + "_eval_step").str());
       eval->removeAttr(attrs::model);
       eval->setAttr(attrs::step, StringAttr::get(&getContext(), "eval"));
       symbols.insert(eval);

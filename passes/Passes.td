@@ -46,7 +46,7 @@ def KilnAutodiff : Pass<"kiln-autodiff", "mlir::ModuleOp"> {
   let description = [{
     For every model function `@m` (attribute `kiln.model`), adds
     `@m_grad(params..., inputs...) -> (loss, metrics..., grads...)` and
-    `@m_eval(params..., inputs...) -> (loss, metrics...)`: parameters
+    `@m_eval_step(params..., inputs...) -> (loss, metrics...)`: parameters
     become arguments, and each parameter's gradient is built from the
     ops' gradient rules (DifferentiableOpInterface), with gradients of
     values used several times summed and broadcasts reduced back to operand

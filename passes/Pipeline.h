@@ -20,7 +20,7 @@ enum class Stage {
   ir,
   /// Composites lowered to primitives.
   primitive,
-  /// Gradients (@m_grad), the eval step (@m_eval) and the training step
+  /// Gradients (@m_grad), the eval step (@m_eval_step) and the training step
   /// with its optimizer (@m_train_step).
   grad,
   /// Every function grouped into kiln.kernel ops.

@@ -10,8 +10,9 @@
 
 #include "runtime/Safetensors.h"
 
+#include "runtime/AtomicFile.h"
+
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -198,30 +199,6 @@ StatusOr<std::string> buildHeader(const Checkpoint &checkpoint) {
   for (int i = 0; i < 8; ++i)
     header[i] = char(uint8_t(length >> (8 * i)));
   return header + json;
-}
-
-/// Writes all of `data` to `fd`, retrying short writes.
-bool writeAll(int fd, const void *data, size_t size) {
-  const uint8_t *bytes = static_cast<const uint8_t *>(data);
-  while (size > 0) {
-    ssize_t written = ::write(fd, bytes, size);
-    if (written < 0 && errno == EINTR)
-      continue;
-    if (written <= 0)
-      return false;
-    bytes += written;
-    size -= size_t(written);
-  }
-  return true;
-}
-
-std::string parentDirectory(const std::string &path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos)
-    return ".";
-  if (slash == 0)
-    return "/";
-  return path.substr(0, slash);
 }
 
 //===----------------------------------------------------------------------===//
@@ -686,54 +663,13 @@ Status kiln::runtime::writeSafetensors(const std::string &path,
   if (!header.ok())
     return Status::error(path + ": " + header.status().message());
 
-  // Create a fresh temporary file next to `path`, so that rename() is atomic.
-  // open() with mode 0666 honours the umask, unlike mkstemp's 0600.
-  static std::atomic<uint64_t> counter{0};
-  std::string temp;
-  int fd = -1;
-  for (int attempt = 0; fd < 0; ++attempt) {
-    temp = path + ".tmp." + std::to_string(::getpid()) + "." +
-           std::to_string(counter++);
-    fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && (errno != EEXIST || attempt == 100))
-      return Status::error(path + ": cannot create temporary file " + temp +
-                           ": " + std::strerror(errno));
-  }
-  auto fail = [&](const std::string &what) {
-    int error = errno;
-    if (fd >= 0)
-      ::close(fd);
-    ::unlink(temp.c_str());
-    return Status::error(path + ": " + what + ": " + std::strerror(error));
-  };
-
-  // write() is unbuffered, so fsync() alone makes the data durable.
-  if (!writeAll(fd, header->data(), header->size()))
-    return fail("cannot write " + temp);
+  std::vector<std::span<const uint8_t>> pieces;
+  pieces.reserve(checkpoint.tensors.size() + 1);
+  pieces.emplace_back(reinterpret_cast<const uint8_t *>(header->data()),
+                      header->size());
   for (const TensorData &tensor : checkpoint.tensors)
-    if (!writeAll(fd, tensor.bytes.data(), tensor.bytes.size()))
-      return fail("cannot write " + temp);
-  if (::fsync(fd) != 0)
-    return fail("cannot sync " + temp);
-  int closed = ::close(fd);
-  fd = -1;
-  if (closed != 0)
-    return fail("cannot close " + temp);
-  if (::rename(temp.c_str(), path.c_str()) != 0)
-    return fail("cannot rename " + temp + " over it");
-
-  // Make the rename itself durable. Some file systems cannot sync a
-  // directory (EINVAL); the file is in place either way.
-  std::string dir = parentDirectory(path);
-  int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirFd < 0)
-    return Status::error(path + ": written, but cannot open directory " + dir +
-                         " to sync it: " + std::strerror(errno));
-  FileCloser closeDir{dirFd};
-  if (::fsync(dirFd) != 0 && errno != EINVAL)
-    return Status::error(path + ": written, but cannot sync directory " + dir +
-                         ": " + std::strerror(errno));
-  return Status::success();
+    pieces.emplace_back(tensor.bytes);
+  return writeFileAtomically(path, pieces);
 }
 
 StatusOr<Checkpoint> kiln::runtime::readSafetensors(const std::string &path) {

@@ -25,7 +25,7 @@
 // CHECK: %[[ZERO:.+]] = kiln.constant dense<0.000000e+00> : tensor<2xf32>
 // CHECK: return %[[LOSS]], %[[DW]], %[[ZERO]]
 
-// CHECK-LABEL: func.func @m_eval
+// CHECK-LABEL: func.func @m_eval_step
 // CHECK-SAME: attributes {kiln.step = "eval"}
 // CHECK-NOT: kiln.dropout
 // CHECK: return
