@@ -407,35 +407,57 @@ Result kiln::reference::layerNorm(const Tensor &x, const Tensor &weight,
   return y;
 }
 
+namespace {
+
+/// The shapes of one convolution, NCHW input and OIHW weight.
+struct ConvShape {
+  int64_t N, C, H, W, O, KH, KW, OH, OW;
+  ConvShape(ArrayRef<int64_t> input, ArrayRef<int64_t> weight,
+            ArrayRef<int64_t> stride, ArrayRef<int64_t> padding)
+      : N(input[0]), C(input[1]), H(input[2]), W(input[3]), O(weight[0]),
+        KH(weight[2]), KW(weight[3]),
+        OH((H + 2 * padding[0] - KH) / stride[0] + 1),
+        OW((W + 2 * padding[1] - KW) / stride[1] + 1) {}
+};
+
+/// Calls tap(y, x, w) with the flat indices of every (output, input,
+/// weight) triple of the convolution: the one loop nest that the forward
+/// pass and both gradients share.
+template <typename Tap>
+void forEachConvTap(const ConvShape &s, ArrayRef<int64_t> stride,
+                    ArrayRef<int64_t> padding, Tap tap) {
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t o = 0; o < s.O; ++o)
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          int64_t y = ((n * s.O + o) * s.OH + oh) * s.OW + ow;
+          for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t kh = 0; kh < s.KH; ++kh)
+              for (int64_t kw = 0; kw < s.KW; ++kw) {
+                int64_t ih = oh * stride[0] - padding[0] + kh;
+                int64_t iw = ow * stride[1] - padding[1] + kw;
+                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W)
+                  continue; // zero padding
+                tap(y, ((n * s.C + c) * s.H + ih) * s.W + iw,
+                    ((o * s.C + c) * s.KH + kh) * s.KW + kw);
+              }
+        }
+}
+
+} // namespace
+
 Result kiln::reference::conv2d(const Tensor &x, const Tensor &w,
                                ArrayRef<int64_t> stride,
                                ArrayRef<int64_t> padding) {
-  int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
-  int64_t O = w.shape[0], KH = w.shape[2], KW = w.shape[3];
-  if (w.shape[1] != C)
-    return error("conv2d: input has " + llvm::Twine(C) +
+  if (w.shape[1] != x.shape[1])
+    return error("conv2d: input has " + llvm::Twine(x.shape[1]) +
                  " channels at run time, the weight expects " +
                  llvm::Twine(w.shape[1]));
-  int64_t OH = (H + 2 * padding[0] - KH) / stride[0] + 1;
-  int64_t OW = (W + 2 * padding[1] - KW) / stride[1] + 1;
-  Tensor y(x.type, {N, O, OH, OW});
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          double sum = 0;
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t kh = 0; kh < KH; ++kh)
-              for (int64_t kw = 0; kw < KW; ++kw) {
-                int64_t ih = oh * stride[0] - padding[0] + kh;
-                int64_t iw = ow * stride[1] - padding[1] + kw;
-                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
-                  continue;
-                sum += x.data[((n * C + c) * H + ih) * W + iw] *
-                       w.data[((o * C + c) * KH + kh) * KW + kw];
-              }
-          y.data[((n * O + o) * OH + oh) * OW + ow] = sum;
-        }
+  ConvShape s(x.shape, w.shape, stride, padding);
+  Tensor y(x.type, {s.N, s.O, s.OH, s.OW});
+  forEachConvTap(s, stride, padding, [&](int64_t yi, int64_t xi, int64_t wi) {
+    y.data[yi] += x.data[xi] * w.data[wi];
+  });
   y.round();
   return y;
 }
@@ -497,31 +519,14 @@ Result kiln::reference::conv2dGradInput(const Tensor &grad, const Tensor &w,
                                         ArrayRef<int64_t> inputShape,
                                         ArrayRef<int64_t> stride,
                                         ArrayRef<int64_t> padding) {
-  int64_t N = inputShape[0], C = inputShape[1], H = inputShape[2],
-          W = inputShape[3];
-  int64_t O = w.shape[0], KH = w.shape[2], KW = w.shape[3];
-  int64_t OH = (H + 2 * padding[0] - KH) / stride[0] + 1;
-  int64_t OW = (W + 2 * padding[1] - KW) / stride[1] + 1;
-  if (llvm::Error e = checkGradShape("conv2d_grad_input", grad, {N, O, OH, OW}))
+  ConvShape s(inputShape, w.shape, stride, padding);
+  if (llvm::Error e =
+          checkGradShape("conv2d_grad_input", grad, {s.N, s.O, s.OH, s.OW}))
     return std::move(e);
-  // The forward loop nest, accumulating into the input instead of reading it.
   Tensor dx(grad.type, std::vector<int64_t>(inputShape));
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          double g = grad.data[((n * O + o) * OH + oh) * OW + ow];
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t kh = 0; kh < KH; ++kh)
-              for (int64_t kw = 0; kw < KW; ++kw) {
-                int64_t ih = oh * stride[0] - padding[0] + kh;
-                int64_t iw = ow * stride[1] - padding[1] + kw;
-                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
-                  continue;
-                dx.data[((n * C + c) * H + ih) * W + iw] +=
-                    g * w.data[((o * C + c) * KH + kh) * KW + kw];
-              }
-        }
+  forEachConvTap(s, stride, padding, [&](int64_t yi, int64_t xi, int64_t wi) {
+    dx.data[xi] += grad.data[yi] * w.data[wi];
+  });
   dx.round();
   return dx;
 }
@@ -530,31 +535,14 @@ Result kiln::reference::conv2dGradWeight(const Tensor &x, const Tensor &grad,
                                          ArrayRef<int64_t> weightShape,
                                          ArrayRef<int64_t> stride,
                                          ArrayRef<int64_t> padding) {
-  int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
-  int64_t O = weightShape[0], KH = weightShape[2], KW = weightShape[3];
-  int64_t OH = (H + 2 * padding[0] - KH) / stride[0] + 1;
-  int64_t OW = (W + 2 * padding[1] - KW) / stride[1] + 1;
+  ConvShape s(x.shape, weightShape, stride, padding);
   if (llvm::Error e =
-          checkGradShape("conv2d_grad_weight", grad, {N, O, OH, OW}))
+          checkGradShape("conv2d_grad_weight", grad, {s.N, s.O, s.OH, s.OW}))
     return std::move(e);
-  // The forward loop nest, accumulating into the weight instead of reading it.
   Tensor dw(grad.type, std::vector<int64_t>(weightShape));
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          double g = grad.data[((n * O + o) * OH + oh) * OW + ow];
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t kh = 0; kh < KH; ++kh)
-              for (int64_t kw = 0; kw < KW; ++kw) {
-                int64_t ih = oh * stride[0] - padding[0] + kh;
-                int64_t iw = ow * stride[1] - padding[1] + kw;
-                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
-                  continue;
-                dw.data[((o * C + c) * KH + kh) * KW + kw] +=
-                    g * x.data[((n * C + c) * H + ih) * W + iw];
-              }
-        }
+  forEachConvTap(s, stride, padding, [&](int64_t yi, int64_t xi, int64_t wi) {
+    dw.data[wi] += grad.data[yi] * x.data[xi];
+  });
   dw.round();
   return dw;
 }
