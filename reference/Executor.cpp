@@ -370,6 +370,23 @@ FailureOr<std::vector<Tensor>> Executor::run(func::FuncOp func,
   return results;
 }
 
+FailureOr<std::vector<Tensor>> Executor::runKernel(KernelOp kernel,
+                                                   ArrayRef<Tensor> inputs) {
+  Block &block = kernel.getBlock();
+  if (inputs.size() != block.getNumArguments())
+    return kernel.emitError("expected ")
+           << block.getNumArguments() << " inputs, got " << inputs.size();
+  llvm::DenseMap<Value, Tensor> values;
+  for (auto [arg, tensor] : llvm::zip(block.getArguments(), inputs))
+    values[arg] = tensor;
+  if (failed(runBlock(block, values)))
+    return failure();
+  std::vector<Tensor> results;
+  for (Value v : block.getTerminator()->getOperands())
+    results.push_back(values[v]);
+  return results;
+}
+
 LogicalResult Executor::runBlock(Block &block,
                                  llvm::DenseMap<Value, Tensor> &values) {
   OpEvaluator evaluator(*this, options, values);

@@ -12,6 +12,8 @@
 
 #include "reference/Tensor.h"
 
+#include "ir/KilnDialect.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Support/LogicalResult.h"
 #include "llvm/ADT/DenseMap.h"
@@ -42,6 +44,11 @@ public:
   /// Runs `func` on `args` and returns its results.
   mlir::FailureOr<std::vector<Tensor>> run(mlir::func::FuncOp func,
                                            llvm::ArrayRef<Tensor> args);
+
+  /// Runs one fused kernel on its inputs and returns its results: the
+  /// oracle of a generated kernel.
+  mlir::FailureOr<std::vector<Tensor>> runKernel(KernelOp kernel,
+                                                 llvm::ArrayRef<Tensor> inputs);
 
 private:
   /// Runs the ops of `block` (a function body or a kernel's region) given
