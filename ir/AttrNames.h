@@ -29,6 +29,22 @@ inline constexpr llvm::StringLiteral role = "kiln.role";
 /// On parameter arguments: their #kiln.init initializer.
 inline constexpr llvm::StringLiteral init = "kiln.init";
 
+// The memory plan (kiln-plan-memory).
+
+/// On a kernel: one arena offset in bytes per result (array<i64>), -1 for a
+/// result written in place into an argument's buffer.
+inline constexpr llvm::StringLiteral offsets = "kiln.offsets";
+/// On a kernel with an in-place result: per result, the index of the
+/// argument whose buffer it is written into, or -1 (array<i64>).
+inline constexpr llvm::StringLiteral inPlace = "kiln.in_place";
+/// On a planned function: the bytes of its arena (i64).
+inline constexpr llvm::StringLiteral arenaBytes = "kiln.arena_bytes";
+/// On a planned function: the bytes of its parameters, optimizer state and
+/// inputs, the buffers the caller owns (i64).
+inline constexpr llvm::StringLiteral paramBytes = "kiln.param_bytes";
+inline constexpr llvm::StringLiteral stateBytes = "kiln.state_bytes";
+inline constexpr llvm::StringLiteral inputBytes = "kiln.input_bytes";
+
 } // namespace kiln::attrs
 
 #endif // KILN_IR_ATTRNAMES_H

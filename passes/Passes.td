@@ -104,4 +104,30 @@ def KilnFuse : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
   let dependentDialects = ["::kiln::KilnDialect"];
 }
 
+def KilnPlanMemory : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
+  let summary = "Assign every tensor of a fused step a buffer";
+  let description = [{
+    Liveness-based memory planning over a whole step, after `kiln-fuse`.
+    Parameters, optimizer state and inputs keep their own buffers; every
+    other kernel result gets an offset in one arena, 256-byte aligned, where
+    results whose live ranges do not overlap share memory (best fit, largest
+    first). A new parameter or new state is written in place into its
+    argument's buffer when nothing reads the old value after the kernel that
+    computes the new one. The plan is recorded as attributes:
+
+    ```mlir
+    %0 = kiln.kernel "relu" elementwise (%arg0) : ... {kiln.offsets = array<i64: 0>}
+    %1:2 = kiln.kernel "mul_add_mul_sub" elementwise (%arg7, %16, %arg0) : ...
+        {kiln.in_place = array<i64: 7, 0>, kiln.offsets = array<i64: -1, -1>}
+    func.func @m_train_step(...) attributes {kiln.arena_bytes = 1024 : i64,
+        kiln.input_bytes = 512 : i64, kiln.param_bytes = 4096 : i64,
+        kiln.state_bytes = 4096 : i64, ...}
+    ```
+
+    Shapes must be static (bind symbolic dimensions first); see the header
+    of passes/PlanMemory.cpp for the algorithm.
+  }];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
 #endif // KILN_PASSES_TD

@@ -35,6 +35,9 @@ LogicalResult kiln::buildCompilePipeline(OpPassManager &pm,
   if (options.stage == Stage::grad)
     return success();
   pm.nest<func::FuncOp>().addPass(createKilnFuse());
+  if (options.stage == Stage::fused)
+    return success();
+  pm.nest<func::FuncOp>().addPass(createKilnPlanMemory());
   return success();
 }
 

@@ -25,6 +25,8 @@ enum class Stage {
   grad,
   /// Every function grouped into kiln.kernel ops.
   fused,
+  /// Every kernel result given a buffer in the step's arena.
+  planned,
 };
 
 struct CompilePipelineOptions
@@ -38,7 +40,9 @@ struct CompilePipelineOptions
                      "composites lowered to primitives"),
           clEnumValN(Stage::grad, "grad",
                      "gradients, eval step and training step"),
-          clEnumValN(Stage::fused, "fused", "ops grouped into kernels"))};
+          clEnumValN(Stage::fused, "fused", "ops grouped into kernels"),
+          clEnumValN(Stage::planned, "planned",
+                     "kernels with their memory planned"))};
   ListOption<std::string> bind{
       *this, "bind", llvm::cl::desc("Symbolic dimension sizes, as NAME=SIZE")};
   Option<std::string> optimizerOptions{

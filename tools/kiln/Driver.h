@@ -57,6 +57,12 @@ private:
   mlir::OwningOpRef<mlir::ModuleOp> module;
 };
 
+/// Writes a fused module as one Graphviz digraph (Dot.cpp): a cluster per
+/// function, a nested cluster per `kiln.kernel` with the ops it fuses as
+/// nodes, the function's arguments and results as nodes, and an edge from
+/// each value's producer to each of its users.
+void writeDot(mlir::ModuleOp module, llvm::raw_ostream &os);
+
 /// `kiln train`: its subcommand and entry point (Train.cpp).
 llvm::cl::SubCommand &trainCommand();
 int train();

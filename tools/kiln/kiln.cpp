@@ -2,6 +2,7 @@
 //
 // `kiln compile FILE --emit=STAGE` parses a model file, lowers it to the kiln
 // dialect, runs the compile pipeline up to STAGE and prints the result.
+// `kiln compile FILE --stats --bind batch=N` prints each step's memory plan.
 //
 // Exit codes (docs/cli.md):
 //   0  success
@@ -14,7 +15,10 @@
 
 #include "tools/kiln/Driver.h"
 
+#include "ir/AttrNames.h"
+#include "ir/KilnDialect.h"
 #include "passes/Pipeline.h"
+#include "passes/PlanMemory.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -22,8 +26,10 @@
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
@@ -35,8 +41,9 @@ using namespace kiln::driver;
 
 namespace {
 
-/// What `--emit` can print: the syntax tree, or the IR after a stage.
-enum class Emit { ast, ir, primitive, grad, fused };
+/// What `--emit` can print: the syntax tree, the IR after a stage, or the
+/// fused stage as a Graphviz graph.
+enum class Emit { ast, ir, primitive, grad, fused, planned, dot };
 
 cl::SubCommand compileCommand("compile",
                               "Compile a model file and print a stage");
@@ -53,7 +60,11 @@ cl::opt<Emit> emit(
                           "composites lowered to primitives"),
                clEnumValN(Emit::grad, "grad",
                           "gradients, eval step and training step"),
-               clEnumValN(Emit::fused, "fused", "ops grouped into kernels")),
+               clEnumValN(Emit::fused, "fused", "ops grouped into kernels"),
+               clEnumValN(Emit::planned, "planned",
+                          "kernels with their memory planned"),
+               clEnumValN(Emit::dot, "dot",
+                          "the fused stage as a Graphviz graph")),
     cl::sub(compileCommand), cl::cat(category()));
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
@@ -69,6 +80,11 @@ cl::list<std::string>
                  cl::desc("Print the IR after the named pass (repeatable)"),
                  cl::value_desc("pass"), cl::sub(compileCommand),
                  cl::cat(category()));
+cl::opt<bool> printStats(
+    "stats",
+    cl::desc("Print each step's kernels and planned memory instead of IR "
+             "(needs --bind for symbolic dimensions)"),
+    cl::sub(compileCommand), cl::cat(category()));
 
 /// Writes `text` to `path` atomically: a temporary file renamed into place,
 /// so an existing output is never left half-written.
@@ -88,8 +104,83 @@ int writeOutput(llvm::StringRef path,
   return kSuccess;
 }
 
+/// `2.55 MiB`: `bytes` in the largest binary unit that keeps it >= 1.
+std::string formatBytes(int64_t bytes) {
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = bytes;
+  unsigned unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(units)) {
+    value /= 1024;
+    ++unit;
+  }
+  if (unit == 0)
+    return std::to_string(bytes) + " B";
+  return llvm::formatv("{0:F2} {1}", value, units[unit]).str();
+}
+
+/// `--stats`: a table per step function of its kernels and memory plan.
+void writeStats(mlir::ModuleOp module, llvm::raw_ostream &os) {
+  bool first = true;
+  for (auto func : module.getOps<mlir::func::FuncOp>()) {
+    auto step = func->getAttrOfType<mlir::StringAttr>(kiln::attrs::step);
+    std::optional<kiln::MemoryStats> stats = kiln::collectStats(func);
+    if (!step || !stats)
+      continue;
+    if (!first)
+      os << "\n";
+    first = false;
+    os << "@" << func.getSymName() << " (" << step.getValue() << " step)\n";
+    std::string kinds;
+    for (auto [kind, count] : llvm::enumerate(stats->kernelsByKind))
+      if (count)
+        kinds += (kinds.empty() ? "" : ", ") + std::to_string(count) + " " +
+                 kiln::stringifyKernelKind(kiln::KernelKind(kind)).str();
+    os << llvm::formatv("  {0,-16}{1,12}  ({2})\n", "kernels", stats->kernels,
+                        kinds);
+    auto row = [&](llvm::StringRef label, int64_t bytes,
+                   const llvm::Twine &note) {
+      os << llvm::formatv("  {0,-16}{1,12}  {2,10} bytes", label,
+                          formatBytes(bytes), bytes);
+      if (!note.isTriviallyEmpty())
+        os << "  " << note;
+      os << "\n";
+    };
+    row("parameters", stats->paramBytes, "");
+    row("optimizer state", stats->stateBytes, "");
+    row("inputs", stats->inputBytes, "");
+    row("activations", stats->activationBytes,
+        "(" + llvm::Twine(stats->buffers) + " buffers, before reuse)");
+    row("arena", stats->arenaBytes,
+        "(after reuse; " + llvm::Twine(stats->inPlaceUpdates) +
+            " updates in place)");
+    row("peak", stats->peakBytes(), "(parameters + state + inputs + arena)");
+  }
+}
+
+/// Memory planning (`--stats`, `--emit=planned`) needs static shapes: one
+/// located error per symbolic dimension of an input that no --bind sizes.
+int checkPlanningBindings(ModelFile &file) {
+  llvm::StringSet<> bound, reported;
+  for (const std::string &binding : bindings)
+    bound.insert(llvm::StringRef(binding).split('=').first);
+  for (const kiln::frontend::ModelAST &model : file.getAST().models)
+    for (const kiln::frontend::StmtPtr &stmt : model.body)
+      if (auto *input = llvm::dyn_cast<kiln::frontend::InputStmt>(stmt.get()))
+        for (const kiln::frontend::DimAST &dim : input->type.dims)
+          if (!dim.symbol.empty() && !bound.contains(dim.symbol) &&
+              reported.insert(dim.symbol).second)
+            mlir::emitError(dim.loc)
+                << "memory planning needs static shapes; bind the symbolic "
+                   "dimension '"
+                << dim.symbol << "' with --bind " << dim.symbol << "=N";
+  return reported.empty() ? kSuccess : kUsageError;
+}
+
 int compile() {
   // Check the options before doing any work.
+  if (printStats && emit.getNumOccurrences())
+    return fail(kUsageError, "--stats prints the memory plan; it cannot be "
+                             "combined with --emit");
   for (const std::string &pass : printIRAfter)
     if (!mlir::PassInfo::lookup(pass))
       return fail(kUsageError, "--print-ir-after: unknown pass '" + pass + "'");
@@ -105,16 +196,21 @@ int compile() {
   ModelFile file;
   if (int code = file.parse(inputFile))
     return code;
+  if (printStats || emit == Emit::planned)
+    if (int code = checkPlanningBindings(file))
+      return code;
   if (emit == Emit::ast)
     return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
       kiln::frontend::dump(file.getAST(), os);
     });
 
   kiln::CompilePipelineOptions options;
-  options.stage = emit == Emit::fused       ? kiln::Stage::fused
-                  : emit == Emit::grad      ? kiln::Stage::grad
+  options.stage = emit == Emit::fused || emit == Emit::dot ? kiln::Stage::fused
+                  : emit == Emit::grad                     ? kiln::Stage::grad
                   : emit == Emit::primitive ? kiln::Stage::primitive
                                             : kiln::Stage::ir;
+  if (emit == Emit::planned || printStats)
+    options.stage = kiln::Stage::planned;
   std::vector<std::string> sizes(bindings.begin(), bindings.end());
   options.bind = sizes;
   auto printing = [&](mlir::PassManager &pm) {
@@ -133,6 +229,14 @@ int compile() {
   };
   if (int code = file.compile(options, printing))
     return code;
+  if (printStats)
+    return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
+      writeStats(file.getModule(), os);
+    });
+  if (emit == Emit::dot)
+    return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
+      writeDot(file.getModule(), os);
+    });
   return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
     file.getModule().print(os);
     os << "\n"; // as kiln-opt prints it
