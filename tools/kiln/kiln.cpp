@@ -152,7 +152,8 @@ void writeStats(mlir::ModuleOp module, llvm::raw_ostream &os) {
         "(" + llvm::Twine(stats->buffers) + " buffers, before reuse)");
     row("arena", stats->arenaBytes,
         "(after reuse; " + llvm::Twine(stats->inPlaceUpdates) +
-            " updates in place)");
+            (stats->inPlaceUpdates == 1 ? " update" : " updates") +
+            " in place)");
     row("peak", stats->peakBytes(), "(parameters + state + inputs + arena)");
   }
 }
