@@ -33,8 +33,11 @@ struct GeneratedKernel {
   /// Parameters in order: one pointer per kernel input, one per result,
   /// then the size of each dynamic dimension of the iteration shape. The
   /// C++ target also defines `<symbol>_entry(void *const *buffers, const
-  /// long long *dims)` taking the same in one array each.
+  /// long long *dims, unsigned long long seed)` taking the same in one array
+  /// each.
   unsigned numInputs = 0, numOutputs = 0, numDynamicDims = 0;
+  /// Whether the last parameter is the step's random seed (dropout).
+  bool takesSeed = false;
 };
 
 /// What every generated translation unit starts with.

@@ -4,52 +4,60 @@
 // 3", SC'11): a random number is a pure function of (key, counter), so every
 // backend (reference executor, CPU kernels, CUDA kernels) draws the same
 // numbers for the same seed and element index, and a backward pass can
-// regenerate a dropout mask instead of storing it. Header-only, no
-// dependencies; usable from CUDA C as well.
+// regenerate a dropout mask instead of storing it.
+//
+// The code is written once, in KILN_RANDOM_CODE: compiled here for the host,
+// and handed as source text (kRandomSource) to every generated kernel, with
+// KILN_FN defined by the generated code (`__device__ inline` on the GPU).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef KILN_RUNTIME_RANDOM_H
 #define KILN_RUNTIME_RANDOM_H
 
-#include <cstdint>
+/// kiln_uniform01(seed, stream, index): a uniform number in [0, 1) with 24
+/// random bits (exactly representable in f32), from the first word of
+/// Philox4x32-10 with counter (index, stream) and key seed.
+#define KILN_RANDOM_CODE                                                       \
+  KILN_FN double kiln_uniform01(unsigned long long seed,                       \
+                                unsigned long long stream,                     \
+                                unsigned long long index) {                    \
+    unsigned int c0 = (unsigned int)index, c1 = (unsigned int)(index >> 32);   \
+    unsigned int c2 = (unsigned int)stream, c3 = (unsigned int)(stream >> 32); \
+    unsigned int k0 = (unsigned int)seed, k1 = (unsigned int)(seed >> 32);     \
+    for (int r = 0; r < 10; ++r) {                                             \
+      unsigned long long p0 = 0xD2511F53ull * c0;                              \
+      unsigned long long p1 = 0xCD9E8D57ull * c2;                              \
+      unsigned int hi0 = (unsigned int)(p0 >> 32), lo0 = (unsigned int)p0;     \
+      unsigned int hi1 = (unsigned int)(p1 >> 32), lo1 = (unsigned int)p1;     \
+      c0 = hi1 ^ c1 ^ k0;                                                      \
+      c1 = lo1;                                                                \
+      c2 = hi0 ^ c3 ^ k1;                                                      \
+      c3 = lo0;                                                                \
+      k0 += 0x9E3779B9u;                                                       \
+      k1 += 0xBB67AE85u;                                                       \
+    }                                                                          \
+    return (double)(c0 >> 8) * (1.0 / 16777216.0);                             \
+  }
+
+#define KILN_RANDOM_STRINGIFY(...) #__VA_ARGS__
+#define KILN_RANDOM_SOURCE(...) KILN_RANDOM_STRINGIFY(__VA_ARGS__)
 
 namespace kiln::runtime {
 
-struct Philox4x32 {
-  uint32_t v[4];
-};
+#define KILN_FN inline
+KILN_RANDOM_CODE
+#undef KILN_FN
 
-/// The Philox4x32-10 block function.
-inline Philox4x32 philox4x32(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3,
-                             uint32_t k0, uint32_t k1) {
-  constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
-  for (int round = 0; round < 10; ++round) {
-    uint64_t p0 = static_cast<uint64_t>(kMul0) * c0;
-    uint64_t p1 = static_cast<uint64_t>(kMul1) * c2;
-    uint32_t hi0 = static_cast<uint32_t>(p0 >> 32),
-             lo0 = static_cast<uint32_t>(p0);
-    uint32_t hi1 = static_cast<uint32_t>(p1 >> 32),
-             lo1 = static_cast<uint32_t>(p1);
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += kWeyl0;
-    k1 += kWeyl1;
-  }
-  return Philox4x32{{c0, c1, c2, c3}};
-}
+/// The source of kiln_uniform01 for generated code, which defines KILN_FN.
+inline constexpr const char *kRandomSource =
+    KILN_RANDOM_SOURCE(KILN_RANDOM_CODE);
 
-/// A uniform float in [0, 1) for element `index` of random stream `stream`
-/// under `seed`, with 24 bits of randomness (exactly representable in f32).
-inline double uniform01(uint64_t seed, uint64_t stream, uint64_t index) {
-  Philox4x32 r = philox4x32(
-      static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32),
-      static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32),
-      static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
-  return static_cast<double>(r.v[0] >> 8) * (1.0 / 16777216.0);
+/// A uniform number in [0, 1) for element `index` of random stream `stream`
+/// under `seed`.
+inline double uniform01(unsigned long long seed, unsigned long long stream,
+                        unsigned long long index) {
+  return kiln_uniform01(seed, stream, index);
 }
 
 } // namespace kiln::runtime
