@@ -217,9 +217,19 @@ FailureOr<std::string> Emitter::expression(Operation *op) {
                    ")";
           })
           .Case([&](GeluGradOp g) -> std::optional<std::string> {
-            if (g.getApproximate() == GeluApproximation::tanh)
-              return std::nullopt;
             std::string x = in(0);
+            if (g.getApproximate() == GeluApproximation::tanh) {
+              // d/dx of 0.5 x (1 + tanh(u)), u = k (x + 0.044715 x^3).
+              double k = std::sqrt(2.0 / M_PI);
+              std::string t =
+                  call("tanh", lit(k) + " * (" + x + " + " + lit(0.044715) +
+                                   " * " + x + " * " + x + " * " + x + ")");
+              std::string du = lit(k) + " * (" + lit(1) + " + " +
+                               lit(3 * 0.044715) + " * " + x + " * " + x + ")";
+              return in(1) + " * (" + lit(0.5) + " * (" + lit(1) + " + " + t +
+                     ") + " + lit(0.5) + " * " + x + " * (" + lit(1) + " - " +
+                     t + " * " + t + ") * " + du + ")";
+            }
             std::string cdf = lit(0.5) + " * (" + lit(1) + " + " +
                               call("erf", x + " * " + lit(M_SQRT1_2)) + ")";
             std::string pdf = call("exp", lit(-0.5) + " * " + x + " * " + x) +

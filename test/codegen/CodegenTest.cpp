@@ -248,20 +248,23 @@ TEST_P(Codegen, CppMatchesTheReferenceExecutor) {
 }
 
 // Dropout in generated code draws the reference executor's mask: the
-// Philox code is shared (fusion puts the examples' dropouts in matmul
-// epilogues, so this kernel is written by hand).
+// Philox code is shared. Fusion puts the examples' dropouts in matmul
+// epilogues, so this kernel is written by hand; it also has both GELU
+// gradient formulas.
 TEST(CodegenDropout, CppDrawsTheReferenceMask) {
   mlir::MLIRContext context;
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
   auto module = mlir::parseSourceString<mlir::ModuleOp>(R"mlir(
     func.func @f(%x: tensor<7x33xf32>) -> tensor<7x33xf32> {
-      %k = kiln.kernel "relu_dropout" elementwise (%x) : (tensor<7x33xf32>) -> tensor<7x33xf32> {
+      %k:3 = kiln.kernel "relu_dropout_gelu_grad" elementwise (%x) : (tensor<7x33xf32>) -> (tensor<7x33xf32>, tensor<7x33xf32>, tensor<7x33xf32>) {
       ^bb0(%a: tensor<7x33xf32>):
         %0 = kiln.relu %a : tensor<7x33xf32>
         %1 = kiln.dropout %0 rate 3.000000e-01 stream 5 : tensor<7x33xf32>
-        kiln.yield %1 : tensor<7x33xf32>
+        %2 = kiln.gelu_grad %a, %1 approximate tanh : (tensor<7x33xf32>, tensor<7x33xf32>) -> tensor<7x33xf32>
+        %3 = kiln.gelu_grad %a, %1 : (tensor<7x33xf32>, tensor<7x33xf32>) -> tensor<7x33xf32>
+        kiln.yield %1, %2, %3 : tensor<7x33xf32>, tensor<7x33xf32>, tensor<7x33xf32>
       }
-      return %k : tensor<7x33xf32>
+      return %k#0 : tensor<7x33xf32>
     })mlir",
                                                         &context);
   ASSERT_TRUE(module);
