@@ -100,10 +100,11 @@ cl::opt<std::string>
              cl::desc("Checkpoint written after every epoch (default: "
                       "<model>.safetensors; 'none' to skip)"),
              cl::value_desc("file"), cl::sub(command()), cl::cat(category()));
-cl::opt<std::string> logPath("log",
-                             cl::desc("Append per-epoch metrics as JSON lines"),
-                             cl::value_desc("file"), cl::sub(command()),
-                             cl::cat(category()));
+cl::opt<std::string>
+    logPath("log",
+            cl::desc("Per-epoch metrics as JSON lines (default: "
+                     "<model>.metrics.jsonl; 'none' to skip)"),
+            cl::value_desc("file"), cl::sub(command()), cl::cat(category()));
 cl::opt<int64_t> trainLimit("train-examples",
                             cl::desc("Use only the first N training examples"),
                             cl::init(0), cl::sub(command()),
@@ -305,6 +306,10 @@ private:
   bool findInputs(const std::vector<Slot> &slots, int &image, int &label);
   int initialize();
   int resume(int64_t &startEpoch);
+  /// The model's name: `mlp` for @mlp_train_step.
+  std::string modelName() {
+    return trainStep.getSymName().drop_back(strlen("_train_step")).str();
+  }
   int save(int64_t epochsDone);
   /// Runs the eval step over `data`: mean loss and metrics.
   llvm::FailureOr<std::vector<double>>
@@ -405,10 +410,7 @@ int Trainer::save(int64_t epochsDone) {
   checkpoint.metadata["epoch"] = std::to_string(epochsDone);
   checkpoint.metadata["seed"] = std::to_string(seed);
   std::string path =
-      savePath.empty()
-          ? trainStep.getSymName().drop_back(strlen("_train_step")).str() +
-                ".safetensors"
-          : savePath.getValue();
+      savePath.empty() ? modelName() + ".safetensors" : savePath.getValue();
   runtime::Status status = runtime::writeSafetensors(path, checkpoint);
   if (!status.ok())
     return fail(kIOError, status.message());
@@ -471,14 +473,17 @@ int Trainer::run() {
     if (int code = resume(startEpoch))
       return code;
 
+  // The log starts anew, or continues when resuming.
   std::unique_ptr<llvm::raw_fd_ostream> log;
-  if (!logPath.empty()) {
+  if (logPath != "none") {
+    std::string path =
+        logPath.empty() ? modelName() + ".metrics.jsonl" : logPath.getValue();
     std::error_code ec;
     log = std::make_unique<llvm::raw_fd_ostream>(
-        logPath, ec,
+        path, ec,
         resumeFrom.empty() ? llvm::sys::fs::OF_None : llvm::sys::fs::OF_Append);
     if (ec)
-      return fail(kIOError, "cannot write '" + logPath + "': " + ec.message());
+      return fail(kIOError, "cannot write '" + path + "': " + ec.message());
   }
 
   size_t params = llvm::count_if(
