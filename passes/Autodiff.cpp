@@ -164,6 +164,19 @@ LogicalResult differentiate(func::FuncOp grad, unsigned numParams) {
   return success();
 }
 
+/// A copy of `model` named `<model><suffix>`, marked as step `step`, with
+/// its parameters as leading arguments.
+func::FuncOp cloneStep(func::FuncOp model, StringRef suffix, StringRef step,
+                       SymbolTable &symbols) {
+  auto clone = llvm::cast<func::FuncOp>(model->clone());
+  clone.setSymName((model.getSymName() + suffix).str());
+  clone->removeAttr(attrs::model);
+  clone->setAttr(attrs::step, StringAttr::get(model.getContext(), step));
+  symbols.insert(clone);
+  paramsToArguments(clone);
+  return clone;
+}
+
 struct AutodiffPass : kiln::impl::KilnAutodiffBase<AutodiffPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -177,21 +190,11 @@ struct AutodiffPass : kiln::impl::KilnAutodiffBase<AutodiffPass> {
       unsigned numParams =
           llvm::range_size(model.getBody().front().getOps<ParamOp>());
 
-      auto grad = llvm::cast<func::FuncOp>(model->clone());
-      grad.setSymName((model.getSymName() + "_grad").str());
-      grad->removeAttr(attrs::model);
-      grad->setAttr(attrs::step, StringAttr::get(&getContext(), "grad"));
-      symbols.insert(grad);
-      paramsToArguments(grad);
+      func::FuncOp grad = cloneStep(model, "_grad", "grad", symbols);
       if (failed(differentiate(grad, numParams)))
         return signalPassFailure();
 
-      auto eval = llvm::cast<func::FuncOp>(model->clone());
-      eval.setSymName((model.getSymName() + "_eval_step").str());
-      eval->removeAttr(attrs::model);
-      eval->setAttr(attrs::step, StringAttr::get(&getContext(), "eval"));
-      symbols.insert(eval);
-      paramsToArguments(eval);
+      func::FuncOp eval = cloneStep(model, "_eval_step", "eval", symbols);
       for (DropoutOp dropout :
            llvm::make_early_inc_range(eval.getBody().getOps<DropoutOp>())) {
         dropout.replaceAllUsesWith(dropout.getInput());
