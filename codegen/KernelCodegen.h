@@ -1,13 +1,10 @@
-//===- KernelCodegen.h - kernels as CUDA C and C++ ----------------*- C++
-//-*-===//
+//===- KernelCodegen.h - kernels as CUDA C and C++ --------------*- C++ -*-===//
 //
 // Turns a `kiln.kernel` into the source of one function, for the GPU (a
 // CUDA C `__global__` kernel, compiled by NVRTC) or the CPU (a C++ function,
-// compiled by the host compiler). Both targets share one emitter: they
-// differ only in how the loop over output elements is written.
-//
-// Kernels of kind `elementwise` are generated today; reductions, matmuls
-// and opaque ops follow (docs/architecture.md).
+// compiled by the host compiler). Each kernel kind has its generator
+// (Elementwise.cpp, Reduction.cpp, Matmul.cpp, Opaque.cpp); all share the
+// scalar emitter of CodegenUtils.h and the calling convention below.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +14,7 @@
 #include "ir/KilnDialect.h"
 
 #include "mlir/Support/LogicalResult.h"
+#include "llvm/ADT/SmallVector.h"
 
 #include <string>
 
@@ -24,27 +22,76 @@ namespace kiln::codegen {
 
 enum class Target { cuda, cpp };
 
+/// A dynamic size a kernel takes as a parameter: dimension `dim` of its
+/// operand `operand`, counting the kernel's inputs first, then its results.
+struct DynamicDim {
+  unsigned operand = 0;
+  unsigned dim = 0;
+};
+
+/// One extent of a CUDA grid: ceil(constant * (product of the dynamic sizes
+/// listed, indices into GeneratedKernel::dynamicDims) / perBlock), at least
+/// 1.
+struct GridExtent {
+  int64_t constant = 1;
+  llvm::SmallVector<unsigned, 2> dynamicFactors;
+  int64_t perBlock = 1;
+
+  /// The extent for the values of GeneratedKernel::dynamicDims.
+  int64_t evaluate(llvm::ArrayRef<int64_t> dims) const {
+    int64_t n = constant;
+    for (unsigned f : dynamicFactors)
+      n *= dims[f];
+    return n <= 0 ? 1 : (n + perBlock - 1) / perBlock;
+  }
+};
+
+/// How a CUDA kernel is launched; the C++ target ignores it.
+struct LaunchConfig {
+  GridExtent grid[3];
+  unsigned block[3] = {256, 1, 1};
+  /// Dynamic shared memory in bytes.
+  unsigned sharedBytes = 0;
+};
+
 /// The generated source of one kernel and how to call it.
+///
+/// The calling convention, the same for every kind and both targets:
+///
+///   symbol(const T0 *in0, ..., T *out0, ..., long long s0, ...,
+///          [unsigned long long seed])
+///
+/// one pointer per kernel input, one per result (row-major, contiguous),
+/// then the dynamic sizes listed in `dynamicDims`, then the step's random
+/// seed when `takesSeed`. The C++ target also defines
+///
+///   extern "C" void <symbol>_entry(void *const *buffers,
+///                                  const long long *dims,
+///                                  unsigned long long seed)
+///
+/// taking the pointers and sizes in one array each, so a runtime calls any
+/// kernel the same way. A kernel writes every element of its results (no
+/// result needs zeroing first) and never writes its inputs.
 struct GeneratedKernel {
   /// The C identifier of the function.
   std::string symbol;
   /// The function, with a comment per fused op naming its source location.
   std::string source;
-  /// Parameters in order: one pointer per kernel input, one per result,
-  /// then the size of each dynamic dimension of the iteration shape. The
-  /// C++ target also defines `<symbol>_entry(void *const *buffers, const
-  /// long long *dims, unsigned long long seed)` taking the same in one array
-  /// each.
-  unsigned numInputs = 0, numOutputs = 0, numDynamicDims = 0;
+  unsigned numInputs = 0, numOutputs = 0;
+  llvm::SmallVector<DynamicDim> dynamicDims;
   /// Whether the last parameter is the step's random seed (dropout).
   bool takesSeed = false;
+  LaunchConfig launch;
 };
 
-/// What every generated translation unit starts with.
+/// What every generated translation unit starts with: includes, Philox
+/// random numbers, and the device helpers the kernels use (warp
+/// reductions).
 std::string preamble(Target target);
 
-/// Generates `kernel` as the function `symbol`. Fails, with an error at the
-/// kernel, for a kind or op the generator does not handle yet.
+/// Generates `kernel` as the function `symbol` with the generator for its
+/// kind. Fails, with an error at the kernel or at the op, for a kernel or
+/// op the generator does not handle.
 mlir::FailureOr<GeneratedKernel>
 generateKernel(KernelOp kernel, llvm::StringRef symbol, Target target);
 

@@ -1,0 +1,127 @@
+//===- Elementwise.cpp - one loop over the output elements ----------------===//
+//
+// An elementwise kernel iterates over the flat index i of its output shape S
+// (dynamic sizes are parameters):
+//
+//   1. split i into the multi-index (i0, i1, ...) of S, the dimensions that
+//      broadcast loads need only;
+//   2. load each input once, indexing it by NumPy broadcasting against S
+//      (a size-1 or missing dimension does not advance);
+//   3. evaluate the fused ops in order as scalar C, one local per op,
+//      commented with the op's source location;
+//   4. store every kernel result at i.
+//
+// On the GPU the loop is grid-stride with 256 threads a block; on the CPU it
+// is a plain loop.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/CodegenUtils.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <set>
+
+using namespace mlir;
+using namespace kiln;
+using namespace kiln::codegen;
+
+FailureOr<GeneratedKernel>
+kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
+                                   Target target) {
+  GeneratedKernel generated;
+  if (failed(initGenerated(kernel, symbol, generated)))
+    return failure();
+  // The iteration shape is the first result's; results are its operands
+  // numInputs, numInputs + 1, ...
+  auto outType = llvm::cast<RankedTensorType>(kernel.getResult(0).getType());
+  ArrayRef<int64_t> shape = outType.getShape();
+  unsigned outOperand = generated.numInputs;
+  SmallVector<std::string> sizes;
+  for (unsigned d = 0; d < shape.size(); ++d)
+    sizes.push_back(dimSize(generated, outType, outOperand, d));
+
+  // The flat index of an input broadcast against the iteration shape.
+  std::set<int64_t> usedDims;
+  auto broadcastIndex = [&](RankedTensorType input) -> std::string {
+    if (input.getShape() == shape)
+      return "i";
+    int64_t offset = static_cast<int64_t>(shape.size()) - input.getRank();
+    std::string index, stride;
+    for (int64_t d = input.getRank() - 1; d >= 0; --d) {
+      int64_t out = d + offset;
+      int64_t size = input.getDimSize(d);
+      std::string term = "i" + std::to_string(out);
+      if (size != 1) {
+        usedDims.insert(out);
+        std::string scaled = stride.empty() ? term : term + " * " + stride;
+        index = index.empty() ? scaled : scaled + " + " + index;
+      }
+      std::string dimSize =
+          ShapedType::isDynamic(size) ? sizes[out] : std::to_string(size);
+      stride = stride.empty() ? dimSize : stride + " * " + dimSize;
+    }
+    return index.empty() ? "0" : index;
+  };
+
+  // Loads first (they decide which multi-index dimensions are needed).
+  llvm::DenseMap<Value, std::string> locals;
+  std::string loads;
+  for (auto [n, arg] : llvm::enumerate(kernel.getBlock().getArguments())) {
+    std::string local = "x" + std::to_string(n);
+    loads += "    const " + cType(elementOf(arg)) + " " + local + " = in" +
+             std::to_string(n) + "[" +
+             broadcastIndex(llvm::cast<RankedTensorType>(arg.getType())) +
+             "];\n";
+    locals[arg] = local;
+  }
+  std::string body;
+  llvm::raw_string_ostream bodyOs(body);
+  SmallVector<Operation *> ops;
+  for (Operation &op : kernel.getBlock().without_terminator())
+    ops.push_back(&op);
+  unsigned next = 0;
+  if (failed(emitScalarOps(bodyOs, ops, locals, "    ", "i", next)))
+    return failure();
+  Operation *yield = kernel.getBlock().getTerminator();
+  for (auto [n, v] : llvm::enumerate(yield->getOperands()))
+    bodyOs << "    out" << n << "[i] = " << locals.lookup(v) << ";\n";
+
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  writeKernelComment(os, kernel);
+  os << signature(kernel, generated, target) << " {\n";
+  std::string count;
+  for (size_t d = 0; d < shape.size(); ++d)
+    count += (d ? " * " : "") + sizes[d];
+  os << "  const long long n = " << (count.empty() ? "1LL" : count) << ";\n";
+  if (target == Target::cuda)
+    os << "  for (long long i = blockIdx.x * (long long)blockDim.x + "
+          "threadIdx.x; i < n;\n       i += (long long)gridDim.x * "
+          "blockDim.x) {\n";
+  else
+    os << "  for (long long i = 0; i < n; ++i) {\n";
+  for (int64_t d : usedDims) {
+    std::string inner;
+    for (size_t k = d + 1; k < shape.size(); ++k)
+      inner += (inner.empty() ? "" : " * ") + sizes[k];
+    os << "    const long long i" << d << " = "
+       << (inner.empty() ? "i" : "(i / (" + inner + "))") << " % " << sizes[d]
+       << ";\n";
+  }
+  os << loads << body << "  }\n}\n";
+  if (target == Target::cpp)
+    os << cppEntry(kernel, generated);
+  generated.source = std::move(text);
+
+  // One thread per element, 256 a block.
+  GridExtent &grid = generated.launch.grid[0];
+  grid.perBlock = 256;
+  for (auto [d, size] : llvm::enumerate(shape)) {
+    if (ShapedType::isDynamic(size))
+      grid.dynamicFactors.push_back(dynamicDimIndex(generated, outOperand, d));
+    else
+      grid.constant *= size;
+  }
+  return generated;
+}

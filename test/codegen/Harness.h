@@ -1,0 +1,68 @@
+//===- Harness.h - checking generated kernels -------------------*- C++ -*-===//
+//
+// What the code generation tests share: compiling an example model to its
+// fused step, picking its kernels, compiling their CUDA C with NVRTC, and
+// running their C++ on random inputs against the reference executor.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_TEST_CODEGEN_HARNESS_H
+#define KILN_TEST_CODEGEN_HARNESS_H
+
+#include "codegen/KernelCodegen.h"
+#include "reference/Tensor.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kiln::test {
+
+/// A context with the kiln and func dialects loaded.
+void loadDialects(mlir::MLIRContext &context);
+
+/// `examples/<name>` in the source tree.
+std::string examplePath(const std::string &name);
+
+/// Compiles a model file to its fused stage, binding `bind` ("batch=64")
+/// unless empty; null on any error.
+mlir::OwningOpRef<mlir::ModuleOp> compileFused(mlir::MLIRContext &context,
+                                               const std::string &file,
+                                               const std::string &bind);
+
+/// The kernels of `module` of `kind`, each with a unique symbol.
+std::vector<std::pair<KernelOp, std::string>>
+kernelsOfKind(mlir::ModuleOp module, KernelKind kind);
+
+/// Generates every kernel as CUDA C into one program and compiles it with
+/// NVRTC for sm_80 and sm_90 (GTest failures on any error).
+void expectCudaCompiles(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const std::string &name);
+
+/// Random inputs for `kernel`: floats uniform in [-2, 2], integers in
+/// [0, 3) (valid labels and indices for the examples' shapes).
+std::vector<reference::Tensor> randomInputs(KernelOp kernel, uint64_t seed);
+
+/// The tolerance allowed between a generated result element and the
+/// reference executor's (which computes in double, rounding per op).
+using Tolerance = std::function<double(double expected)>;
+
+/// atol + rtol * |expected|.
+Tolerance relative(double atol, double rtol);
+
+/// Builds every kernel as C++ into one shared object with the host
+/// compiler, runs each on randomInputs and compares each result element
+/// with the reference executor's within `tolerance` (NaN must match NaN).
+void expectCppMatchesReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const Tolerance &tolerance);
+
+} // namespace kiln::test
+
+#endif // KILN_TEST_CODEGEN_HARNESS_H
