@@ -1,5 +1,4 @@
-//===- CodegenUtils.cpp - what every kernel generator shares
-//---------------===//
+//===- CodegenUtils.cpp - what every kernel generator shares --------------===//
 //
 // f32 math uses the float functions (expf, ...), so generated code computes
 // in the type the IR says; the reference executor's double math is the
@@ -52,10 +51,13 @@ std::string kiln::codegen::literal(double value, Type type) {
     return std::string(text) + (type.isInteger(64) ? "LL" : "");
   }
   std::string s = text;
+  // Infinities and NaN by the preamble's macros (NVRTC has no math.h).
+  std::string cast = type.isF32() ? "(float)" : "";
   if (s == "nan" || s == "-nan")
-    return "__builtin_nan(\"\")";
+    return "(" + cast + "KILN_NAN_VALUE)";
   if (s == "inf" || s == "-inf")
-    return (s[0] == '-' ? "-" : "") + std::string("__builtin_huge_val()");
+    return "(" + std::string(s[0] == '-' ? "-" : "") + cast +
+           "KILN_HUGE_VALUE)";
   if (s.find_first_of(".e") == std::string::npos)
     s += ".0";
   return type.isF32() ? s + "f" : s;
@@ -155,7 +157,7 @@ kiln::codegen::scalarExpression(Operation *op,
             // The mask is Philox of (seed, stream, element index), as in
             // the reference executor and in the backward pass.
             double rate = d.getRate().convertToDouble();
-            return "(kiln_uniform01(seed, " +
+            return "(kiln_uniform01(*seed, " +
                    std::to_string(static_cast<uint64_t>(d.getStream())) +
                    "ULL, (unsigned long long)(" + flatIndex.str() + ")) >= " +
                    literal(rate, Float64Type::get(op->getContext())) + " ? " +
@@ -295,7 +297,7 @@ std::string kiln::codegen::signature(KernelOp kernel,
   for (size_t k = 0; k < generated.dynamicDims.size(); ++k)
     params.push_back("long long s" + std::to_string(k));
   if (generated.takesSeed)
-    params.push_back("unsigned long long seed");
+    params.push_back("const unsigned long long *__restrict__ seed");
   return "extern \"C\" " +
          std::string(target == Target::cuda ? "__global__ " : "") + "void " +
          generated.symbol + "(" + llvm::join(params, ", ") + ")";
@@ -314,7 +316,7 @@ std::string kiln::codegen::cppEntry(KernelOp kernel,
   for (size_t d = 0; d < generated.dynamicDims.size(); ++d)
     args.push_back("dims[" + std::to_string(d) + "]");
   if (generated.takesSeed)
-    args.push_back("seed");
+    args.push_back("&seed");
   return "extern \"C\" void " + generated.symbol +
          "_entry(void *const *buffers, const long long *dims, "
          "unsigned long long seed) {\n  (void)dims;\n  (void)seed;\n  " +

@@ -59,11 +59,13 @@ struct LaunchConfig {
 /// The calling convention, the same for every kind and both targets:
 ///
 ///   symbol(const T0 *in0, ..., T *out0, ..., long long s0, ...,
-///          [unsigned long long seed])
+///          [const unsigned long long *seed])
 ///
 /// one pointer per kernel input, one per result (row-major, contiguous),
-/// then the dynamic sizes listed in `dynamicDims`, then the step's random
-/// seed when `takesSeed`. The C++ target also defines
+/// then the dynamic sizes listed in `dynamicDims`, then, when `takesSeed`,
+/// where the step's random seed is: in memory, not a value, so a CUDA graph
+/// captured once replays every step with that step's seed. The C++ target
+/// also defines
 ///
 ///   extern "C" void <symbol>_entry(void *const *buffers,
 ///                                  const long long *dims,
@@ -79,7 +81,8 @@ struct GeneratedKernel {
   std::string source;
   unsigned numInputs = 0, numOutputs = 0;
   llvm::SmallVector<DynamicDim> dynamicDims;
-  /// Whether the last parameter is the step's random seed (dropout).
+  /// Whether the last parameter points at the step's random seed
+  /// (dropout).
   bool takesSeed = false;
   LaunchConfig launch;
 };

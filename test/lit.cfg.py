@@ -41,3 +41,27 @@ if config.kiln_asan_tools_dir and os.path.exists(
     config.substitutions.append(
         ("%kiln_asan", os.path.join(config.kiln_asan_tools_dir, "kiln"))
     )
+
+# Compiled trainers (test/trainer): `cuda-gpu` when this machine has a GPU
+# the CUDA driver can use (probed with nvidia-smi, which the driver ships),
+# so the tests of the no-GPU error path skip themselves there; `cmake` for
+# the trainer built from its source directory with CMake alone.
+import shutil
+import subprocess
+
+
+def _has_cuda_gpu():
+    if not shutil.which("nvidia-smi"):
+        return False
+    try:
+        probe = subprocess.run(["nvidia-smi", "-L"], capture_output=True,
+                               text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0 and "GPU" in probe.stdout
+
+
+if _has_cuda_gpu():
+    config.available_features.add("cuda-gpu")
+if shutil.which("cmake"):
+    config.available_features.add("cmake")

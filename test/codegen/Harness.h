@@ -49,6 +49,21 @@ void expectCudaCompiles(
 /// [0, 3) (valid labels and indices for the examples' shapes).
 std::vector<reference::Tensor> randomInputs(KernelOp kernel, uint64_t seed);
 
+/// How expectCppMatchesReference sizes and draws a kernel's inputs.
+struct CheckOptions {
+  /// The size of every dynamic dimension; 0 for kernels without any.
+  int64_t dynamicSize = 0;
+  /// When positive, float inputs are rounded to multiples of it: few
+  /// distinct values (ties for max pooling) and sums without rounding.
+  double floatStep = 0;
+  /// Integer inputs are drawn from [0, indexBound).
+  int64_t indexBound = 3;
+};
+
+/// randomInputs with `options`' sizes and values.
+std::vector<reference::Tensor> randomInputs(KernelOp kernel, uint64_t seed,
+                                            const CheckOptions &options);
+
 /// The tolerance allowed between a generated result element and the
 /// reference executor's (which computes in double, rounding per op).
 using Tolerance = std::function<double(double expected)>;
@@ -62,6 +77,35 @@ Tolerance relative(double atol, double rtol);
 void expectCppMatchesReference(
     const std::vector<std::pair<KernelOp, std::string>> &kernels,
     const Tolerance &tolerance);
+
+/// expectCppMatchesReference with inputs drawn by `options`; the dynamic
+/// sizes the kernels take are those of the drawn inputs and the reference
+/// results.
+void expectCppMatchesReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const Tolerance &tolerance, const CheckOptions &options);
+
+/// Random inputs as randomInputs gives, with every dynamic dimension of
+/// size `dynamicSize`.
+std::vector<reference::Tensor>
+randomInputsWithSize(KernelOp kernel, uint64_t seed, int64_t dynamicSize);
+
+/// As expectCppMatchesReference, with every dynamic dimension of the
+/// kernels of size `dynamicSize` (passed as the kernels' size parameters).
+void expectCppMatchesReferenceWithSize(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const Tolerance &tolerance, int64_t dynamicSize);
+
+/// Whether a CUDA driver and device are present (GPU tests skip otherwise).
+bool cudaDeviceAvailable();
+
+/// Compiles every kernel's CUDA C with NVRTC for device 0, runs each twice
+/// with its LaunchConfig on randomInputsWithSize (results pre-filled with
+/// 0xff bytes), compares each result element with the reference executor's
+/// within `tolerance`, and the two runs bit for bit (determinism).
+void expectCudaMatchesReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const Tolerance &tolerance, int64_t dynamicSize);
 
 } // namespace kiln::test
 

@@ -13,7 +13,10 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/SourceMgr.h"
 
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace kiln::driver {
 
@@ -66,6 +69,41 @@ void writeDot(mlir::ModuleOp module, llvm::raw_ostream &os);
 /// `kiln train`: its subcommand and entry point (Train.cpp).
 llvm::cl::SubCommand &trainCommand();
 int train();
+
+/// Memory planning needs static shapes: one located error per symbolic
+/// dimension of an input of `file` (parsed) that `bindings` (NAME=SIZE)
+/// does not size. Returns kUsageError when there is one.
+int checkPlanningBindings(ModelFile &file,
+                          llvm::ArrayRef<std::string> bindings);
+
+/// `kiln compile`'s subcommand.
+llvm::cl::SubCommand &compileCommand();
+
+/// The optimizer flags `kiln train` and `kiln compile` share (`--lr`,
+/// `--optimizer`, `--momentum`, ...), as the pipeline's `optimizer-options`
+/// string ("lr=0.1 momentum=0.9"; empty when none is given). Fails with a
+/// usage error for a bad `--optimizer`.
+llvm::FailureOr<std::string> optimizerOverrides();
+
+/// A compiled training executable (`kiln compile --emit=trainer`, or its
+/// sources with `--emit=trainer-source`): EmitTrainer.cpp.
+struct TrainerOptions {
+  /// The model file, as given (the checkpoint metadata's "model").
+  std::string modelFile;
+  /// The executable, or the directory of its sources.
+  std::string output;
+  bool sourceOnly = false;
+  /// The batch sizes of the train and eval steps.
+  int64_t trainBatch = 128, evalBatch = 1000;
+  /// Other --bind NAME=SIZE bindings, for both steps.
+  std::vector<std::string> bindings;
+  /// The pipeline's optimizer-options.
+  std::string optimizerOptions;
+  /// The options above as a user would spell them, for the trainer's
+  /// --help and --version.
+  std::string description;
+};
+int emitTrainer(const TrainerOptions &options);
 
 } // namespace kiln::driver
 

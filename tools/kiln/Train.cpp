@@ -56,34 +56,6 @@ cl::opt<int64_t> epochs("epochs", cl::desc("Epochs to train (default 3)"),
 cl::opt<int64_t> batchSize("batch", cl::desc("Batch size (default 128)"),
                            cl::init(128), cl::sub(command()),
                            cl::cat(category()));
-cl::opt<double> learningRate(
-    "lr", cl::desc("Learning rate (default: the model file's, else 0.01)"),
-    cl::sub(command()), cl::cat(category()));
-cl::opt<std::string>
-    optimizerKind("optimizer",
-                  cl::desc("sgd, adam or adamw (default: the model file's)"),
-                  cl::sub(command()), cl::cat(category()));
-cl::opt<double> momentum("momentum",
-                         cl::desc("SGD momentum (default: the model file's)"),
-                         cl::sub(command()), cl::cat(category()));
-cl::opt<double>
-    weightDecay("weight-decay",
-                cl::desc("Weight decay (default: the model file's)"),
-                cl::sub(command()), cl::cat(category()));
-cl::opt<bool> nesterov("nesterov", cl::desc("Nesterov momentum (SGD)"),
-                       cl::sub(command()), cl::cat(category()));
-cl::opt<std::string>
-    schedule("schedule",
-             cl::desc("Learning-rate schedule: constant, step or cosine"),
-             cl::sub(command()), cl::cat(category()));
-cl::opt<int64_t> warmup("warmup", cl::desc("Linear warm-up steps"),
-                        cl::sub(command()), cl::cat(category()));
-cl::opt<int64_t> totalSteps("total-steps",
-                            cl::desc("Steps of the cosine schedule"),
-                            cl::sub(command()), cl::cat(category()));
-cl::opt<double> clipNorm("clip-norm",
-                         cl::desc("Clip gradients to this global norm"),
-                         cl::sub(command()), cl::cat(category()));
 cl::opt<uint64_t> seed("seed",
                        cl::desc("Seed of initialization, shuffling "
                                 "and dropout (default 0)"),
@@ -568,48 +540,16 @@ int Trainer::run() {
 
 cl::SubCommand &kiln::driver::trainCommand() { return command(); }
 
-/// A number in full precision, for pass options.
-static std::string exact(double value) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.17g", value);
-  return text;
-}
-template <typename T> static std::string exact(const cl::opt<T> &option) {
-  if constexpr (std::is_floating_point_v<T>)
-    return exact(static_cast<double>(option.getValue()));
-  else
-    return std::to_string(option.getValue());
-}
-
 int kiln::driver::train() {
-  if (!optimizerKind.empty() && optimizerKind != "sgd" &&
-      optimizerKind != "adam" && optimizerKind != "adamw")
-    return fail(kUsageError, "--optimizer must be sgd, adam or adamw");
+  llvm::FailureOr<std::string> overrides = optimizerOverrides();
+  if (llvm::failed(overrides))
+    return kUsageError;
   ModelFile file;
   if (int code = file.parse(modelFile))
     return code;
   CompilePipelineOptions options;
   options.stage = noFuse ? Stage::grad : Stage::fused;
-  std::string overrides;
-  if (learningRate.getNumOccurrences())
-    overrides += " lr=" + exact(learningRate);
-  if (!optimizerKind.empty())
-    overrides += " optimizer=" + optimizerKind;
-  if (momentum.getNumOccurrences())
-    overrides += " momentum=" + exact(momentum);
-  if (weightDecay.getNumOccurrences())
-    overrides += " weight-decay=" + exact(weightDecay);
-  if (nesterov.getNumOccurrences())
-    overrides += nesterov ? " nesterov=true" : " nesterov=false";
-  if (!schedule.empty())
-    overrides += " schedule=" + schedule;
-  if (warmup.getNumOccurrences())
-    overrides += " warmup=" + exact(warmup);
-  if (totalSteps.getNumOccurrences())
-    overrides += " total-steps=" + exact(totalSteps);
-  if (clipNorm.getNumOccurrences())
-    overrides += " clip-norm=" + exact(clipNorm);
-  options.optimizerOptions = overrides;
+  options.optimizerOptions = *overrides;
   if (int code = file.compile(options))
     return code;
 

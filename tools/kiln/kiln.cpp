@@ -3,6 +3,8 @@
 // `kiln compile FILE --emit=STAGE` parses a model file, lowers it to the kiln
 // dialect, runs the compile pipeline up to STAGE and prints the result.
 // `kiln compile FILE --stats --bind batch=N` prints each step's memory plan.
+// `--emit=cuda|cpp|ptx|program` prints the generated code of the training
+// and evaluation steps, or the program that launches it (runtime/Program.h).
 //
 // Exit codes (docs/cli.md):
 //   0  success
@@ -15,10 +17,12 @@
 
 #include "tools/kiln/Driver.h"
 
+#include "codegen/StepCodegen.h"
 #include "ir/AttrNames.h"
 #include "ir/KilnDialect.h"
 #include "passes/Pipeline.h"
 #include "passes/PlanMemory.h"
+#include "runtime/Nvrtc.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -41,15 +45,26 @@ using namespace kiln::driver;
 
 namespace {
 
-/// What `--emit` can print: the syntax tree, the IR after a stage, or the
-/// fused stage as a Graphviz graph.
-enum class Emit { ast, ir, primitive, grad, fused, planned, dot };
-
-cl::SubCommand compileCommand("compile",
-                              "Compile a model file and print a stage");
+/// What `--emit` can print: the syntax tree, the IR after a stage, the
+/// fused stage as a Graphviz graph, or the generated code.
+enum class Emit {
+  ast,
+  ir,
+  primitive,
+  grad,
+  fused,
+  planned,
+  dot,
+  cuda,
+  cpp,
+  ptx,
+  program,
+  trainer,
+  trainerSource
+};
 
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.kiln>"),
-                               cl::Required, cl::sub(compileCommand),
+                               cl::Required, cl::sub(compileCommand()),
                                cl::cat(category()));
 cl::opt<Emit> emit(
     "emit", cl::desc("What to print"), cl::init(Emit::ir),
@@ -64,27 +79,57 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::planned, "planned",
                           "kernels with their memory planned"),
                clEnumValN(Emit::dot, "dot",
-                          "the fused stage as a Graphviz graph")),
-    cl::sub(compileCommand), cl::cat(category()));
+                          "the fused stage as a Graphviz graph"),
+               clEnumValN(Emit::cuda, "cuda",
+                          "the steps' kernels as CUDA C (needs --bind)"),
+               clEnumValN(Emit::cpp, "cpp",
+                          "the steps' kernels as C++ for the CPU backend "
+                          "(needs --bind)"),
+               clEnumValN(Emit::ptx, "ptx",
+                          "the CUDA C compiled to PTX by NVRTC for --arch "
+                          "(needs --bind)"),
+               clEnumValN(Emit::program, "program",
+                          "the launches of each step, as the runtime runs "
+                          "them (needs --bind)"),
+               clEnumValN(Emit::trainer, "trainer",
+                          "a training executable, written to -o FILE"),
+               clEnumValN(Emit::trainerSource, "trainer-source",
+                          "the trainer's main.cpp and CMakeLists.txt, "
+                          "written to the directory -o DIR")),
+    cl::sub(compileCommand()), cl::cat(category()));
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
-                                cl::sub(compileCommand), cl::cat(category()));
+                                cl::sub(compileCommand()), cl::cat(category()));
+cl::opt<int64_t> trainBatch(
+    "batch",
+    cl::desc("--emit=trainer: the batch size of the training step (default "
+             "128)"),
+    cl::init(128), cl::sub(compileCommand()), cl::cat(category()));
+cl::opt<int64_t>
+    evalBatch("eval-batch",
+              cl::desc("--emit=trainer: the batch size of the evaluation step "
+                       "(default 1000)"),
+              cl::init(1000), cl::sub(compileCommand()), cl::cat(category()));
+cl::opt<std::string> arch("arch", cl::desc("GPU architecture for --emit=ptx"),
+                          cl::value_desc("sm_NN"), cl::init("sm_90"),
+                          cl::sub(compileCommand()), cl::cat(category()));
 cl::list<std::string> bindings(
     "bind", cl::desc("Give a symbolic dimension a size, e.g. --bind batch=128"),
-    cl::value_desc("NAME=SIZE"), cl::sub(compileCommand), cl::cat(category()));
+    cl::value_desc("NAME=SIZE"), cl::sub(compileCommand()),
+    cl::cat(category()));
 cl::opt<bool> printIRAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass"),
-                              cl::sub(compileCommand), cl::cat(category()));
+                              cl::sub(compileCommand()), cl::cat(category()));
 cl::list<std::string>
     printIRAfter("print-ir-after",
                  cl::desc("Print the IR after the named pass (repeatable)"),
-                 cl::value_desc("pass"), cl::sub(compileCommand),
+                 cl::value_desc("pass"), cl::sub(compileCommand()),
                  cl::cat(category()));
 cl::opt<bool> printStats(
     "stats",
     cl::desc("Print each step's kernels and planned memory instead of IR "
              "(needs --bind for symbolic dimensions)"),
-    cl::sub(compileCommand), cl::cat(category()));
+    cl::sub(compileCommand()), cl::cat(category()));
 
 /// Writes `text` to `path` atomically: a temporary file renamed into place,
 /// so an existing output is never left half-written.
@@ -158,23 +203,67 @@ void writeStats(mlir::ModuleOp module, llvm::raw_ostream &os) {
   }
 }
 
-/// Memory planning (`--stats`, `--emit=planned`) needs static shapes: one
-/// located error per symbolic dimension of an input that no --bind sizes.
-int checkPlanningBindings(ModelFile &file) {
-  llvm::StringSet<> bound, reported;
-  for (const std::string &binding : bindings)
-    bound.insert(llvm::StringRef(binding).split('=').first);
-  for (const kiln::frontend::ModelAST &model : file.getAST().models)
-    for (const kiln::frontend::StmtPtr &stmt : model.body)
-      if (auto *input = llvm::dyn_cast<kiln::frontend::InputStmt>(stmt.get()))
-        for (const kiln::frontend::DimAST &dim : input->type.dims)
-          if (!dim.symbol.empty() && !bound.contains(dim.symbol) &&
-              reported.insert(dim.symbol).second)
-            mlir::emitError(dim.loc)
-                << "memory planning needs static shapes; bind the symbolic "
-                   "dimension '"
-                << dim.symbol << "' with --bind " << dim.symbol << "=N";
-  return reported.empty() ? kSuccess : kUsageError;
+/// `--emit=cuda|cpp|ptx|program`: the generated code of the planned steps.
+int generate(ModelFile &file) {
+  auto target = emit == Emit::cpp ? kiln::codegen::Target::cpp
+                                  : kiln::codegen::Target::cuda;
+  mlir::FailureOr<kiln::codegen::GeneratedProgram> generated =
+      kiln::codegen::generateProgram(file.getModule(), target);
+  if (mlir::failed(generated))
+    return kModelError;
+  if (emit == Emit::program)
+    return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
+      os << kiln::runtime::printProgram(generated->program);
+    });
+  if (emit != Emit::ptx)
+    return writeOutput(outputFile,
+                       [&](llvm::raw_ostream &os) { os << generated->source; });
+  kiln::runtime::CompileOptions options;
+  options.arch = arch;
+  options.cubin = false;
+  auto ptx = kiln::runtime::compileCuda(generated->program.model + ".cu",
+                                        generated->source, options);
+  if (!ptx.ok())
+    return fail(kRuntimeError, ptx.status().message());
+  return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
+    // The image ends with the NUL byte NVRTC adds.
+    os << llvm::StringRef(ptx->image.data(), ptx->image.size()).rtrim('\0');
+  });
+}
+
+/// `--emit=trainer|trainer-source`: the steps compiled at --batch and
+/// --eval-batch, built into a trainer (EmitTrainer.cpp).
+int trainer(llvm::StringRef optimizerOptions) {
+  bool source = emit == Emit::trainerSource;
+  if (outputFile == "-")
+    return fail(kUsageError,
+                source ? "--emit=trainer-source writes a directory: give it "
+                         "with -o DIR"
+                       : "--emit=trainer writes an executable: give its "
+                         "name with -o FILE");
+  if (trainBatch < 1 || evalBatch < 1)
+    return fail(kUsageError, "--batch and --eval-batch must be >= 1");
+  TrainerOptions options;
+  options.modelFile = inputFile;
+  options.output = outputFile;
+  options.sourceOnly = source;
+  options.trainBatch = trainBatch;
+  options.evalBatch = evalBatch;
+  options.optimizerOptions = optimizerOptions.str();
+  options.description = "--batch " + std::to_string(trainBatch) +
+                        " --eval-batch " + std::to_string(evalBatch);
+  for (const std::string &binding : bindings) {
+    if (llvm::StringRef(binding).split('=').first == "batch")
+      return fail(kUsageError, "--emit=trainer binds 'batch' itself: use "
+                               "--batch N (training) and --eval-batch N "
+                               "(evaluation) instead of --bind batch=N");
+    options.bindings.push_back(binding);
+    options.description += " --bind " + binding;
+  }
+  if (!optimizerOptions.trim().empty())
+    options.description +=
+        " optimizer-options='" + optimizerOptions.trim().str() + "'";
+  return emitTrainer(options);
 }
 
 int compile() {
@@ -182,6 +271,15 @@ int compile() {
   if (printStats && emit.getNumOccurrences())
     return fail(kUsageError, "--stats prints the memory plan; it cannot be "
                              "combined with --emit");
+  bool building = emit == Emit::trainer || emit == Emit::trainerSource;
+  if (!building &&
+      (trainBatch.getNumOccurrences() || evalBatch.getNumOccurrences()))
+    return fail(kUsageError, "--batch and --eval-batch size the steps of "
+                             "--emit=trainer and --emit=trainer-source; "
+                             "elsewhere use --bind batch=N");
+  llvm::FailureOr<std::string> overrides = optimizerOverrides();
+  if (llvm::failed(overrides))
+    return kUsageError;
   for (const std::string &pass : printIRAfter)
     if (!mlir::PassInfo::lookup(pass))
       return fail(kUsageError, "--print-ir-after: unknown pass '" + pass + "'");
@@ -193,12 +291,17 @@ int compile() {
                                "SIZE, got '" +
                                    binding + "'");
   }
+  if (building)
+    return trainer(*overrides);
 
   ModelFile file;
   if (int code = file.parse(inputFile))
     return code;
-  if (printStats || emit == Emit::planned)
-    if (int code = checkPlanningBindings(file))
+  bool generating = emit == Emit::cuda || emit == Emit::cpp ||
+                    emit == Emit::ptx || emit == Emit::program;
+  if (printStats || emit == Emit::planned || generating)
+    if (int code = checkPlanningBindings(
+            file, std::vector<std::string>(bindings.begin(), bindings.end())))
       return code;
   if (emit == Emit::ast)
     return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
@@ -210,10 +313,11 @@ int compile() {
                   : emit == Emit::grad                     ? kiln::Stage::grad
                   : emit == Emit::primitive ? kiln::Stage::primitive
                                             : kiln::Stage::ir;
-  if (emit == Emit::planned || printStats)
+  if (emit == Emit::planned || printStats || generating)
     options.stage = kiln::Stage::planned;
   std::vector<std::string> sizes(bindings.begin(), bindings.end());
   options.bind = sizes;
+  options.optimizerOptions = *overrides;
   auto printing = [&](mlir::PassManager &pm) {
     if (!printIRAfterAll && printIRAfter.empty())
       return;
@@ -238,6 +342,8 @@ int compile() {
     return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
       writeDot(file.getModule(), os);
     });
+  if (generating)
+    return generate(file);
   return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
     file.getModule().print(os);
     os << "\n"; // as kiln-opt prints it
@@ -253,13 +359,13 @@ int main(int argc, char **argv) {
     os << "kiln " << KILN_VERSION << " (MLIR " << LLVM_VERSION_STRING << ")\n";
   });
   cl::HideUnrelatedOptions(category());
-  cl::HideUnrelatedOptions(category(), compileCommand);
+  cl::HideUnrelatedOptions(category(), compileCommand());
   cl::HideUnrelatedOptions(category(), trainCommand());
   if (!cl::ParseCommandLineOptions(argc, argv,
                                    "kiln: a deep-learning training compiler\n",
                                    &llvm::errs()))
     return kUsageError;
-  if (compileCommand)
+  if (compileCommand())
     return compile();
   if (trainCommand())
     return train();

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Compiles the benchmark models with kiln on the build machine (which has
+# LLVM/MLIR) into DIR (default bench/out): for each, MODEL.program (the
+# launches), MODEL.cu (CUDA C) and MODEL.cpp (C++), which bench/run.sh and
+# kiln-step-check use on the GPU host.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+kiln=${KILN:-$root/build/bin/kiln}
+out=${1:-$root/bench/out}
+mkdir -p "$out"
+compile() { # NAME MODEL BATCH
+  for emit in program cuda cpp; do
+    ext=$emit; [ "$emit" = cuda ] && ext=cu
+    "$kiln" compile "$root/examples/$2.kiln" --emit=$emit --bind "batch=$3" \
+      -o "$out/$1.$ext"
+  done
+}
+compile mlp-128 mlp 128
+compile mlp-4096 mlp 4096
+compile cnn-256 cnn 256
+echo "wrote $out"

@@ -1,0 +1,240 @@
+//===- StepCodegen.cpp - a planned module as source plus a program --------===//
+
+#include "codegen/StepCodegen.h"
+
+#include "ir/AttrNames.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <cctype>
+
+using namespace mlir;
+using namespace kiln;
+using namespace kiln::codegen;
+
+namespace {
+
+std::optional<runtime::DType> dtypeOf(Type type) {
+  if (type.isF32())
+    return runtime::DType::F32;
+  if (type.isF64())
+    return runtime::DType::F64;
+  if (type.isInteger(32))
+    return runtime::DType::I32;
+  if (type.isInteger(64))
+    return runtime::DType::I64;
+  return std::nullopt;
+}
+
+/// Fills `spec` from a function argument's or result's type and attributes.
+LogicalResult describe(Operation *where, Type type, DictionaryAttr attrs,
+                       runtime::TensorSpec &spec, llvm::StringRef what) {
+  auto tensor = llvm::dyn_cast<RankedTensorType>(type);
+  auto role = attrs ? attrs.getAs<StringAttr>(attrs::role) : StringAttr();
+  auto name = attrs ? attrs.getAs<StringAttr>(attrs::name) : StringAttr();
+  if (!tensor || !tensor.hasStaticShape())
+    return where->emitError() << what << " needs a static shape (bind the "
+                              << "symbolic dimensions)";
+  auto dtype = dtypeOf(tensor.getElementType());
+  if (!dtype)
+    return where->emitError()
+           << what << " has an element type the runtime does not support: "
+           << tensor.getElementType();
+  if (!role || !name)
+    return where->emitError() << what << " has no kiln.role or kiln.name";
+  spec.role = role.str();
+  spec.name = name.str();
+  spec.dtype = *dtype;
+  spec.shape.assign(tensor.getShape().begin(), tensor.getShape().end());
+  return success();
+}
+
+std::string identifier(llvm::StringRef name) {
+  std::string id;
+  for (char c : name)
+    id += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  if (id.empty() || std::isdigit(static_cast<unsigned char>(id[0])))
+    id = "k_" + id;
+  return id;
+}
+
+class ProgramBuilder {
+public:
+  explicit ProgramBuilder(Target target) : target(target) {}
+
+  LogicalResult addStep(func::FuncOp func, llvm::StringRef kind);
+  GeneratedProgram finish() { return std::move(result); }
+
+private:
+  /// The symbol of `kernel`'s code, generating it unless an identical
+  /// kernel was generated before.
+  FailureOr<const GeneratedKernel *> kernelFor(KernelOp kernel);
+
+  Target target;
+  GeneratedProgram result;
+  /// Generated kernels by their code (generated with a fixed symbol).
+  llvm::StringMap<GeneratedKernel> byCode;
+  llvm::StringMap<unsigned> namesUsed;
+};
+
+FailureOr<const GeneratedKernel *> ProgramBuilder::kernelFor(KernelOp kernel) {
+  FailureOr<GeneratedKernel> probe =
+      generateKernel(kernel, "kiln_kernel", target);
+  if (failed(probe))
+    return failure();
+  auto it = byCode.find(probe->source);
+  if (it != byCode.end())
+    return &it->second;
+  std::string symbol = identifier(kernel.getName());
+  unsigned &uses = namesUsed[symbol];
+  if (uses++)
+    symbol += "_" + std::to_string(uses - 1);
+  FailureOr<GeneratedKernel> generated = generateKernel(kernel, symbol, target);
+  if (failed(generated))
+    return failure();
+  result.source += "\n" + generated->source;
+  ++result.kernels;
+  return &byCode.insert({probe->source, std::move(*generated)}).first->second;
+}
+
+LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
+  auto arena = func->getAttrOfType<IntegerAttr>(attrs::arenaBytes);
+  if (!arena)
+    return func.emitError("code generation needs the memory plan: run "
+                          "kiln-plan-memory first");
+  runtime::Step step;
+  step.kind = kind.str();
+  step.function = func.getSymName().str();
+  step.arenaBytes = arena.getInt();
+
+  llvm::DenseMap<Value, runtime::BufferRef> where;
+  for (BlockArgument arg : func.getArguments()) {
+    runtime::StepArgument spec;
+    if (failed(describe(func, arg.getType(),
+                        func.getArgAttrDict(arg.getArgNumber()), spec,
+                        "argument " + std::to_string(arg.getArgNumber()))))
+      return failure();
+    if (auto init = func.getArgAttrOfType<InitializerAttr>(arg.getArgNumber(),
+                                                           attrs::init)) {
+      spec.init.kind = stringifyInitKind(init.getKind()).str();
+      spec.init.a = init.getA().convertToDouble();
+      spec.init.b = init.getB().convertToDouble();
+    }
+    step.arguments.push_back(std::move(spec));
+    where[arg] = {runtime::BufferRef::Kind::argument, arg.getArgNumber()};
+  }
+
+  for (Operation &op : func.getBody().front()) {
+    if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {
+      for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+        runtime::StepResult spec;
+        if (failed(describe(func, value.getType(), func.getResultAttrDict(i),
+                            spec, "result " + std::to_string(i))))
+          return failure();
+        auto it = where.find(value);
+        if (it == where.end())
+          return ret.emitError("a step result that no kernel computes");
+        spec.buffer = it->second;
+        step.results.push_back(std::move(spec));
+      }
+      continue;
+    }
+    auto kernel = llvm::dyn_cast<KernelOp>(op);
+    if (!kernel)
+      return op.emitError("code generation expects every op of a step in a "
+                          "kiln.kernel (run kiln-fuse)");
+    auto offsets = kernel->getAttrOfType<DenseI64ArrayAttr>(attrs::offsets);
+    auto inPlace = kernel->getAttrOfType<DenseI64ArrayAttr>(attrs::inPlace);
+    if (!offsets || offsets.size() != int64_t(kernel.getNumResults()))
+      return kernel.emitError("kernel without a memory plan");
+    FailureOr<const GeneratedKernel *> generated = kernelFor(kernel);
+    if (failed(generated))
+      return failure();
+    runtime::Launch launch;
+    launch.kernel = (*generated)->symbol;
+    launch.takesSeed = (*generated)->takesSeed;
+    SmallVector<Value> operands(kernel.getInputs());
+    for (Value input : kernel.getInputs()) {
+      auto it = where.find(input);
+      if (it == where.end())
+        return kernel.emitError("an input that no earlier kernel computes");
+      launch.buffers.push_back(it->second);
+    }
+    for (auto [k, value] : llvm::enumerate(kernel.getResults())) {
+      runtime::BufferRef ref;
+      if (offsets[k] >= 0) {
+        ref = {runtime::BufferRef::Kind::arena, offsets[k]};
+      } else {
+        if (!inPlace || inPlace[k] < 0)
+          return kernel.emitError("result ")
+                 << k << " has neither an offset nor an argument";
+        ref = {runtime::BufferRef::Kind::argument, inPlace[k]};
+      }
+      launch.buffers.push_back(ref);
+      where[value] = ref;
+      operands.push_back(value);
+    }
+    for (const DynamicDim &d : (*generated)->dynamicDims) {
+      auto type = llvm::cast<RankedTensorType>(operands[d.operand].getType());
+      if (type.isDynamicDim(d.dim))
+        return kernel.emitError("a dynamic size in a planned step");
+      launch.dims.push_back(type.getDimSize(d.dim));
+    }
+    const LaunchConfig &config = (*generated)->launch;
+    for (int i = 0; i < 3; ++i) {
+      launch.grid[i] = static_cast<unsigned>(
+          config.grid[i].evaluate(llvm::ArrayRef<int64_t>(launch.dims)));
+      launch.block[i] = config.block[i];
+    }
+    launch.sharedBytes = config.sharedBytes;
+    step.launches.push_back(std::move(launch));
+    ++result.launches;
+  }
+  result.program.steps.push_back(std::move(step));
+  return success();
+}
+
+} // namespace
+
+FailureOr<GeneratedProgram>
+kiln::codegen::generateProgram(ArrayRef<StepSource> sources, Target target) {
+  ProgramBuilder builder(target);
+  std::string model;
+  for (const StepSource &source : sources) {
+    ModuleOp module = source.module;
+    bool found = false;
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (func->hasAttr(attrs::model) && model.empty())
+        model = func.getSymName().str();
+      auto kind = func->getAttrOfType<StringAttr>(attrs::step);
+      if (!kind || kind.getValue() != source.kind)
+        continue;
+      found = true;
+      if (failed(builder.addStep(func, kind.getValue())))
+        return failure();
+    }
+    if (!found)
+      return module.emitError("no '")
+             << source.kind << "' step function to generate (kiln.step)";
+  }
+  GeneratedProgram result = builder.finish();
+  result.program.model = model;
+  result.source = preamble(target) + result.source;
+  return result;
+}
+
+FailureOr<GeneratedProgram> kiln::codegen::generateProgram(ModuleOp module,
+                                                           Target target) {
+  // The steps a runtime runs; the gradient function is part of the
+  // training step.
+  SmallVector<StepSource> sources;
+  for (auto func : module.getOps<func::FuncOp>())
+    if (auto kind = func->getAttrOfType<StringAttr>(attrs::step))
+      if (kind.getValue() == "train" || kind.getValue() == "eval")
+        sources.push_back({module, kind.str()});
+  if (sources.empty())
+    return module.emitError("no step function to generate (kiln.step)");
+  return generateProgram(sources, target);
+}

@@ -1,0 +1,79 @@
+//===- Backend.h - a compiled model running on a device ---------*- C++ -*-===//
+//
+// What a trainer drives: a Program (Program.h) whose kernels are compiled
+// for one device, with the model's parameters and optimizer state resident
+// there between steps. The CPU backend (CpuBackend.h) runs the C++ kernels;
+// the CUDA backend (CudaBackend.h) runs the CUDA kernels, each step replayed
+// as one CUDA graph.
+//
+// Tensors are named as the program's step arguments name them: parameters
+// and state are shared by every step (the evaluation step reads the
+// parameters the training step writes); inputs belong to a step.
+//
+//   auto backend = createCpuBackend(program, cppSource, {});
+//   backend->write("l1.weight", data, bytes);   // every param and state
+//   backend->setInput("train", "x", images, bytes);
+//   backend->setInput("train", "label", labels, bytes);
+//   backend->run("train", seed);
+//   backend->scalars("train", values);          // loss, then metrics
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_BACKEND_H
+#define KILN_RUNTIME_BACKEND_H
+
+#include "runtime/Program.h"
+#include "runtime/Status.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln::runtime {
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+
+  /// "cpu", or "cuda:0 NVIDIA H100 80GB HBM3 (sm_90)".
+  virtual std::string description() const = 0;
+
+  /// The program it runs.
+  virtual const Program &program() const = 0;
+
+  /// Seconds spent compiling the kernels when the backend was created, and
+  /// whether the result came from the on-disk cache.
+  virtual double compileSeconds() const = 0;
+  virtual bool compiledFromCache() const = 0;
+
+  /// Copies `bytes` into the parameter or state tensor `name`, or out of it;
+  /// `bytes` must be the tensor's size.
+  virtual Status write(const std::string &name, const void *data,
+                       size_t bytes) = 0;
+  virtual Status read(const std::string &name, void *data, size_t bytes) = 0;
+
+  /// Sets input `name` of step `step` ("train", "eval") for its next run.
+  virtual Status setInput(const std::string &step, const std::string &name,
+                          const void *data, size_t bytes) = 0;
+
+  /// Runs step `step` on the inputs last set; `seed` draws its random
+  /// numbers (dropout). May return before the step has finished.
+  virtual Status run(const std::string &step, uint64_t seed) = 0;
+
+  /// The scalar results (the loss, then the metrics, as the step's results
+  /// list them) of the last run of `step`, waiting for it to finish.
+  virtual Status scalars(const std::string &step,
+                         std::vector<double> &values) = 0;
+
+  /// Waits for every step submitted.
+  virtual Status synchronize() = 0;
+
+  /// Bytes of device memory the backend holds (parameters, state, inputs,
+  /// arena).
+  virtual size_t memoryBytes() const = 0;
+};
+
+} // namespace kiln::runtime
+
+#endif // KILN_RUNTIME_BACKEND_H

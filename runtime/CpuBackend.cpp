@@ -1,0 +1,230 @@
+//===- CpuBackend.cpp - run a program's steps with the C++ kernels --------===//
+
+#include "runtime/CpuBackend.h"
+
+#include <cstring>
+#include <map>
+
+using namespace kiln::runtime;
+
+StatusOr<CpuStep> CpuStep::create(const Step &step,
+                                  const SharedLibrary &library) {
+  if (Status s = verifyProgram(Program{"", {step}}); !s.ok())
+    return s;
+  CpuStep cpu;
+  cpu.program = &step;
+  for (const Launch &launch : step.launches) {
+    auto entry =
+        reinterpret_cast<Entry>(library.symbol(launch.kernel + "_entry"));
+    if (!entry)
+      return Status::error("kernel '" + launch.kernel + "' is not in " +
+                           library.path());
+    Resolved resolved{entry, launch.buffers, {}};
+    for (int64_t d : launch.dims)
+      resolved.dims.push_back(d);
+    cpu.launches.push_back(std::move(resolved));
+  }
+  constexpr size_t alignment = 256;
+  size_t bytes = static_cast<size_t>(step.arenaBytes) + alignment;
+  cpu.storage.reset(new uint8_t[bytes]);
+  auto address = reinterpret_cast<uintptr_t>(cpu.storage.get());
+  cpu.arena = cpu.storage.get() + (alignment - address % alignment) % alignment;
+  for (size_t r = 0; r < step.results.size(); ++r) {
+    const StepResult &result = step.results[r];
+    if (result.role != "param" && result.role != "state")
+      continue;
+    for (size_t a = 0; a < step.arguments.size(); ++a) {
+      const StepArgument &arg = step.arguments[a];
+      if (arg.role != result.role || arg.name != result.name)
+        continue;
+      if (arg.bytes() != result.bytes())
+        return Status::error("result '" + result.name +
+                             "' does not match its argument's size");
+      if (!(result.buffer == BufferRef{BufferRef::Kind::argument, int64_t(a)}))
+        cpu.writeBack.push_back({r, a});
+    }
+  }
+  cpu.resultPointers.assign(step.results.size(), nullptr);
+  return cpu;
+}
+
+void CpuStep::run(void *const *arguments, uint64_t seed) {
+  auto pointer = [&](const BufferRef &ref) -> void * {
+    return ref.kind == BufferRef::Kind::argument
+               ? arguments[ref.value]
+               : static_cast<void *>(arena + ref.value);
+  };
+  std::vector<void *> buffers;
+  for (const Resolved &launch : launches) {
+    buffers.clear();
+    for (const BufferRef &ref : launch.buffers)
+      buffers.push_back(pointer(ref));
+    launch.entry(buffers.data(), launch.dims.data(), seed);
+  }
+  for (size_t r = 0; r < program->results.size(); ++r)
+    resultPointers[r] = pointer(program->results[r].buffer);
+  for (auto [r, a] : writeBack) {
+    std::memmove(arguments[a], resultPointers[r],
+                 static_cast<size_t>(program->results[r].bytes()));
+    resultPointers[r] = arguments[a];
+  }
+}
+
+double kiln::runtime::elementAsDouble(const void *data, DType dtype,
+                                      size_t index) {
+  auto p = static_cast<const uint8_t *>(data) + index * dtypeSize(dtype);
+  switch (dtype) {
+  case DType::F32: {
+    float v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  case DType::F64: {
+    double v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  case DType::I32: {
+    int32_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  case DType::I64: {
+    int64_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return static_cast<double>(v);
+  }
+  default:
+    break;
+  }
+  return 0;
+}
+
+namespace {
+
+class CpuBackend final : public Backend {
+public:
+  static StatusOr<std::unique_ptr<Backend>>
+  create(const Program &program, const std::string &source,
+         const HostCompileOptions &options);
+
+  std::string description() const override { return "cpu"; }
+  const Program &program() const override { return compiled; }
+  double compileSeconds() const override { return library.compileSeconds; }
+  bool compiledFromCache() const override { return library.fromCache; }
+  Status write(const std::string &name, const void *data,
+               size_t bytes) override {
+    auto *tensor = find(shared, name, bytes);
+    if (!tensor)
+      return Status::error("no parameter or state '" + name + "' of " +
+                           std::to_string(bytes) + " bytes");
+    std::memcpy(tensor->data(), data, bytes);
+    return Status::success();
+  }
+  Status read(const std::string &name, void *data, size_t bytes) override {
+    auto *tensor = find(shared, name, bytes);
+    if (!tensor)
+      return Status::error("no parameter or state '" + name + "' of " +
+                           std::to_string(bytes) + " bytes");
+    std::memcpy(data, tensor->data(), bytes);
+    return Status::success();
+  }
+  Status setInput(const std::string &step, const std::string &name,
+                  const void *data, size_t bytes) override {
+    auto it = steps.find(step);
+    auto *tensor =
+        it == steps.end() ? nullptr : find(it->second.inputs, name, bytes);
+    if (!tensor)
+      return Status::error("step '" + step + "' has no input '" + name +
+                           "' of " + std::to_string(bytes) + " bytes");
+    std::memcpy(tensor->data(), data, bytes);
+    return Status::success();
+  }
+  Status run(const std::string &step, uint64_t seed) override {
+    auto it = steps.find(step);
+    if (it == steps.end())
+      return Status::error("the program has no step '" + step + "'");
+    it->second.cpu.run(it->second.arguments.data(), seed);
+    return Status::success();
+  }
+  Status scalars(const std::string &step,
+                 std::vector<double> &values) override {
+    auto it = steps.find(step);
+    if (it == steps.end())
+      return Status::error("the program has no step '" + step + "'");
+    values.clear();
+    const Step &s = it->second.cpu.step();
+    for (size_t r = 0; r < s.results.size(); ++r)
+      if (s.results[r].role == "loss" || s.results[r].role == "metric")
+        values.push_back(
+            elementAsDouble(it->second.cpu.result(r), s.results[r].dtype, 0));
+    return Status::success();
+  }
+  Status synchronize() override { return Status::success(); }
+  size_t memoryBytes() const override { return bytes; }
+
+private:
+  using Tensors = std::map<std::string, std::vector<uint8_t>>;
+  static std::vector<uint8_t> *find(Tensors &tensors, const std::string &name,
+                                    size_t bytes) {
+    auto it = tensors.find(name);
+    return it == tensors.end() || it->second.size() != bytes ? nullptr
+                                                             : &it->second;
+  }
+  struct StepState {
+    CpuStep cpu;
+    Tensors inputs;
+    std::vector<void *> arguments;
+  };
+  Program compiled;
+  SharedLibrary library;
+  Tensors shared; // parameters and state, by name
+  std::map<std::string, StepState> steps;
+  size_t bytes = 0;
+};
+
+StatusOr<std::unique_ptr<Backend>>
+CpuBackend::create(const Program &program, const std::string &source,
+                   const HostCompileOptions &options) {
+  if (Status s = verifyProgram(program); !s.ok())
+    return s;
+  auto backend = std::make_unique<CpuBackend>();
+  backend->compiled = program;
+  auto library = compileHostLibrary(
+      program.model.empty() ? "model" : program.model, source, options);
+  if (!library.ok())
+    return library.status();
+  backend->library = std::move(*library);
+  for (const Step &step : backend->compiled.steps) {
+    auto cpu = CpuStep::create(step, backend->library);
+    if (!cpu.ok())
+      return cpu.status();
+    StepState state{std::move(*cpu), {}, {}};
+    for (const StepArgument &arg : step.arguments) {
+      size_t size = static_cast<size_t>(arg.bytes());
+      Tensors &home = arg.role == "input" ? state.inputs : backend->shared;
+      auto [it, inserted] = home.try_emplace(arg.name, size);
+      if (it->second.size() != size)
+        return Status::error("tensor '" + arg.name +
+                             "' has different sizes in different steps");
+      if (inserted)
+        backend->bytes += size;
+    }
+    for (const StepArgument &arg : step.arguments) {
+      Tensors &home = arg.role == "input" ? state.inputs : backend->shared;
+      state.arguments.push_back(home[arg.name].data());
+    }
+    backend->bytes += static_cast<size_t>(step.arenaBytes);
+    backend->steps.emplace(step.kind, std::move(state));
+  }
+  return std::unique_ptr<Backend>(std::move(backend));
+}
+
+} // namespace
+
+StatusOr<std::unique_ptr<Backend>>
+kiln::runtime::createCpuBackend(const Program &program,
+                                const std::string &source,
+                                const HostCompileOptions &options) {
+  return CpuBackend::create(program, source, options);
+}

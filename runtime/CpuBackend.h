@@ -1,0 +1,72 @@
+//===- CpuBackend.h - run a program's steps with C++ kernels ----*- C++ -*-===//
+//
+// The CPU backend: a step of a Program (Program.h) run launch by launch
+// with the kernels' C++ (compiled by HostCompiler.h), over one arena the
+// size the memory plan gave. The caller owns the argument buffers
+// (parameters, optimizer state, inputs); updates written in place land
+// there, and a parameter or state update the plan put in the arena is
+// copied back into its argument at the end of the step, so after run() the
+// arguments hold the new parameters and state.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_CPUBACKEND_H
+#define KILN_RUNTIME_CPUBACKEND_H
+
+#include "runtime/Backend.h"
+#include "runtime/HostCompiler.h"
+#include "runtime/Program.h"
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace kiln::runtime {
+
+class CpuStep {
+public:
+  /// Resolves every kernel of `step` in `library` (which must outlive the
+  /// CpuStep) and allocates the arena.
+  static StatusOr<CpuStep> create(const Step &step,
+                                  const SharedLibrary &library);
+
+  /// Runs the step; `arguments[i]` is argument i's buffer (step.arguments
+  /// gives its type and shape). `seed` drives the random ops (dropout).
+  void run(void *const *arguments, uint64_t seed);
+
+  /// Result i of the last run (step.results[i]).
+  const void *result(size_t i) const { return resultPointers[i]; }
+
+  const Step &step() const { return *program; }
+
+private:
+  using Entry = void (*)(void *const *, const long long *, unsigned long long);
+  struct Resolved {
+    Entry entry;
+    std::vector<BufferRef> buffers;
+    std::vector<long long> dims;
+  };
+  const Step *program = nullptr;
+  std::vector<Resolved> launches;
+  /// The arena, 256-byte aligned.
+  std::unique_ptr<uint8_t[]> storage;
+  uint8_t *arena = nullptr;
+  /// (result index, argument index) of updates to copy back after a step.
+  std::vector<std::pair<size_t, size_t>> writeBack;
+  std::vector<const void *> resultPointers;
+};
+
+/// The CPU backend of `program`: compiles `source` (its kernels as C++,
+/// `kiln compile --emit=cpp`) with the host compiler (cached as `options`
+/// says) and runs each step with a CpuStep.
+StatusOr<std::unique_ptr<Backend>>
+createCpuBackend(const Program &program, const std::string &source,
+                 const HostCompileOptions &options);
+
+/// The value of element `index` of a tensor of `dtype` at `data`, as a
+/// double.
+double elementAsDouble(const void *data, DType dtype, size_t index);
+
+} // namespace kiln::runtime
+
+#endif // KILN_RUNTIME_CPUBACKEND_H

@@ -1,0 +1,448 @@
+//===- CudaBackend.cpp - run a program's steps on the GPU -----------------===//
+//
+// Per step, everything is allocated and resolved once:
+//
+//   - the parameters and state (shared by the steps, by name), the step's
+//     arena, and two slots of input buffers, each slot with pinned host
+//     staging memory, a device seed and pinned scalar results;
+//   - each launch's kernel parameters (buffer addresses, sizes, the seed's
+//     address), which never change, so the step is captured once per slot
+//     as a CUDA graph: its kernels, the copies of updates the plan did not
+//     place in their arguments, and the copy of the loss and metrics into
+//     pinned memory.
+//
+// A run of slot k: the copy stream waits for the last step that used slot
+// k, copies the staged inputs and the seed to the device and records an
+// event; the compute stream waits for that event and replays slot k's
+// graph. So while step n computes, step n+1's inputs are staged by the host
+// and copied by the copy engine.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/CudaBackend.h"
+#include "runtime/Cuda.h"
+#include "runtime/Nvrtc.h"
+
+#include <array>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <optional>
+
+using namespace kiln::runtime;
+
+namespace {
+
+constexpr int kSlots = 2;
+
+struct KernelLaunch {
+  cuda::Function function;
+  cuda::Dim3 grid, block;
+  unsigned sharedBytes = 0;
+  /// Parameter values and the pointers to them cuLaunchKernel takes.
+  std::vector<cuda::DevicePointer> pointers;
+  std::vector<long long> dims;
+  cuda::DevicePointer seed = 0;
+  std::vector<void *> params;
+};
+
+struct Slot {
+  std::map<std::string, cuda::DeviceBuffer> inputs;
+  std::map<std::string, cuda::PinnedBuffer> staging;
+  cuda::DeviceBuffer seed;
+  cuda::PinnedBuffer seedHost;
+  cuda::PinnedBuffer scalarsHost;
+  /// Kernel parameters; a deque keeps their addresses stable.
+  std::deque<KernelLaunch> launches;
+  std::optional<cuda::Graph> graph;
+  std::optional<cuda::Event> copied, done;
+  bool used = false;
+};
+
+struct StepState {
+  const Step *step = nullptr;
+  cuda::DeviceBuffer arena;
+  std::array<Slot, kSlots> slots;
+  int next = 0, last = -1;
+  /// (device destination, source, bytes) of updates to copy back.
+  std::vector<std::array<cuda::DevicePointer, 2>> writeBack;
+  std::vector<size_t> writeBackBytes;
+  /// (device address, dtype) of each loss or metric.
+  std::vector<std::pair<cuda::DevicePointer, DType>> scalars;
+};
+
+class CudaBackend final : public Backend {
+public:
+  static StatusOr<std::unique_ptr<Backend>>
+  create(const Program &program, const std::string &source,
+         const CudaBackendOptions &options);
+
+  std::string description() const override { return text; }
+  const Program &program() const override { return compiled; }
+  double compileSeconds() const override { return seconds; }
+  bool compiledFromCache() const override { return cached; }
+  Status write(const std::string &name, const void *data,
+               size_t bytes) override;
+  Status read(const std::string &name, void *data, size_t bytes) override;
+  Status setInput(const std::string &step, const std::string &name,
+                  const void *data, size_t bytes) override;
+  Status run(const std::string &step, uint64_t seed) override;
+  Status scalars(const std::string &step, std::vector<double> &values) override;
+  Status synchronize() override;
+  size_t memoryBytes() const override { return bytes; }
+
+  ~CudaBackend() override {
+    // Work in flight reads the buffers about to be freed.
+    (void)compute.synchronize();
+    (void)copy.synchronize();
+  }
+
+private:
+  CudaBackend(cuda::Device device) : device(std::move(device)) {}
+  Status build(StepState &state, const Step &step);
+  Status submit(StepState &state, Slot &slot);
+  StatusOr<StepState *> find(const std::string &step);
+
+  cuda::Device device;
+  cuda::Stream compute, copy;
+  std::optional<cuda::Module> module;
+  Program compiled;
+  std::string text;
+  double seconds = 0;
+  bool cached = false;
+  bool graphs = true;
+  size_t bytes = 0;
+  std::map<std::string, cuda::DeviceBuffer> shared; // params and state
+  std::map<std::string, StepState> steps;
+};
+
+StatusOr<StepState *> CudaBackend::find(const std::string &step) {
+  auto it = steps.find(step);
+  if (it == steps.end())
+    return Status::error("the program has no step '" + step + "'");
+  return &it->second;
+}
+
+Status CudaBackend::build(StepState &state, const Step &step) {
+  state.step = &step;
+  auto arena = cuda::DeviceBuffer::allocate(
+      static_cast<size_t>(std::max<int64_t>(step.arenaBytes, 1)));
+  if (!arena.ok())
+    return arena.status();
+  state.arena = std::move(*arena);
+  bytes += state.arena.size();
+  auto where = [&](const BufferRef &ref, Slot &slot) -> cuda::DevicePointer {
+    if (ref.kind == BufferRef::Kind::arena)
+      return state.arena.get() + static_cast<uint64_t>(ref.value);
+    const StepArgument &arg = step.arguments[ref.value];
+    return arg.role == "input" ? slot.inputs.at(arg.name).get()
+                               : shared.at(arg.name).get();
+  };
+  for (Slot &slot : state.slots) {
+    for (const StepArgument &arg : step.arguments) {
+      size_t size = static_cast<size_t>(arg.bytes());
+      if (arg.role != "input") {
+        auto it = shared.find(arg.name);
+        if (it == shared.end()) {
+          auto buffer = cuda::DeviceBuffer::allocate(size);
+          if (!buffer.ok())
+            return buffer.status();
+          bytes += size;
+          shared.emplace(arg.name, std::move(*buffer));
+        } else if (it->second.size() != size) {
+          return Status::error("tensor '" + arg.name +
+                               "' has different sizes in different steps");
+        }
+        continue;
+      }
+      auto buffer = cuda::DeviceBuffer::allocate(size);
+      auto staging = cuda::PinnedBuffer::allocate(size);
+      if (!buffer.ok())
+        return buffer.status();
+      if (!staging.ok())
+        return staging.status();
+      bytes += size;
+      slot.inputs.emplace(arg.name, std::move(*buffer));
+      slot.staging.emplace(arg.name, std::move(*staging));
+    }
+    auto seed = cuda::DeviceBuffer::allocate(sizeof(uint64_t));
+    auto seedHost = cuda::PinnedBuffer::allocate(sizeof(uint64_t));
+    auto scalarsHost = cuda::PinnedBuffer::allocate(
+        sizeof(double) * std::max<size_t>(step.results.size(), 1));
+    auto copied = cuda::Event::create();
+    auto done = cuda::Event::create();
+    if (!seed.ok() || !seedHost.ok() || !scalarsHost.ok() || !copied.ok() ||
+        !done.ok())
+      return !seed.ok()          ? seed.status()
+             : !seedHost.ok()    ? seedHost.status()
+             : !scalarsHost.ok() ? scalarsHost.status()
+             : !copied.ok()      ? copied.status()
+                                 : done.status();
+    slot.seed = std::move(*seed);
+    slot.seedHost = std::move(*seedHost);
+    slot.scalarsHost = std::move(*scalarsHost);
+    slot.copied.emplace(std::move(*copied));
+    slot.done.emplace(std::move(*done));
+
+    for (const Launch &launch : step.launches) {
+      auto function = module->function(launch.kernel);
+      if (!function.ok())
+        return function.status();
+      KernelLaunch &k = slot.launches.emplace_back();
+      k.function = *function;
+      k.grid = {launch.grid[0], launch.grid[1], launch.grid[2]};
+      k.block = {launch.block[0], launch.block[1], launch.block[2]};
+      k.sharedBytes = launch.sharedBytes;
+      if (k.sharedBytes > 48 * 1024)
+        if (Status s = k.function.setMaxDynamicSharedBytes(
+                static_cast<int>(k.sharedBytes));
+            !s.ok())
+          return s;
+      for (const BufferRef &ref : launch.buffers)
+        k.pointers.push_back(where(ref, slot));
+      k.dims.assign(launch.dims.begin(), launch.dims.end());
+      k.seed = slot.seed.get();
+      for (cuda::DevicePointer &p : k.pointers)
+        k.params.push_back(&p);
+      for (long long &d : k.dims)
+        k.params.push_back(&d);
+      if (launch.takesSeed)
+        k.params.push_back(&k.seed);
+    }
+  }
+  // Updates to copy into their arguments, and the scalars to read back.
+  Slot &any = state.slots[0];
+  for (const StepResult &result : step.results) {
+    if (result.role == "loss" || result.role == "metric") {
+      if (result.buffer.kind == BufferRef::Kind::argument &&
+          step.arguments[result.buffer.value].role == "input")
+        return Status::error("result '" + result.name + "' is an input");
+      state.scalars.push_back({where(result.buffer, any), result.dtype});
+      continue;
+    }
+    if (result.role != "param" && result.role != "state")
+      continue;
+    auto it = shared.find(result.name);
+    if (it == shared.end())
+      return Status::error("result '" + result.name + "' updates no argument");
+    cuda::DevicePointer from = where(result.buffer, any);
+    if (from != it->second.get()) {
+      state.writeBack.push_back({it->second.get(), from});
+      state.writeBackBytes.push_back(static_cast<size_t>(result.bytes()));
+    }
+  }
+  return Status::success();
+}
+
+/// The step's work on the compute stream: kernels, write-backs, scalars.
+Status CudaBackend::submit(StepState &state, Slot &slot) {
+  for (KernelLaunch &k : slot.launches)
+    if (Status s = cuda::launch(k.function, k.grid, k.block, k.sharedBytes,
+                                compute, k.params.data());
+        !s.ok())
+      return s;
+  for (size_t i = 0; i < state.writeBack.size(); ++i)
+    if (Status s = cuda::copyDeviceToDeviceAsync(
+            state.writeBack[i][0], state.writeBack[i][1],
+            state.writeBackBytes[i], compute);
+        !s.ok())
+      return s;
+  auto *host = static_cast<uint8_t *>(slot.scalarsHost.data());
+  for (size_t i = 0; i < state.scalars.size(); ++i)
+    if (Status s = cuda::copyToHostAsync(
+            host + i * sizeof(double), state.scalars[i].first,
+            static_cast<size_t>(dtypeSize(state.scalars[i].second)), compute);
+        !s.ok())
+      return s;
+  return Status::success();
+}
+
+Status CudaBackend::write(const std::string &name, const void *data,
+                          size_t size) {
+  auto it = shared.find(name);
+  if (it == shared.end() || it->second.size() != size)
+    return Status::error("no parameter or state '" + name + "' of " +
+                         std::to_string(size) + " bytes");
+  if (Status s = synchronize(); !s.ok())
+    return s;
+  return it->second.upload(data, size);
+}
+
+Status CudaBackend::read(const std::string &name, void *data, size_t size) {
+  auto it = shared.find(name);
+  if (it == shared.end() || it->second.size() != size)
+    return Status::error("no parameter or state '" + name + "' of " +
+                         std::to_string(size) + " bytes");
+  if (Status s = synchronize(); !s.ok())
+    return s;
+  return it->second.download(data, size);
+}
+
+Status CudaBackend::setInput(const std::string &step, const std::string &name,
+                             const void *data, size_t size) {
+  auto state = find(step);
+  if (!state.ok())
+    return state.status();
+  Slot &slot = (*state)->slots[(*state)->next];
+  auto it = slot.staging.find(name);
+  if (it == slot.staging.end() || it->second.size() != size)
+    return Status::error("step '" + step + "' has no input '" + name + "' of " +
+                         std::to_string(size) + " bytes");
+  // The slot's last copy must have read the staging memory.
+  if (slot.used)
+    if (Status s = slot.copied->synchronize(); !s.ok())
+      return s;
+  std::memcpy(it->second.data(), data, size);
+  return Status::success();
+}
+
+Status CudaBackend::run(const std::string &step, uint64_t seed) {
+  auto found = find(step);
+  if (!found.ok())
+    return found.status();
+  StepState &state = **found;
+  int index = state.next;
+  Slot &slot = state.slots[index];
+  if (slot.used)
+    if (Status s = slot.copied->synchronize(); !s.ok())
+      return s;
+  std::memcpy(slot.seedHost.data(), &seed, sizeof(seed));
+  // Inputs and seed on the copy stream, once the slot's last step is done.
+  if (slot.used)
+    if (Status s = cuda::waitEvent(copy, *slot.done); !s.ok())
+      return s;
+  for (auto &[name, buffer] : slot.inputs)
+    if (Status s = buffer.uploadAsync(slot.staging.at(name).data(),
+                                      buffer.size(), copy);
+        !s.ok())
+      return s;
+  if (Status s =
+          slot.seed.uploadAsync(slot.seedHost.data(), sizeof(seed), copy);
+      !s.ok())
+    return s;
+  if (Status s = slot.copied->record(copy); !s.ok())
+    return s;
+  if (Status s = cuda::waitEvent(compute, *slot.copied); !s.ok())
+    return s;
+  if (graphs) {
+    if (!slot.graph) {
+      if (Status s = cuda::beginCapture(compute); !s.ok())
+        return s;
+      Status submitted = submit(state, slot);
+      auto graph = cuda::endCapture(compute);
+      if (!submitted.ok())
+        return submitted;
+      if (!graph.ok())
+        return graph.status();
+      slot.graph.emplace(std::move(*graph));
+    }
+    if (Status s = slot.graph->launch(compute); !s.ok())
+      return s;
+  } else if (Status s = submit(state, slot); !s.ok()) {
+    return s;
+  }
+  if (Status s = slot.done->record(compute); !s.ok())
+    return s;
+  slot.used = true;
+  state.last = index;
+  state.next = (index + 1) % kSlots;
+  return Status::success();
+}
+
+Status CudaBackend::scalars(const std::string &step,
+                            std::vector<double> &values) {
+  auto found = find(step);
+  if (!found.ok())
+    return found.status();
+  StepState &state = **found;
+  values.clear();
+  if (state.last < 0)
+    return Status::error("step '" + step + "' has not run");
+  Slot &slot = state.slots[state.last];
+  if (Status s = slot.done->synchronize(); !s.ok())
+    return s;
+  auto *host = static_cast<const uint8_t *>(slot.scalarsHost.data());
+  for (size_t i = 0; i < state.scalars.size(); ++i) {
+    double value = 0;
+    if (state.scalars[i].second == DType::F32) {
+      float f;
+      std::memcpy(&f, host + i * sizeof(double), sizeof(f));
+      value = f;
+    } else {
+      std::memcpy(&value, host + i * sizeof(double), sizeof(value));
+    }
+    values.push_back(value);
+  }
+  return Status::success();
+}
+
+Status CudaBackend::synchronize() {
+  if (Status s = copy.synchronize(); !s.ok())
+    return s;
+  return compute.synchronize();
+}
+
+StatusOr<std::unique_ptr<Backend>>
+CudaBackend::create(const Program &program, const std::string &source,
+                    const CudaBackendOptions &options) {
+  if (Status s = verifyProgram(program); !s.ok())
+    return s;
+  auto count = cuda::deviceCount();
+  if (!count.ok())
+    return count.status();
+  if (*count <= options.device)
+    return Status::error("no CUDA device " + std::to_string(options.device) +
+                         " (" + std::to_string(*count) + " found)");
+  auto device = cuda::Device::open(options.device);
+  if (!device.ok())
+    return device.status();
+  std::unique_ptr<CudaBackend> backend(new CudaBackend(std::move(*device)));
+  const cuda::DeviceProperties &props = backend->device.properties();
+  backend->text = "cuda:" + std::to_string(options.device) + " " + props.name +
+                  " (" + props.arch() + ")";
+  backend->compiled = program;
+  const char *graphsEnv = std::getenv("KILN_CUDA_GRAPHS");
+  backend->graphs =
+      options.graphs && !(graphsEnv && std::string(graphsEnv) == "0");
+
+  CompileOptions compile;
+  compile.arch = props.arch();
+  compile.cacheDir = options.cacheDir;
+  auto image = compileCuda(
+      (program.model.empty() ? std::string("model") : program.model) + ".cu",
+      source, compile);
+  if (!image.ok())
+    return image.status();
+  backend->seconds = image->compileSeconds;
+  backend->cached = image->fromCache;
+  auto module = cuda::Module::load(image->image);
+  if (!module.ok())
+    return module.status();
+  backend->module.emplace(std::move(*module));
+
+  auto compute = cuda::Stream::create();
+  auto copy = cuda::Stream::create();
+  if (!compute.ok())
+    return compute.status();
+  if (!copy.ok())
+    return copy.status();
+  backend->compute = std::move(*compute);
+  backend->copy = std::move(*copy);
+  for (const Step &step : backend->compiled.steps) {
+    StepState &state = backend->steps[step.kind];
+    if (Status s = backend->build(state, step); !s.ok())
+      return s;
+  }
+  return std::unique_ptr<Backend>(std::move(backend));
+}
+
+} // namespace
+
+StatusOr<std::unique_ptr<Backend>>
+kiln::runtime::createCudaBackend(const Program &program,
+                                 const std::string &source,
+                                 const CudaBackendOptions &options) {
+  return CudaBackend::create(program, source, options);
+}

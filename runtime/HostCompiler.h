@@ -1,0 +1,66 @@
+//===- HostCompiler.h - C++ kernels into a shared object --------*- C++ -*-===//
+//
+// The CPU backend's counterpart of Nvrtc.h: the generated C++ of a model's
+// kernels is compiled by the host C++ compiler into a shared object, cached
+// on disk under the SHA-256 of everything that determines it (source,
+// compiler, flags), and loaded with dlopen.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_HOSTCOMPILER_H
+#define KILN_RUNTIME_HOSTCOMPILER_H
+
+#include "runtime/Status.h"
+
+#include <string>
+#include <vector>
+
+namespace kiln::runtime {
+
+struct HostCompileOptions {
+  /// The compiler: $KILN_CXX when set, else "c++" on the PATH.
+  std::string compiler;
+  /// Flags before kiln's own "-shared -fPIC". -ffp-contract=off keeps the
+  /// arithmetic the source spells (no fused multiply-adds), so results do
+  /// not depend on the machine the cache entry was built on.
+  std::vector<std::string> flags = {"-O2", "-ffp-contract=off", "-w"};
+  /// Where shared objects are kept (see defaultCacheDir in Nvrtc.h); when
+  /// empty, a fresh temporary directory is used and nothing is reused.
+  std::string cacheDir;
+};
+
+/// A loaded shared object. Moving keeps it loaded; destruction unloads it.
+class SharedLibrary {
+public:
+  SharedLibrary() = default;
+  SharedLibrary(SharedLibrary &&other) noexcept;
+  SharedLibrary &operator=(SharedLibrary &&other) noexcept;
+  ~SharedLibrary();
+
+  /// The address of `symbol`, or null.
+  void *symbol(const std::string &name) const;
+  /// The file it was loaded from.
+  const std::string &path() const { return file; }
+  /// Whether it came from the cache (no compiler ran).
+  bool fromCache = false;
+  /// Seconds spent compiling (0 for a cache hit).
+  double compileSeconds = 0;
+
+private:
+  friend StatusOr<SharedLibrary> compileHostLibrary(const std::string &,
+                                                    const std::string &,
+                                                    const HostCompileOptions &);
+  void *handle = nullptr;
+  std::string file;
+};
+
+/// Compiles the C++ `source` called `name` into a shared object and loads
+/// it. A failing compile reports the compiler's command, its output and the
+/// source with numbered lines.
+StatusOr<SharedLibrary> compileHostLibrary(const std::string &name,
+                                           const std::string &source,
+                                           const HostCompileOptions &options);
+
+} // namespace kiln::runtime
+
+#endif // KILN_RUNTIME_HOSTCOMPILER_H

@@ -1,0 +1,803 @@
+//===- Trainer.cpp - the main program of a compiled training executable ---===//
+//
+// What a trainer does, in order:
+//
+//   1. parse the flags (a usage error before any work);
+//   2. parse the embedded program and find the image and label inputs;
+//   3. load Fashion-MNIST, read the checkpoint to resume from (if any) and
+//      check it against the program's parameters and state;
+//   4. create the backend (compiling the kernels, or loading them from the
+//      on-disk cache), initialize the parameters as `kiln train` does
+//      (runtime::initialize, stream = the argument's index) and copy them
+//      in;
+//   5. per epoch, shuffle (seeded by seed and epoch), run the train step on
+//      every full batch, evaluate on every full eval batch, print and log
+//      the figures, save a checkpoint.
+//
+// The figures, log lines and checkpoints have `kiln train`'s format, so the
+// two can be compared and resume each other's checkpoints.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/Trainer.h"
+
+#include "runtime/Backend.h"
+#include "runtime/CpuBackend.h"
+#include "runtime/CudaBackend.h"
+#include "runtime/Dataset.h"
+#include "runtime/Initializers.h"
+#include "runtime/Nvrtc.h"
+#include "runtime/Program.h"
+#include "runtime/Safetensors.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using namespace kiln::runtime;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double secondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// The trainer's name in messages: its file name.
+std::string toolName = "trainer";
+
+/// Prints `<tool>: error: message` and returns `code`.
+int fail(int code, const std::string &message) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "%s: error: %s\n", toolName.c_str(), message.c_str());
+  return code;
+}
+
+/// `printf` into a std::string.
+std::string format(const char *fmt, ...) {
+  va_list args, copy;
+  va_start(args, fmt);
+  va_copy(copy, args);
+  int size = std::vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  std::string text(static_cast<size_t>(std::max(size, 0)) + 1, '\0');
+  std::vsnprintf(text.data(), text.size(), fmt, args);
+  va_end(args);
+  text.pop_back();
+  return text;
+}
+
+/// The command line.
+struct Options {
+  std::string device; ///< "cuda", "cpu", or empty: cuda when available
+  std::string dataDir = kDefaultFashionMnistDir;
+  int64_t epochs = 3;
+  uint64_t seed = 0;
+  std::string savePath; ///< empty: <model>.safetensors; "none": no saving
+  std::string logPath;  ///< empty: <model>.metrics.jsonl; "none": no log
+  std::string resumeFrom;
+  int64_t evalEvery = 0; ///< steps; 0: only at the end of each epoch
+  int64_t trainLimit = 0, testLimit = 0;
+  bool help = false, version = false;
+};
+
+void printHelp(const EmbeddedModel &model) {
+  std::printf(
+      "%s: train the kiln model '%.*s' on Fashion-MNIST\n"
+      "(compiled by kiln %.*s with: %.*s)\n\n"
+      "usage: %s [options]\n\n"
+      "  --device cuda|cpu     where to train (default: cuda when a GPU is\n"
+      "                        usable, else cpu)\n"
+      "  --data DIR            Fashion-MNIST IDX files (default %s)\n"
+      "  --epochs N            epochs to train (default 3)\n"
+      "  --seed N              seed of initialization, shuffling and dropout\n"
+      "                        (default 0)\n"
+      "  --save FILE           checkpoint written after every epoch (default\n"
+      "                        %.*s.safetensors; 'none' to skip)\n"
+      "  --resume FILE         continue from a checkpoint (of this trainer or\n"
+      "                        of `kiln train`)\n"
+      "  --log FILE            per-epoch metrics as JSON lines (default\n"
+      "                        %.*s.metrics.jsonl; 'none' to skip)\n"
+      "  --eval-every N        also evaluate on the test set every N steps\n"
+      "  --train-examples N    use only the first N training examples\n"
+      "  --test-examples N     use only the first N test examples\n"
+      "  --help, --version\n\n"
+      "The batch sizes (train %lld, eval %lld) and the optimizer, learning\n"
+      "rate included, are fixed when the trainer is compiled: recompile with\n"
+      "`kiln compile MODEL.kiln --emit=trainer --batch N --eval-batch N --lr "
+      "X`.\n"
+      "Exit status: 0 success, 2 bad command line, 3 a file cannot be read\n"
+      "or written (data, checkpoint, log), 4 training failed at run time\n"
+      "(no usable GPU for --device cuda, a kernel that does not compile, a\n"
+      "non-finite loss).\n",
+      toolName.c_str(), int(model.name.size()), model.name.data(),
+      int(model.kilnVersion.size()), model.kilnVersion.data(),
+      int(model.compileOptions.size()), model.compileOptions.data(),
+      toolName.c_str(), kDefaultFashionMnistDir, int(model.name.size()),
+      model.name.data(), int(model.name.size()), model.name.data(),
+      (long long)model.trainBatch, (long long)model.evalBatch);
+}
+
+/// Parses a non-negative integer flag value.
+bool parseCount(const std::string &text, int64_t &out) {
+  const char *end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && ptr == end && out >= 0;
+}
+
+/// Parses argv into `options`; returns an exit code (kTrainerSuccess to go
+/// on).
+int parseFlags(int argc, char **argv, const EmbeddedModel &model,
+               Options &options) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-help" || arg == "-h") {
+      options.help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      options.version = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0)
+      return fail(kTrainerUsageError,
+                  "unexpected argument '" + arg +
+                      "' (the model is compiled in; see --help)");
+    std::string name = arg, value;
+    bool hasValue = false;
+    if (size_t eq = arg.find('='); eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      hasValue = true;
+    }
+    static const char *const known[] = {"--device",
+                                        "--data",
+                                        "--epochs",
+                                        "--seed",
+                                        "--save",
+                                        "--resume",
+                                        "--log",
+                                        "--eval-every",
+                                        "--train-examples",
+                                        "--test-examples",
+                                        "--batch",
+                                        "--eval-batch",
+                                        "--lr"};
+    if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
+          return name == k;
+        }) == std::end(known))
+      return fail(kTrainerUsageError,
+                  "unknown option '" + name + "' (see --help)");
+    if (!hasValue) {
+      if (i + 1 >= argc)
+        return fail(kTrainerUsageError, name + " needs a value");
+      value = argv[++i];
+    }
+    auto count = [&](int64_t &out) -> int {
+      if (parseCount(value, out))
+        return kTrainerSuccess;
+      return fail(kTrainerUsageError, name +
+                                          ": expected a non-negative integer, "
+                                          "got '" +
+                                          value + "'");
+    };
+    int code = kTrainerSuccess;
+    if (name == "--device") {
+      if (value != "cuda" && value != "cpu")
+        return fail(kTrainerUsageError,
+                    "--device must be cuda or cpu, got '" + value + "'");
+      options.device = value;
+    } else if (name == "--data") {
+      options.dataDir = value;
+    } else if (name == "--epochs") {
+      code = count(options.epochs);
+    } else if (name == "--seed") {
+      int64_t seed = 0;
+      code = count(seed);
+      options.seed = static_cast<uint64_t>(seed);
+    } else if (name == "--save") {
+      options.savePath = value;
+    } else if (name == "--resume") {
+      options.resumeFrom = value;
+    } else if (name == "--log") {
+      options.logPath = value;
+    } else if (name == "--eval-every") {
+      code = count(options.evalEvery);
+    } else if (name == "--train-examples") {
+      code = count(options.trainLimit);
+    } else if (name == "--test-examples") {
+      code = count(options.testLimit);
+    } else if (name == "--batch" || name == "--eval-batch") {
+      // The shapes are compiled in; only the compiled value is accepted.
+      int64_t compiled = name == "--batch" ? model.trainBatch : model.evalBatch;
+      int64_t asked = 0;
+      if ((code = count(asked)))
+        return code;
+      if (asked != compiled)
+        return fail(
+            kTrainerUsageError,
+            format("%s: this trainer was compiled for %s %lld; "
+                   "recompile with `kiln compile MODEL.kiln "
+                   "--emit=trainer %s %lld`",
+                   name.c_str(), name == "--batch" ? "batch" : "eval batch",
+                   (long long)compiled, name.c_str(), (long long)asked));
+    } else if (name == "--lr") {
+      return fail(kTrainerUsageError,
+                  "--lr: the learning rate is compiled into the trainer; "
+                  "recompile with `kiln compile MODEL.kiln --emit=trainer "
+                  "--lr " +
+                      value + "`");
+    }
+    if (code)
+      return code;
+  }
+  return kTrainerSuccess;
+}
+
+/// The progress bar, redrawn in place when standard error is a terminal.
+class Progress {
+public:
+  Progress(int64_t epoch, int64_t epochs, int64_t total)
+      : epoch(epoch), epochs(epochs), total(total),
+        enabled(::isatty(STDERR_FILENO)) {}
+
+  void update(int64_t done, double loss, int64_t samples, double seconds) {
+    if (!enabled || (done != total && secondsSince(last) < 0.1))
+      return;
+    last = Clock::now();
+    constexpr int kWidth = 30;
+    int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
+    double rate = samples / std::max(seconds, 1e-9);
+    double left = (total - done) * (seconds / std::max<int64_t>(done, 1));
+    std::fprintf(stderr,
+                 "\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.0f "
+                 "samples/s %.0fs left ",
+                 (long long)epoch, (long long)epochs,
+                 std::string(filled, '=').c_str(),
+                 std::string(kWidth - filled, ' ').c_str(), (long long)done,
+                 (long long)total, loss, rate, left);
+    if (done == total)
+      std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
+    std::fflush(stderr);
+  }
+
+private:
+  int64_t epoch, epochs, total;
+  bool enabled;
+  Clock::time_point last = Clock::now() - std::chrono::seconds(1);
+};
+
+/// The image and label inputs of a step.
+struct Inputs {
+  const StepArgument *image = nullptr;
+  const StepArgument *label = nullptr;
+};
+
+/// The first float input takes the images (784 values per example), the
+/// first integer input the labels, as `kiln train` feeds them.
+std::optional<Inputs> findInputs(const Step &step, int64_t batch) {
+  Inputs inputs;
+  for (const StepArgument &arg : step.arguments) {
+    if (arg.role != "input")
+      continue;
+    bool isFloat = arg.dtype == DType::F32 || arg.dtype == DType::F64;
+    if (!inputs.image && isFloat)
+      inputs.image = &arg;
+    else if (!inputs.label && !isFloat)
+      inputs.label = &arg;
+  }
+  if (!inputs.image || !inputs.label || inputs.image->shape.size() < 2 ||
+      inputs.image->shape[0] != batch ||
+      inputs.image->elements() != batch * 28 * 28 ||
+      inputs.label->shape != std::vector<int64_t>{batch})
+    return std::nullopt;
+  return inputs;
+}
+
+/// `values` as the bytes of a tensor of `dtype`.
+template <typename T>
+std::vector<uint8_t> toBytes(const std::vector<T> &values, DType dtype) {
+  std::vector<uint8_t> bytes(values.size() * dtypeSize(dtype));
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint8_t *p = bytes.data() + i * dtypeSize(dtype);
+    auto put = [&](auto v) { std::memcpy(p, &v, sizeof(v)); };
+    switch (dtype) {
+    case DType::F32:
+      put(static_cast<float>(values[i]));
+      break;
+    case DType::F64:
+      put(static_cast<double>(values[i]));
+      break;
+    case DType::I32:
+      put(static_cast<int32_t>(values[i]));
+      break;
+    case DType::I64:
+      put(static_cast<int64_t>(values[i]));
+      break;
+    }
+  }
+  return bytes;
+}
+
+/// Tensors of a checkpoint: parameters under their names, optimizer state
+/// under "optimizer.<name>" (as `kiln train` writes them).
+std::string checkpointName(const StepArgument &arg) {
+  return arg.role == "state" ? "optimizer." + arg.name : arg.name;
+}
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+class Trainer {
+public:
+  Trainer(const EmbeddedModel &model, const Options &options)
+      : model(model), options(options) {}
+
+  int run();
+
+private:
+  int loadProgram();
+  int readCheckpoint();
+  int createBackend();
+  int initialize();
+  /// Feeds `batch` to the image and label inputs of `step`.
+  Status feed(const std::string &step, const Inputs &inputs,
+              const Batch &batch);
+  /// Runs the eval step over every full eval batch of the test set: the
+  /// mean loss and metrics, and how many examples they cover.
+  Status evaluate(std::vector<double> &means, int64_t &examples);
+  int save(int64_t epochsDone);
+  std::string outputPath(const std::string &flag, const char *suffix) const {
+    return flag.empty() ? std::string(model.name) + suffix : flag;
+  }
+
+  const EmbeddedModel &model;
+  const Options &options;
+  Program program, cudaProgram;
+  const Step *trainStep = nullptr, *evalStep = nullptr;
+  Inputs trainInputs, evalInputs;
+  FashionMnist data;
+  std::optional<Checkpoint> checkpoint;
+  int64_t startEpoch = 0;
+  std::unique_ptr<Backend> backend;
+  std::vector<std::string> metricNames; // the eval step's, after the loss
+};
+
+/// Whether two tensors are described alike.
+bool sameSpec(const TensorSpec &a, const TensorSpec &b) {
+  return a.role == b.role && a.name == b.name && a.dtype == b.dtype &&
+         a.shape == b.shape;
+}
+
+int Trainer::loadProgram() {
+  // The CPU's program describes the steps' tensors; the GPU's must agree.
+  auto cpu = parseProgram(std::string(model.cppProgram), "embedded program");
+  auto gpu =
+      parseProgram(std::string(model.cudaProgram), "embedded CUDA program");
+  if (!cpu.ok() || !gpu.ok())
+    return fail(kTrainerRuntimeError,
+                (cpu.ok() ? gpu : cpu).status().message());
+  program = std::move(*cpu);
+  cudaProgram = std::move(*gpu);
+  for (const Program *p : {&program, &cudaProgram})
+    if (Status s = verifyProgram(*p); !s.ok())
+      return fail(kTrainerRuntimeError, "embedded program: " + s.message());
+  bool same = program.steps.size() == cudaProgram.steps.size();
+  for (size_t i = 0; same && i < program.steps.size(); ++i) {
+    const Step &a = program.steps[i], &b = cudaProgram.steps[i];
+    same = a.kind == b.kind && a.arguments.size() == b.arguments.size() &&
+           a.results.size() == b.results.size();
+    for (size_t k = 0; same && k < a.arguments.size(); ++k)
+      same = sameSpec(a.arguments[k], b.arguments[k]);
+    for (size_t k = 0; same && k < a.results.size(); ++k)
+      same = sameSpec(a.results[k], b.results[k]);
+  }
+  if (!same)
+    return fail(kTrainerRuntimeError, "the embedded CPU and GPU programs "
+                                      "disagree on the steps' tensors");
+  trainStep = program.step("train");
+  evalStep = program.step("eval");
+  if (!trainStep || !evalStep)
+    return fail(kTrainerRuntimeError,
+                "the embedded program needs a train and an eval step");
+  auto train = findInputs(*trainStep, model.trainBatch);
+  auto eval = findInputs(*evalStep, model.evalBatch);
+  if (!train || !eval)
+    return fail(kTrainerRuntimeError,
+                "the trainer feeds Fashion-MNIST: each step needs a float "
+                "input with 784 values per example and an integer label "
+                "input of shape [batch]");
+  trainInputs = *train;
+  evalInputs = *eval;
+  for (const StepResult &result : evalStep->results)
+    if (result.role == "metric")
+      metricNames.push_back(result.name);
+  return kTrainerSuccess;
+}
+
+int Trainer::readCheckpoint() {
+  auto read = readSafetensors(options.resumeFrom);
+  if (!read.ok())
+    return fail(kTrainerIOError, read.status().message());
+  std::map<std::string, const TensorData *> byName;
+  for (const TensorData &t : read->tensors)
+    byName[t.name] = &t;
+  for (const StepArgument &arg : trainStep->arguments) {
+    if (arg.role == "input")
+      continue;
+    std::string name = checkpointName(arg);
+    auto it = byName.find(name);
+    if (it == byName.end())
+      return fail(kTrainerIOError,
+                  options.resumeFrom + ": has no tensor '" + name + "'");
+    const TensorData &t = *it->second;
+    if (t.shape != arg.shape)
+      return fail(kTrainerIOError, options.resumeFrom + ": '" + name +
+                                       "' has shape " + shapeText(t.shape) +
+                                       ", the model expects " +
+                                       shapeText(arg.shape));
+    if (t.dtype != arg.dtype)
+      return fail(kTrainerIOError, options.resumeFrom + ": '" + name +
+                                       "' has dtype " + dtypeName(t.dtype) +
+                                       ", the model expects " +
+                                       dtypeName(arg.dtype));
+  }
+  auto epoch = read->metadata.find("epoch");
+  if (epoch == read->metadata.end() || !parseCount(epoch->second, startEpoch))
+    return fail(kTrainerIOError,
+                options.resumeFrom + ": no 'epoch' in its metadata");
+  checkpoint = std::move(*read);
+  return kTrainerSuccess;
+}
+
+int Trainer::createBackend() {
+  std::string cacheDir = defaultCacheDir();
+  if (options.device != "cpu") {
+    CudaBackendOptions cuda;
+    cuda.cacheDir = cacheDir;
+    auto created =
+        createCudaBackend(cudaProgram, std::string(model.cudaSource), cuda);
+    if (created.ok()) {
+      backend = std::move(*created);
+      return kTrainerSuccess;
+    }
+    const std::string &message = created.status().message();
+    bool noGpu = message.rfind("no CUDA driver", 0) == 0 ||
+                 message.rfind("no CUDA device", 0) == 0;
+    if (options.device == "cuda" || !noGpu)
+      return fail(kTrainerRuntimeError,
+                  "cannot train on the GPU: " + message +
+                      "\n(--device cpu trains on the CPU)");
+    std::printf("no usable GPU (%s): training on the CPU\n",
+                message.substr(0, message.find('\n')).c_str());
+  }
+  HostCompileOptions host;
+  host.cacheDir = cacheDir;
+  auto created = createCpuBackend(program, std::string(model.cppSource), host);
+  if (!created.ok())
+    return fail(kTrainerRuntimeError,
+                "cannot train on the CPU: " + created.status().message());
+  backend = std::move(*created);
+  return kTrainerSuccess;
+}
+
+int Trainer::initialize() {
+  std::map<std::string, const TensorData *> saved;
+  if (checkpoint)
+    for (const TensorData &t : checkpoint->tensors)
+      saved[t.name] = &t;
+  std::vector<double> values;
+  for (size_t i = 0; i < trainStep->arguments.size(); ++i) {
+    const StepArgument &arg = trainStep->arguments[i];
+    if (arg.role == "input")
+      continue;
+    std::vector<uint8_t> bytes;
+    if (checkpoint) {
+      bytes = saved.at(checkpointName(arg))->bytes;
+    } else if (arg.role == "param") {
+      if (!kiln::runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
+                                     arg.shape, options.seed, /*stream=*/i,
+                                     values))
+        return fail(kTrainerRuntimeError,
+                    "parameter '" + arg.name + "' has no initializer");
+      bytes = toBytes(values, arg.dtype);
+    } else {
+      bytes.assign(static_cast<size_t>(arg.bytes()), 0);
+    }
+    if (Status s = backend->write(arg.name, bytes.data(), bytes.size());
+        !s.ok())
+      return fail(kTrainerRuntimeError, s.message());
+  }
+  return kTrainerSuccess;
+}
+
+Status Trainer::feed(const std::string &step, const Inputs &inputs,
+                     const Batch &batch) {
+  std::vector<uint8_t> images = toBytes(batch.images, inputs.image->dtype);
+  if (Status s = backend->setInput(step, inputs.image->name, images.data(),
+                                   images.size());
+      !s.ok())
+    return s;
+  std::vector<uint8_t> labels = toBytes(batch.labels, inputs.label->dtype);
+  return backend->setInput(step, inputs.label->name, labels.data(),
+                           labels.size());
+}
+
+Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
+  BatchIterator batches(data.test, model.evalBatch, options.seed,
+                        /*shuffle=*/false);
+  batches.dropLast = true;
+  Batch batch;
+  std::vector<double> sums, values;
+  examples = 0;
+  while (batches.next(batch)) {
+    if (Status s = feed("eval", evalInputs, batch); !s.ok())
+      return s;
+    if (Status s = backend->run("eval", options.seed); !s.ok())
+      return s;
+    if (Status s = backend->scalars("eval", values); !s.ok())
+      return s;
+    sums.resize(values.size(), 0.0);
+    for (size_t k = 0; k < values.size(); ++k)
+      sums[k] += values[k] * static_cast<double>(batch.size);
+    examples += batch.size;
+  }
+  means = sums;
+  for (double &m : means)
+    m /= static_cast<double>(std::max<int64_t>(examples, 1));
+  means.resize(1 + metricNames.size(), 0.0);
+  return Status::success();
+}
+
+int Trainer::save(int64_t epochsDone) {
+  if (options.savePath == "none")
+    return kTrainerSuccess;
+  Checkpoint out;
+  for (const StepArgument &arg : trainStep->arguments) {
+    if (arg.role == "input")
+      continue;
+    TensorData t;
+    t.name = checkpointName(arg);
+    t.dtype = arg.dtype;
+    t.shape = arg.shape;
+    t.bytes.resize(static_cast<size_t>(arg.bytes()));
+    if (Status s = backend->read(arg.name, t.bytes.data(), t.bytes.size());
+        !s.ok())
+      return fail(kTrainerRuntimeError, s.message());
+    out.tensors.push_back(std::move(t));
+  }
+  out.metadata["format"] = "kiln";
+  out.metadata["model"] = std::string(model.modelFile);
+  out.metadata["epoch"] = std::to_string(epochsDone);
+  out.metadata["seed"] = std::to_string(options.seed);
+  if (Status s =
+          writeSafetensors(outputPath(options.savePath, ".safetensors"), out);
+      !s.ok())
+    return fail(kTrainerIOError, s.message());
+  return kTrainerSuccess;
+}
+
+int Trainer::run() {
+  if (int code = loadProgram())
+    return code;
+
+  auto loaded = loadFashionMnist(options.dataDir);
+  if (!loaded.ok())
+    return fail(kTrainerIOError, loaded.status().message() +
+                                     " (install the Debian package "
+                                     "dataset-fashion-mnist, or pass --data "
+                                     "DIR)");
+  data = std::move(*loaded);
+  if (options.trainLimit > 0)
+    data.train = data.train.subset(options.trainLimit);
+  if (options.testLimit > 0)
+    data.test = data.test.subset(options.testLimit);
+  if (data.train.count < model.trainBatch || data.test.count < model.evalBatch)
+    return fail(kTrainerUsageError,
+                format("%lld training and %lld test examples do not fill one "
+                       "batch: the trainer was compiled for batch %lld and "
+                       "eval batch %lld (kiln compile --batch, --eval-batch)",
+                       (long long)data.train.count, (long long)data.test.count,
+                       (long long)model.trainBatch,
+                       (long long)model.evalBatch));
+
+  if (!options.resumeFrom.empty())
+    if (int code = readCheckpoint())
+      return code;
+
+  // The log starts anew, or continues when resuming.
+  std::FILE *log = nullptr;
+  if (options.logPath != "none") {
+    std::string path = outputPath(options.logPath, ".metrics.jsonl");
+    log = std::fopen(path.c_str(), options.resumeFrom.empty() ? "w" : "a");
+    if (!log)
+      return fail(kTrainerIOError,
+                  "cannot write '" + path + "': " + std::strerror(errno));
+  }
+  struct Closer {
+    std::FILE *file;
+    ~Closer() {
+      if (file)
+        std::fclose(file);
+    }
+  } closer{log};
+
+  auto setupStart = Clock::now();
+  if (int code = createBackend())
+    return code;
+  double setupSeconds = secondsSince(setupStart);
+  if (int code = initialize())
+    return code;
+
+  int64_t perEpoch = data.train.count / model.trainBatch;
+  int64_t dropped = data.train.count - perEpoch * model.trainBatch;
+  int64_t evaluated = data.test.count / model.evalBatch * model.evalBatch;
+  size_t params =
+      std::count_if(trainStep->arguments.begin(), trainStep->arguments.end(),
+                    [](const StepArgument &a) { return a.role == "param"; });
+  std::printf("training %s on %s: %zu parameter tensors, %lld training and "
+              "%lld test examples, batch %lld\n",
+              program.model.c_str(), backend->description().c_str(), params,
+              (long long)data.train.count, (long long)data.test.count,
+              (long long)model.trainBatch);
+  std::printf("%lld steps per epoch (the last %lld training examples of each "
+              "shuffled epoch are dropped: static batch); evaluation on "
+              "%lld of %lld test examples, eval batch %lld\n",
+              (long long)perEpoch, (long long)dropped, (long long)evaluated,
+              (long long)data.test.count, (long long)model.evalBatch);
+  std::printf("kernels: %s in %.2f s (backend ready in %.2f s, %.1f MiB)\n",
+              backend->compiledFromCache() ? "loaded from the cache"
+                                           : "compiled",
+              backend->compileSeconds(), setupSeconds,
+              backend->memoryBytes() / (1024.0 * 1024.0));
+  std::fflush(stdout);
+
+  BatchIterator batches(data.train, model.trainBatch, options.seed,
+                        /*shuffle=*/true);
+  batches.dropLast = true;
+  Batch batch;
+  std::vector<double> values, test;
+  int64_t step = startEpoch * perEpoch;
+  bool firstStep = true;
+  auto testLine = [&](const std::vector<double> &figures) {
+    std::string text = format("test loss %.4f", figures[0]);
+    for (size_t k = 0; k < metricNames.size(); ++k)
+      text += format(" %s %.4f", metricNames[k].c_str(), figures[k + 1]);
+    return text;
+  };
+  for (int64_t epoch = startEpoch; epoch < options.epochs; ++epoch) {
+    batches.reset(epoch);
+    Progress progress(epoch + 1, options.epochs, perEpoch);
+    auto start = Clock::now();
+    double lossSum = 0, evalSeconds = 0;
+    int64_t samples = 0, done = 0;
+    bool more = batches.next(batch);
+    while (more) {
+      if (Status s = feed("train", trainInputs, batch); !s.ok())
+        return fail(kTrainerRuntimeError, s.message());
+      // Each step's dropout masks differ: the seed moves with the step, as
+      // in `kiln train`.
+      uint64_t stepSeed = options.seed * 1000003 +
+                          static_cast<uint64_t>(epoch * perEpoch + done);
+      auto stepStart = Clock::now();
+      if (Status s = backend->run("train", stepSeed); !s.ok())
+        return fail(kTrainerRuntimeError, s.message());
+      // Cut the next batch while the device runs this one.
+      int64_t size = batch.size;
+      more = batches.next(batch);
+      if (Status s = backend->scalars("train", values); !s.ok())
+        return fail(kTrainerRuntimeError, s.message());
+      if (firstStep) {
+        std::printf("first step: %.3f s\n", secondsSince(stepStart));
+        std::fflush(stdout);
+        firstStep = false;
+      }
+      double loss = values.empty() ? NAN : values[0];
+      if (!std::isfinite(loss))
+        return fail(kTrainerRuntimeError,
+                    format("the loss became %g at epoch %lld, batch %lld; "
+                           "try a smaller learning rate (kiln compile --lr)",
+                           loss, (long long)(epoch + 1),
+                           (long long)(done + 1)));
+      lossSum += loss * static_cast<double>(size);
+      samples += size;
+      ++done;
+      ++step;
+      if (options.evalEvery > 0 && step % options.evalEvery == 0 &&
+          done != perEpoch) {
+        auto evalStart = Clock::now();
+        int64_t examples = 0;
+        if (Status s = evaluate(test, examples); !s.ok())
+          return fail(kTrainerRuntimeError, s.message());
+        evalSeconds += secondsSince(evalStart);
+        if (::isatty(STDERR_FILENO))
+          std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
+        std::printf("step %lld: %s\n", (long long)step, testLine(test).c_str());
+        std::fflush(stdout);
+        if (log) {
+          std::fprintf(log,
+                       "{\"step\": %lld, \"epoch\": %lld, "
+                       "\"test_loss\": %.8g",
+                       (long long)step, (long long)(epoch + 1), test[0]);
+          for (size_t k = 0; k < metricNames.size(); ++k)
+            std::fprintf(log, ", \"test_%s\": %.8g", metricNames[k].c_str(),
+                         test[k + 1]);
+          std::fprintf(log, "}\n");
+          std::fflush(log);
+        }
+      }
+      progress.update(done, lossSum / static_cast<double>(samples), samples,
+                      secondsSince(start) - evalSeconds);
+    }
+    double seconds = secondsSince(start) - evalSeconds;
+    int64_t examples = 0;
+    if (Status s = evaluate(test, examples); !s.ok())
+      return fail(kTrainerRuntimeError, s.message());
+    double trainLoss =
+        lossSum / static_cast<double>(std::max<int64_t>(samples, 1));
+    double rate = samples / std::max(seconds, 1e-9);
+    std::printf("epoch %lld: train loss %.4f | %s | %.1f s, %.0f samples/s\n",
+                (long long)(epoch + 1), trainLoss, testLine(test).c_str(),
+                seconds, rate);
+    std::fflush(stdout);
+    if (log) {
+      std::fprintf(log,
+                   "{\"epoch\": %lld, \"train_loss\": %.8g, "
+                   "\"test_loss\": %.8g",
+                   (long long)(epoch + 1), trainLoss, test[0]);
+      for (size_t k = 0; k < metricNames.size(); ++k)
+        std::fprintf(log, ", \"test_%s\": %.8g", metricNames[k].c_str(),
+                     test[k + 1]);
+      std::fprintf(log, ", \"seconds\": %.3f, \"samples_per_second\": %.1f}\n",
+                   seconds, rate);
+      if (std::fflush(log) != 0)
+        return fail(kTrainerIOError, "cannot write the log: " +
+                                         std::string(std::strerror(errno)));
+    }
+    if (int code = save(epoch + 1))
+      return code;
+  }
+  return kTrainerSuccess;
+}
+
+} // namespace
+
+int kiln::runtime::trainerMain(int argc, char **argv,
+                               const EmbeddedModel &model) {
+  if (argc > 0 && argv[0]) {
+    toolName = argv[0];
+    if (size_t slash = toolName.rfind('/'); slash != std::string::npos)
+      toolName = toolName.substr(slash + 1);
+  }
+  Options options;
+  if (int code = parseFlags(argc, argv, model, options))
+    return code;
+  if (options.help) {
+    printHelp(model);
+    return kTrainerSuccess;
+  }
+  if (options.version) {
+    std::printf("%s: model %.*s, compiled by kiln %.*s (%.*s)\n",
+                toolName.c_str(), int(model.name.size()), model.name.data(),
+                int(model.kilnVersion.size()), model.kilnVersion.data(),
+                int(model.compileOptions.size()), model.compileOptions.data());
+    return kTrainerSuccess;
+  }
+  Trainer trainer(model, options);
+  return trainer.run();
+}

@@ -1,0 +1,359 @@
+//===- StepTest.cpp - whole steps on the CPU backend match the oracle -----===//
+//
+// For every example model: its training step, fused, planned, generated as
+// C++ and run by the CPU backend (runtime/CpuBackend.h) for a few steps,
+// computes the losses, metrics, parameters and optimizer state that the
+// reference executor computes running the unfused step op by op in double
+// precision (rounding each op's result to f32).
+//
+// Tolerances: the generated kernels compute in f32 with their own summation
+// orders, so each step differs from the oracle by rounding; over three
+// steps the parameters stay within atol 1e-5 + rtol 1e-4, the loss within
+// a relative 1e-5.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/StepCodegen.h"
+#include "frontend/MLIRGen.h"
+#include "frontend/Parser.h"
+#include "passes/Pipeline.h"
+#include "reference/Executor.h"
+#include "runtime/CpuBackend.h"
+#include "runtime/Initializers.h"
+#include "runtime/Nvrtc.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+
+using namespace kiln;
+
+namespace {
+
+constexpr int64_t kBatch = 8;
+constexpr int kSteps = 3;
+
+mlir::OwningOpRef<mlir::ModuleOp>
+compile(mlir::MLIRContext &context, const std::string &file, Stage stage) {
+  auto buffer = llvm::MemoryBuffer::getFile(file);
+  if (!buffer)
+    return nullptr;
+  auto ast = frontend::parseModelFile((*buffer)->getBuffer(), file, context);
+  if (!ast)
+    return nullptr;
+  auto module = frontend::mlirGen(context, *ast);
+  if (!module)
+    return nullptr;
+  CompilePipelineOptions options;
+  options.stage = stage;
+  std::vector<std::string> bindings = {"batch=" + std::to_string(kBatch)};
+  options.bind = bindings;
+  mlir::PassManager pm(&context);
+  if (failed(buildCompilePipeline(
+          pm, options, [](const llvm::Twine &) { return mlir::failure(); })) ||
+      failed(pm.run(*module)))
+    return nullptr;
+  return module;
+}
+
+reference::ElementType elementType(runtime::DType dtype) {
+  switch (dtype) {
+  case runtime::DType::F32:
+    return reference::ElementType::f32;
+  case runtime::DType::F64:
+    return reference::ElementType::f64;
+  case runtime::DType::I32:
+    return reference::ElementType::i32;
+  default:
+    return reference::ElementType::i64;
+  }
+}
+
+/// A tensor as the runtime's bytes, and back.
+std::vector<uint8_t> toBytes(const reference::Tensor &t, runtime::DType dtype) {
+  std::vector<uint8_t> bytes(t.data.size() * runtime::dtypeSize(dtype));
+  for (size_t i = 0; i < t.data.size(); ++i) {
+    uint8_t *p = bytes.data() + i * runtime::dtypeSize(dtype);
+    switch (dtype) {
+    case runtime::DType::F32: {
+      float v = float(t.data[i]);
+      std::memcpy(p, &v, 4);
+      break;
+    }
+    case runtime::DType::F64:
+      std::memcpy(p, &t.data[i], 8);
+      break;
+    case runtime::DType::I32: {
+      int32_t v = int32_t(t.data[i]);
+      std::memcpy(p, &v, 4);
+      break;
+    }
+    default: {
+      int64_t v = int64_t(t.data[i]);
+      std::memcpy(p, &v, 8);
+      break;
+    }
+    }
+  }
+  return bytes;
+}
+
+double element(const void *data, runtime::DType dtype, size_t i) {
+  auto p = static_cast<const uint8_t *>(data) + i * runtime::dtypeSize(dtype);
+  switch (dtype) {
+  case runtime::DType::F32: {
+    float v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
+  case runtime::DType::F64: {
+    double v;
+    std::memcpy(&v, p, 8);
+    return v;
+  }
+  case runtime::DType::I32: {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
+  default: {
+    int64_t v;
+    std::memcpy(&v, p, 8);
+    return double(v);
+  }
+  }
+}
+
+class Step : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(Step, CpuBackendMatchesTheReferenceExecutor) {
+  std::string file = std::string(KILN_SOURCE_DIR) + "/examples/" + GetParam();
+  mlir::MLIRContext context;
+  context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
+
+  // The compiled step: fused, planned, generated, built, loaded.
+  auto planned = compile(context, file, Stage::planned);
+  ASSERT_TRUE(planned) << file;
+  auto generated = codegen::generateProgram(*planned, codegen::Target::cpp);
+  ASSERT_TRUE(succeeded(generated));
+  const runtime::Step *step = generated->program.step("train");
+  ASSERT_TRUE(step);
+  auto library = runtime::compileHostLibrary(GetParam(), generated->source, {});
+  ASSERT_TRUE(library.ok()) << library.status().message();
+  auto cpu = runtime::CpuStep::create(*step, *library);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().message();
+
+  // The oracle: the unfused training step.
+  auto unfused = compile(context, file, Stage::grad);
+  ASSERT_TRUE(unfused);
+  mlir::func::FuncOp oracle;
+  unfused->walk([&](mlir::func::FuncOp f) {
+    if (f.getSymName() == step->function)
+      oracle = f;
+  });
+  ASSERT_TRUE(oracle) << step->function;
+  ASSERT_EQ(oracle.getNumArguments(), step->arguments.size());
+
+  // Arguments: initialized parameters, zero state, random inputs.
+  std::vector<reference::Tensor> args;
+  for (size_t i = 0; i < step->arguments.size(); ++i) {
+    const runtime::StepArgument &arg = step->arguments[i];
+    reference::Tensor t(elementType(arg.dtype), arg.shape);
+    if (arg.role == "param") {
+      ASSERT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
+                                      arg.shape, /*seed=*/7, i, t.data))
+          << arg.name;
+    }
+    t.round();
+    args.push_back(std::move(t));
+  }
+  std::vector<std::vector<uint8_t>> buffers;
+  for (size_t i = 0; i < args.size(); ++i)
+    buffers.push_back(toBytes(args[i], step->arguments[i].dtype));
+
+  std::mt19937_64 rng(3);
+  reference::Executor executor({/*training=*/true, /*seed=*/0});
+  for (int s = 0; s < kSteps; ++s) {
+    for (size_t i = 0; i < args.size(); ++i) {
+      const runtime::StepArgument &arg = step->arguments[i];
+      if (arg.role != "input")
+        continue;
+      for (double &v : args[i].data)
+        v = reference::isFloat(args[i].type)
+                ? std::uniform_real_distribution<double>(0, 1)(rng)
+                : double(rng() % 10); // labels of 10 classes
+      args[i].round();
+      buffers[i] = toBytes(args[i], arg.dtype);
+    }
+    uint64_t seed = 1000 + s;
+    executor.getOptions().seed = seed;
+    auto expected = executor.run(oracle, args);
+    ASSERT_TRUE(succeeded(expected));
+    std::vector<void *> pointers;
+    for (auto &b : buffers)
+      pointers.push_back(b.data());
+    cpu->run(pointers.data(), seed);
+
+    ASSERT_EQ(expected->size(), step->results.size());
+    for (size_t r = 0; r < step->results.size(); ++r) {
+      const runtime::StepResult &result = step->results[r];
+      const reference::Tensor &want = (*expected)[r];
+      ASSERT_EQ(int64_t(want.data.size()), result.elements());
+      bool scalar = result.role == "loss" || result.role == "metric";
+      for (size_t i = 0; i < want.data.size(); ++i) {
+        double got = element(cpu->result(r), result.dtype, i);
+        double tolerance = scalar ? 1e-5 * std::fabs(want.data[i]) + 1e-7
+                                  : 1e-5 + 1e-4 * std::fabs(want.data[i]);
+        ASSERT_NEAR(got, want.data[i], tolerance)
+            << "step " << s << ", result " << result.name << " (" << result.role
+            << "), element " << i;
+      }
+    }
+    // The next step starts from the oracle's results, so the comparison
+    // stays per step (differences do not compound).
+    size_t next = 0;
+    for (size_t r = 0; r < step->results.size(); ++r) {
+      const runtime::StepResult &result = step->results[r];
+      if (result.role != "param" && result.role != "state")
+        continue;
+      while (step->arguments[next].role == "input")
+        ++next;
+      args[next] = (*expected)[r];
+      buffers[next] = toBytes(args[next], step->arguments[next].dtype);
+      ++next;
+    }
+  }
+}
+
+// The Backend interface over the CPU backend: parameters written by name,
+// a training step, then the evaluation step reading the parameters the
+// training step updated; both losses equal the reference executor's.
+TEST_P(Step, CpuBackendSharesParametersBetweenSteps) {
+  std::string file = std::string(KILN_SOURCE_DIR) + "/examples/" + GetParam();
+  mlir::MLIRContext context;
+  context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
+  auto planned = compile(context, file, Stage::planned);
+  ASSERT_TRUE(planned) << file;
+  auto generated = codegen::generateProgram(*planned, codegen::Target::cpp);
+  ASSERT_TRUE(succeeded(generated));
+  auto backend =
+      runtime::createCpuBackend(generated->program, generated->source, {});
+  ASSERT_TRUE(backend.ok()) << backend.status().message();
+  const runtime::Step *train = generated->program.step("train");
+  const runtime::Step *eval = generated->program.step("eval");
+  ASSERT_TRUE(train && eval);
+
+  auto unfused = compile(context, file, Stage::grad);
+  ASSERT_TRUE(unfused);
+  mlir::func::FuncOp trainOracle, evalOracle;
+  unfused->walk([&](mlir::func::FuncOp f) {
+    if (f.getSymName() == train->function)
+      trainOracle = f;
+    if (f.getSymName() == eval->function)
+      evalOracle = f;
+  });
+  ASSERT_TRUE(trainOracle && evalOracle);
+
+  std::mt19937_64 rng(5);
+  std::map<std::string, reference::Tensor> byName;
+  std::vector<reference::Tensor> trainArgs;
+  for (size_t i = 0; i < train->arguments.size(); ++i) {
+    const runtime::StepArgument &arg = train->arguments[i];
+    reference::Tensor t(elementType(arg.dtype), arg.shape);
+    if (arg.role == "param") {
+      ASSERT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
+                                      arg.shape, /*seed=*/3, i, t.data));
+    } else if (arg.role == "input") {
+      for (double &v : t.data)
+        v = reference::isFloat(t.type)
+                ? std::uniform_real_distribution<double>(0, 1)(rng)
+                : double(rng() % 10);
+    }
+    t.round();
+    std::vector<uint8_t> bytes = toBytes(t, arg.dtype);
+    auto status = arg.role == "input"
+                      ? (*backend)->setInput("train", arg.name, bytes.data(),
+                                             bytes.size())
+                      : (*backend)->write(arg.name, bytes.data(), bytes.size());
+    ASSERT_TRUE(status.ok()) << status.message();
+    byName[arg.name] = t;
+    trainArgs.push_back(std::move(t));
+  }
+  reference::Executor executor({/*training=*/true, /*seed=*/11});
+  auto trained = executor.run(trainOracle, trainArgs);
+  ASSERT_TRUE(succeeded(trained));
+  ASSERT_TRUE((*backend)->run("train", 11).ok());
+  std::vector<double> scalars;
+  ASSERT_TRUE((*backend)->scalars("train", scalars).ok());
+  ASSERT_FALSE(scalars.empty());
+  EXPECT_NEAR(scalars[0], (*trained)[0].data[0],
+              1e-5 * std::fabs((*trained)[0].data[0]));
+
+  // The evaluation step on the updated parameters and the same inputs.
+  for (size_t r = 0; r < train->results.size(); ++r)
+    if (train->results[r].role == "param")
+      byName[train->results[r].name] = (*trained)[r];
+  std::vector<reference::Tensor> evalArgs;
+  for (const runtime::StepArgument &arg : eval->arguments) {
+    ASSERT_TRUE(byName.count(arg.name)) << arg.name;
+    evalArgs.push_back(byName[arg.name]);
+    if (arg.role == "input") {
+      std::vector<uint8_t> bytes = toBytes(byName[arg.name], arg.dtype);
+      ASSERT_TRUE((*backend)
+                      ->setInput("eval", arg.name, bytes.data(), bytes.size())
+                      .ok());
+    }
+  }
+  executor.getOptions().training = false;
+  auto evaluated = executor.run(evalOracle, evalArgs);
+  ASSERT_TRUE(succeeded(evaluated));
+  ASSERT_TRUE((*backend)->run("eval", 0).ok());
+  ASSERT_TRUE((*backend)->scalars("eval", scalars).ok());
+  ASSERT_EQ(scalars.size(), evaluated->size());
+  for (size_t i = 0; i < scalars.size(); ++i)
+    EXPECT_NEAR(scalars[i], (*evaluated)[i].data[0],
+                1e-4 * std::fabs((*evaluated)[i].data[0]) + 1e-6)
+        << "eval result " << i;
+}
+
+// The whole CUDA program of each example (every kernel of its training and
+// evaluation steps in one translation unit, as the CUDA backend compiles
+// it) compiles with NVRTC for sm_80 and sm_90.
+TEST_P(Step, CudaProgramCompilesWithNvrtc) {
+  if (!runtime::nvrtcAvailable())
+    GTEST_SKIP() << "NVRTC is not available (the CUDA toolkit is not "
+                    "installed)";
+  std::string file = std::string(KILN_SOURCE_DIR) + "/examples/" + GetParam();
+  mlir::MLIRContext context;
+  context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
+  auto planned = compile(context, file, Stage::planned);
+  ASSERT_TRUE(planned) << file;
+  auto generated = codegen::generateProgram(*planned, codegen::Target::cuda);
+  ASSERT_TRUE(succeeded(generated));
+  EXPECT_TRUE(generated->program.step("train"));
+  EXPECT_TRUE(generated->program.step("eval"));
+  for (const char *arch : {"sm_80", "sm_90"}) {
+    runtime::CompileOptions options;
+    options.arch = arch;
+    auto program = runtime::compileCuda(GetParam(), generated->source, options);
+    ASSERT_TRUE(program.ok()) << program.status().message();
+    EXPECT_FALSE(program->image.empty());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Examples, Step,
+                         ::testing::Values("mlp.kiln", "logreg.kiln",
+                                           "mlp_dropout.kiln", "cnn.kiln",
+                                           "avgpool.kiln"),
+                         [](const auto &info) {
+                           std::string name = info.param;
+                           return name.substr(0, name.find('.'));
+                         });
+
+} // namespace

@@ -1,0 +1,539 @@
+//===- MatmulTest.cpp - matmul kernels compile and compute right ----------===//
+//
+// For every matmul kernel of the example models' fused steps: the CUDA C
+// compiles with NVRTC for sm_80 and sm_90, with the batch dynamic and bound,
+// and the C++ computes what the reference executor computes, with the batch
+// bound and dynamic. Hand-written kernels cover what the examples do not:
+// sizes that are not multiples of the tiles, both transpose flags, f64,
+// dropout and several results in the epilogue, batch dimensions.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Harness.h"
+
+#include "codegen/KernelCodegen.h"
+#include "runtime/Nvrtc.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+
+using namespace kiln;
+using namespace kiln::test;
+
+namespace {
+
+/// The tolerance of a matmul kernel's results. The reference computes the
+/// product in double and rounds it once; the generated code sums K products
+/// in the element type, each addition rounding with a relative error of at
+/// most eps (2^-24 for f32). With inputs uniform in [-2, 2] a product has
+/// mean square 16/9, so the partial sums grow like sqrt(k * 16/9) and the K
+/// independent rounding errors add up to about eps * sqrt(sum_k k * 16/9),
+/// roughly eps * K. We allow 16 * eps * K: a margin for the tail of the
+/// distribution and for epilogue ops that scale the product (dropout's
+/// 1 / (1 - rate) <= 2), plus a relative term for the epilogue's own
+/// roundings. For f32 and K = 784 that is 7.5e-4 absolute, against results
+/// of typical size sqrt(784 * 16/9) = 37.
+Tolerance matmulTolerance(KernelOp kernel, int64_t dynamicSize) {
+  MatmulOp matmul = *kernel.getBlock().getOps<MatmulOp>().begin();
+  auto lhs = llvm::cast<mlir::RankedTensorType>(matmul.getLhs().getType());
+  int64_t k =
+      lhs.getDimSize(lhs.getRank() - (matmul.getTransposeLhs() ? 2 : 1));
+  if (mlir::ShapedType::isDynamic(k))
+    k = dynamicSize;
+  bool f32 = lhs.getElementType().isF32();
+  double eps = f32 ? std::ldexp(1.0, -24) : std::ldexp(1.0, -53);
+  return relative(/*atol=*/(f32 ? 1e-6 : 1e-13) + 16 * eps * double(k),
+                  /*rtol=*/f32 ? 1e-5 : 1e-13);
+}
+
+/// Checks each kernel's C++ against the reference with its own tolerance.
+void expectMatmulsMatchReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    int64_t dynamicSize = 0) {
+  CheckOptions options;
+  options.dynamicSize = dynamicSize;
+  for (const auto &kernel : kernels) {
+    SCOPED_TRACE(kernel.second);
+    expectCppMatchesReference(
+        {kernel}, matmulTolerance(kernel.first, dynamicSize), options);
+  }
+}
+
+class Matmul : public ::testing::TestWithParam<const char *> {
+protected:
+  Matmul() { loadDialects(context); }
+  mlir::MLIRContext context;
+};
+
+TEST_P(Matmul, CudaCompilesWithNvrtc) {
+  if (!runtime::nvrtcAvailable())
+    GTEST_SKIP() << "NVRTC is not available (the CUDA toolkit is not "
+                    "installed)";
+  for (const char *bind : {"", "batch=64"}) {
+    auto module = compileFused(context, examplePath(GetParam()), bind);
+    ASSERT_TRUE(module) << GetParam();
+    auto kernels = kernelsOfKind(*module, KernelKind::matmul);
+    if (kernels.empty())
+      continue;
+    expectCudaCompiles(kernels, GetParam());
+  }
+}
+
+TEST_P(Matmul, CppMatchesTheReferenceExecutor) {
+  auto module = compileFused(context, examplePath(GetParam()), "batch=5");
+  ASSERT_TRUE(module) << GetParam();
+  expectMatmulsMatchReference(kernelsOfKind(*module, KernelKind::matmul));
+}
+
+// The batch dynamic: M or K (weight gradients) is a size parameter.
+TEST_P(Matmul, CppMatchesTheReferenceWithDynamicBatch) {
+  auto module = compileFused(context, examplePath(GetParam()), "");
+  ASSERT_TRUE(module) << GetParam();
+  expectMatmulsMatchReference(kernelsOfKind(*module, KernelKind::matmul),
+                              /*dynamicSize=*/70);
+}
+
+INSTANTIATE_TEST_SUITE_P(Examples, Matmul,
+                         ::testing::Values("mlp.kiln", "logreg.kiln",
+                                           "mlp_dropout.kiln", "cnn.kiln",
+                                           "avgpool.kiln"),
+                         [](const auto &info) {
+                           std::string name = info.param;
+                           return name.substr(0, name.find('.'));
+                         });
+
+// Hand-written kernels, one per feature; sizes are not multiples of any
+// tile (64, 32, 16), and each takes a different tile configuration.
+constexpr const char *kHandWritten = R"mlir(
+  func.func @f(%x: tensor<67x45xf32>, %w: tensor<33x45xf32>, %b: tensor<33xf32>,
+               %xt: tensor<45x67xf32>, %v: tensor<45x70xf32>, %c: tensor<67x70xf32>,
+               %y: tensor<45x19xf32>, %u: tensor<23x45xf32>,
+               %d: tensor<37x300xf64>, %e: tensor<300x29xf64>, %db: tensor<37x1xf64>,
+               %g: tensor<1000x10xf32>, %h: tensor<1000x70xf32>,
+               %p: tensor<70x40xf32>, %q: tensor<40x90xf32>,
+               %ba: tensor<2x3x9x20xf32>, %bb: tensor<3x20x11xf32>, %bc: tensor<11xf32>) {
+    // Several results: the pre-activation and the activation.
+    %0:2 = kiln.kernel "matmul_add_relu" matmul (%x, %w, %b) : (tensor<67x45xf32>, tensor<33x45xf32>, tensor<33xf32>) -> (tensor<67x33xf32>, tensor<67x33xf32>) {
+    ^bb0(%a0: tensor<67x45xf32>, %a1: tensor<33x45xf32>, %a2: tensor<33xf32>):
+      %1 = kiln.matmul %a0, %a1 transpose_rhs : (tensor<67x45xf32>, tensor<33x45xf32>) -> tensor<67x33xf32>
+      %2 = kiln.add %1, %a2 : (tensor<67x33xf32>, tensor<33xf32>) -> tensor<67x33xf32>
+      %3 = kiln.relu %2 : tensor<67x33xf32>
+      kiln.yield %2, %3 : tensor<67x33xf32>, tensor<67x33xf32>
+    }
+    // transpose_lhs; a scalar constant and a second input of the output's
+    // shape in the epilogue.
+    %4 = kiln.kernel "matmul_mul_sub" matmul (%xt, %v, %c) : (tensor<45x67xf32>, tensor<45x70xf32>, tensor<67x70xf32>) -> tensor<67x70xf32> {
+    ^bb0(%a0: tensor<45x67xf32>, %a1: tensor<45x70xf32>, %a2: tensor<67x70xf32>):
+      %5 = kiln.matmul %a0, %a1 transpose_lhs : (tensor<45x67xf32>, tensor<45x70xf32>) -> tensor<67x70xf32>
+      %6 = kiln.constant dense<5.000000e-01> : tensor<f32>
+      %7 = kiln.mul %5, %6 : (tensor<67x70xf32>, tensor<f32>) -> tensor<67x70xf32>
+      %8 = kiln.sub %7, %a2 : (tensor<67x70xf32>, tensor<67x70xf32>) -> tensor<67x70xf32>
+      kiln.yield %8 : tensor<67x70xf32>
+    }
+    // Both transpose flags, a narrow output.
+    %9 = kiln.kernel "matmul" matmul (%y, %u) : (tensor<45x19xf32>, tensor<23x45xf32>) -> tensor<19x23xf32> {
+    ^bb0(%a0: tensor<45x19xf32>, %a1: tensor<23x45xf32>):
+      %10 = kiln.matmul %a0, %a1 transpose_lhs transpose_rhs : (tensor<45x19xf32>, tensor<23x45xf32>) -> tensor<19x23xf32>
+      kiln.yield %10 : tensor<19x23xf32>
+    }
+    // f64, a long K (split-K on the GPU), a bias broadcast over columns.
+    %11 = kiln.kernel "matmul_add" matmul (%d, %e, %db) : (tensor<37x300xf64>, tensor<300x29xf64>, tensor<37x1xf64>) -> tensor<37x29xf64> {
+    ^bb0(%a0: tensor<37x300xf64>, %a1: tensor<300x29xf64>, %a2: tensor<37x1xf64>):
+      %12 = kiln.matmul %a0, %a1 : (tensor<37x300xf64>, tensor<300x29xf64>) -> tensor<37x29xf64>
+      %13 = kiln.add %12, %a2 : (tensor<37x29xf64>, tensor<37x1xf64>) -> tensor<37x29xf64>
+      kiln.yield %13 : tensor<37x29xf64>
+    }
+    // A weight gradient: a small output, K = 1000 (split-K on the GPU).
+    %14 = kiln.kernel "matmul" matmul (%g, %h) : (tensor<1000x10xf32>, tensor<1000x70xf32>) -> tensor<10x70xf32> {
+    ^bb0(%a0: tensor<1000x10xf32>, %a1: tensor<1000x70xf32>):
+      %15 = kiln.matmul %a0, %a1 transpose_lhs : (tensor<1000x10xf32>, tensor<1000x70xf32>) -> tensor<10x70xf32>
+      kiln.yield %15 : tensor<10x70xf32>
+    }
+    // Dropout: its mask is drawn at the flat index row * N + col.
+    %16:2 = kiln.kernel "matmul_relu_dropout" matmul (%p, %q) : (tensor<70x40xf32>, tensor<40x90xf32>) -> (tensor<70x90xf32>, tensor<70x90xf32>) {
+    ^bb0(%a0: tensor<70x40xf32>, %a1: tensor<40x90xf32>):
+      %17 = kiln.matmul %a0, %a1 : (tensor<70x40xf32>, tensor<40x90xf32>) -> tensor<70x90xf32>
+      %18 = kiln.relu %17 : tensor<70x90xf32>
+      %19 = kiln.dropout %18 rate 3.000000e-01 stream 3 : tensor<70x90xf32>
+      kiln.yield %17, %19 : tensor<70x90xf32>, tensor<70x90xf32>
+    }
+    // Batch dimensions, the rhs's broadcast over the first.
+    %20 = kiln.kernel "matmul_add" matmul (%ba, %bb, %bc) : (tensor<2x3x9x20xf32>, tensor<3x20x11xf32>, tensor<11xf32>) -> tensor<2x3x9x11xf32> {
+    ^bb0(%a0: tensor<2x3x9x20xf32>, %a1: tensor<3x20x11xf32>, %a2: tensor<11xf32>):
+      %21 = kiln.matmul %a0, %a1 : (tensor<2x3x9x20xf32>, tensor<3x20x11xf32>) -> tensor<2x3x9x11xf32>
+      %22 = kiln.add %21, %a2 : (tensor<2x3x9x11xf32>, tensor<11xf32>) -> tensor<2x3x9x11xf32>
+      kiln.yield %22 : tensor<2x3x9x11xf32>
+    }
+    return
+  })mlir";
+
+class MatmulHandWritten : public ::testing::Test {
+protected:
+  MatmulHandWritten() {
+    loadDialects(context);
+    module = mlir::parseSourceString<mlir::ModuleOp>(kHandWritten, &context);
+  }
+  mlir::MLIRContext context;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+};
+
+TEST_F(MatmulHandWritten, CppMatchesTheReferenceExecutor) {
+  ASSERT_TRUE(module);
+  auto kernels = kernelsOfKind(*module, KernelKind::matmul);
+  ASSERT_EQ(kernels.size(), 7u);
+  expectMatmulsMatchReference(kernels);
+}
+
+TEST_F(MatmulHandWritten, CudaCompilesWithNvrtc) {
+  if (!runtime::nvrtcAvailable())
+    GTEST_SKIP() << "NVRTC is not available (the CUDA toolkit is not "
+                    "installed)";
+  ASSERT_TRUE(module);
+  expectCudaCompiles(kernelsOfKind(*module, KernelKind::matmul),
+                     "matmul_hand_written");
+}
+
+// The launch configuration follows the tile choice: the mlp's first layer
+// ([?, 784] x [512, 784]^T) takes 64 x 64 tiles and 256 threads, its
+// logits (N = 10) 32 x 16 tiles with split-K, its smallest weight gradient
+// ([10, 512], K = batch) 16 x 32 tiles with four k groups.
+TEST(MatmulLaunch, FollowsTheTiles) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto module = compileFused(context, examplePath("mlp.kiln"), "");
+  ASSERT_TRUE(module);
+  int checked = 0;
+  for (auto &[kernel, symbol] : kernelsOfKind(*module, KernelKind::matmul)) {
+    auto generated =
+        codegen::generateKernel(kernel, symbol, codegen::Target::cuda);
+    ASSERT_TRUE(succeeded(generated)) << symbol;
+    auto type =
+        llvm::cast<mlir::RankedTensorType>(kernel.getResult(0).getType());
+    const codegen::LaunchConfig &launch = generated->launch;
+    std::vector<int64_t> dims(generated->dynamicDims.size(), 4096);
+    if (type.getShape() ==
+        llvm::ArrayRef<int64_t>{mlir::ShapedType::kDynamic, 512}) {
+      EXPECT_EQ(launch.block[0], 256u) << symbol;
+      EXPECT_EQ(launch.grid[0].evaluate(dims), 64) << symbol;
+      EXPECT_EQ(launch.grid[1].evaluate(dims), 8) << symbol;
+      ++checked;
+    } else if (type.getShape() ==
+               llvm::ArrayRef<int64_t>{mlir::ShapedType::kDynamic, 10}) {
+      EXPECT_EQ(launch.block[0], 512u) << symbol;
+      EXPECT_EQ(launch.grid[0].evaluate(dims), 128) << symbol;
+      EXPECT_EQ(launch.grid[1].evaluate(dims), 1) << symbol;
+      ++checked;
+    } else if (type.getShape() == llvm::ArrayRef<int64_t>{10, 512}) {
+      EXPECT_EQ(launch.block[0], 512u) << symbol;
+      EXPECT_EQ(launch.grid[0].evaluate(dims), 1) << symbol;
+      EXPECT_EQ(launch.grid[1].evaluate(dims), 16) << symbol;
+      EXPECT_NE(generated->source.find("SPLIT = 4"), std::string::npos);
+      ++checked;
+    }
+    EXPECT_EQ(launch.grid[2].evaluate(dims), 1) << symbol;
+    EXPECT_EQ(launch.sharedBytes, 0u) << symbol; // static shared memory
+  }
+  EXPECT_GT(checked, 3);
+}
+
+/// The C type of a tensor's elements.
+std::string cTypeOf(mlir::Value v) {
+  mlir::Type t =
+      llvm::cast<mlir::RankedTensorType>(v.getType()).getElementType();
+  return t.isF64() ? "double" : t.isF32() ? "float" : "bool";
+}
+
+/// Appends to `main` a block that runs `kernel` on the GPU twice (the
+/// results must agree bit for bit) and as C++ (symbol + "_cpu"), and
+/// compares the two within `tolerance` for `dynamicSize`; with `timed`, it
+/// reports the GPU's microseconds per launch.
+void appendGpuCheck(std::string &main, KernelOp kernel,
+                    const std::string &symbol, int64_t dynamicSize,
+                    bool timed) {
+  auto cuda = codegen::generateKernel(kernel, symbol, codegen::Target::cuda);
+  ASSERT_TRUE(succeeded(cuda)) << symbol;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<std::string> types;
+  for (mlir::Value v : kernel.getInputs()) {
+    shapes.emplace_back(
+        llvm::cast<mlir::RankedTensorType>(v.getType()).getShape());
+    types.push_back(cTypeOf(v));
+  }
+  for (mlir::Value v : kernel.getResults()) {
+    shapes.emplace_back(
+        llvm::cast<mlir::RankedTensorType>(v.getType()).getShape());
+    types.push_back(cTypeOf(v));
+  }
+  for (auto &shape : shapes)
+    for (int64_t &size : shape)
+      if (mlir::ShapedType::isDynamic(size))
+        size = dynamicSize;
+  std::vector<int64_t> dims;
+  for (const codegen::DynamicDim &d : cuda->dynamicDims)
+    dims.push_back(shapes[d.operand][d.dim]);
+  const codegen::LaunchConfig &launch = cuda->launch;
+  Tolerance tolerance = matmulTolerance(kernel, dynamicSize);
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  os << "  {\n    Check c(\"" << symbol << " (size " << dynamicSize
+     << ")\");\n";
+  for (size_t n = 0; n < shapes.size(); ++n) {
+    int64_t count = 1;
+    for (int64_t size : shapes[n])
+      count *= size;
+    os << "    auto *b" << n << " = c.buffer<" << types[n] << ">(" << count
+       << ", " << (n < kernel.getInputs().size() ? "true" : "false") << ");\n";
+  }
+  os << "    long long dims[] = {0";
+  for (int64_t d : dims)
+    os << ", " << d;
+  os << "};\n    auto launch = [&] {\n      " << symbol << "<<<dim3("
+     << launch.grid[0].evaluate(dims) << ", " << launch.grid[1].evaluate(dims)
+     << ", " << launch.grid[2].evaluate(dims) << "), dim3(" << launch.block[0]
+     << ", " << launch.block[1] << ", " << launch.block[2] << "), "
+     << launch.sharedBytes << ">>>(";
+  for (size_t n = 0; n < shapes.size(); ++n)
+    os << (n ? ", " : "") << "b" << n << "->device";
+  for (int64_t d : dims)
+    os << ", " << d << "LL";
+  if (cuda->takesSeed)
+    os << ", seedPtr()";
+  os << ");\n    };\n    c.run(launch, " << (timed ? "true" : "false")
+     << ");\n";
+  // Timed runs are large: the C++ would take long, so only determinism.
+  if (!timed)
+    os << "    " << symbol << "_cpu_entry(c.hostPointers(), dims + 1, "
+       << "1234ULL);\n    c.compare(" << tolerance(0) << ", "
+       << tolerance(1) - tolerance(0) << ");\n";
+  os << "  }\n";
+  main += out;
+}
+
+/// The fixed part of the GPU check program: buffers, two GPU runs compared
+/// bit for bit, timing, the comparison with the C++ results.
+constexpr const char *kGpuCheckDriver = R"cu(
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <vector>
+
+#define CUDA_CHECK(x)                                                          \
+  do {                                                                         \
+    cudaError_t e = (x);                                                       \
+    if (e != cudaSuccess) {                                                    \
+      printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e), __FILE__,      \
+             __LINE__);                                                        \
+      exit(2);                                                                 \
+    }                                                                          \
+  } while (0)
+
+static int failures = 0;
+
+// The step's seed, 1234, where the kernels read it: in device memory.
+static const unsigned long long *seedPtr() {
+  static unsigned long long *d = nullptr;
+  if (!d) {
+    unsigned long long s = 1234;
+    CUDA_CHECK(cudaMalloc(&d, 8));
+    CUDA_CHECK(cudaMemcpy(d, &s, 8, cudaMemcpyHostToDevice));
+  }
+  return d;
+}
+
+struct Buffer {
+  size_t count = 0, item = 0;
+  bool input = false;
+  std::vector<char> host, gpu;
+  struct AnyPtr {
+    void *p = nullptr;
+    template <class T> operator T *() const { return (T *)p; }
+  } device;
+  double get(const std::vector<char> &v, size_t i) const {
+    if (item == 8)
+      return ((const double *)v.data())[i];
+    if (item == 4)
+      return ((const float *)v.data())[i];
+    return ((const bool *)v.data())[i];
+  }
+};
+
+struct Check {
+  const char *name;
+  std::vector<std::unique_ptr<Buffer>> buffers;
+  std::vector<void *> pointers;
+  explicit Check(const char *name) : name(name) {}
+  ~Check() {
+    for (auto &b : buffers)
+      cudaFree(b->device.p);
+  }
+  template <class T> Buffer *buffer(size_t count, bool input) {
+    auto b = std::make_unique<Buffer>();
+    b->count = count;
+    b->item = sizeof(T);
+    b->input = input;
+    b->host.resize(count * sizeof(T) + 8);
+    if (input) {
+      std::mt19937_64 rng(buffers.size() + 1);
+      std::uniform_real_distribution<double> u(-2, 2);
+      for (size_t i = 0; i < count; ++i)
+        ((T *)b->host.data())[i] = (T)u(rng);
+    } else {
+      memset(b->host.data(), 0xff, b->host.size());
+    }
+    CUDA_CHECK(cudaMalloc(&b->device.p, b->host.size()));
+    CUDA_CHECK(cudaMemcpy(b->device.p, b->host.data(), b->host.size(),
+                          cudaMemcpyHostToDevice));
+    buffers.push_back(std::move(b));
+    return buffers.back().get();
+  }
+  template <class F> void run(F launch, bool timed) {
+    std::vector<std::vector<char>> first;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (auto &b : buffers)
+        if (!b->input)
+          CUDA_CHECK(cudaMemset(b->device.p, 0xff, b->host.size()));
+      launch();
+      CUDA_CHECK(cudaGetLastError());
+      CUDA_CHECK(cudaDeviceSynchronize());
+      for (auto &b : buffers) {
+        if (b->input)
+          continue;
+        b->gpu.resize(b->host.size());
+        CUDA_CHECK(cudaMemcpy(b->gpu.data(), b->device.p, b->host.size(),
+                              cudaMemcpyDeviceToHost));
+        if (pass == 0)
+          first.push_back(b->gpu);
+      }
+    }
+    size_t k = 0;
+    for (auto &b : buffers)
+      if (!b->input && memcmp(first[k++].data(), b->gpu.data(),
+                              b->count * b->item) != 0) {
+        printf("FAIL %s: two runs differ\n", name);
+        ++failures;
+      }
+    if (timed) {
+      cudaEvent_t start, stop;
+      cudaEventCreate(&start);
+      cudaEventCreate(&stop);
+      cudaEventRecord(start);
+      for (int i = 0; i < 20; ++i)
+        launch();
+      cudaEventRecord(stop);
+      CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      printf("TIME %s: %.1f us\n", name, ms * 1000 / 20);
+    }
+  }
+  void *const *hostPointers() {
+    pointers.clear();
+    for (auto &b : buffers)
+      pointers.push_back(b->host.data());
+    return pointers.data();
+  }
+  void compare(double atol, double rtol) {
+    double worst = 0;
+    size_t bad = 0;
+    for (auto &b : buffers) {
+      if (b->input)
+        continue;
+      for (size_t i = 0; i < b->count; ++i) {
+        double want = b->get(b->host, i), got = b->get(b->gpu, i);
+        if (std::isnan(want) && std::isnan(got))
+          continue;
+        // Both sides round: twice the tolerance against the exact value.
+        double ratio = std::fabs(want - got) / (2 * (atol + rtol * std::fabs(want)));
+        if (!(ratio <= 1)) {
+          if (bad < 3)
+            printf("  %s element %zu: gpu %.9g cpu %.9g\n", name, i, got, want);
+          ++bad;
+        }
+        if (ratio > worst)
+          worst = ratio;
+      }
+    }
+    printf("%s %s: worst error / tolerance %.3g\n", bad ? "FAIL" : "PASS",
+           name, worst);
+    failures += bad != 0;
+  }
+};
+)cu";
+
+// Not a check here: with KILN_MATMUL_GPU_CHECK_DIR set, writes a program
+// (check.cu, kernels.cpp, run.sh) that runs the examples' and the
+// hand-written matmul kernels on a GPU against their C++, for a machine
+// with nvcc and a GPU: `sh run.sh`.
+TEST(MatmulGpu, WriteCheckProgram) {
+  const char *dir = std::getenv("KILN_MATMUL_GPU_CHECK_DIR");
+  if (!dir)
+    GTEST_SKIP() << "KILN_MATMUL_GPU_CHECK_DIR is not set";
+  mlir::MLIRContext context;
+  loadDialects(context);
+  std::string cu = codegen::preamble(codegen::Target::cuda);
+  std::string cpp = codegen::preamble(codegen::Target::cpp);
+  std::string main, declarations;
+  std::vector<mlir::OwningOpRef<mlir::ModuleOp>> modules;
+  auto add = [&](mlir::ModuleOp module, int64_t dynamicSize, bool timed,
+                 const std::string &prefix) {
+    for (auto &[kernel, name] : kernelsOfKind(module, KernelKind::matmul)) {
+      std::string symbol = prefix + name;
+      auto gpu = codegen::generateKernel(kernel, symbol, codegen::Target::cuda);
+      auto host = codegen::generateKernel(kernel, symbol + "_cpu",
+                                          codegen::Target::cpp);
+      ASSERT_TRUE(succeeded(gpu) && succeeded(host)) << symbol;
+      cu += gpu->source;
+      cpp += host->source;
+      declarations += "extern \"C\" void " + symbol +
+                      "_cpu_entry(void *const *, const long long *, "
+                      "unsigned long long);\n";
+      appendGpuCheck(main, kernel, symbol, dynamicSize, timed);
+    }
+  };
+  modules.push_back(
+      mlir::parseSourceString<mlir::ModuleOp>(kHandWritten, &context));
+  ASSERT_TRUE(modules.back());
+  add(*modules.back(), 0, false, "hand_");
+  for (const char *model : {"mlp", "mlp_dropout", "cnn", "avgpool"}) {
+    modules.push_back(
+        compileFused(context, examplePath(std::string(model) + ".kiln"), ""));
+    ASSERT_TRUE(modules.back()) << model;
+    add(*modules.back(), 300, false, std::string(model) + "_");
+  }
+  // Timing at the benchmark's batch sizes (the train step's kernels).
+  for (int64_t batch : {128, 4096})
+    add(*modules[1], batch, true, "mlp" + std::to_string(batch) + "_");
+  std::string check = "// Written by MatmulTest (MatmulGpu.WriteCheckProgram)."
+                      "\n#include \"kernels.cu\"\n";
+  check += kGpuCheckDriver;
+  check += declarations;
+  check +=
+      "\nint main() {\n" + main +
+      "  printf(\"%d failures\\n\", failures);\n  return failures != 0;\n}\n";
+  std::string run = "set -e\ncd \"$(dirname \"$0\")\"\n"
+                    "NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)\n"
+                    "g++ -O2 -c kernels.cpp -o kernels.o\n"
+                    "$NVCC -O2 -arch=native -w check.cu kernels.o -o check\n"
+                    "./check\n";
+  for (const auto &[name, text] :
+       std::vector<std::pair<std::string, std::string>>{{"kernels.cu", cu},
+                                                        {"kernels.cpp", cpp},
+                                                        {"check.cu", check},
+                                                        {"run.sh", run}}) {
+    std::error_code ec;
+    llvm::raw_fd_ostream file(std::string(dir) + "/" + name, ec);
+    ASSERT_FALSE(ec) << name;
+    file << text;
+  }
+}
+
+} // namespace

@@ -1,0 +1,269 @@
+//===- StepCheck.cpp - whole steps on the GPU match the CPU backend -------===//
+//
+// kiln-step-check DIR runs every compiled model in DIR (MODEL.program,
+// MODEL.cu and MODEL.cpp, from `kiln compile --emit=program|cuda|cpp`) on
+// the CUDA backend and on the CPU backend (itself checked against the
+// reference executor by test/backend), from the same initial parameters
+// and on the same random batches, and compares:
+//
+//   - the loss and metrics of every training step and of an evaluation
+//     step, and every parameter and state tensor after the last step,
+//     within a float tolerance (different summation orders);
+//   - two GPU runs with the same seeds, with and without CUDA graphs: bit
+//     for bit equal (the deterministic mode).
+//
+// Exit codes: 0 all match, 1 a mismatch or an error, 2 usage, 77 no GPU.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/CpuBackend.h"
+#include "runtime/Cuda.h"
+#include "runtime/CudaBackend.h"
+#include "runtime/Initializers.h"
+#include "runtime/Nvrtc.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+using namespace kiln::runtime;
+
+namespace {
+
+constexpr int kSteps = 5;
+
+std::string readText(const std::filesystem::path &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// `values` (doubles) as `dtype` bytes.
+std::vector<uint8_t> encode(const std::vector<double> &values, DType dtype) {
+  std::vector<uint8_t> bytes(values.size() * dtypeSize(dtype));
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint8_t *p = bytes.data() + i * dtypeSize(dtype);
+    if (dtype == DType::F32) {
+      float v = float(values[i]);
+      std::memcpy(p, &v, 4);
+    } else if (dtype == DType::F64) {
+      std::memcpy(p, &values[i], 8);
+    } else if (dtype == DType::I32) {
+      int32_t v = int32_t(values[i]);
+      std::memcpy(p, &v, 4);
+    } else {
+      int64_t v = int64_t(values[i]);
+      std::memcpy(p, &v, 8);
+    }
+  }
+  return bytes;
+}
+
+/// Initial parameters (seed 1) and zero state, written to `backend`.
+Status initialize(Backend &backend) {
+  const Step *step = backend.program().step("train");
+  for (size_t i = 0; i < step->arguments.size(); ++i) {
+    const StepArgument &arg = step->arguments[i];
+    if (arg.role == "input")
+      continue;
+    std::vector<double> values(size_t(arg.elements()), 0.0);
+    if (arg.role == "param" &&
+        !kiln::runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
+                                   arg.shape, /*seed=*/1, i, values))
+      return Status::error("parameter '" + arg.name + "' has no initializer");
+    std::vector<uint8_t> bytes = encode(values, arg.dtype);
+    if (Status s = backend.write(arg.name, bytes.data(), bytes.size()); !s.ok())
+      return s;
+  }
+  return Status::success();
+}
+
+/// Random inputs for `step` number `n`: images in [0, 1), labels of ten
+/// classes, the same for every backend.
+Status feed(Backend &backend, const std::string &kind, int n) {
+  const Step *step = backend.program().step(kind);
+  std::mt19937_64 rng(1000 + n);
+  for (const StepArgument &arg : step->arguments) {
+    if (arg.role != "input")
+      continue;
+    std::vector<double> values(size_t(arg.elements()));
+    bool isFloat = arg.dtype == DType::F32 || arg.dtype == DType::F64;
+    for (double &v : values)
+      v = isFloat ? std::uniform_real_distribution<double>(0, 1)(rng)
+                  : double(rng() % 10);
+    std::vector<uint8_t> bytes = encode(values, arg.dtype);
+    if (Status s = backend.setInput(kind, arg.name, bytes.data(), bytes.size());
+        !s.ok())
+      return s;
+  }
+  return Status::success();
+}
+
+/// What a run leaves: the scalars of every step, then every parameter and
+/// state tensor's bytes.
+struct Trace {
+  std::vector<std::vector<double>> scalars;
+  std::vector<std::vector<uint8_t>> tensors;
+};
+
+StatusOr<Trace> trace(Backend &backend) {
+  Trace t;
+  if (Status s = initialize(backend); !s.ok())
+    return s;
+  std::vector<double> values;
+  for (int n = 0; n < kSteps; ++n) {
+    if (Status s = feed(backend, "train", n); !s.ok())
+      return s;
+    if (Status s = backend.run("train", /*seed=*/77 + n); !s.ok())
+      return s;
+    if (Status s = backend.scalars("train", values); !s.ok())
+      return s;
+    t.scalars.push_back(values);
+  }
+  if (backend.program().step("eval")) {
+    if (Status s = feed(backend, "eval", kSteps); !s.ok())
+      return s;
+    if (Status s = backend.run("eval", 0); !s.ok())
+      return s;
+    if (Status s = backend.scalars("eval", values); !s.ok())
+      return s;
+    t.scalars.push_back(values);
+  }
+  for (const StepArgument &arg : backend.program().step("train")->arguments) {
+    if (arg.role == "input")
+      continue;
+    std::vector<uint8_t> bytes(size_t(arg.bytes()));
+    if (Status s = backend.read(arg.name, bytes.data(), bytes.size()); !s.ok())
+      return s;
+    t.tensors.push_back(std::move(bytes));
+  }
+  return t;
+}
+
+/// Compares two traces within a tolerance; prints the largest differences.
+bool close(const Program &program, const Trace &gpu, const Trace &cpu) {
+  bool ok = true;
+  double worstScalar = 0;
+  for (size_t s = 0; s < gpu.scalars.size(); ++s)
+    for (size_t i = 0; i < gpu.scalars[s].size(); ++i) {
+      double want = cpu.scalars[s][i], got = gpu.scalars[s][i];
+      double error = std::fabs(got - want);
+      worstScalar = std::max(worstScalar, error);
+      if (!(error <= 1e-4 * std::fabs(want) + 1e-5)) {
+        std::printf("  step %zu scalar %zu: gpu %.9g, cpu %.9g\n", s, i, got,
+                    want);
+        ok = false;
+      }
+    }
+  double worstTensor = 0;
+  size_t t = 0;
+  for (const StepArgument &arg : program.step("train")->arguments) {
+    if (arg.role == "input")
+      continue;
+    for (int64_t i = 0; i < arg.elements(); ++i) {
+      double got = elementAsDouble(gpu.tensors[t].data(), arg.dtype, i);
+      double want = elementAsDouble(cpu.tensors[t].data(), arg.dtype, i);
+      double error = std::fabs(got - want);
+      worstTensor = std::max(worstTensor, error);
+      if (!(error <= 1e-3 * std::fabs(want) + 1e-4)) {
+        std::printf("  %s[%lld]: gpu %.9g, cpu %.9g\n", arg.name.c_str(),
+                    static_cast<long long>(i), got, want);
+        ok = false;
+        break;
+      }
+    }
+    ++t;
+  }
+  std::printf("  largest difference gpu vs cpu: scalars %.3g, parameters and "
+              "state %.3g\n",
+              worstScalar, worstTensor);
+  return ok;
+}
+
+bool identical(const Trace &a, const Trace &b) {
+  return a.scalars == b.scalars && a.tensors == b.tensors;
+}
+
+int check(const std::filesystem::path &programFile) {
+  std::string name = programFile.stem().string();
+  std::filesystem::path base = programFile;
+  auto program = parseProgram(readText(programFile), programFile.string());
+  if (!program.ok()) {
+    std::printf("%s: %s\n", name.c_str(), program.status().message().c_str());
+    return 1;
+  }
+  std::string cuda = readText(base.replace_extension(".cu"));
+  std::string cpp = readText(base.replace_extension(".cpp"));
+  std::printf("%s: %zu train launches\n", name.c_str(),
+              program->step("train")->launches.size());
+  auto cpu = createCpuBackend(*program, cpp, {});
+  if (!cpu.ok()) {
+    std::printf("  cpu backend: %s\n", cpu.status().message().c_str());
+    return 1;
+  }
+  CudaBackendOptions options;
+  options.cacheDir = defaultCacheDir();
+  auto gpu = createCudaBackend(*program, cuda, options);
+  options.graphs = false;
+  auto gpuNoGraphs = createCudaBackend(*program, cuda, options);
+  if (!gpu.ok() || !gpuNoGraphs.ok()) {
+    std::printf("  cuda backend: %s\n",
+                (!gpu.ok() ? gpu : gpuNoGraphs).status().message().c_str());
+    return 1;
+  }
+  std::printf("  %s, kernels compiled in %.3f s%s\n",
+              (*gpu)->description().c_str(), (*gpu)->compileSeconds(),
+              (*gpu)->compiledFromCache() ? " (cache)" : "");
+  auto cpuTrace = trace(**cpu);
+  auto gpuTrace = trace(**gpu);
+  auto gpuAgain = trace(**gpu);
+  auto gpuPlain = trace(**gpuNoGraphs);
+  for (auto *t : {&cpuTrace, &gpuTrace, &gpuAgain, &gpuPlain})
+    if (!t->ok()) {
+      std::printf("  run: %s\n", t->status().message().c_str());
+      return 1;
+    }
+  bool ok = close(*program, *gpuTrace, *cpuTrace);
+  for (size_t s = 0; s < gpuTrace->scalars.size(); ++s)
+    std::printf("  step %zu: loss gpu %.9g cpu %.9g\n", s,
+                gpuTrace->scalars[s][0], cpuTrace->scalars[s][0]);
+  bool again = identical(*gpuTrace, *gpuAgain);
+  bool plain = identical(*gpuTrace, *gpuPlain);
+  std::printf("  gpu run twice: %s; with and without CUDA graphs: %s\n",
+              again ? "bit-identical" : "DIFFERENT",
+              plain ? "bit-identical" : "DIFFERENT");
+  ok = ok && again && plain;
+  std::printf("  %s\n", ok ? "PASS" : "FAIL");
+  return ok ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: kiln-step-check DIR\n");
+    return 2;
+  }
+  if (Status s = cuda::initialize(); !s.ok()) {
+    std::printf("skipped: %s\n", s.message().c_str());
+    return 77;
+  }
+  int failures = 0, models = 0;
+  std::vector<std::filesystem::path> programs;
+  for (const auto &entry : std::filesystem::directory_iterator(argv[1]))
+    if (entry.path().extension() == ".program")
+      programs.push_back(entry.path());
+  std::sort(programs.begin(), programs.end());
+  for (const auto &path : programs) {
+    ++models;
+    failures += check(path) != 0;
+  }
+  std::printf("%d of %d models match\n", models - failures, models);
+  return models == 0 || failures ? 1 : 0;
+}
