@@ -62,17 +62,15 @@ std::string identifier(llvm::StringRef name) {
 
 class ProgramBuilder {
 public:
-  explicit ProgramBuilder(Target target) : target(target) {}
-
   LogicalResult addStep(func::FuncOp func, llvm::StringRef kind);
   GeneratedProgram finish() { return std::move(result); }
 
 private:
-  /// The symbol of `kernel`'s code, generating it unless an identical
-  /// kernel was generated before.
+  /// `kernel`'s code for the GPU (its symbol, launch and parameters hold for
+  /// the CPU's code too), generating both unless an identical kernel was
+  /// generated before.
   FailureOr<const GeneratedKernel *> kernelFor(KernelOp kernel);
 
-  Target target;
   GeneratedProgram result;
   /// Generated kernels by their code (generated with a fixed symbol).
   llvm::StringMap<GeneratedKernel> byCode;
@@ -80,23 +78,28 @@ private:
 };
 
 FailureOr<const GeneratedKernel *> ProgramBuilder::kernelFor(KernelOp kernel) {
-  FailureOr<GeneratedKernel> probe =
-      generateKernel(kernel, "kiln_kernel", target);
-  if (failed(probe))
+  FailureOr<GeneratedKernel> cuda =
+      generateKernel(kernel, "kiln_kernel", Target::cuda);
+  FailureOr<GeneratedKernel> cpp =
+      generateKernel(kernel, "kiln_kernel", Target::cpp);
+  if (failed(cuda) || failed(cpp))
     return failure();
-  auto it = byCode.find(probe->source);
+  std::string key = cuda->source + '\0' + cpp->source;
+  auto it = byCode.find(key);
   if (it != byCode.end())
     return &it->second;
   std::string symbol = identifier(kernel.getName());
   unsigned &uses = namesUsed[symbol];
   if (uses++)
     symbol += "_" + std::to_string(uses - 1);
-  FailureOr<GeneratedKernel> generated = generateKernel(kernel, symbol, target);
-  if (failed(generated))
+  cuda = generateKernel(kernel, symbol, Target::cuda);
+  cpp = generateKernel(kernel, symbol, Target::cpp);
+  if (failed(cuda) || failed(cpp))
     return failure();
-  result.source += "\n" + generated->source;
+  result.cudaSource += "\n" + cuda->source;
+  result.cppSource += "\n" + cpp->source;
   ++result.kernels;
-  return &byCode.insert({probe->source, std::move(*generated)}).first->second;
+  return &byCode.insert({key, std::move(*cuda)}).first->second;
 }
 
 LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
@@ -199,8 +202,8 @@ LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
 } // namespace
 
 FailureOr<GeneratedProgram>
-kiln::codegen::generateProgram(ArrayRef<StepSource> sources, Target target) {
-  ProgramBuilder builder(target);
+kiln::codegen::generateProgram(ArrayRef<StepSource> sources) {
+  ProgramBuilder builder;
   std::string model;
   for (const StepSource &source : sources) {
     ModuleOp module = source.module;
@@ -221,12 +224,12 @@ kiln::codegen::generateProgram(ArrayRef<StepSource> sources, Target target) {
   }
   GeneratedProgram result = builder.finish();
   result.program.model = model;
-  result.source = preamble(target) + result.source;
+  result.cudaSource = preamble(Target::cuda) + result.cudaSource;
+  result.cppSource = preamble(Target::cpp) + result.cppSource;
   return result;
 }
 
-FailureOr<GeneratedProgram> kiln::codegen::generateProgram(ModuleOp module,
-                                                           Target target) {
+FailureOr<GeneratedProgram> kiln::codegen::generateProgram(ModuleOp module) {
   // The steps a runtime runs; the gradient function is part of the
   // training step.
   SmallVector<StepSource> sources;
@@ -236,5 +239,5 @@ FailureOr<GeneratedProgram> kiln::codegen::generateProgram(ModuleOp module,
         sources.push_back({module, kind.str()});
   if (sources.empty())
     return module.emitError("no step function to generate (kiln.step)");
-  return generateProgram(sources, target);
+  return generateProgram(sources);
 }

@@ -3,15 +3,16 @@
 // The last compiler stage: the step functions (`kiln.step` = "train",
 // "eval") of a module after `kiln-plan-memory` become
 //
-//   - one translation unit with every kernel they launch, for the GPU (CUDA
-//     C for NVRTC) or the CPU (C++ for the host compiler); kernels that
-//     generate the same code are emitted once;
+//   - two translation units with every kernel they launch: for the GPU
+//     (CUDA C for NVRTC) and for the CPU (C++ for the host compiler), with
+//     the same kernel symbols; kernels that generate the same code are
+//     emitted once;
 //   - a runtime::Program (runtime/Program.h): per step, its arguments, the
 //     arena size, the launches in order with the buffers each reads and
 //     writes, and where each result lives.
 //
-// The program is the same for both targets, so the CPU and the GPU run the
-// same plan.
+// One program serves both targets (the CPU ignores the CUDA launch
+// configurations), so the CPU and the GPU run the same plan.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,8 +28,11 @@ namespace kiln::codegen {
 
 struct GeneratedProgram {
   runtime::Program program;
-  /// The translation unit: the preamble and every distinct kernel.
-  std::string source;
+  /// The translation units: the preamble and every distinct kernel.
+  std::string cudaSource, cppSource;
+  const std::string &source(Target target) const {
+    return target == Target::cuda ? cudaSource : cppSource;
+  }
   /// Kernels launched, and distinct kernels emitted.
   unsigned launches = 0, kernels = 0;
 };
@@ -36,8 +40,7 @@ struct GeneratedProgram {
 /// Generates the step functions of `module`, which must have been through
 /// `kiln-plan-memory`. Fails with located errors (an unplanned step, an op
 /// outside a kernel, a kernel the generators do not handle).
-mlir::FailureOr<GeneratedProgram> generateProgram(mlir::ModuleOp module,
-                                                  Target target);
+mlir::FailureOr<GeneratedProgram> generateProgram(mlir::ModuleOp module);
 
 /// One program from several compiles of a model, e.g. its training step
 /// planned at batch 128 and its evaluation step at batch 1000: the steps of
@@ -48,7 +51,7 @@ struct StepSource {
   std::string kind;
 };
 mlir::FailureOr<GeneratedProgram>
-generateProgram(llvm::ArrayRef<StepSource> sources, Target target);
+generateProgram(llvm::ArrayRef<StepSource> sources);
 
 } // namespace kiln::codegen
 

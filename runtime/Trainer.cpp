@@ -368,7 +368,7 @@ private:
 
   const EmbeddedModel &model;
   const Options &options;
-  Program program, cudaProgram;
+  Program program;
   const Step *trainStep = nullptr, *evalStep = nullptr;
   Inputs trainInputs, evalInputs;
   FashionMnist data;
@@ -378,38 +378,11 @@ private:
   std::vector<std::string> metricNames; // the eval step's, after the loss
 };
 
-/// Whether two tensors are described alike.
-bool sameSpec(const TensorSpec &a, const TensorSpec &b) {
-  return a.role == b.role && a.name == b.name && a.dtype == b.dtype &&
-         a.shape == b.shape;
-}
-
 int Trainer::loadProgram() {
-  // The CPU's program describes the steps' tensors; the GPU's must agree.
-  auto cpu = parseProgram(std::string(model.cppProgram), "embedded program");
-  auto gpu =
-      parseProgram(std::string(model.cudaProgram), "embedded CUDA program");
-  if (!cpu.ok() || !gpu.ok())
-    return fail(kTrainerRuntimeError,
-                (cpu.ok() ? gpu : cpu).status().message());
-  program = std::move(*cpu);
-  cudaProgram = std::move(*gpu);
-  for (const Program *p : {&program, &cudaProgram})
-    if (Status s = verifyProgram(*p); !s.ok())
-      return fail(kTrainerRuntimeError, "embedded program: " + s.message());
-  bool same = program.steps.size() == cudaProgram.steps.size();
-  for (size_t i = 0; same && i < program.steps.size(); ++i) {
-    const Step &a = program.steps[i], &b = cudaProgram.steps[i];
-    same = a.kind == b.kind && a.arguments.size() == b.arguments.size() &&
-           a.results.size() == b.results.size();
-    for (size_t k = 0; same && k < a.arguments.size(); ++k)
-      same = sameSpec(a.arguments[k], b.arguments[k]);
-    for (size_t k = 0; same && k < a.results.size(); ++k)
-      same = sameSpec(a.results[k], b.results[k]);
-  }
-  if (!same)
-    return fail(kTrainerRuntimeError, "the embedded CPU and GPU programs "
-                                      "disagree on the steps' tensors");
+  auto parsed = parseProgram(std::string(model.program), "embedded program");
+  if (!parsed.ok())
+    return fail(kTrainerRuntimeError, parsed.status().message());
+  program = std::move(*parsed);
   trainStep = program.step("train");
   evalStep = program.step("eval");
   if (!trainStep || !evalStep)
@@ -471,7 +444,7 @@ int Trainer::createBackend() {
     CudaBackendOptions cuda;
     cuda.cacheDir = cacheDir;
     auto created =
-        createCudaBackend(cudaProgram, std::string(model.cudaSource), cuda);
+        createCudaBackend(program, std::string(model.cudaSource), cuda);
     if (created.ok()) {
       backend = std::move(*created);
       return kTrainerSuccess;

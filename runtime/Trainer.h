@@ -8,7 +8,7 @@
 //   int main(int argc, char **argv) {
 //     kiln::runtime::EmbeddedModel model;
 //     model.name = "mlp";
-//     model.cudaProgram = kCudaProgram;   // raw string literals
+//     model.program = kProgram;           // raw string literals
 //     ...
 //     return kiln::runtime::trainerMain(argc, argv, model);
 //   }
@@ -35,12 +35,9 @@ struct EmbeddedModel {
   /// "model", as `kiln train` writes it.
   std::string_view modelFile;
   /// The program (printProgram's text form, with a "train" and an "eval"
-  /// step) and its kernels, for the GPU (CUDA C) and for the CPU (C++). The
-  /// two programs have the same arguments and results; their launches
-  /// differ.
-  std::string_view cudaProgram;
+  /// step) and its kernels, for the GPU (CUDA C) and for the CPU (C++).
+  std::string_view program;
   std::string_view cudaSource;
-  std::string_view cppProgram;
   std::string_view cppSource;
   /// The batch sizes the steps were compiled for.
   int64_t trainBatch = 0;

@@ -140,11 +140,12 @@ TEST_P(Step, CpuBackendMatchesTheReferenceExecutor) {
   // The compiled step: fused, planned, generated, built, loaded.
   auto planned = compile(context, file, Stage::planned);
   ASSERT_TRUE(planned) << file;
-  auto generated = codegen::generateProgram(*planned, codegen::Target::cpp);
+  auto generated = codegen::generateProgram(*planned);
   ASSERT_TRUE(succeeded(generated));
   const runtime::Step *step = generated->program.step("train");
   ASSERT_TRUE(step);
-  auto library = runtime::compileHostLibrary(GetParam(), generated->source, {});
+  auto library =
+      runtime::compileHostLibrary(GetParam(), generated->cppSource, {});
   ASSERT_TRUE(library.ok()) << library.status().message();
   auto cpu = runtime::CpuStep::create(*step, *library);
   ASSERT_TRUE(cpu.ok()) << cpu.status().message();
@@ -240,10 +241,10 @@ TEST_P(Step, CpuBackendSharesParametersBetweenSteps) {
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
   auto planned = compile(context, file, Stage::planned);
   ASSERT_TRUE(planned) << file;
-  auto generated = codegen::generateProgram(*planned, codegen::Target::cpp);
+  auto generated = codegen::generateProgram(*planned);
   ASSERT_TRUE(succeeded(generated));
   auto backend =
-      runtime::createCpuBackend(generated->program, generated->source, {});
+      runtime::createCpuBackend(generated->program, generated->cppSource, {});
   ASSERT_TRUE(backend.ok()) << backend.status().message();
   const runtime::Step *train = generated->program.step("train");
   const runtime::Step *eval = generated->program.step("eval");
@@ -334,14 +335,15 @@ TEST_P(Step, CudaProgramCompilesWithNvrtc) {
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
   auto planned = compile(context, file, Stage::planned);
   ASSERT_TRUE(planned) << file;
-  auto generated = codegen::generateProgram(*planned, codegen::Target::cuda);
+  auto generated = codegen::generateProgram(*planned);
   ASSERT_TRUE(succeeded(generated));
   EXPECT_TRUE(generated->program.step("train"));
   EXPECT_TRUE(generated->program.step("eval"));
   for (const char *arch : {"sm_80", "sm_90"}) {
     runtime::CompileOptions options;
     options.arch = arch;
-    auto program = runtime::compileCuda(GetParam(), generated->source, options);
+    auto program =
+        runtime::compileCuda(GetParam(), generated->cudaSource, options);
     ASSERT_TRUE(program.ok()) << program.status().message();
     EXPECT_FALSE(program->image.empty());
   }

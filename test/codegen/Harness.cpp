@@ -490,7 +490,12 @@ void kiln::test::expectCudaMatchesReference(
     for (cuda::DeviceBuffer &b : buffers)
       pointers.push_back(b.get());
     std::vector<long long> dims = sizeParameters(g, dynamicSize);
-    unsigned long long seed = 0;
+    // The seed is read from device memory (KernelCodegen.h).
+    unsigned long long seedValue = 0;
+    auto seedBuffer = cuda::DeviceBuffer::allocate(sizeof(seedValue));
+    ASSERT_TRUE(seedBuffer.ok()) << seedBuffer.status().message();
+    ASSERT_TRUE(seedBuffer->upload(&seedValue, sizeof(seedValue)).ok());
+    cuda::DevicePointer seed = seedBuffer->get();
     std::vector<void *> args;
     for (cuda::DevicePointer &p : pointers)
       args.push_back(&p);

@@ -189,7 +189,15 @@ checkKernel(const cuda::Module &module, const KernelRecord &record,
   for (const cuda::DeviceBuffer &buffer : buffers)
     pointers.push_back(buffer.get());
   std::vector<long long> dims(record.dims.begin(), record.dims.end());
-  unsigned long long seed = record.seed;
+  // The seed is read from device memory (KernelCodegen.h).
+  unsigned long long seedValue = record.seed;
+  auto seedBuffer = cuda::DeviceBuffer::allocate(sizeof(seedValue));
+  if (!seedBuffer.ok())
+    return fail(seedBuffer.status().message());
+  if (Status status = seedBuffer->upload(&seedValue, sizeof(seedValue));
+      !status.ok())
+    return fail(status.message());
+  cuda::DevicePointer seed = seedBuffer->get();
   std::vector<void *> args;
   for (cuda::DevicePointer &pointer : pointers)
     args.push_back(&pointer);

@@ -66,16 +66,12 @@ std::string rawDelimiter(llvm::ArrayRef<llvm::StringRef> texts) {
 
 /// The generated main.cpp.
 std::string mainSource(const TrainerOptions &options,
-                       const codegen::GeneratedProgram &cuda,
-                       const codegen::GeneratedProgram &cpp) {
-  // The targets' programs differ in launch configurations and in which
-  // kernels are deduplicated; their arguments and results are the same.
-  std::string cudaProgram = runtime::printProgram(cuda.program);
-  std::string cppProgram = runtime::printProgram(cpp.program);
-  const std::string &model = cpp.program.model;
+                       const codegen::GeneratedProgram &generated) {
+  std::string program = runtime::printProgram(generated.program);
+  const std::string &model = generated.program.model;
   std::string version = KILN_VERSION;
   std::string delimiter =
-      rawDelimiter({cudaProgram, cppProgram, cuda.source, cpp.source, model,
+      rawDelimiter({program, generated.cudaSource, generated.cppSource, model,
                     options.modelFile, options.description, version});
   auto raw = [&](llvm::StringRef text) {
     return "R\"" + delimiter + "(" + text.str() + ")" + delimiter + "\"";
@@ -91,14 +87,14 @@ std::string mainSource(const TrainerOptions &options,
      << "// Run it with --help for its options.\n\n"
      << "#include \"runtime/Trainer.h\"\n\n"
      << "namespace {\n\n"
-     << "// The train and eval steps' launches on the GPU (runtime/Program.h)\n"
-     << "// and their kernels as CUDA C, compiled by NVRTC at run time.\n"
-     << "constexpr char kCudaProgram[] = " << raw(cudaProgram) << ";\n\n"
-     << "constexpr char kCudaSource[] = " << raw(cuda.source) << ";\n\n"
-     << "// The same on the CPU: the kernels as C++, compiled by the host\n"
-     << "// compiler at run time.\n"
-     << "constexpr char kCppProgram[] = " << raw(cppProgram) << ";\n\n"
-     << "constexpr char kCppSource[] = " << raw(cpp.source) << ";\n\n"
+     << "// The train and eval steps' launches (runtime/Program.h).\n"
+     << "constexpr char kProgram[] = " << raw(program) << ";\n\n"
+     << "// Their kernels as CUDA C, compiled by NVRTC at run time.\n"
+     << "constexpr char kCudaSource[] = " << raw(generated.cudaSource)
+     << ";\n\n"
+     << "// The same kernels as C++, compiled by the host compiler at run\n"
+     << "// time.\n"
+     << "constexpr char kCppSource[] = " << raw(generated.cppSource) << ";\n\n"
      << "constexpr char kName[] = " << raw(model) << ";\n"
      << "constexpr char kModelFile[] = " << raw(options.modelFile) << ";\n"
      << "constexpr char kCompileOptions[] = " << raw(options.description)
@@ -109,8 +105,7 @@ std::string mainSource(const TrainerOptions &options,
      << "  kiln::runtime::EmbeddedModel model;\n"
      << "  model.name = {kName, sizeof(kName) - 1};\n"
      << "  model.modelFile = {kModelFile, sizeof(kModelFile) - 1};\n"
-     << "  model.cudaProgram = {kCudaProgram, sizeof(kCudaProgram) - 1};\n"
-     << "  model.cppProgram = {kCppProgram, sizeof(kCppProgram) - 1};\n"
+     << "  model.program = {kProgram, sizeof(kProgram) - 1};\n"
      << "  model.cudaSource = {kCudaSource, sizeof(kCudaSource) - 1};\n"
      << "  model.cppSource = {kCppSource, sizeof(kCppSource) - 1};\n"
      << "  model.trainBatch = " << options.trainBatch << ";\n"
@@ -231,13 +226,10 @@ int kiln::driver::emitTrainer(const TrainerOptions &options) {
     return code;
   codegen::StepSource sources[] = {{trainFile.getModule(), "train"},
                                    {evalFile.getModule(), "eval"}};
-  auto cuda = codegen::generateProgram(sources, codegen::Target::cuda);
-  if (mlir::failed(cuda))
+  auto generated = codegen::generateProgram(sources);
+  if (mlir::failed(generated))
     return kModelError;
-  auto cpp = codegen::generateProgram(sources, codegen::Target::cpp);
-  if (mlir::failed(cpp))
-    return kModelError;
-  std::string source = mainSource(options, *cuda, *cpp);
+  std::string source = mainSource(options, *generated);
 
   if (options.sourceOnly) {
     if (std::error_code ec = llvm::sys::fs::create_directories(options.output))
@@ -246,7 +238,7 @@ int kiln::driver::emitTrainer(const TrainerOptions &options) {
     if (int code = writeText(options.output + "/main.cpp", source))
       return code;
     return writeText(options.output + "/CMakeLists.txt",
-                     cmakeLists(cpp->program.model));
+                     cmakeLists(generated->program.model));
   }
 
   llvm::SmallString<128> dir;

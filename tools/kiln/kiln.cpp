@@ -208,7 +208,7 @@ int generate(ModelFile &file) {
   auto target = emit == Emit::cpp ? kiln::codegen::Target::cpp
                                   : kiln::codegen::Target::cuda;
   mlir::FailureOr<kiln::codegen::GeneratedProgram> generated =
-      kiln::codegen::generateProgram(file.getModule(), target);
+      kiln::codegen::generateProgram(file.getModule());
   if (mlir::failed(generated))
     return kModelError;
   if (emit == Emit::program)
@@ -216,13 +216,14 @@ int generate(ModelFile &file) {
       os << kiln::runtime::printProgram(generated->program);
     });
   if (emit != Emit::ptx)
-    return writeOutput(outputFile,
-                       [&](llvm::raw_ostream &os) { os << generated->source; });
+    return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
+      os << generated->source(target);
+    });
   kiln::runtime::CompileOptions options;
   options.arch = arch;
   options.cubin = false;
   auto ptx = kiln::runtime::compileCuda(generated->program.model + ".cu",
-                                        generated->source, options);
+                                        generated->cudaSource, options);
   if (!ptx.ok())
     return fail(kRuntimeError, ptx.status().message());
   return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
