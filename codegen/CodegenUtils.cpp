@@ -234,12 +234,27 @@ LogicalResult kiln::codegen::emitScalarOps(raw_ostream &os,
   return success();
 }
 
+/// The fused ops of `kernel`, each segment of a horizontal kernel with its
+/// own ops below it.
+static void writeFusedOps(raw_ostream &os, KernelOp kernel, StringRef indent) {
+  for (Operation &op : kernel.getBlock().without_terminator()) {
+    if (llvm::isa<ConstantOp>(op))
+      continue;
+    auto segment = llvm::dyn_cast<KernelOp>(op);
+    if (!segment) {
+      os << "//" << indent << op.getName() << " at " << locationOf(&op) << "\n";
+      continue;
+    }
+    os << "//" << indent << "segment " << segment.getName() << " over "
+       << segment.getResult(0).getType() << ":\n";
+    writeFusedOps(os, segment, (indent + "  ").str());
+  }
+}
+
 void kiln::codegen::writeKernelComment(raw_ostream &os, KernelOp kernel) {
   os << "// kernel " << kernel.getName() << " ("
      << stringifyKernelKind(kernel.getKind()) << "), fusing:\n";
-  for (Operation &op : kernel.getBlock().without_terminator())
-    if (!llvm::isa<ConstantOp>(op))
-      os << "//   " << op.getName() << " at " << locationOf(&op) << "\n";
+  writeFusedOps(os, kernel, "   ");
 }
 
 LogicalResult kiln::codegen::initGenerated(KernelOp kernel, StringRef symbol,
@@ -255,9 +270,9 @@ LogicalResult kiln::codegen::initGenerated(KernelOp kernel, StringRef symbol,
     if (cType(elementOf(v)).empty())
       return kernel.emitError("unsupported element type ")
              << elementOf(v) << " in code generation";
-  generated.takesSeed = llvm::any_of(kernel.getBlock(), [](Operation &op) {
-    return llvm::isa<DropoutOp>(op);
-  });
+  // Also in the segments of a horizontal kernel.
+  generated.takesSeed = false;
+  kernel.getBlock().walk([&](DropoutOp) { generated.takesSeed = true; });
   return success();
 }
 

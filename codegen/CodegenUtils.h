@@ -98,6 +98,20 @@ std::string signature(KernelOp kernel, const GeneratedKernel &generated,
 /// The C++ target's `<symbol>_entry(buffers, dims, seed)` calling `symbol`.
 std::string cppEntry(KernelOp kernel, const GeneratedKernel &generated);
 
+/// Writes one iteration of an elementwise kernel's loop over its flat index
+/// `i` (a variable the caller declares), each line indented by `indent`:
+/// the multi-index dimensions broadcast loads need, one load per region
+/// argument n from the pointer `inputs[n]`, the fused ops as scalar C, and
+/// the store of yielded value k into each pointer of `outputs[k]`. `sizes`
+/// are the C expressions of the iteration shape's dimensions (the first
+/// result's shape); `next` numbers the locals. The elementwise generator
+/// and each segment of a horizontal kernel use it.
+mlir::LogicalResult emitElementwiseIteration(
+    llvm::raw_ostream &os, KernelOp kernel, llvm::ArrayRef<std::string> sizes,
+    llvm::ArrayRef<std::string> inputs,
+    llvm::ArrayRef<llvm::SmallVector<std::string, 1>> outputs,
+    llvm::StringRef indent, unsigned &next);
+
 /// The generators, one per kernel kind.
 mlir::FailureOr<GeneratedKernel>
 generateElementwise(KernelOp kernel, llvm::StringRef symbol, Target target);
@@ -107,6 +121,8 @@ mlir::FailureOr<GeneratedKernel>
 generateMatmul(KernelOp kernel, llvm::StringRef symbol, Target target);
 mlir::FailureOr<GeneratedKernel>
 generateOpaque(KernelOp kernel, llvm::StringRef symbol, Target target);
+mlir::FailureOr<GeneratedKernel>
+generateHorizontal(KernelOp kernel, llvm::StringRef symbol, Target target);
 
 /// Device and host helpers a kind's kernels call, for the preamble ("" if
 /// none).

@@ -26,20 +26,13 @@ using namespace mlir;
 using namespace kiln;
 using namespace kiln::codegen;
 
-FailureOr<GeneratedKernel>
-kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
-                                   Target target) {
-  GeneratedKernel generated;
-  if (failed(initGenerated(kernel, symbol, generated)))
-    return failure();
-  // The iteration shape is the first result's; results are its operands
-  // numInputs, numInputs + 1, ...
-  auto outType = llvm::cast<RankedTensorType>(kernel.getResult(0).getType());
-  ArrayRef<int64_t> shape = outType.getShape();
-  unsigned outOperand = generated.numInputs;
-  SmallVector<std::string> sizes;
-  for (unsigned d = 0; d < shape.size(); ++d)
-    sizes.push_back(dimSize(generated, outType, outOperand, d));
+LogicalResult kiln::codegen::emitElementwiseIteration(
+    raw_ostream &os, KernelOp kernel, ArrayRef<std::string> sizes,
+    ArrayRef<std::string> inputs, ArrayRef<SmallVector<std::string, 1>> outputs,
+    StringRef indent, unsigned &next) {
+  // The iteration shape is the first result's.
+  ArrayRef<int64_t> shape =
+      llvm::cast<RankedTensorType>(kernel.getResult(0).getType()).getShape();
 
   // The flat index of an input broadcast against the iteration shape.
   std::set<int64_t> usedDims;
@@ -69,8 +62,8 @@ kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
   std::string loads;
   for (auto [n, arg] : llvm::enumerate(kernel.getBlock().getArguments())) {
     std::string local = "x" + std::to_string(n);
-    loads += "    const " + cType(elementOf(arg)) + " " + local + " = in" +
-             std::to_string(n) + "[" +
+    loads += indent.str() + "const " + cType(elementOf(arg)) + " " + local +
+             " = " + inputs[n] + "[" +
              broadcastIndex(llvm::cast<RankedTensorType>(arg.getType())) +
              "];\n";
     locals[arg] = local;
@@ -80,12 +73,52 @@ kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
   SmallVector<Operation *> ops;
   for (Operation &op : kernel.getBlock().without_terminator())
     ops.push_back(&op);
-  unsigned next = 0;
-  if (failed(emitScalarOps(bodyOs, ops, locals, "    ", "i", next)))
+  if (failed(emitScalarOps(bodyOs, ops, locals, indent, "i", next)))
     return failure();
   Operation *yield = kernel.getBlock().getTerminator();
   for (auto [n, v] : llvm::enumerate(yield->getOperands()))
-    bodyOs << "    out" << n << "[i] = " << locals.lookup(v) << ";\n";
+    for (const std::string &out : outputs[n])
+      bodyOs << indent << out << "[i] = " << locals.lookup(v) << ";\n";
+
+  for (int64_t d : usedDims) {
+    std::string inner;
+    for (size_t k = d + 1; k < shape.size(); ++k)
+      inner += (inner.empty() ? "" : " * ") + sizes[k];
+    os << indent << "const long long i" << d << " = "
+       << (inner.empty() ? "i" : "(i / (" + inner + "))") << " % " << sizes[d]
+       << ";\n";
+  }
+  os << loads << body;
+  return success();
+}
+
+FailureOr<GeneratedKernel>
+kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
+                                   Target target) {
+  GeneratedKernel generated;
+  if (failed(initGenerated(kernel, symbol, generated)))
+    return failure();
+  // The iteration shape is the first result's; results are its operands
+  // numInputs, numInputs + 1, ...
+  auto outType = llvm::cast<RankedTensorType>(kernel.getResult(0).getType());
+  ArrayRef<int64_t> shape = outType.getShape();
+  unsigned outOperand = generated.numInputs;
+  SmallVector<std::string> sizes;
+  for (unsigned d = 0; d < shape.size(); ++d)
+    sizes.push_back(dimSize(generated, outType, outOperand, d));
+
+  SmallVector<std::string> inputs;
+  for (unsigned n = 0; n < generated.numInputs; ++n)
+    inputs.push_back("in" + std::to_string(n));
+  SmallVector<SmallVector<std::string, 1>> outputs;
+  for (unsigned n = 0; n < generated.numOutputs; ++n)
+    outputs.push_back({"out" + std::to_string(n)});
+  std::string iteration;
+  llvm::raw_string_ostream iterationOs(iteration);
+  unsigned next = 0;
+  if (failed(emitElementwiseIteration(iterationOs, kernel, sizes, inputs,
+                                      outputs, "    ", next)))
+    return failure();
 
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -101,15 +134,7 @@ kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
           "blockDim.x) {\n";
   else
     os << "  for (long long i = 0; i < n; ++i) {\n";
-  for (int64_t d : usedDims) {
-    std::string inner;
-    for (size_t k = d + 1; k < shape.size(); ++k)
-      inner += (inner.empty() ? "" : " * ") + sizes[k];
-    os << "    const long long i" << d << " = "
-       << (inner.empty() ? "i" : "(i / (" + inner + "))") << " % " << sizes[d]
-       << ";\n";
-  }
-  os << loads << body << "  }\n}\n";
+  os << iteration << "  }\n}\n";
   if (target == Target::cpp)
     os << cppEntry(kernel, generated);
   generated.source = std::move(text);

@@ -49,6 +49,8 @@ FailureOr<GeneratedKernel> kiln::codegen::generateKernel(KernelOp kernel,
     return generateMatmul(kernel, symbol, target);
   case KernelKind::opaque:
     return generateOpaque(kernel, symbol, target);
+  case KernelKind::horizontal:
+    return generateHorizontal(kernel, symbol, target);
   }
   return kernel.emitError("unknown kernel kind");
 }

@@ -12,8 +12,7 @@
 //   conv2d_grad_input  per input element, the sum over the output positions
 //                      whose windows read it (a gather: no atomics);
 //   conv2d_grad_weight per weight element, the sum over the batch and the
-//                      output positions; on the GPU one block per weight
-//                      element, reduced with warp shuffles;
+//                      output positions, in slices (split-K);
 //   max/avg_pool2d     per output element, its window;
 //   max_pool2d_grad    per input element, the gradients of the windows that
 //                      contain it and whose first maximum it is;
@@ -28,6 +27,44 @@
 // is written, including those no window or index reaches (zero). Sizes are
 // named constants at the top of each kernel; dynamic ones are parameters.
 //
+// On the GPU the three convolutions are implicit GEMMs (emitImplicitGemmCuda):
+// the im2col matrix is never stored; each A or B tile is gathered straight
+// into shared memory by the op's index arithmetic (zero in the padding),
+// then each thread keeps a TM x TN block of outputs in registers:
+//
+//   op                 GM (rows)     GN (columns)   GK (sum)
+//   conv2d             N * OH * OW   O              C * KH * KW
+//   conv2d_grad_input  N * H * W     C              O * KH * KW
+//   conv2d_grad_weight O             C * KH * KW    N * OH * OW
+//
+// Each output element is one accumulator summed over k in increasing order,
+// as the C++ loops do. A weight gradient's K (the batch times the image) is
+// long and its output small, so its k is cut into slices summed by separate
+// blocks; each stores its partial tile into a __device__ workspace of the
+// module, and the last block of a tile to arrive (an integer atomic counter)
+// adds the partials in slice order: deterministic, no floating-point
+// atomics, and the C++ target sums the same slices in the same order.
+// chooseConvTiles documents the tile choice.
+//
+// Expected speed on an H100/H200 for examples/cnn.kiln at batch 256 (fp32
+// FMA peak about 30 T/s, DRAM about 3 TB/s; the old direct kernels did one
+// output per thread with 64-bit index arithmetic and ~2 global loads per
+// FMA, and the weight gradients one block per weight element, each
+// re-reading its whole gradient plane):
+//
+//   conv1 forward (GM 200704, GN 32, GK 9): 1568 blocks of 128 x 32; a
+//     few FMAs per output, bound by writing the 25.7 MB output: ~10 us.
+//   conv2 forward (GM 50176, GN 64, GK 288): 392 blocks of 128 x 64, 8 x 4
+//     outputs a thread, 0.9 G FMAs: ~35-60 us at 50-80% of peak.
+//   conv2 input gradient (GM 50176, GN 32, GK 576): 392 blocks of
+//     128 x 32, 4 x 4 a thread, 0.9 G FMAs: ~45-70 us (4 x 4 blocking
+//     needs 8 shared loads per 16 FMAs, so below the forward's rate).
+//   conv2 weight gradient (GM 64, GN 288, GK 50176): 5 tiles of 64 x 64
+//     times 52 slices = 260 blocks, 4 x 8 a thread: ~40-60 us, plus the
+//     last blocks' sums of 52 partials (0.2 MB each, ~2 us).
+//   conv1 weight gradient (GM 32, GN 9, GK 200704): 128 slices of one
+//     32 x 16 tile; reading the 25.7 MB gradient once: ~10-15 us.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/CodegenUtils.h"
@@ -35,6 +72,8 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
+
+#include <algorithm>
 
 using namespace mlir;
 using namespace kiln;
@@ -139,16 +178,27 @@ public:
     return text;
   }
 
-  /// The whole kernel: comment, signature, sizes, `body`, entry point.
+  /// The whole kernel: comment, globals, signature, sizes, `body`, entry
+  /// point.
   std::string finish(StringRef body) {
     std::string text;
     llvm::raw_string_ostream os(text);
     writeKernelComment(os, kernel);
-    os << signature(kernel, generated, target) << " {\n";
+    os << globals;
+    std::string header = signature(kernel, generated, target);
+    if (target == Target::cuda && launchBounds) {
+      // Tell the compiler the block size, so that it may use more registers.
+      std::string global = "__global__ void";
+      header.replace(header.find(global), global.size(),
+                     global + " __launch_bounds__(" +
+                         std::to_string(generated.launch.block[0]) + ")");
+    }
+    os << header << " {\n";
     os << "  // " << op->getName().stripDialect() << " at " << locationOf(op)
        << "\n";
     if (!declarations.empty())
-      os << "  const long long " << llvm::join(declarations, ", ") << ";\n";
+      os << "  const " << indexType << " " << llvm::join(declarations, ", ")
+         << ";\n";
     os << body << "}\n";
     if (target == Target::cpp)
       os << cppEntry(kernel, generated);
@@ -180,6 +230,13 @@ public:
   GeneratedKernel &generated;
   /// "NAME = value" of each named size, in order.
   SmallVector<std::string> declarations;
+  /// The C type of the sizes and of index arithmetic: "long long" unless a
+  /// generator proves "int" enough (cheaper division by constants on GPUs).
+  std::string indexType = "long long";
+  /// Module-scope definitions before the kernel (a workspace).
+  std::string globals;
+  /// Whether the CUDA kernel declares its block size (__launch_bounds__).
+  bool launchBounds = false;
 };
 
 /// The loads and stores of the kernel: in<k>/out0 with element type T.
@@ -291,6 +348,331 @@ constexpr const char *kInputAt = "((n * C + c) * H + ih) * W + iw";
 constexpr const char *kWeightAt = "((o * C + c) * KH + kh) * KW + kw";
 constexpr const char *kOutputAt = "((n * O + o) * OH + oh) * OW + ow";
 
+/// `text` with every `${key}` replaced by its value.
+std::string substitute(StringRef text,
+                       ArrayRef<std::pair<StringRef, std::string>> values) {
+  std::string out = text.str();
+  for (const auto &[key, value] : values) {
+    std::string pattern = "${" + key.str() + "}";
+    for (size_t at = out.find(pattern); at != std::string::npos;
+         at = out.find(pattern, at + value.size()))
+      out.replace(at, pattern.size(), value);
+  }
+  return out;
+}
+
+/// The product of `sizes` when all are static, -1 otherwise.
+int64_t staticProduct(ArrayRef<Size> sizes) {
+  int64_t product = 1;
+  for (const Size &s : sizes) {
+    if (s.isDynamic())
+      return -1;
+    product *= s.value;
+  }
+  return product;
+}
+
+/// "int" when every tensor of the convolution is static with fewer than
+/// 2^31 elements (cheaper division by constants on the GPU), "long long"
+/// otherwise.
+std::string convIndexType(const ConvSizes &s) {
+  const int64_t limit = int64_t(1) << 31;
+  for (int64_t elements : {staticProduct({s.N, s.C, s.H, s.W}),
+                           staticProduct({s.N, s.O, s.OH, s.OW}),
+                           staticProduct({s.O, s.C, s.KH, s.KW})})
+    if (elements < 0 || elements >= limit)
+      return "long long";
+  return "int";
+}
+
+/// Blocks worth launching: two per SM of an H100 or H200 (132 SMs), so that
+/// every SM has work and a second block hides the first one's waits.
+constexpr int64_t kTargetBlocks = 264;
+
+/// The CUDA tiling of a convolution as an implicit GEMM C[GM, GN] =
+/// A[GM, GK] B[GK, GN]: a block computes BM x BN outputs in steps of BK
+/// along k, each thread TM x TN of them; `splits` blocks share an output
+/// tile, each summing one slice of k (1: no split).
+struct ConvTiles {
+  int64_t bm, bn, bk, tm, tn, splits;
+  const char *why;
+  int64_t threads() const { return (bm / tm) * (bn / tn); }
+};
+
+/// Chooses the tiles from the GEMM's static sizes (-1 when dynamic).
+///
+///  - BN is the smallest of 16, 32, 64 that covers GN (the output channels
+///    of a forward convolution, the input channels of an input gradient),
+///    so narrow layers do not idle threads; BK is 16, or K when smaller
+///    (the first layer's K = C * KH * KW = 9).
+///  - A long M (the batch times the image, or an unknown batch): 256
+///    threads, 128 x BN tiles with 4 x 2, 4 x 4 or 8 x 4 outputs a thread
+///    (16 to 32 FMAs per 6 to 12 shared loads), M tiles 128 long; or 64
+///    long when that leaves fewer than kTargetBlocks blocks.
+///  - A short M (a weight gradient: M = O, K = the batch times the image):
+///    128 threads, 16, 32 or 64 x BN tiles, and the long k cut into slices
+///    summed by separate blocks (split-K), so that about kTargetBlocks
+///    blocks run: without it one block would sum all of k. At most 128
+///    slices, of at least 256 k each; needs a static M and N (the
+///    workspace is sized from them).
+ConvTiles chooseConvTiles(int64_t m, int64_t n, int64_t k) {
+  auto tilesOf = [](int64_t size, int64_t tile) {
+    return (size + tile - 1) / tile;
+  };
+  ConvTiles t;
+  t.bk = k >= 1 && k < 16 ? k : 16;
+  t.bn = n >= 0 && n <= 16 ? 16 : n >= 0 && n <= 32 ? 32 : 64;
+  t.splits = 1;
+  if (m < 0 || m >= 4096) {
+    t.bm = 128;
+    t.tm = t.bn == 64 ? 8 : 4;
+    t.tn = t.bn == 16 ? 2 : 4;
+    t.why = "long M";
+    if (m >= 0 && n >= 0 &&
+        tilesOf(m, 128) * tilesOf(n, t.bn) < kTargetBlocks) {
+      t.bm = 64;
+      t.tm /= 2;
+      t.why = "long M, 64-row tiles for more blocks";
+    }
+    return t;
+  }
+  t.bm = m <= 16 ? 16 : m <= 32 ? 32 : 64;
+  t.tm = t.bm / 16;
+  t.tn = t.bn / 8;
+  t.why = "short M";
+  if (n >= 0) {
+    int64_t splits = std::clamp<int64_t>(
+        kTargetBlocks / (tilesOf(m, t.bm) * tilesOf(n, t.bn)), 1, 128);
+    if (k >= 0)
+      splits = std::min(splits, std::max<int64_t>(1, k / 256));
+    t.splits = splits;
+    if (splits > 1)
+      t.why = "short M, split-K across blocks";
+  }
+  return t;
+}
+
+/// The slice of k each split-K block sums: the smallest multiple of BK
+/// that covers K in `splits` slices (the C++ target sums the same slices).
+constexpr const char *kSliceFormula =
+    "((GK + SPLITS - 1) / SPLITS + BK - 1) / BK * BK";
+
+/// One convolution as an implicit GEMM: what differs between the three
+/// convolution ops. Code fragments see the kernel's sizes, `tid`, the
+/// tile origins `m0`, `n0`, the k step `k0` and the slice end `kEnd`; the
+/// loads fill As[kk][mm] and Bs[kk][nn] for kk < BK with zero outside the
+/// matrices and past kEnd.
+struct ImplicitGemm {
+  /// What A, B and C are (a comment).
+  std::string what;
+  /// The factors of GM, GN and GK.
+  SmallVector<Size> m, n, k;
+  /// Per-thread set-up before the k loop, and the loads of one k step.
+  std::string aSetup, aLoad, bSetup, bLoad;
+  /// Statements at row `m` of C before its columns are stored, and the
+  /// flat index of the result element (m, col).
+  std::string storeSetup, storeAt;
+};
+
+/// The CUDA kernel body of `g` with tiles `t`; declares the launch.
+std::string emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
+                                 const ConvTiles &t) {
+  Names names = namesOf(e.op);
+  std::string type = names.type;
+  bool f64 = type == "double";
+  int64_t tiles = 1;
+  if (t.splits > 1)
+    tiles = (staticProduct(g.m) + t.bm - 1) / t.bm *
+            ((staticProduct(g.n) + t.bn - 1) / t.bn);
+  std::string sym = e.generated.symbol;
+  std::vector<std::pair<StringRef, std::string>> values = {
+      {"T", type},
+      {"FMA", f64 ? "fma" : "fmaf"},
+      {"BM", std::to_string(t.bm)},
+      {"BN", std::to_string(t.bn)},
+      {"BK", std::to_string(t.bk)},
+      {"TM", std::to_string(t.tm)},
+      {"TN", std::to_string(t.tn)},
+      {"THREADS", std::to_string(t.threads())},
+      {"SPLITS", std::to_string(t.splits)},
+      {"TILES", std::to_string(tiles)},
+      {"GM", OpaqueEmitter::product(g.m)},
+      {"GN", OpaqueEmitter::product(g.n)},
+      {"GK", OpaqueEmitter::product(g.k)},
+      {"WHY", t.why},
+      {"SYM", sym},
+      {"SLICE", t.splits > 1 ? kSliceFormula : "GK"}};
+  if (t.splits > 1)
+    e.globals += substitute(
+        "// Split-K workspace of ${SYM}: each block's partial tile, "
+        "[SPLITS][TILES][BM * BN],\n"
+        "// and per output tile the number of its blocks done (zero between "
+        "launches).\n"
+        "__device__ ${T} ${SYM}_partials[${SPLITS} * ${TILES} * ${BM} * "
+        "${BN}];\n"
+        "__device__ unsigned ${SYM}_arrivals[${TILES}];\n",
+        values);
+  std::string text = substitute(
+      "  // Implicit GEMM C[GM, GN] = A[GM, GK] B[GK, GN] (${WHY}):\n" +
+          g.what +
+          "  // A block computes BM x BN of C in steps of BK along k: it "
+          "loads the A and B\n"
+          "  // tiles into shared memory (k-major, with the index arithmetic "
+          "of the op), then\n"
+          "  // each thread adds the outer products of its TM rows (tm + i * "
+          "BM / TM: a warp\n"
+          "  // reads consecutive shared words and stores consecutive m) and "
+          "TN columns\n"
+          "  // (tn * TN + j: broadcast reads), k in increasing order. "
+          "Grid: (ceil(GM / BM),\n"
+          "  // ceil(GN / BN), SPLITS).\n"
+          "  using I = " +
+          e.indexType +
+          ";\n"
+          "  constexpr int BM = ${BM}, BN = ${BN}, BK = ${BK}, TM = ${TM}, "
+          "TN = ${TN};\n"
+          "  constexpr int THREADS = ${THREADS}, SPLITS = ${SPLITS};\n"
+          "  const I GM = ${GM}, GN = ${GN}, GK = ${GK};\n"
+          "  const I kSlice = ${SLICE};\n"
+          "  const I kBegin = (I)blockIdx.z * kSlice;\n"
+          "  const I kEnd = GK < kBegin + kSlice ? GK : kBegin + kSlice;\n"
+          "  __shared__ ${T} As[BK][BM + 1];\n"
+          "  __shared__ ${T} Bs[BK][BN + 1];\n"
+          "  const int tid = threadIdx.x;\n"
+          "  const int tm = tid % (BM / TM), tn = tid / (BM / TM);\n"
+          "  const I m0 = (I)blockIdx.x * BM, n0 = (I)blockIdx.y * BN;\n" +
+          g.aSetup + g.bSetup +
+          "  ${T} acc[TM][TN];\n"
+          "#pragma unroll\n"
+          "  for (int i = 0; i < TM; ++i)\n"
+          "#pragma unroll\n"
+          "    for (int j = 0; j < TN; ++j)\n"
+          "      acc[i][j] = 0;\n"
+          "  for (I k0 = kBegin; k0 < kEnd; k0 += BK) {\n" +
+          g.aLoad + g.bLoad +
+          "    __syncthreads();\n"
+          "#pragma unroll\n"
+          "    for (int kk = 0; kk < BK; ++kk) {\n"
+          "      ${T} a[TM], b[TN];\n"
+          "#pragma unroll\n"
+          "      for (int i = 0; i < TM; ++i)\n"
+          "        a[i] = As[kk][tm + i * (BM / TM)];\n"
+          "#pragma unroll\n"
+          "      for (int j = 0; j < TN; ++j)\n"
+          "        b[j] = Bs[kk][tn * TN + j];\n"
+          "#pragma unroll\n"
+          "      for (int i = 0; i < TM; ++i)\n"
+          "#pragma unroll\n"
+          "        for (int j = 0; j < TN; ++j)\n"
+          "          acc[i][j] = ${FMA}(a[i], b[j], acc[i][j]);\n"
+          "    }\n"
+          "    __syncthreads();\n"
+          "  }\n",
+      values);
+  if (t.splits > 1)
+    text += substitute(
+        "  // Split-K: every block stores its partial tile; the last block "
+        "of a tile to\n"
+        "  // arrive (an integer atomic counts them) adds the SPLITS partials "
+        "in slice\n"
+        "  // order, whichever block that is: the same sum on every run.\n"
+        "  const I tile = (I)blockIdx.y * gridDim.x + blockIdx.x;\n"
+        "  ${T} *mine = ${SYM}_partials + ((I)blockIdx.z * ${TILES} + tile) "
+        "* (BM * BN);\n"
+        "#pragma unroll\n"
+        "  for (int i = 0; i < TM; ++i)\n"
+        "#pragma unroll\n"
+        "    for (int j = 0; j < TN; ++j)\n"
+        "      mine[(i * TN + j) * THREADS + tid] = acc[i][j];\n"
+        "  __threadfence(); // the partials are visible before the count\n"
+        "  __syncthreads();\n"
+        "  __shared__ unsigned arrived;\n"
+        "  if (tid == 0)\n"
+        "    arrived = atomicAdd(&${SYM}_arrivals[tile], 1u);\n"
+        "  __syncthreads();\n"
+        "  if (arrived != SPLITS - 1)\n"
+        "    return;\n"
+        "  __threadfence();\n"
+        "#pragma unroll\n"
+        "  for (int i = 0; i < TM; ++i)\n"
+        "#pragma unroll\n"
+        "    for (int j = 0; j < TN; ++j) {\n"
+        "      const ${T} *partial = ${SYM}_partials + tile * (BM * BN) + "
+        "(i * TN + j) * THREADS + tid;\n"
+        "      ${T} sum = __ldcg(partial);\n"
+        "      for (int s = 1; s < SPLITS; ++s)\n"
+        "        sum += __ldcg(partial + (I)s * ${TILES} * (BM * BN));\n"
+        "      acc[i][j] = sum;\n"
+        "    }\n"
+        "  if (tid == 0)\n"
+        "    ${SYM}_arrivals[tile] = 0; // ready for the next launch\n",
+        values);
+  text += substitute("  // The stores.\n"
+                     "#pragma unroll\n"
+                     "  for (int i = 0; i < TM; ++i) {\n"
+                     "    const I m = m0 + tm + i * (BM / TM);\n"
+                     "    if (m >= GM)\n"
+                     "      continue;\n" +
+                         g.storeSetup +
+                         "#pragma unroll\n"
+                         "    for (int j = 0; j < TN; ++j) {\n"
+                         "      const I col = n0 + tn * TN + j;\n"
+                         "      if (col < GN)\n"
+                         "        out0[" +
+                         g.storeAt +
+                         "] = acc[i][j];\n"
+                         "    }\n"
+                         "  }\n",
+                     values);
+  LaunchConfig &launch = e.generated.launch;
+  launch.grid[0] = OpaqueEmitter::extent(g.m, t.bm);
+  launch.grid[1] = OpaqueEmitter::extent(g.n, t.bn);
+  launch.grid[2] = GridExtent();
+  launch.grid[2].constant = t.splits;
+  launch.block[0] = t.threads();
+  e.launchBounds = true;
+  return text;
+}
+
+/// The A loads of a GEMM whose A rows are image positions (m fastest: a
+/// warp reads consecutive positions). Thread tid always loads row
+/// m0 + tid % BM, so its position is split once, by `rowSetup` (which
+/// declares `aOk` and what `element` reads); `element` assigns `v` for
+/// column k (`kk` in the tile), known to be < kEnd.
+std::string rowLoads(StringRef rowSetup, StringRef element,
+                     std::string &setup) {
+  setup = "  // A: thread tid loads row m0 + tid % BM of every A tile.\n"
+          "  static_assert(THREADS % BM == 0, \"whole rows per thread\");\n" +
+          rowSetup.str();
+  return "#pragma unroll\n"
+         "    for (int r = 0; r < (BK * BM + THREADS - 1) / THREADS; ++r) {\n"
+         "      const int kk = tid / BM + r * (THREADS / BM);\n"
+         "      if (kk >= BK)\n"
+         "        break;\n"
+         "      const I k = k0 + kk;\n"
+         "      ${T} v = 0;\n"
+         "      if (aOk && k < kEnd) {\n" +
+         element.str() +
+         "      }\n"
+         "      As[kk][tid % BM] = v;\n"
+         "    }\n";
+}
+
+/// B loads of a small matrix read k fastest (the weights), without set-up:
+/// `at` is the flat index of element (k, col).
+std::string weightLoads(StringRef decompose, StringRef at) {
+  return "    for (int e = tid; e < BK * BN; e += THREADS) {\n"
+         "      const int kk = e % BK, nn = e / BK;\n"
+         "      const I k = k0 + kk, col = n0 + nn;\n"
+         "      ${T} v = 0;\n"
+         "      if (k < kEnd && col < GN) {\n" +
+         decompose.str() + "        v = in1[" + at.str() +
+         "];\n"
+         "      }\n"
+         "      Bs[kk][nn] = v;\n"
+         "    }\n";
+}
+
 LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op, std::string &body) {
   FailureOr<ConvSizes> s =
       convSizes(e, op.getInput(), op.getWeight(), op.getResult(),
@@ -298,6 +680,38 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op, std::string &body) {
   if (failed(s))
     return failure();
   Names t = namesOf(op);
+  if (e.target == Target::cuda) {
+    e.indexType = convIndexType(*s);
+    // Rows m = (n, oh, ow), columns o, k = (c, kh, kw): the same terms in
+    // the same order as the C++ loop.
+    ImplicitGemm g;
+    g.what = "  // A = the input's windows [N * OH * OW, C * KH * KW] (zero "
+             "in the padding),\n"
+             "  // B = the weight [O, C * KH * KW] read transposed, C = the "
+             "output, NCHW.\n";
+    g.m = {s->N, s->OH, s->OW};
+    g.n = {s->O};
+    g.k = {s->C, s->KH, s->KW};
+    g.aLoad = rowLoads(
+        "  const I aRow = m0 + tid % BM;\n"
+        "  const bool aOk = aRow < GM;\n"
+        "  const I aN = aOk ? aRow / (OH * OW) : 0;\n"
+        "  const I aIh = (aRow / OW) % OH * SH - PH, aIw = aRow % OW * SW - "
+        "PW;\n"
+        "  const ${T} *aImage = in0 + aN * (C * H * W);\n",
+        "        const I c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;\n"
+        "        const I ih = aIh + kh, iw = aIw + kw;\n"
+        "        if (ih >= 0 && ih < H && iw >= 0 && iw < W)\n"
+        "          v = aImage[(c * H + ih) * W + iw];\n",
+        g.aSetup);
+    g.bLoad = weightLoads("", "col * GK + k");
+    g.storeSetup = "    const I n = m / (OH * OW), ohw = m % (OH * OW);\n";
+    g.storeAt = "(n * O + col) * (OH * OW) + ohw";
+    ConvTiles tiles = chooseConvTiles(staticProduct(g.m), staticProduct(g.n),
+                                      staticProduct(g.k));
+    body = emitImplicitGemmCuda(e, g, tiles);
+    return success();
+  }
   std::string loop = OpaqueEmitter::split("i", {s->N, s->O, s->OH, s->OW},
                                           {"n", "o", "oh", "ow"}, "    ") +
                      "    " + t.type + " acc = " + t.zero +
@@ -318,7 +732,6 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op, std::string &body) {
                      "      }\n"
                      "    out0[i] = acc;\n";
   body = e.elementLoop("N * O * OH * OW", loop);
-  e.launchPerElement({s->N, s->O, s->OH, s->OW});
   return success();
 }
 
@@ -344,6 +757,44 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
   if (failed(s))
     return failure();
   Names t = namesOf(op);
+  if (e.target == Target::cuda) {
+    e.indexType = convIndexType(*s);
+    // Rows m = (n, ih, iw), columns c, k = (o, kh, kw): each input element
+    // gathers the gradient at the output positions whose windows read it
+    // through tap (kh, kw), which is a transposed convolution.
+    ImplicitGemm g;
+    g.what = "  // A = the gradient at the windows reading each input "
+             "element [N * H * W, O * KH * KW]\n"
+             "  // (zero where no window reads it through that tap), B = the "
+             "weight as\n"
+             "  // [O * KH * KW, C], C = the input gradient, NCHW.\n";
+    g.m = {s->N, s->H, s->W};
+    g.n = {s->C};
+    g.k = {s->O, s->KH, s->KW};
+    g.aLoad = rowLoads(
+        "  const I aRow = m0 + tid % BM;\n"
+        "  const bool aOk = aRow < GM;\n"
+        "  const I aN = aOk ? aRow / (H * W) : 0;\n"
+        "  const I aTh = (aRow / W) % H + PH, aTw = aRow % W + PW;\n"
+        "  const ${T} *aGrad = in0 + aN * (O * OH * OW);\n",
+        "        const I o = k / (KH * KW), kh = k / KW % KH, kw = k % KW;\n"
+        "        // output (oh, ow) reads this element through tap (kh, kw)\n"
+        "        const I th = aTh - kh, tw = aTw - kw;\n"
+        "        if (th >= 0 && tw >= 0 && th % SH == 0 && tw % SW == 0 &&\n"
+        "            th / SH < OH && tw / SW < OW)\n"
+        "          v = aGrad[(o * OH + th / SH) * OW + tw / SW];\n",
+        g.aSetup);
+    g.bLoad =
+        weightLoads("        const I o = k / (KH * KW), khw = k % (KH * KW);\n",
+                    "(o * C + col) * (KH * KW) + khw");
+    g.storeSetup = "    const I n = m / (H * W), hw = m % (H * W);\n";
+    g.storeAt = "(n * C + col) * (H * W) + hw";
+    ConvTiles tiles = chooseConvTiles(staticProduct(g.m), staticProduct(g.n),
+                                      staticProduct(g.k));
+    body = emitImplicitGemmCuda(e, g, tiles);
+    return success();
+  }
+  // The CUDA kernel's terms in its order: o, then the taps (kh, kw).
   std::string loop =
       OpaqueEmitter::split("i", {s->N, s->C, s->H, s->W},
                            {"n", "c", "ih", "iw"}, "    ") +
@@ -351,18 +802,24 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
       "    " +
       t.type + " acc = " + t.zero +
       ";\n"
-      "    for (long long o = 0; o < O; ++o) {\n" +
-      windowLoops("      ") +
-      "          const long long kh = ih + PH - oh * SH;\n"
-      "          const long long kw = iw + PW - ow * SW;\n"
+      "    for (long long o = 0; o < O; ++o)\n"
+      "      for (long long kh = 0; kh < KH; ++kh) {\n"
+      "        const long long th = ih + PH - kh;\n"
+      "        if (th < 0 || th % SH != 0 || th / SH >= OH)\n"
+      "          continue;\n"
+      "        const long long oh = th / SH;\n"
+      "        for (long long kw = 0; kw < KW; ++kw) {\n"
+      "          const long long tw = iw + PW - kw;\n"
+      "          if (tw < 0 || tw % SW != 0 || tw / SW >= OW)\n"
+      "            continue;\n"
+      "          const long long ow = tw / SW;\n"
       "          acc += in0[" +
       kOutputAt + "] * in1[" + kWeightAt +
       "];\n"
       "        }\n"
-      "    }\n"
+      "      }\n"
       "    out0[i] = acc;\n";
   body = e.elementLoop("N * C * H * W", loop);
-  e.launchPerElement({s->N, s->C, s->H, s->W});
   return success();
 }
 
@@ -376,52 +833,107 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
   if (failed(s))
     return failure();
   Names t = namesOf(op);
+  // Rows o, columns j = (c, kh, kw), k = (n, oh, ow): the batch and the
+  // image, summed in slices of kSlice (split-K) on both targets.
+  ImplicitGemm g;
+  g.m = {s->O};
+  g.n = {s->C, s->KH, s->KW};
+  g.k = {s->N, s->OH, s->OW};
+  ConvTiles tiles = chooseConvTiles(staticProduct(g.m), staticProduct(g.n),
+                                    staticProduct(g.k));
+  // Both tiles are loaded k fastest, a whole number of k columns a thread.
+  tiles.bk = 16;
+  if (e.target == Target::cuda) {
+    e.indexType = convIndexType(*s);
+    g.what = "  // A = the gradient as [O, N * OH * OW], B = the input's "
+             "windows\n"
+             "  // [N * OH * OW, C * KH * KW] (zero in the padding), C = the "
+             "weight gradient.\n";
+    // Both tiles are read k fastest (k runs along the images' rows):
+    // thread tid loads column kk = tid % BK of every step, so it splits k
+    // once a step, and rows tid / BK + r * THREADS / BK, split once.
+    g.aSetup = "  // A and B: thread tid loads k column tid % BK of each "
+               "step.\n"
+               "  const int kk = tid % BK;\n"
+               "  constexpr int RA = BM * BK / THREADS, RB = BN * BK / "
+               "THREADS;\n"
+               "  static_assert(THREADS % BK == 0 && RA * THREADS == BM * BK "
+               "&&\n"
+               "                    RB * THREADS == BN * BK,\n"
+               "                \"the tiles divide among the threads\");\n";
+    g.bSetup = "  // B: the input offset and tap of each column the thread "
+               "loads.\n"
+               "  I bOffset[RB], bKh[RB], bKw[RB];\n"
+               "  bool bOk[RB];\n"
+               "#pragma unroll\n"
+               "  for (int r = 0; r < RB; ++r) {\n"
+               "    const I j = n0 + tid / BK + r * (THREADS / BK);\n"
+               "    bOk[r] = j < GN;\n"
+               "    bOffset[r] = j / (KH * KW) * (H * W);\n"
+               "    bKh[r] = j / KW % KH;\n"
+               "    bKw[r] = j % KW;\n"
+               "  }\n";
+    g.aLoad = "    const I k = k0 + kk;\n"
+              "    const bool kOk = k < kEnd;\n"
+              "    const I n = k / (OH * OW), ohw = k % (OH * OW);\n"
+              "#pragma unroll\n"
+              "    for (int r = 0; r < RA; ++r) {\n"
+              "      const int mm = tid / BK + r * (THREADS / BK);\n"
+              "      const I o = m0 + mm;\n"
+              "      As[kk][mm] = kOk && o < GM ? in1[(n * O + o) * (OH * OW) "
+              "+ ohw] : 0;\n"
+              "    }\n";
+    g.bLoad = "    const I ih0 = ohw / OW * SH - PH, iw0 = ohw % OW * SW - "
+              "PW;\n"
+              "    const ${T} *image = in0 + n * (C * H * W);\n"
+              "#pragma unroll\n"
+              "    for (int r = 0; r < RB; ++r) {\n"
+              "      const I ih = ih0 + bKh[r], iw = iw0 + bKw[r];\n"
+              "      Bs[kk][tid / BK + r * (THREADS / BK)] =\n"
+              "          kOk && bOk[r] && ih >= 0 && ih < H && iw >= 0 && iw "
+              "< W\n"
+              "              ? image[bOffset[r] + ih * W + iw]\n"
+              "              : 0;\n"
+              "    }\n";
+    g.storeAt = "m * GN + col";
+    body = emitImplicitGemmCuda(e, g, tiles);
+    return success();
+  }
   std::string weightIndex = OpaqueEmitter::split(
       "e", {s->O, s->C, s->KH, s->KW}, {"o", "c", "kh", "kw"}, "    ");
-  // The term of reduction index r = (n, oh, ow), at `indent`.
-  auto term = [&](StringRef indent) {
-    std::string i = indent.str();
-    return OpaqueEmitter::split("r", {s->N, s->OH, s->OW}, {"n", "oh", "ow"},
-                                indent) +
-           i + "const long long ih = oh * SH - PH + kh;\n" + i +
-           "const long long iw = ow * SW - PW + kw;\n" + i +
-           "if (ih >= 0 && ih < H && iw >= 0 && iw < W)\n" + i +
-           "  acc += in1[" + kOutputAt + "] * in0[" + kInputAt + "];\n";
-  };
-  std::string text = "  const long long weights = O * C * KH * KW;\n"
-                     "  const long long terms = N * OH * OW;\n";
-  if (e.target == Target::cuda) {
-    // One block per weight element: each thread sums a strided part of the
-    // batch and output positions, then the block adds the 256 partial sums
-    // in a fixed tree (deterministic).
-    text +=
-        "  __shared__ " + t.type + " partial[" + std::to_string(kBlock / 32) +
-        "];\n"
-        "  for (long long e = blockIdx.x; e < weights; e += gridDim.x) {\n" +
-        weightIndex + "    " + t.type + " acc = " + t.zero +
-        ";\n"
-        "    for (long long r = threadIdx.x; r < terms; r += blockDim.x) "
-        "{\n" +
-        term("      ") +
-        "    }\n"
-        "    acc = kiln_opaque_block_sum(acc, partial);\n"
-        "    if (threadIdx.x == 0)\n"
-        "      out0[e] = acc;\n"
-        "  }\n";
-    e.generated.launch.grid[0] =
-        OpaqueEmitter::extent({s->O, s->C, s->KH, s->KW}, /*perBlock=*/1);
-    e.generated.launch.block[0] = kBlock;
-  } else {
-    text += "  for (long long e = 0; e < weights; ++e) {\n" + weightIndex +
-            "    " + t.type + " acc = " + t.zero +
-            ";\n"
-            "    for (long long r = 0; r < terms; ++r) {\n" +
-            term("      ") +
-            "    }\n"
-            "    out0[e] = acc;\n"
-            "  }\n";
-  }
-  body = text;
+  body = substitute(
+      "  // The CUDA kernel's sum: slices of kSlice terms (n, oh, ow) each "
+      "summed in\n"
+      "  // order, then the slices' sums in order.\n"
+      "  const long long weights = O * C * KH * KW;\n"
+      "  const long long GK = N * OH * OW, SPLITS = ${SPLITS}, BK = ${BK};\n"
+      "  const long long kSlice = ${SLICE};\n"
+      "  for (long long e = 0; e < weights; ++e) {\n" +
+          weightIndex +
+          "    ${T} total = ${ZERO};\n"
+          "    for (long long s = 0; s < SPLITS; ++s) {\n"
+          "      ${T} acc = ${ZERO};\n"
+          "      const long long end = GK < (s + 1) * kSlice ? GK : (s + 1) "
+          "* kSlice;\n"
+          "      for (long long r = s * kSlice; r < end; ++r) {\n" +
+          OpaqueEmitter::split("r", {s->N, s->OH, s->OW}, {"n", "oh", "ow"},
+                               "        ") +
+          "        const long long ih = oh * SH - PH + kh;\n"
+          "        const long long iw = ow * SW - PW + kw;\n"
+          "        if (ih >= 0 && ih < H && iw >= 0 && iw < W)\n"
+          "          acc += in1[" +
+          kOutputAt + "] * in0[" + kInputAt +
+          "];\n"
+          "      }\n"
+          "      total = s == 0 ? acc : total + acc;\n"
+          "    }\n"
+          "    out0[e] = total;\n"
+          "  }\n",
+      {{"T", t.type},
+       {"ZERO", t.zero},
+       {"SPLITS", std::to_string(tiles.splits)},
+       {"BK", std::to_string(tiles.bk)},
+       {"SLICE", tiles.splits > 1 ? kSliceFormula : "GK"}});
   return success();
 }
 

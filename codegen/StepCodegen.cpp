@@ -96,8 +96,9 @@ FailureOr<const GeneratedKernel *> ProgramBuilder::kernelFor(KernelOp kernel) {
   cpp = generateKernel(kernel, symbol, Target::cpp);
   if (failed(cuda) || failed(cpp))
     return failure();
-  result.cudaSource += "\n" + cuda->source;
-  result.cppSource += "\n" + cpp->source;
+  result.cudaSource +=
+      std::string("\n") + runtime::kKernelMarker + cuda->source;
+  result.cppSource += std::string("\n") + runtime::kKernelMarker + cpp->source;
   ++result.kernels;
   return &byCode.insert({key, std::move(*cuda)}).first->second;
 }

@@ -61,5 +61,24 @@ LogicalResult KernelOp::verify() {
     return emitOpError("yields ")
            << yield.getValues().size()
            << " values whose types differ from the kernel's results";
+  // Only a horizontal kernel nests kernels, and it holds nothing else: each
+  // segment an elementwise kernel reading the region's arguments only.
+  bool horizontal = getKind() == KernelKind::horizontal;
+  for (Operation &op : block.without_terminator()) {
+    auto segment = llvm::dyn_cast<KernelOp>(op);
+    if (!horizontal) {
+      if (segment)
+        return emitOpError("nests a kernel but is not horizontal");
+      continue;
+    }
+    if (!segment || segment.getKind() != KernelKind::elementwise)
+      return emitOpError("a horizontal kernel holds only elementwise kernels, "
+                         "not '")
+             << op.getName() << "'";
+    for (Value input : segment.getInputs())
+      if (!llvm::isa<BlockArgument>(input))
+        return segment.emitOpError(
+            "reads another segment's result in a horizontal kernel");
+  }
   return success();
 }

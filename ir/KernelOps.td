@@ -19,7 +19,8 @@ def Kiln_KernelKind : I32EnumAttr<"KernelKind", "what a fused kernel computes", 
     I32EnumAttrCase<"elementwise", 0>,
     I32EnumAttrCase<"reduction", 1>,
     I32EnumAttrCase<"matmul", 2>,
-    I32EnumAttrCase<"opaque", 3>]> {
+    I32EnumAttrCase<"opaque", 3>,
+    I32EnumAttrCase<"horizontal", 4>]> {
   let cppNamespace = "::kiln";
 }
 
@@ -32,8 +33,26 @@ def Kiln_KernelOp : Op<Kiln_Dialect, "kernel",
     the tensors the kernel writes (its results). `kind` says which code
     generation scheme applies: `elementwise` (one loop over the output
     elements), `reduction` (one reduction with elementwise ops before and
-    after it), `matmul` (a GEMM with an elementwise epilogue) or `opaque`
-    (a single op with a kernel of its own). `name` lists the fused ops.
+    after it), `matmul` (a GEMM with an elementwise epilogue), `opaque`
+    (a single op with a kernel of its own) or `horizontal` (independent
+    elementwise kernels computed by one launch). `name` lists the fused ops.
+
+    A `horizontal` kernel's region holds only nested `elementwise` kernels,
+    its segments, each reading only the region's arguments (no segment
+    reads another's result) and keeping its own iteration shape; the yield
+    returns the segments' results. The optimizer updates of all parameters
+    become one launch:
+
+    ```mlir
+    %u:3 = kiln.kernel "horizontal_add_mul_sub" horizontal (%step, %w, %gw, %b, %gb)
+        : (...) -> (tensor<i64>, tensor<512x784xf32>, tensor<512xf32>) {
+    ^bb0(%s: tensor<i64>, %a: tensor<512x784xf32>, %ga: tensor<512x784xf32>, %c: tensor<512xf32>, %gc: tensor<512xf32>):
+      %0 = kiln.kernel "add" elementwise (%s) : (tensor<i64>) -> tensor<i64> { ... }
+      %1 = kiln.kernel "mul_sub" elementwise (%a, %ga) : (...) -> tensor<512x784xf32> { ... }
+      %2 = kiln.kernel "mul_sub" elementwise (%c, %gc) : (...) -> tensor<512xf32> { ... }
+      kiln.yield %0, %1, %2 : tensor<i64>, tensor<512x784xf32>, tensor<512xf32>
+    }
+    ```
 
     ```mlir
     %y = kiln.kernel "matmul_add_relu" matmul (%x, %w, %b)

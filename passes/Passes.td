@@ -104,6 +104,42 @@ def KilnFuse : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
   let dependentDialects = ["::kiln::KilnDialect"];
 }
 
+def KilnFuseHorizontal : Pass<"kiln-fuse-horizontal", "mlir::func::FuncOp"> {
+  let summary = "Merge independent elementwise kernels into one launch";
+  let description = [{
+    After `kiln-fuse`: the elementwise kernels whose results only the
+    step's end reads (the optimizer updates of every parameter, the step
+    counter) are independent of each other; they move to the end of the
+    step and become the segments of one `horizontal` kernel, so that one
+    launch computes them all, each segment over its own shape. Peeling
+    repeats: the elementwise kernels read only by the end and the kernels
+    merged so far form the next horizontal kernel, placed before them
+    (AdamW's chains of update kernels), up to `levels` times (0: until no
+    two kernels merge). Only kernels with static shapes merge.
+
+    ```mlir
+    %0:2 = kiln.kernel "mul_add_mul_sub" elementwise (%m0, %g0, %w0) ...
+    %1:2 = kiln.kernel "mul_add_mul_sub" elementwise (%m1, %g1, %w1) ...
+    return %0#1, %1#1, %0#0, %1#0 ...
+    // becomes
+    %0:4 = kiln.kernel "horizontal_mul_add_mul_sub" horizontal (%m0, %g0, %w0, %m1, %g1, %w1) ... {
+    ^bb0(...):
+      %a:2 = kiln.kernel "mul_add_mul_sub" elementwise (...) ...
+      %b:2 = kiln.kernel "mul_add_mul_sub" elementwise (...) ...
+      kiln.yield %a#0, %a#1, %b#0, %b#1 ...
+    }
+    return %0#1, %0#3, %0#0, %0#2 ...
+    ```
+
+    See the header of passes/FuseHorizontal.cpp for the rule.
+  }];
+  let options = [
+    Option<"levels", "levels", "unsigned", /*default=*/"0",
+           "How many horizontal kernels to form, from the end (0: all)">
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
 def KilnPlanMemory : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
   let summary = "Assign every tensor of a fused step a buffer";
   let description = [{

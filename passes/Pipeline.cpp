@@ -35,6 +35,7 @@ LogicalResult kiln::buildCompilePipeline(OpPassManager &pm,
   if (options.stage == Stage::grad)
     return success();
   pm.nest<func::FuncOp>().addPass(createKilnFuse());
+  pm.nest<func::FuncOp>().addPass(createKilnFuseHorizontal());
   if (options.stage == Stage::fused)
     return success();
   pm.nest<func::FuncOp>().addPass(createKilnPlanMemory());

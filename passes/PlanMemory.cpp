@@ -18,7 +18,9 @@
 //          elementwise kernel whose results all have the argument's type,
 //          or a matmul kernel whose epilogue alone reads it, through ops
 //          that keep its type (an SGD update fused into the weight
-//          gradient's GEMM).
+//          gradient's GEMM), or a horizontal kernel in which only the
+//          segment computing the result reads it, as an elementwise
+//          kernel would (other segments run concurrently).
 //      Such results take no arena space.
 //   3. Every other result is a buffer of its size rounded up to 256 bytes.
 //      Buffers are placed largest first (ties: in program order). Each goes
@@ -113,9 +115,28 @@ LogicalResult reportDynamic(func::FuncOp func, Value value) {
 /// Whether `kernel` reads `arg`, if at all, only at the index of the output
 /// element it computes: in an elementwise kernel over the argument's shape,
 /// or in a matmul's epilogue (the GEMM itself does not depend on it) through
-/// ops that all keep the argument's type.
-bool readsElementByElement(KernelOp kernel, BlockArgument arg) {
+/// ops that all keep the argument's type. In a horizontal kernel, whose
+/// segments run concurrently, only the segment computing `result` may read
+/// the argument, by the elementwise rule.
+bool readsElementByElement(KernelOp kernel, OpResult result,
+                           BlockArgument arg) {
   Type type = arg.getType();
+  if (kernel.getKind() == KernelKind::horizontal) {
+    Value yielded =
+        kernel.getBlock().getTerminator()->getOperand(result.getResultNumber());
+    Operation *writer = yielded.getDefiningOp();
+    for (OpOperand &operand : kernel->getOpOperands()) {
+      if (operand.get() != arg)
+        continue;
+      BlockArgument inner =
+          kernel.getBlock().getArgument(operand.getOperandNumber());
+      for (Operation *user : inner.getUsers())
+        if (user != writer || !llvm::all_of(user->getResultTypes(),
+                                            [&](Type t) { return t == type; }))
+          return false;
+    }
+    return true;
+  }
   for (OpOperand &operand : kernel->getOpOperands()) {
     if (operand.get() != arg)
       continue;
@@ -244,7 +265,7 @@ void Planner::findInPlaceUpdates() {
                                 << "' not in place: read after its update\n");
         break;
       }
-      if (!readsElementByElement(producer, arg)) {
+      if (!readsElementByElement(producer, result, arg)) {
         LLVM_DEBUG(llvm::dbgs()
                    << "'" << name.getValue()
                    << "' not in place: its kernel reads it out of order\n");

@@ -397,7 +397,8 @@ LogicalResult Executor::runBlock(Block &block,
         return failure();
       continue;
     }
-    // A fused kernel computes exactly what its ops compute, one by one.
+    // A fused kernel computes exactly what its ops compute, one by one; a
+    // horizontal kernel's segments are kernels, run in order.
     llvm::DenseMap<Value, Tensor> inner;
     for (auto [arg, input] :
          llvm::zip(kernel.getBlock().getArguments(), kernel.getInputs()))

@@ -30,6 +30,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <thread>
 
 using namespace kiln::runtime;
 
@@ -107,7 +108,8 @@ private:
 
   cuda::Device device;
   cuda::Stream compute, copy;
-  std::optional<cuda::Module> module;
+  /// The kernels, compiled as several programs in parallel.
+  std::vector<cuda::Module> modules;
   Program compiled;
   std::string text;
   double seconds = 0;
@@ -187,7 +189,13 @@ Status CudaBackend::build(StepState &state, const Step &step) {
     slot.done.emplace(std::move(*done));
 
     for (const Launch &launch : step.launches) {
-      auto function = module->function(launch.kernel);
+      StatusOr<cuda::Function> function =
+          Status::error("kernel '" + launch.kernel + "' is in no module");
+      for (const cuda::Module &module : modules)
+        if (auto found = module.function(launch.kernel); found.ok()) {
+          function = std::move(found);
+          break;
+        }
       if (!function.ok())
         return function.status();
       KernelLaunch &k = slot.launches.emplace_back();
@@ -407,20 +415,34 @@ CudaBackend::create(const Program &program, const std::string &source,
   backend->graphs =
       options.graphs && !(graphsEnv && std::string(graphsEnv) == "0");
 
+  // The kernels as several programs compiled on parallel threads (NVRTC
+  // compiles one program on one thread), each from the on-disk cache when
+  // it is there.
   CompileOptions compile;
   compile.arch = props.arch();
   compile.cacheDir = options.cacheDir;
-  auto image = compileCuda(
-      (program.model.empty() ? std::string("model") : program.model) + ".cu",
-      source, compile);
-  if (!image.ok())
-    return image.status();
-  backend->seconds = image->compileSeconds;
-  backend->cached = image->fromCache;
-  auto module = cuda::Module::load(image->image);
-  if (!module.ok())
-    return module.status();
-  backend->module.emplace(std::move(*module));
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::string> parts =
+      splitKernelSource(source, std::min(threads, 8u));
+  std::vector<std::pair<std::string, std::string>> programs;
+  std::string name = program.model.empty() ? "model" : program.model;
+  for (size_t i = 0; i < parts.size(); ++i)
+    programs.push_back({name + "_" + std::to_string(i) + ".cu", parts[i]});
+  auto start = std::chrono::steady_clock::now();
+  auto images = compileCudaParallel(programs, compile, threads);
+  backend->seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  backend->cached = true;
+  for (auto &image : images) {
+    if (!image.ok())
+      return image.status();
+    backend->cached = backend->cached && image->fromCache;
+    auto module = cuda::Module::load(image->image);
+    if (!module.ok())
+      return module.status();
+    backend->modules.push_back(std::move(*module));
+  }
 
   auto compute = cuda::Stream::create();
   auto copy = cuda::Stream::create();

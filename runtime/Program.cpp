@@ -2,6 +2,7 @@
 
 #include "runtime/Program.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <sstream>
@@ -13,6 +14,38 @@ int64_t TensorSpec::elements() const {
   for (int64_t d : shape)
     n *= d;
   return n;
+}
+
+std::vector<std::string>
+kiln::runtime::splitKernelSource(const std::string &source, unsigned parts) {
+  std::string marker = kKernelMarker;
+  std::vector<size_t> starts;
+  for (size_t at = source.find(marker); at != std::string::npos;
+       at = source.find(marker, at + marker.size()))
+    starts.push_back(at);
+  if (starts.empty() || parts <= 1)
+    return {source};
+  std::string preamble = source.substr(0, starts.front());
+  starts.push_back(source.size());
+  size_t kernels = starts.size() - 1;
+  parts = static_cast<unsigned>(std::min<size_t>(parts, kernels));
+  std::vector<std::string> result;
+  size_t first = 0;
+  for (unsigned p = 0; p < parts; ++p) {
+    // Take kernels until this part has its share of the remaining text.
+    size_t remaining = source.size() - starts[first];
+    size_t target = remaining / (parts - p);
+    size_t last = first + 1;
+    while (last < kernels && kernels - last > parts - p - 1 &&
+           starts[last] - starts[first] < target)
+      ++last;
+    if (p + 1 == parts)
+      last = kernels;
+    result.push_back(
+        preamble + source.substr(starts[first], starts[last] - starts[first]));
+    first = last;
+  }
+  return result;
 }
 
 const Step *Program::step(const std::string &kind) const {

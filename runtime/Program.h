@@ -117,6 +117,17 @@ struct Program {
   const Step *step(const std::string &kind) const;
 };
 
+/// The line that precedes each kernel in generated sources (after the
+/// preamble every kernel needs), so a runtime can split a translation unit
+/// into several that compile in parallel.
+inline constexpr const char *kKernelMarker = "//--- kiln kernel\n";
+
+/// `source` (a preamble, then kernels each preceded by kKernelMarker) as at
+/// most `parts` translation units, each the preamble plus a contiguous run
+/// of kernels of about equal length; one part when there is no marker.
+std::vector<std::string> splitKernelSource(const std::string &source,
+                                           unsigned parts);
+
 /// The text form described above.
 std::string printProgram(const Program &program);
 

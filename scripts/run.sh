@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh kiln kiln-opt
-build/bin/kiln compile examples/mlp.kiln --emit=trainer -o build/mlp-train
-build/mlp-train --epochs 3 --save build/mlp.safetensors \
+# SGD with momentum (the model file's optimizer) with a cosine learning-rate
+# schedule over the five epochs: 5 x 468 steps at batch 128.
+build/bin/kiln compile examples/mlp.kiln --emit=trainer \
+  --schedule cosine --total-steps 2340 -o build/mlp-train
+build/mlp-train --epochs 5 --save build/mlp.safetensors \
   --log build/mlp-metrics.jsonl "$@"

@@ -3,8 +3,10 @@
 // For every opaque kernel of the example models' fused steps, and for
 // hand-written kernels covering what the examples lack (transposes, stride
 // 2 with padding, overlapping pools, embeddings with repeated indices, f64,
-// a dynamic batch): the CUDA C compiles with NVRTC for sm_80 and sm_90, and
-// the C++ computes what the reference executor computes.
+// a dynamic batch, convolutions large enough for every GEMM tiling): the
+// CUDA C compiles with NVRTC for sm_80 and sm_90 without register spills,
+// the C++ computes what the reference executor computes, and, where a GPU
+// is present, so does the CUDA (twice, bit for bit the same).
 //
 // Tolerances. The generated code sums in the element type, the reference in
 // double, so random-float inputs meet rounding error that grows with the
@@ -27,10 +29,44 @@
 
 #include <gtest/gtest.h>
 
+#include <regex>
+
 using namespace kiln;
 using namespace kiln::test;
 
 namespace {
+
+/// Compiles `kernels` as one CUDA program for sm_80 and sm_90 with ptxas's
+/// report (--ptxas-options=-v) and expects no kernel to spill registers to
+/// local memory (the implicit GEMMs keep their tiles in registers).
+void expectNoSpills(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels) {
+  std::string source = codegen::preamble(codegen::Target::cuda);
+  for (auto &[kernel, symbol] : kernels) {
+    auto generated =
+        codegen::generateKernel(kernel, symbol, codegen::Target::cuda);
+    ASSERT_TRUE(succeeded(generated)) << symbol;
+    source += generated->source;
+  }
+  for (const char *arch : {"sm_80", "sm_90"}) {
+    runtime::CompileOptions options;
+    options.arch = arch;
+    options.extraFlags = {"--ptxas-options=-v"};
+    auto program = runtime::compileCuda("spills.cu", source, options);
+    ASSERT_TRUE(program.ok()) << program.status().message();
+    // ptxas reports "N bytes spill stores, M bytes spill loads" per kernel.
+    const std::regex spill("([0-9]+) bytes spill stores, ([0-9]+) bytes "
+                           "spill loads");
+    unsigned reports = 0;
+    for (auto it = std::sregex_iterator(program->log.begin(),
+                                        program->log.end(), spill);
+         it != std::sregex_iterator(); ++it, ++reports)
+      EXPECT_TRUE((*it)[1] == "0" && (*it)[2] == "0")
+          << arch << ": a kernel spills:\n"
+          << program->log;
+    EXPECT_GE(reports, kernels.size()) << arch << ":\n" << program->log;
+  }
+}
 
 class Opaque : public ::testing::TestWithParam<const char *> {
 protected:
@@ -72,6 +108,33 @@ TEST_P(Opaque, CppMatchesTheReferenceExactlyOnExactInputs) {
   expectCppMatchesReference(kernels, relative(0, 1e-6), options);
 }
 
+// The examples' kernels as the benchmarks compile them (batch 256) and
+// with a dynamic batch keep every tile in registers.
+TEST_P(Opaque, CudaDoesNotSpillRegisters) {
+  if (!runtime::nvrtcAvailable())
+    GTEST_SKIP() << "NVRTC is not available";
+  for (const char *bind : {"", "batch=256"}) {
+    auto module = compileFused(context, examplePath(GetParam()), bind);
+    ASSERT_TRUE(module) << GetParam();
+    auto kernels = kernelsOfKind(*module, KernelKind::opaque);
+    if (!kernels.empty())
+      expectNoSpills(kernels);
+  }
+}
+
+// On a GPU: batch 32 gives the CNN's convolutions both row tilings and
+// split-K weight gradients (98 and 24 slices).
+TEST_P(Opaque, CudaMatchesTheReferenceExecutor) {
+  if (!runtime::nvrtcAvailable() || !cudaDeviceAvailable())
+    GTEST_SKIP() << "no CUDA device";
+  auto module = compileFused(context, examplePath(GetParam()), "batch=32");
+  ASSERT_TRUE(module) << GetParam();
+  auto kernels = kernelsOfKind(*module, KernelKind::opaque);
+  // Sums of up to 25088 f32 products of magnitude up to 4: about
+  // u * sqrt(n) * |partial sums| = 6e-8 * 160 * 200 = 2e-3.
+  expectCudaMatchesReference(kernels, relative(1e-2, 1e-4), /*dynamicSize=*/0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Examples, Opaque,
                          ::testing::Values("mlp.kiln", "logreg.kiln",
                                            "mlp_dropout.kiln", "cnn.kiln",
@@ -110,6 +173,24 @@ protected:
             "\n  }\n  return %k : " + result + "\n}\n";
   }
 
+  /// Adds conv2d and its two gradients for f32 input `x`, weight `w` and
+  /// output `y` (shapes as "NxCxHxW", "?" for a dynamic batch) with
+  /// `attrs` ("stride [..] padding [..]").
+  void addConv(const std::string &x, const std::string &w, const std::string &y,
+               const std::string &attrs) {
+    std::string tx = "tensor<" + x + "xf32>", tw = "tensor<" + w + "xf32>",
+                ty = "tensor<" + y + "xf32>";
+    add("conv2d", {tx, tw}, ty,
+        "kiln.conv2d %a0, %a1 " + attrs + " : (" + tx + ", " + tw + ") -> " +
+            ty);
+    add("conv2d_grad_input", {ty, tw, tx}, tx,
+        "kiln.conv2d_grad_input %a0, %a1, %a2 " + attrs + " : (" + ty + ", " +
+            tw + ", " + tx + ") -> " + tx);
+    add("conv2d_grad_weight", {tx, ty, tw}, tw,
+        "kiln.conv2d_grad_weight %a0, %a1, %a2 " + attrs + " : (" + tx + ", " +
+            ty + ", " + tw + ") -> " + tw);
+  }
+
   /// Parses the kernels added so far, compiles them as CUDA C, and checks
   /// the C++ against the reference on random inputs, then on inputs that
   /// make every sum exact (with tolerance 0 unless `exactTolerance`).
@@ -119,11 +200,15 @@ protected:
     ASSERT_TRUE(module) << text;
     auto kernels = kernelsOfKind(*module, KernelKind::opaque);
     ASSERT_EQ(kernels.size(), count);
-    if (runtime::nvrtcAvailable())
+    if (runtime::nvrtcAvailable()) {
       expectCudaCompiles(kernels, "opaque_kernels");
+      expectNoSpills(kernels);
+    }
     CheckOptions options;
     options.dynamicSize = dynamicSize;
     expectCppMatchesReference(kernels, tolerance, options);
+    if (runtime::nvrtcAvailable() && cudaDeviceAvailable())
+      expectCudaMatchesReference(kernels, tolerance, dynamicSize);
     options.floatStep = 0.25;
     expectCppMatchesReference(kernels, exactTolerance, options);
   }
@@ -229,6 +314,30 @@ TEST_F(OpaqueKernels, Conv2dWithADynamicBatch) {
       "(tensor<?x2x6x6xf32>, tensor<?x3x3x3xf32>, tensor<3x2x3x3xf32>) -> "
       "tensor<3x2x3x3xf32>");
   check(relative(1e-5, 1e-5), /*dynamicSize=*/3);
+}
+
+// Shapes large enough for every CUDA tiling: a long M with 128-row tiles
+// (M = 4 * 32 * 32 = 4096, N = 64 and 16), a long M with 64-row tiles, a
+// first layer (C = 1, K = 9), non-square kernels with stride 2, and weight
+// gradients split into 16 and 4 slices of k (K = 4096 and 1024) with
+// M and N that are not multiples of the tiles. Sums of at most 4096
+// products: about 6e-8 * 64 * 150 = 6e-4.
+TEST_F(OpaqueKernels, Conv2dEveryTiling) {
+  addConv("4x3x32x32", "64x3x3x3", "4x64x32x32",
+          "stride [1, 1] padding [1, 1]");
+  addConv("4x1x32x32", "10x1x3x3", "4x10x32x32",
+          "stride [1, 1] padding [1, 1]");
+  addConv("4x5x17x23", "40x5x3x2", "4x40x8x12", "stride [2, 2] padding [0, 1]");
+  addConv("2x7x16x16", "3x7x5x3", "2x3x8x8", "stride [2, 2] padding [2, 1]");
+  check(relative(2e-3, 1e-5));
+}
+
+// The same with a dynamic batch: M (and the weight gradient's K) are
+// parameters; the split count is fixed, the slices follow K.
+TEST_F(OpaqueKernels, Conv2dEveryTilingWithADynamicBatch) {
+  addConv("?x3x20x20", "33x3x3x3", "?x33x20x20",
+          "stride [1, 1] padding [1, 1]");
+  check(relative(2e-3, 1e-5), /*dynamicSize=*/3);
 }
 
 // Overlapping 3x3 windows with stride 2 and padding 1: the padding never

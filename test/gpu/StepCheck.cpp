@@ -13,6 +13,7 @@
 //   - two GPU runs with the same seeds, with and without CUDA graphs: bit
 //     for bit equal (the deterministic mode).
 //
+// `kiln-step-check --probe` only tells whether there is a GPU (0) or not.
 // Exit codes: 0 all match, 1 a mismatch or an error, 2 usage, 77 no GPU.
 //
 //===----------------------------------------------------------------------===//
@@ -201,7 +202,13 @@ StatusOr<bool> lockstep(Backend &cpu, Backend &gpu) {
         double g = elementAsDouble(b.data(), arg.dtype, i);
         double error = std::fabs(g - w);
         worstTensor = std::max(worstTensor, error);
-        if (!(error <= 1e-4 * std::fabs(w) + 1e-6)) {
+        // 1e-5 absolute: Adam's update, lr * m / (sqrt(v) + eps), is about
+        // lr * sign(g) for a gradient far above eps but follows the
+        // gradient's rounding where it is near zero (units dropout or ReLU
+        // silenced for most of the batch), so one step's update may differ
+        // by a few 1e-6 at lr 1e-3 while every gradient agrees to float
+        // rounding.
+        if (!(error <= 1e-4 * std::fabs(w) + 1e-5)) {
           std::printf("  step %d %s[%lld]: gpu %.9g, cpu %.9g\n", n,
                       arg.name.c_str(), static_cast<long long>(i), g, w);
           ok = false;
@@ -289,13 +296,17 @@ int check(const std::filesystem::path &programFile) {
 
 int main(int argc, char **argv) {
   if (argc != 2) {
-    std::fprintf(stderr, "usage: kiln-step-check DIR\n");
+    std::fprintf(stderr, "usage: kiln-step-check DIR | --probe\n");
     return 2;
   }
-  if (Status s = cuda::initialize(); !s.ok()) {
-    std::printf("skipped: %s\n", s.message().c_str());
+  auto count = cuda::deviceCount();
+  if (!count.ok() || *count == 0) {
+    std::printf("skipped: %s\n", count.ok() ? "no CUDA device"
+                                            : count.status().message().c_str());
     return 77;
   }
+  if (std::string(argv[1]) == "--probe")
+    return 0;
   int failures = 0, models = 0;
   std::vector<std::filesystem::path> programs;
   for (const auto &entry : std::filesystem::directory_iterator(argv[1]))

@@ -52,3 +52,78 @@ func.func @bad_kind(%x: tensor<4xf32>) -> tensor<4xf32> {
   }
   return %k : tensor<4xf32>
 }
+
+// -----
+
+// A horizontal kernel holds elementwise kernels of their own shapes.
+// CHECK-LABEL: func.func @horizontal
+// CHECK: %[[H:.+]]:2 = kiln.kernel "horizontal_neg_exp" horizontal (%arg0, %arg1) : (tensor<4x8xf32>, tensor<3xf32>) -> (tensor<4x8xf32>, tensor<3xf32>) {
+// CHECK: kiln.kernel "neg" elementwise
+// CHECK: kiln.kernel "exp" elementwise
+// CHECK: return %[[H]]#0, %[[H]]#1
+func.func @horizontal(%x: tensor<4x8xf32>, %y: tensor<3xf32>) -> (tensor<4x8xf32>, tensor<3xf32>) {
+  %k:2 = kiln.kernel "horizontal_neg_exp" horizontal (%x, %y) : (tensor<4x8xf32>, tensor<3xf32>) -> (tensor<4x8xf32>, tensor<3xf32>) {
+  ^bb0(%a: tensor<4x8xf32>, %b: tensor<3xf32>):
+    %0 = kiln.kernel "neg" elementwise (%a) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+    ^bb0(%c: tensor<4x8xf32>):
+      %r = kiln.neg %c : tensor<4x8xf32>
+      kiln.yield %r : tensor<4x8xf32>
+    }
+    %1 = kiln.kernel "exp" elementwise (%b) : (tensor<3xf32>) -> tensor<3xf32> {
+    ^bb0(%c: tensor<3xf32>):
+      %r = kiln.exp %c : tensor<3xf32>
+      kiln.yield %r : tensor<3xf32>
+    }
+    kiln.yield %0, %1 : tensor<4x8xf32>, tensor<3xf32>
+  }
+  return %k#0, %k#1 : tensor<4x8xf32>, tensor<3xf32>
+}
+
+// -----
+
+func.func @horizontal_holds_an_op(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error@+1 {{'kiln.kernel' op a horizontal kernel holds only elementwise kernels, not 'kiln.neg'}}
+  %k = kiln.kernel "neg" horizontal (%x) : (tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    %0 = kiln.neg %a : tensor<4xf32>
+    kiln.yield %0 : tensor<4xf32>
+  }
+  return %k : tensor<4xf32>
+}
+
+// -----
+
+func.func @segment_reads_a_segment(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %k = kiln.kernel "horizontal_neg" horizontal (%x) : (tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    %0 = kiln.kernel "neg" elementwise (%a) : (tensor<4xf32>) -> tensor<4xf32> {
+    ^bb0(%c: tensor<4xf32>):
+      %r = kiln.neg %c : tensor<4xf32>
+      kiln.yield %r : tensor<4xf32>
+    }
+    // expected-error@+1 {{'kiln.kernel' op reads another segment's result in a horizontal kernel}}
+    %1 = kiln.kernel "neg" elementwise (%0) : (tensor<4xf32>) -> tensor<4xf32> {
+    ^bb0(%c: tensor<4xf32>):
+      %r = kiln.neg %c : tensor<4xf32>
+      kiln.yield %r : tensor<4xf32>
+    }
+    kiln.yield %1 : tensor<4xf32>
+  }
+  return %k : tensor<4xf32>
+}
+
+// -----
+
+func.func @nested_in_elementwise(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error@+1 {{'kiln.kernel' op nests a kernel but is not horizontal}}
+  %k = kiln.kernel "neg" elementwise (%x) : (tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    %0 = kiln.kernel "neg" elementwise (%a) : (tensor<4xf32>) -> tensor<4xf32> {
+    ^bb0(%c: tensor<4xf32>):
+      %r = kiln.neg %c : tensor<4xf32>
+      kiln.yield %r : tensor<4xf32>
+    }
+    kiln.yield %0 : tensor<4xf32>
+  }
+  return %k : tensor<4xf32>
+}

@@ -86,6 +86,8 @@ llvm::StringRef kernelColor(kiln::KernelKind kind) {
     return "#ffe8cc";
   case kiln::KernelKind::opaque:
     return "#f1f3f5";
+  case kiln::KernelKind::horizontal:
+    return "#e7f5ff";
   }
   llvm_unreachable("unknown kernel kind");
 }
@@ -187,6 +189,11 @@ private:
         for (auto [result, value] :
              llvm::zip(kernel.getResults(), yield.getValues()))
           alias(result, value);
+        continue;
+      }
+      // A horizontal kernel's segments are clusters inside its own.
+      if (auto segment = llvm::dyn_cast<kiln::KernelOp>(op)) {
+        writeKernel(segment);
         continue;
       }
       writeOp(&op, "      ");

@@ -1,0 +1,126 @@
+//===- Horizontal.cpp - independent elementwise kernels in one launch -----===//
+//
+// A horizontal kernel's segments are elementwise kernels over shapes of
+// their own (static: planned programs know every parameter's size). One
+// function computes them all:
+//
+//   - on the GPU, one grid-stride loop over the flat index t of all the
+//     segments laid end to end; a thread finds its segment by comparing t
+//     with the static segment ends, and evaluates that segment's iteration
+//     at i = t - (the segment's start), exactly as the elementwise
+//     generator writes it (emitElementwiseIteration). A warp diverges only
+//     where it straddles two segments.
+//   - on the CPU, one plain loop per segment, one after the other.
+//
+// i is the segment's own flat index, so dropout draws its tensor's mask.
+// Each segment reads the kernel's pointers of its region's arguments and
+// writes the results it yields.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/CodegenUtils.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+
+using namespace mlir;
+using namespace kiln;
+using namespace kiln::codegen;
+
+namespace {
+
+/// One segment and the C of one iteration of it.
+struct Segment {
+  KernelOp kernel;
+  int64_t elements = 0;
+  std::string iteration;
+};
+
+} // namespace
+
+FailureOr<GeneratedKernel>
+kiln::codegen::generateHorizontal(KernelOp kernel, llvm::StringRef symbol,
+                                  Target target) {
+  GeneratedKernel generated;
+  if (failed(initGenerated(kernel, symbol, generated)))
+    return failure();
+  Block &block = kernel.getBlock();
+  Operation *yield = block.getTerminator();
+
+  SmallVector<Segment> segments;
+  unsigned next = 0;
+  for (Operation &op : block.without_terminator()) {
+    auto segment = llvm::dyn_cast<KernelOp>(op);
+    if (!segment || segment.getKind() != KernelKind::elementwise)
+      return op.emitError("a horizontal kernel holds only elementwise kernels");
+    auto type = llvm::cast<RankedTensorType>(segment.getResult(0).getType());
+    if (!type.hasStaticShape())
+      return segment.emitError("a segment of a horizontal kernel needs a "
+                               "static shape in code generation, got ")
+             << type;
+    // The kernel's pointers the segment reads and writes.
+    SmallVector<std::string> inputs;
+    for (Value input : segment.getInputs()) {
+      auto arg = llvm::dyn_cast<BlockArgument>(input);
+      if (!arg || arg.getOwner() != &block)
+        return segment.emitError("a segment reads a value that is not an "
+                                 "input of its horizontal kernel");
+      inputs.push_back("in" + std::to_string(arg.getArgNumber()));
+    }
+    SmallVector<SmallVector<std::string, 1>> outputs(segment.getNumResults());
+    for (OpOperand &use : yield->getOpOperands())
+      if (use.get().getDefiningOp() == segment)
+        outputs[llvm::cast<OpResult>(use.get()).getResultNumber()].push_back(
+            "out" + std::to_string(use.getOperandNumber()));
+    SmallVector<std::string> sizes;
+    for (int64_t size : type.getShape())
+      sizes.push_back(std::to_string(size) + "LL");
+
+    Segment s{segment, type.getNumElements(), ""};
+    llvm::raw_string_ostream os(s.iteration);
+    if (failed(emitElementwiseIteration(
+            os, segment, sizes, inputs, outputs,
+            target == Target::cuda ? "      " : "    ", next)))
+      return failure();
+    segments.push_back(std::move(s));
+  }
+  if (segments.empty())
+    return kernel.emitError("a horizontal kernel without segments");
+
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  writeKernelComment(os, kernel);
+  os << signature(kernel, generated, target) << " {\n";
+  int64_t total = 0;
+  for (const Segment &s : segments)
+    total += s.elements;
+  if (target == Target::cuda) {
+    os << "  // The segments laid end to end: t = segment start + i.\n"
+       << "  const long long n = " << total << "LL;\n"
+       << "  for (long long t = blockIdx.x * (long long)blockDim.x + "
+          "threadIdx.x; t < n;\n       t += (long long)gridDim.x * "
+          "blockDim.x) {\n";
+    int64_t start = 0;
+    for (auto [k, s] : llvm::enumerate(segments)) {
+      int64_t end = start + s.elements;
+      os << "    " << (k ? "} else " : "") << "if (t < " << end
+         << "LL) { // segment " << k << ": " << s.kernel.getName() << "\n"
+         << "      const long long i = t - " << start << "LL;\n"
+         << s.iteration;
+      start = end;
+    }
+    os << "    }\n  }\n}\n";
+  } else {
+    for (auto [k, s] : llvm::enumerate(segments))
+      os << "  // segment " << k << ": " << s.kernel.getName() << "\n"
+         << "  for (long long i = 0; i < " << s.elements << "LL; ++i) {\n"
+         << s.iteration << "  }\n";
+    os << "}\n" << cppEntry(kernel, generated);
+  }
+  generated.source = std::move(text);
+
+  // One thread per element of all the segments, 256 a block.
+  GridExtent &grid = generated.launch.grid[0];
+  grid.perBlock = 256;
+  grid.constant = total;
+  return generated;
+}

@@ -1,0 +1,186 @@
+//===- HorizontalTest.cpp - horizontal kernels in one launch --------------===//
+//
+// The examples' training steps end with horizontal kernels (the optimizer
+// updates of every parameter; logreg's one update kernel has nothing to
+// merge with): their CUDA C compiles with NVRTC for sm_80 and sm_90, their
+// C++ computes what the reference executor computes, and one launch covers
+// all the segments. Hand-written kernels check
+// dropout's mask per segment, broadcasting inside a segment, and the
+// located error for a dynamic segment.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Harness.h"
+
+#include "runtime/Nvrtc.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Parser/Parser.h"
+
+#include <gtest/gtest.h>
+
+using namespace kiln;
+using namespace kiln::test;
+
+namespace {
+
+class Horizontal : public ::testing::TestWithParam<const char *> {
+protected:
+  Horizontal() { loadDialects(context); }
+  mlir::MLIRContext context;
+};
+
+TEST_P(Horizontal, CudaCompilesWithNvrtc) {
+  if (!runtime::nvrtcAvailable())
+    GTEST_SKIP() << "NVRTC is not available (the CUDA toolkit is not "
+                    "installed)";
+  for (const char *bind : {"", "batch=64"}) {
+    auto module = compileFused(context, examplePath(GetParam()), bind);
+    ASSERT_TRUE(module) << GetParam();
+    auto kernels = kernelsOfKind(*module, KernelKind::horizontal);
+    ASSERT_FALSE(kernels.empty());
+    expectCudaCompiles(kernels, GetParam());
+  }
+}
+
+TEST_P(Horizontal, CppMatchesTheReferenceExecutor) {
+  auto module = compileFused(context, examplePath(GetParam()), "batch=5");
+  ASSERT_TRUE(module) << GetParam();
+  auto kernels = kernelsOfKind(*module, KernelKind::horizontal);
+  ASSERT_FALSE(kernels.empty());
+  expectCppMatchesReference(kernels, relative(1e-6, 1e-5));
+}
+
+// One thread per element of all the segments, 256 a block, and each
+// segment's branch at its static offset.
+TEST_P(Horizontal, OneLaunchCoversEverySegment) {
+  auto module = compileFused(context, examplePath(GetParam()), "batch=5");
+  ASSERT_TRUE(module) << GetParam();
+  for (auto &[kernel, symbol] :
+       kernelsOfKind(*module, KernelKind::horizontal)) {
+    int64_t total = 0;
+    for (auto segment : kernel.getBlock().getOps<KernelOp>())
+      total +=
+          llvm::cast<mlir::RankedTensorType>(segment.getResult(0).getType())
+              .getNumElements();
+    auto generated =
+        codegen::generateKernel(kernel, symbol, codegen::Target::cuda);
+    ASSERT_TRUE(succeeded(generated)) << symbol;
+    EXPECT_TRUE(generated->dynamicDims.empty());
+    EXPECT_EQ(generated->launch.grid[0].evaluate({}), (total + 255) / 256);
+    EXPECT_EQ(generated->launch.block[0], 256u);
+    EXPECT_NE(generated->source.find(
+                  "const long long n = " + std::to_string(total) + "LL;"),
+              std::string::npos)
+        << generated->source;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Examples, Horizontal,
+                         ::testing::Values("mlp.kiln", "mlp_dropout.kiln",
+                                           "cnn.kiln", "avgpool.kiln"),
+                         [](const auto &info) {
+                           std::string name = info.param;
+                           return name.substr(0, name.find('.'));
+                         });
+
+// Three segments of different shapes: dropout draws the mask of its own
+// tensor (its flat index, not the kernel's), a bias broadcasts inside its
+// segment, and an input read by two segments is passed once.
+constexpr const char *kHandWritten = R"mlir(
+  func.func @f(%x: tensor<7x33xf32>, %b: tensor<33xf32>, %y: tensor<5xf32>) -> (tensor<7x33xf32>, tensor<7x33xf32>, tensor<5xf32>, tensor<33xf32>) {
+    %k:4 = kiln.kernel "horizontal_add_dropout_neg" horizontal (%x, %b, %y) : (tensor<7x33xf32>, tensor<33xf32>, tensor<5xf32>) -> (tensor<7x33xf32>, tensor<7x33xf32>, tensor<5xf32>, tensor<33xf32>) {
+    ^bb0(%a: tensor<7x33xf32>, %c: tensor<33xf32>, %d: tensor<5xf32>):
+      %0:2 = kiln.kernel "add_dropout" elementwise (%a, %c) : (tensor<7x33xf32>, tensor<33xf32>) -> (tensor<7x33xf32>, tensor<7x33xf32>) {
+      ^bb0(%p: tensor<7x33xf32>, %q: tensor<33xf32>):
+        %s = kiln.add %p, %q : (tensor<7x33xf32>, tensor<33xf32>) -> tensor<7x33xf32>
+        %t = kiln.dropout %s rate 3.000000e-01 stream 5 : tensor<7x33xf32>
+        kiln.yield %s, %t : tensor<7x33xf32>, tensor<7x33xf32>
+      }
+      %1 = kiln.kernel "dropout" elementwise (%d) : (tensor<5xf32>) -> tensor<5xf32> {
+      ^bb0(%p: tensor<5xf32>):
+        %t = kiln.dropout %p rate 5.000000e-01 stream 5 : tensor<5xf32>
+        kiln.yield %t : tensor<5xf32>
+      }
+      %2 = kiln.kernel "neg" elementwise (%c) : (tensor<33xf32>) -> tensor<33xf32> {
+      ^bb0(%p: tensor<33xf32>):
+        %t = kiln.neg %p : tensor<33xf32>
+        kiln.yield %t : tensor<33xf32>
+      }
+      kiln.yield %0#0, %0#1, %1, %2 : tensor<7x33xf32>, tensor<7x33xf32>, tensor<5xf32>, tensor<33xf32>
+    }
+    return %k#0, %k#1, %k#2, %k#3 : tensor<7x33xf32>, tensor<7x33xf32>, tensor<5xf32>, tensor<33xf32>
+  })mlir";
+
+TEST(HorizontalHandWritten, CppMatchesTheReferenceExecutor) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(kHandWritten, &context);
+  ASSERT_TRUE(module);
+  auto kernels = kernelsOfKind(*module, KernelKind::horizontal);
+  ASSERT_EQ(kernels.size(), 1u);
+  auto generated =
+      codegen::generateKernel(kernels[0].first, "h", codegen::Target::cuda);
+  ASSERT_TRUE(succeeded(generated));
+  EXPECT_TRUE(generated->takesSeed);
+  EXPECT_EQ(generated->numInputs, 3u);
+  EXPECT_EQ(generated->launch.grid[0].evaluate({}),
+            (7 * 33 + 5 + 33 + 255) / 256);
+  expectCppMatchesReference(kernels, relative(1e-6, 1e-5));
+}
+
+TEST(HorizontalHandWritten, CudaCompilesWithNvrtc) {
+  if (!runtime::nvrtcAvailable())
+    GTEST_SKIP() << "NVRTC is not available (the CUDA toolkit is not "
+                    "installed)";
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(kHandWritten, &context);
+  ASSERT_TRUE(module);
+  expectCudaCompiles(kernelsOfKind(*module, KernelKind::horizontal),
+                     "hand-written");
+}
+
+// Segments are laid out by static sizes: a dynamic one is a located error.
+TEST(HorizontalHandWritten, DynamicSegmentIsALocatedError) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(R"mlir(
+    func.func @f(%x: tensor<?x8xf32>, %y: tensor<8xf32>) -> (tensor<?x8xf32>, tensor<8xf32>) {
+      %k:2 = kiln.kernel "horizontal_neg" horizontal (%x, %y) : (tensor<?x8xf32>, tensor<8xf32>) -> (tensor<?x8xf32>, tensor<8xf32>) {
+      ^bb0(%a: tensor<?x8xf32>, %b: tensor<8xf32>):
+        %0 = kiln.kernel "neg" elementwise (%a) : (tensor<?x8xf32>) -> tensor<?x8xf32> {
+        ^bb0(%p: tensor<?x8xf32>):
+          %t = kiln.neg %p : tensor<?x8xf32>
+          kiln.yield %t : tensor<?x8xf32>
+        }
+        %1 = kiln.kernel "neg" elementwise (%b) : (tensor<8xf32>) -> tensor<8xf32> {
+        ^bb0(%p: tensor<8xf32>):
+          %t = kiln.neg %p : tensor<8xf32>
+          kiln.yield %t : tensor<8xf32>
+        }
+        kiln.yield %0, %1 : tensor<?x8xf32>, tensor<8xf32>
+      }
+      return %k#0, %k#1 : tensor<?x8xf32>, tensor<8xf32>
+    })mlir",
+                                                        &context);
+  ASSERT_TRUE(module);
+  std::string message;
+  unsigned line = 0;
+  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
+    message = d.str();
+    if (auto loc = llvm::dyn_cast<mlir::FileLineColLoc>(d.getLocation()))
+      line = loc.getLine();
+    return mlir::success();
+  });
+  auto kernels = kernelsOfKind(*module, KernelKind::horizontal);
+  ASSERT_EQ(kernels.size(), 1u);
+  auto generated =
+      codegen::generateKernel(kernels[0].first, "h", codegen::Target::cpp);
+  EXPECT_TRUE(failed(generated));
+  EXPECT_EQ(message, "a segment of a horizontal kernel needs a static shape "
+                     "in code generation, got 'tensor<?x8xf32>'");
+  EXPECT_EQ(line, 5u); // the segment's line
+}
+
+} // namespace

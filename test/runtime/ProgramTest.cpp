@@ -1,0 +1,132 @@
+//===- ProgramTest.cpp - the program format and the host compiler ---------===//
+
+#include "runtime/Program.h"
+#include "runtime/HostCompiler.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
+
+using namespace kiln::runtime;
+
+namespace {
+
+const char *kProgram = R"(kiln-program 1
+model tiny
+step train tiny_train_step arena 1024
+arg param w F32 4,3 init uniform -0.5 0.25
+arg input x F32 2,3
+launch matmul grid 1,1,1 block 256,1,1 shared 0 seed 0 dims - buffers a1 a0 @0
+launch drop grid 2,1,1 block 128,1,1 shared 64 seed 1 dims 2 buffers @0 @512
+result loss loss F32 - @512
+result param w F32 4,3 a0
+end
+)";
+
+TEST(ProgramTest, ParsesAndPrintsBackTheSameText) {
+  auto program = parseProgram(kProgram, "tiny.program");
+  ASSERT_TRUE(program.ok()) << program.status().message();
+  EXPECT_EQ(program->model, "tiny");
+  const Step *step = program->step("train");
+  ASSERT_TRUE(step);
+  EXPECT_EQ(program->step("eval"), nullptr);
+  EXPECT_EQ(step->arenaBytes, 1024);
+  ASSERT_EQ(step->arguments.size(), 2u);
+  EXPECT_EQ(step->arguments[0].init.kind, "uniform");
+  EXPECT_EQ(step->arguments[0].init.a, -0.5);
+  EXPECT_EQ(step->arguments[0].bytes(), 48);
+  ASSERT_EQ(step->launches.size(), 2u);
+  EXPECT_EQ(step->launches[1].sharedBytes, 64u);
+  EXPECT_TRUE(step->launches[1].takesSeed);
+  EXPECT_EQ(step->launches[1].dims, std::vector<int64_t>{2});
+  EXPECT_EQ(step->launches[0].buffers[0].kind, BufferRef::Kind::argument);
+  EXPECT_EQ(step->launches[0].buffers[2].kind, BufferRef::Kind::arena);
+  EXPECT_EQ(step->results[0].shape, std::vector<int64_t>{});
+  EXPECT_EQ(printProgram(*program), kProgram);
+}
+
+TEST(ProgramTest, ErrorsNameTheLine) {
+  std::string text = kProgram;
+  auto expectError = [](const std::string &bad, const std::string &message) {
+    auto program = parseProgram(bad, "bad.program");
+    ASSERT_FALSE(program.ok());
+    EXPECT_NE(program.status().message().find(message), std::string::npos)
+        << program.status().message();
+  };
+  expectError("", "bad.program: empty program");
+  expectError("kiln-program 2\n", "bad.program:1: not a kiln program");
+  expectError("kiln-program 1\nstep train f arena 8\n",
+              "step 'train' has no 'end'");
+  expectError("kiln-program 1\nstep train f arena x\nend\n",
+              "bad.program:2: expected the arena size, got 'x'");
+  expectError("kiln-program 1\nstep train f arena 8\narg param w F16 2\nend\n",
+              "bad.program:3: unknown dtype 'F16'");
+  expectError("kiln-program 1\nstep train f arena 8\n"
+              "launch k grid 1,1 block 1,1,1 shared 0 seed 0 dims - buffers\n"
+              "end\n",
+              "bad.program:3: expected three values for grid");
+  expectError("kiln-program 1\nfrobnicate\n", "bad.program:2: 'frobnicate' "
+                                              "outside a step");
+  // A reference to an argument or an arena offset that does not exist.
+  expectError("kiln-program 1\nstep train f arena 8\n"
+              "launch k grid 1,1,1 block 1,1,1 shared 0 seed 0 dims - "
+              "buffers a3\nend\n",
+              "kernel 'k' refers to a3, which does not exist");
+  expectError("kiln-program 1\nstep train f arena 8\n"
+              "result loss loss F32 - @64\nend\n",
+              "result 'loss' refers to @64, which does not exist");
+}
+
+TEST(ProgramTest, SplitsSourcesAtKernelMarkers) {
+  std::string source = "PREAMBLE\n";
+  for (int k = 0; k < 5; ++k)
+    source += std::string(kKernelMarker) + "kernel " + std::to_string(k) + "\n";
+  EXPECT_EQ(splitKernelSource(source, 1), std::vector<std::string>{source});
+  EXPECT_EQ(splitKernelSource("no markers", 4),
+            std::vector<std::string>{"no markers"});
+  for (unsigned parts : {2u, 3u, 5u, 9u}) {
+    std::vector<std::string> split = splitKernelSource(source, parts);
+    EXPECT_EQ(split.size(), std::min(parts, 5u));
+    // Every part starts with the preamble; together they hold each kernel
+    // once, in order.
+    std::string kernels;
+    for (const std::string &part : split) {
+      ASSERT_EQ(part.rfind("PREAMBLE\n", 0), 0u);
+      EXPECT_NE(part.find(kKernelMarker), std::string::npos);
+      kernels += part.substr(9);
+    }
+    EXPECT_EQ("PREAMBLE\n" + kernels, source);
+  }
+}
+
+TEST(HostCompilerTest, CompilesLoadsAndCaches) {
+  std::string dir = (std::filesystem::temp_directory_path() /
+                     ("kiln-host-test-" + std::to_string(::getpid())))
+                        .string();
+  HostCompileOptions options;
+  options.cacheDir = dir;
+  std::string source = "extern \"C\" int kiln_answer() { return 42; }\n";
+  auto first = compileHostLibrary("answer", source, options);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_FALSE(first->fromCache);
+  auto answer = reinterpret_cast<int (*)()>(first->symbol("kiln_answer"));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer(), 42);
+  auto second = compileHostLibrary("answer", source, options);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_TRUE(second->fromCache);
+  EXPECT_EQ(second->symbol("missing"), nullptr);
+
+  // A compile error reports the compiler's output and keeps the source.
+  auto bad = compileHostLibrary("bad", "int broken( {\n", options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("the C++ compiler failed"),
+            std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("source kept in"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+} // namespace
