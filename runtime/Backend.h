@@ -62,9 +62,12 @@ public:
   virtual Status run(const std::string &step, uint64_t seed) = 0;
 
   /// The scalar results (the loss, then the metrics, as the step's results
-  /// list them) of the last run of `step`, waiting for it to finish.
-  virtual Status scalars(const std::string &step,
-                         std::vector<double> &values) = 0;
+  /// list them) of the last run of `step` (`runsAgo` 0) or of the run
+  /// before it (1), waiting for that run to finish. Asking for the run
+  /// before the last lets a caller submit step n + 1 before it reads step
+  /// n's loss, so the device never idles between steps.
+  virtual Status scalars(const std::string &step, std::vector<double> &values,
+                         unsigned runsAgo = 0) = 0;
 
   /// Waits for every step submitted.
   virtual Status synchronize() = 0;

@@ -144,20 +144,29 @@ public:
     auto it = steps.find(step);
     if (it == steps.end())
       return Status::error("the program has no step '" + step + "'");
-    it->second.cpu.run(it->second.arguments.data(), seed);
+    StepState &state = it->second;
+    state.cpu.run(state.arguments.data(), seed);
+    // The run is over: keep its scalars, and the previous run's.
+    state.previous = std::move(state.last);
+    state.last.clear();
+    const Step &s = state.cpu.step();
+    for (size_t r = 0; r < s.results.size(); ++r)
+      if (s.results[r].role == "loss" || s.results[r].role == "metric")
+        state.last.push_back(
+            elementAsDouble(state.cpu.result(r), s.results[r].dtype, 0));
+    ++state.runs;
     return Status::success();
   }
-  Status scalars(const std::string &step,
-                 std::vector<double> &values) override {
+  Status scalars(const std::string &step, std::vector<double> &values,
+                 unsigned runsAgo) override {
     auto it = steps.find(step);
     if (it == steps.end())
       return Status::error("the program has no step '" + step + "'");
-    values.clear();
-    const Step &s = it->second.cpu.step();
-    for (size_t r = 0; r < s.results.size(); ++r)
-      if (s.results[r].role == "loss" || s.results[r].role == "metric")
-        values.push_back(
-            elementAsDouble(it->second.cpu.result(r), s.results[r].dtype, 0));
+    const StepState &state = it->second;
+    if (runsAgo > 1 || state.runs <= runsAgo)
+      return Status::error("step '" + step + "' has no run " +
+                           std::to_string(runsAgo) + " runs ago");
+    values = runsAgo == 0 ? state.last : state.previous;
     return Status::success();
   }
   Status synchronize() override { return Status::success(); }
@@ -175,6 +184,9 @@ private:
     CpuStep cpu;
     Tensors inputs;
     std::vector<void *> arguments;
+    /// The scalars of the last two runs, and how many runs there were.
+    std::vector<double> last, previous;
+    uint64_t runs = 0;
   };
   Program compiled;
   SharedLibrary library;
@@ -199,7 +211,7 @@ CpuBackend::create(const Program &program, const std::string &source,
     auto cpu = CpuStep::create(step, backend->library);
     if (!cpu.ok())
       return cpu.status();
-    StepState state{std::move(*cpu), {}, {}};
+    StepState state{std::move(*cpu), {}, {}, {}, {}, 0};
     for (const StepArgument &arg : step.arguments) {
       size_t size = static_cast<size_t>(arg.bytes());
       Tensors &home = arg.role == "input" ? state.inputs : backend->shared;

@@ -67,6 +67,7 @@ struct StepState {
   cuda::DeviceBuffer arena;
   std::array<Slot, kSlots> slots;
   int next = 0, last = -1;
+  uint64_t runs = 0;
   /// (device destination, source, bytes) of updates to copy back.
   std::vector<std::array<cuda::DevicePointer, 2>> writeBack;
   std::vector<size_t> writeBackBytes;
@@ -90,7 +91,8 @@ public:
   Status setInput(const std::string &step, const std::string &name,
                   const void *data, size_t bytes) override;
   Status run(const std::string &step, uint64_t seed) override;
-  Status scalars(const std::string &step, std::vector<double> &values) override;
+  Status scalars(const std::string &step, std::vector<double> &values,
+                 unsigned runsAgo) override;
   Status synchronize() override;
   size_t memoryBytes() const override { return bytes; }
 
@@ -354,21 +356,25 @@ Status CudaBackend::run(const std::string &step, uint64_t seed) {
   if (Status s = slot.done->record(compute); !s.ok())
     return s;
   slot.used = true;
+  ++state.runs;
   state.last = index;
   state.next = (index + 1) % kSlots;
   return Status::success();
 }
 
 Status CudaBackend::scalars(const std::string &step,
-                            std::vector<double> &values) {
+                            std::vector<double> &values, unsigned runsAgo) {
   auto found = find(step);
   if (!found.ok())
     return found.status();
   StepState &state = **found;
   values.clear();
-  if (state.last < 0)
-    return Status::error("step '" + step + "' has not run");
-  Slot &slot = state.slots[state.last];
+  // Run n used slot n % kSlots, which no later run has reused yet when
+  // runsAgo < kSlots.
+  if (runsAgo >= kSlots || state.runs <= runsAgo)
+    return Status::error("step '" + step + "' has no run " +
+                         std::to_string(runsAgo) + " runs ago");
+  Slot &slot = state.slots[(state.last + kSlots - int(runsAgo)) % kSlots];
   if (Status s = slot.done->synchronize(); !s.ok())
     return s;
   auto *host = static_cast<const uint8_t *>(slot.scalarsHost.data());

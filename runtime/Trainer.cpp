@@ -38,6 +38,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -659,24 +660,51 @@ int Trainer::run() {
     auto start = Clock::now();
     double lossSum = 0, evalSeconds = 0;
     int64_t samples = 0, done = 0;
+    // Steps are pipelined: step n + 1 is submitted before step n's loss is
+    // read, so the device runs it while the host reads the loss, cuts the
+    // next batch and stages it (the backend copies it on its copy stream).
+    // An evaluation waits for the training steps before it.
     bool more = batches.next(batch);
-    while (more) {
+    std::deque<int64_t> inFlight; // the batch sizes of the steps submitted
+    int64_t submitted = 0;
+    Clock::time_point firstStart;
+    auto submit = [&]() -> Status {
       if (Status s = feed("train", trainInputs, batch); !s.ok())
-        return fail(kTrainerRuntimeError, s.message());
+        return s;
       // Each step's dropout masks differ: the seed moves with the step, as
       // in `kiln train`.
       uint64_t stepSeed = options.seed * 1000003 +
-                          static_cast<uint64_t>(epoch * perEpoch + done);
-      auto stepStart = Clock::now();
+                          static_cast<uint64_t>(epoch * perEpoch + submitted);
+      if (firstStep)
+        firstStart = Clock::now();
       if (Status s = backend->run("train", stepSeed); !s.ok())
-        return fail(kTrainerRuntimeError, s.message());
-      // Cut the next batch while the device runs this one.
-      int64_t size = batch.size;
+        return s;
+      inFlight.push_back(batch.size);
+      ++submitted;
       more = batches.next(batch);
-      if (Status s = backend->scalars("train", values); !s.ok())
+      return Status::success();
+    };
+    if (more)
+      if (Status s = submit(); !s.ok())
         return fail(kTrainerRuntimeError, s.message());
+    while (!inFlight.empty()) {
+      bool evaluateAfter = options.evalEvery > 0 &&
+                           (step + 1) % options.evalEvery == 0 &&
+                           done + 1 != perEpoch;
+      // (Not behind the first step, so its time is its own.)
+      if (more && !evaluateAfter && !firstStep && inFlight.size() == 1)
+        if (Status s = submit(); !s.ok())
+          return fail(kTrainerRuntimeError, s.message());
+      // The oldest step in flight.
+      if (Status s = backend->scalars(
+              "train", values, static_cast<unsigned>(inFlight.size() - 1));
+          !s.ok())
+        return fail(kTrainerRuntimeError, s.message());
+      int64_t size = inFlight.front();
+      inFlight.pop_front();
       if (firstStep) {
-        std::printf("first step: %.3f s\n", secondsSince(stepStart));
+        double ms = 1000 * secondsSince(firstStart);
+        std::printf("first step: %.3f ms\n", ms);
         std::fflush(stdout);
         firstStep = false;
       }
@@ -691,8 +719,7 @@ int Trainer::run() {
       samples += size;
       ++done;
       ++step;
-      if (options.evalEvery > 0 && step % options.evalEvery == 0 &&
-          done != perEpoch) {
+      if (evaluateAfter) {
         auto evalStart = Clock::now();
         int64_t examples = 0;
         if (Status s = evaluate(test, examples); !s.ok())
@@ -716,6 +743,9 @@ int Trainer::run() {
       }
       progress.update(done, lossSum / static_cast<double>(samples), samples,
                       secondsSince(start) - evalSeconds);
+      if (inFlight.empty() && more)
+        if (Status s = submit(); !s.ok())
+          return fail(kTrainerRuntimeError, s.message());
     }
     double seconds = secondsSince(start) - evalSeconds;
     int64_t examples = 0;

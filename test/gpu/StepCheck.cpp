@@ -202,13 +202,14 @@ StatusOr<bool> lockstep(Backend &cpu, Backend &gpu) {
         double g = elementAsDouble(b.data(), arg.dtype, i);
         double error = std::fabs(g - w);
         worstTensor = std::max(worstTensor, error);
-        // 1e-5 absolute: Adam's update, lr * m / (sqrt(v) + eps), is about
-        // lr * sign(g) for a gradient far above eps but follows the
-        // gradient's rounding where it is near zero (units dropout or ReLU
-        // silenced for most of the batch), so one step's update may differ
-        // by a few 1e-6 at lr 1e-3 while every gradient agrees to float
-        // rounding.
-        if (!(error <= 1e-4 * std::fabs(w) + 1e-5)) {
+        // 1e-4 absolute: Adam's first update, lr * m / (sqrt(v) + eps), is
+        // lr * g / (|g| + eps): about lr * sign(g) for a gradient far above
+        // eps, but where a gradient is near eps (a unit dropout or ReLU
+        // silenced for most of the batch, its gradient a sum of cancelling
+        // terms) it follows that gradient's rounding, which differs between
+        // summation orders. 1e-4 is a tenth of the examples' AdamW step
+        // (lr 1e-3), so a wrong gradient still fails.
+        if (!(error <= 1e-4 * std::fabs(w) + 1e-4)) {
           std::printf("  step %d %s[%lld]: gpu %.9g, cpu %.9g\n", n,
                       arg.name.c_str(), static_cast<long long>(i), g, w);
           ok = false;
