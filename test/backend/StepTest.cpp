@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CompileModel.h"
 #include "codegen/StepCodegen.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
@@ -41,25 +42,8 @@ constexpr int kSteps = 3;
 
 mlir::OwningOpRef<mlir::ModuleOp>
 compile(mlir::MLIRContext &context, const std::string &file, Stage stage) {
-  auto buffer = llvm::MemoryBuffer::getFile(file);
-  if (!buffer)
-    return nullptr;
-  auto ast = frontend::parseModelFile((*buffer)->getBuffer(), file, context);
-  if (!ast)
-    return nullptr;
-  auto module = frontend::mlirGen(context, *ast);
-  if (!module)
-    return nullptr;
-  CompilePipelineOptions options;
-  options.stage = stage;
-  std::vector<std::string> bindings = {"batch=" + std::to_string(kBatch)};
-  options.bind = bindings;
-  mlir::PassManager pm(&context);
-  if (failed(buildCompilePipeline(
-          pm, options, [](const llvm::Twine &) { return mlir::failure(); })) ||
-      failed(pm.run(*module)))
-    return nullptr;
-  return module;
+  return test::compileModel(context, file, stage,
+                            "batch=" + std::to_string(kBatch));
 }
 
 reference::ElementType elementType(runtime::DType dtype) {

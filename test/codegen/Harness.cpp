@@ -1,6 +1,7 @@
 //===- Harness.cpp - checking generated kernels ---------------------------===//
 
 #include "Harness.h"
+#include "CompileModel.h"
 
 #include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
@@ -38,27 +39,7 @@ std::string kiln::test::examplePath(const std::string &name) {
 mlir::OwningOpRef<mlir::ModuleOp>
 kiln::test::compileFused(mlir::MLIRContext &context, const std::string &file,
                          const std::string &bind) {
-  auto buffer = llvm::MemoryBuffer::getFile(file);
-  if (!buffer)
-    return nullptr;
-  auto ast = frontend::parseModelFile((*buffer)->getBuffer(), file, context);
-  if (!ast)
-    return nullptr;
-  auto module = frontend::mlirGen(context, *ast);
-  if (!module)
-    return nullptr;
-  CompilePipelineOptions options;
-  options.stage = Stage::fused;
-  std::vector<std::string> bindings;
-  if (!bind.empty())
-    bindings.push_back(bind);
-  options.bind = bindings;
-  mlir::PassManager pm(&context);
-  if (failed(buildCompilePipeline(
-          pm, options, [](const llvm::Twine &) { return mlir::failure(); })) ||
-      failed(pm.run(*module)))
-    return nullptr;
-  return module;
+  return compileModel(context, file, Stage::fused, bind);
 }
 
 std::vector<std::pair<KernelOp, std::string>>
@@ -353,84 +334,17 @@ std::vector<long long> sizeParameters(const codegen::GeneratedKernel &generated,
 std::vector<reference::Tensor>
 kiln::test::randomInputsWithSize(KernelOp kernel, uint64_t seed,
                                  int64_t dynamicSize) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> uniform(-2.0, 2.0);
-  std::vector<reference::Tensor> inputs;
-  for (mlir::Value input : kernel.getInputs()) {
-    auto type = llvm::cast<mlir::RankedTensorType>(input.getType());
-    std::vector<int64_t> shape(type.getShape());
-    for (int64_t &size : shape)
-      if (mlir::ShapedType::isDynamic(size))
-        size = dynamicSize;
-    reference::Tensor t(*reference::elementTypeOf(type.getElementType()),
-                        shape);
-    for (double &v : t.data)
-      v = reference::isFloat(t.type) ? uniform(rng) : double(rng() % 3);
-    t.round();
-    inputs.push_back(std::move(t));
-  }
-  return inputs;
+  CheckOptions options;
+  options.dynamicSize = dynamicSize;
+  return randomInputs(kernel, seed, options);
 }
 
 void kiln::test::expectCppMatchesReferenceWithSize(
     const std::vector<std::pair<KernelOp, std::string>> &kernels,
     const Tolerance &tolerance, int64_t dynamicSize) {
-  std::string source = codegen::preamble(codegen::Target::cpp);
-  std::vector<codegen::GeneratedKernel> generated;
-  for (auto &[kernel, symbol] : kernels) {
-    auto g = codegen::generateKernel(kernel, symbol, codegen::Target::cpp);
-    ASSERT_TRUE(succeeded(g)) << symbol;
-    source += g->source;
-    generated.push_back(*g);
-  }
-  llvm::SmallString<128> dir;
-  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("kiln-codegen", dir));
-  auto cleanup =
-      llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(dir); });
-  std::string cpp = (dir + "/kernels.cpp").str();
-  std::string so = (dir + "/kernels.so").str();
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream out(cpp, ec);
-    ASSERT_FALSE(ec);
-    out << source;
-  }
-  std::string compiler = KILN_HOST_CXX;
-  std::string error;
-  int rc = llvm::sys::ExecuteAndWait(
-      compiler, {compiler, "-O2", "-shared", "-fPIC", "-w", cpp, "-o", so},
-      std::nullopt, {}, 0, 0, &error);
-  ASSERT_EQ(rc, 0) << "host compiler failed: " << error << "\n" << source;
-  void *library = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  ASSERT_TRUE(library) << dlerror();
-  auto closeLibrary = llvm::make_scope_exit([&] { dlclose(library); });
-
-  reference::Executor executor({/*training=*/true, /*seed=*/0});
-  for (auto [n, entry] : llvm::enumerate(kernels)) {
-    auto &[kernel, symbol] = entry;
-    std::vector<reference::Tensor> inputs = randomInputsWithSize(
-        kernel, std::hash<std::string>()(symbol), dynamicSize);
-    auto expected = executor.runKernel(kernel, inputs);
-    ASSERT_TRUE(succeeded(expected)) << symbol;
-    std::vector<std::vector<char>> storage;
-    for (const reference::Tensor &t : inputs)
-      storage.push_back(toBytes(t));
-    for (const reference::Tensor &t : *expected)
-      storage.emplace_back(t.data.size() * itemBytes(t.type), char(0xff));
-    std::vector<void *> buffers;
-    for (std::vector<char> &s : storage)
-      buffers.push_back(s.data());
-    std::vector<long long> dims = sizeParameters(generated[n], dynamicSize);
-    using Entry =
-        void (*)(void *const *, const long long *, unsigned long long);
-    auto call =
-        reinterpret_cast<Entry>(dlsym(library, (symbol + "_entry").c_str()));
-    ASSERT_TRUE(call) << symbol;
-    call(buffers.data(), dims.data(), /*seed=*/0);
-    for (size_t r = 0; r < expected->size(); ++r)
-      expectResultNear(symbol, r, (*expected)[r],
-                       storage[inputs.size() + r].data(), tolerance);
-  }
+  CheckOptions options;
+  options.dynamicSize = dynamicSize;
+  expectCppMatchesReference(kernels, tolerance, options);
 }
 
 bool kiln::test::cudaDeviceAvailable() {

@@ -22,6 +22,7 @@
 
 #include "Bundle.h"
 
+#include "CompileModel.h"
 #include "codegen/KernelCodegen.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
@@ -49,32 +50,10 @@ namespace {
 /// The seed of every kernel that takes one (dropout), in the executor too.
 constexpr uint64_t kSeed = 20240917;
 
-/// Compiles `file` to its fused stage, binding `bind` unless empty; null on
-/// an error, which `diagnostics` describes. (As test/codegen/Harness.cpp.)
 mlir::OwningOpRef<mlir::ModuleOp> compileFused(mlir::MLIRContext &context,
                                                const std::string &file,
                                                const std::string &bind) {
-  auto buffer = llvm::MemoryBuffer::getFile(file);
-  if (!buffer)
-    return nullptr;
-  auto ast = frontend::parseModelFile((*buffer)->getBuffer(), file, context);
-  if (!ast)
-    return nullptr;
-  auto module = frontend::mlirGen(context, *ast);
-  if (!module)
-    return nullptr;
-  CompilePipelineOptions options;
-  options.stage = Stage::fused;
-  std::vector<std::string> bindings;
-  if (!bind.empty())
-    bindings.push_back(bind);
-  options.bind = bindings;
-  mlir::PassManager pm(&context);
-  if (failed(buildCompilePipeline(
-          pm, options, [](const llvm::Twine &) { return mlir::failure(); })) ||
-      failed(pm.run(*module)))
-    return nullptr;
-  return module;
+  return test::compileModel(context, file, Stage::fused, bind);
 }
 
 /// Random inputs for `kernel`, with every dynamic dimension `batch`.

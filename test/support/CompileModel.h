@@ -1,0 +1,32 @@
+//===- CompileModel.h - a model file through the pipeline -------*- C++ -*-===//
+//
+// What the C++ tests share to compile an example model: parse it, lower it
+// to the kiln dialect and run the compile pipeline up to a stage, as
+// `kiln compile` does, without a driver. Errors are swallowed: a test
+// asserts that the result is non-null.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_TEST_SUPPORT_COMPILEMODEL_H
+#define KILN_TEST_SUPPORT_COMPILEMODEL_H
+
+#include "passes/Pipeline.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <string>
+
+namespace kiln::test {
+
+/// Compiles the model file `file` to `stage`, binding `bind` ("batch=64")
+/// unless empty; null on any error.
+mlir::OwningOpRef<mlir::ModuleOp> compileModel(mlir::MLIRContext &context,
+                                               const std::string &file,
+                                               Stage stage,
+                                               const std::string &bind);
+
+} // namespace kiln::test
+
+#endif // KILN_TEST_SUPPORT_COMPILEMODEL_H
