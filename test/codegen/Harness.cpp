@@ -109,147 +109,6 @@ Tolerance kiln::test::relative(double atol, double rtol) {
   return [=](double expected) { return atol + rtol * std::fabs(expected); };
 }
 
-void kiln::test::expectCppMatchesReference(
-    const std::vector<std::pair<KernelOp, std::string>> &kernels,
-    const Tolerance &tolerance) {
-  expectCppMatchesReference(kernels, tolerance, CheckOptions());
-}
-
-void kiln::test::expectCppMatchesReference(
-    const std::vector<std::pair<KernelOp, std::string>> &kernels,
-    const Tolerance &tolerance, const CheckOptions &options) {
-  // One translation unit with every kernel, built into a shared object.
-  std::string source = codegen::preamble(codegen::Target::cpp);
-  std::vector<codegen::GeneratedKernel> generatedKernels;
-  for (auto &[kernel, symbol] : kernels) {
-    auto generated =
-        codegen::generateKernel(kernel, symbol, codegen::Target::cpp);
-    ASSERT_TRUE(succeeded(generated)) << symbol;
-    source += generated->source;
-    generatedKernels.push_back(*generated);
-  }
-  llvm::SmallString<128> dir;
-  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("kiln-codegen", dir));
-  auto cleanup =
-      llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(dir); });
-  std::string cpp = (dir + "/kernels.cpp").str();
-  std::string so = (dir + "/kernels.so").str();
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream out(cpp, ec);
-    ASSERT_FALSE(ec);
-    out << source;
-  }
-  std::string compiler = KILN_HOST_CXX;
-  std::string error;
-  int rc = llvm::sys::ExecuteAndWait(
-      compiler, {compiler, "-O2", "-shared", "-fPIC", "-w", cpp, "-o", so},
-      std::nullopt, {}, 0, 0, &error);
-  ASSERT_EQ(rc, 0) << "host compiler failed: " << error << "\n" << source;
-  void *library = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  ASSERT_TRUE(library) << dlerror();
-
-  reference::Executor executor({/*training=*/true, /*seed=*/0});
-  for (size_t k = 0; k < kernels.size(); ++k) {
-    auto &[kernel, symbol] = kernels[k];
-    std::vector<reference::Tensor> inputs =
-        randomInputs(kernel, std::hash<std::string>()(symbol), options);
-    auto expected = executor.runKernel(kernel, inputs);
-    ASSERT_TRUE(succeeded(expected)) << symbol;
-
-    // Typed buffers for the generated function.
-    std::vector<std::vector<char>> storage;
-    std::vector<void *> buffers;
-    auto buffer = [&](const reference::Tensor &t) {
-      size_t item = t.type == reference::ElementType::f64   ? 8
-                    : t.type == reference::ElementType::i64 ? 8
-                    : t.type == reference::ElementType::i1  ? 1
-                                                            : 4;
-      storage.emplace_back(t.data.size() * item);
-      char *p = storage.back().data();
-      for (size_t i = 0; i < t.data.size(); ++i) {
-        switch (t.type) {
-        case reference::ElementType::f32:
-          reinterpret_cast<float *>(p)[i] = float(t.data[i]);
-          break;
-        case reference::ElementType::f64:
-          reinterpret_cast<double *>(p)[i] = t.data[i];
-          break;
-        case reference::ElementType::i1:
-          reinterpret_cast<bool *>(p)[i] = t.data[i] != 0;
-          break;
-        case reference::ElementType::i32:
-          reinterpret_cast<int32_t *>(p)[i] = int32_t(t.data[i]);
-          break;
-        case reference::ElementType::i64:
-          reinterpret_cast<int64_t *>(p)[i] = int64_t(t.data[i]);
-          break;
-        }
-      }
-      buffers.push_back(p);
-    };
-    for (const reference::Tensor &t : inputs)
-      buffer(t);
-    // Outputs start as garbage (NaN for floats): a kernel writes every
-    // element of its results.
-    for (const reference::Tensor &t : *expected) {
-      buffer(reference::Tensor(t.type, t.shape));
-      std::fill(storage.back().begin(), storage.back().end(), char(0xff));
-    }
-    using Entry =
-        void (*)(void *const *, const long long *, unsigned long long);
-    auto entry =
-        reinterpret_cast<Entry>(dlsym(library, (symbol + "_entry").c_str()));
-    ASSERT_TRUE(entry) << symbol;
-    // The dynamic sizes, read off the inputs and the reference's results.
-    std::vector<long long> dims;
-    for (const codegen::DynamicDim &d : generatedKernels[k].dynamicDims)
-      dims.push_back(d.operand < inputs.size()
-                         ? inputs[d.operand].shape[d.dim]
-                         : (*expected)[d.operand - inputs.size()].shape[d.dim]);
-    entry(buffers.data(), dims.empty() ? nullptr : dims.data(), /*seed=*/0);
-
-    for (size_t r = 0; r < expected->size(); ++r) {
-      const reference::Tensor &want = (*expected)[r];
-      const char *got = storage[inputs.size() + r].data();
-      for (size_t i = 0; i < want.data.size(); ++i) {
-        double value = 0;
-        switch (want.type) {
-        case reference::ElementType::f32:
-          value = reinterpret_cast<const float *>(got)[i];
-          break;
-        case reference::ElementType::f64:
-          value = reinterpret_cast<const double *>(got)[i];
-          break;
-        case reference::ElementType::i1:
-          value = reinterpret_cast<const bool *>(got)[i];
-          break;
-        case reference::ElementType::i32:
-          value = reinterpret_cast<const int32_t *>(got)[i];
-          break;
-        case reference::ElementType::i64:
-          value = double(reinterpret_cast<const int64_t *>(got)[i]);
-          break;
-        }
-        // Random inputs reach outside some ops' domains (sqrt of a
-        // negative second moment): both sides must then agree on NaN.
-        if (std::isnan(want.data[i])) {
-          ASSERT_TRUE(std::isnan(value))
-              << symbol << " result " << r << " element " << i;
-          continue;
-        }
-        ASSERT_NEAR(value, want.data[i], tolerance(want.data[i]))
-            << symbol << " result " << r << " element " << i;
-      }
-    }
-  }
-  dlclose(library);
-}
-
-//===----------------------------------------------------------------------===//
-// Kernels with dynamic sizes, on the CPU and the GPU
-//===----------------------------------------------------------------------===//
-
 namespace {
 
 size_t itemBytes(reference::ElementType type) {
@@ -321,6 +180,92 @@ void expectResultNear(const std::string &symbol, size_t r,
         << symbol << " result " << r << " element " << i;
   }
 }
+
+} // namespace
+
+void kiln::test::expectCppMatchesReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const Tolerance &tolerance) {
+  expectCppMatchesReference(kernels, tolerance, CheckOptions());
+}
+
+void kiln::test::expectCppMatchesReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const Tolerance &tolerance, const CheckOptions &options) {
+  // One translation unit with every kernel, built into a shared object.
+  std::string source = codegen::preamble(codegen::Target::cpp);
+  std::vector<codegen::GeneratedKernel> generatedKernels;
+  for (auto &[kernel, symbol] : kernels) {
+    auto generated =
+        codegen::generateKernel(kernel, symbol, codegen::Target::cpp);
+    ASSERT_TRUE(succeeded(generated)) << symbol;
+    source += generated->source;
+    generatedKernels.push_back(*generated);
+  }
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("kiln-codegen", dir));
+  auto cleanup =
+      llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(dir); });
+  std::string cpp = (dir + "/kernels.cpp").str();
+  std::string so = (dir + "/kernels.so").str();
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(cpp, ec);
+    ASSERT_FALSE(ec);
+    out << source;
+  }
+  std::string compiler = KILN_HOST_CXX;
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(
+      compiler, {compiler, "-O2", "-shared", "-fPIC", "-w", cpp, "-o", so},
+      std::nullopt, {}, 0, 0, &error);
+  ASSERT_EQ(rc, 0) << "host compiler failed: " << error << "\n" << source;
+  void *library = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_TRUE(library) << dlerror();
+
+  reference::Executor executor({/*training=*/true, /*seed=*/0});
+  for (size_t k = 0; k < kernels.size(); ++k) {
+    auto &[kernel, symbol] = kernels[k];
+    std::vector<reference::Tensor> inputs =
+        randomInputs(kernel, std::hash<std::string>()(symbol), options);
+    auto expected = executor.runKernel(kernel, inputs);
+    ASSERT_TRUE(succeeded(expected)) << symbol;
+
+    // Typed buffers for the generated function; outputs start as garbage
+    // (NaN for floats): a kernel writes every element of its results.
+    std::vector<std::vector<char>> storage;
+    for (const reference::Tensor &t : inputs)
+      storage.push_back(toBytes(t));
+    for (const reference::Tensor &t : *expected)
+      storage.emplace_back(t.data.size() * itemBytes(t.type), char(0xff));
+    std::vector<void *> buffers;
+    for (std::vector<char> &bytes : storage)
+      buffers.push_back(bytes.data());
+    using Entry =
+        void (*)(void *const *, const long long *, unsigned long long);
+    auto entry =
+        reinterpret_cast<Entry>(dlsym(library, (symbol + "_entry").c_str()));
+    ASSERT_TRUE(entry) << symbol;
+    // The dynamic sizes, read off the inputs and the reference's results.
+    std::vector<long long> dims;
+    for (const codegen::DynamicDim &d : generatedKernels[k].dynamicDims)
+      dims.push_back(d.operand < inputs.size()
+                         ? inputs[d.operand].shape[d.dim]
+                         : (*expected)[d.operand - inputs.size()].shape[d.dim]);
+    entry(buffers.data(), dims.empty() ? nullptr : dims.data(), /*seed=*/0);
+
+    for (size_t r = 0; r < expected->size(); ++r)
+      expectResultNear(symbol, r, (*expected)[r],
+                       storage[inputs.size() + r].data(), tolerance);
+  }
+  dlclose(library);
+}
+
+//===----------------------------------------------------------------------===//
+// Kernels with dynamic sizes, on the CPU and the GPU
+//===----------------------------------------------------------------------===//
+
+namespace {
 
 /// The size parameters of `generated`: every dynamic dimension is
 /// `dynamicSize`.
