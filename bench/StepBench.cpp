@@ -46,14 +46,14 @@ double since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-/// Initial parameters, zero state and one random batch.
+/// Initial parameters and learning rate, zero state and one random batch.
 Status prepare(Backend &backend) {
   const Step *step = backend.program().step("train");
   std::mt19937_64 rng(1);
   for (size_t i = 0; i < step->arguments.size(); ++i) {
     const StepArgument &arg = step->arguments[i];
     std::vector<double> values(size_t(arg.elements()), 0.0);
-    if (arg.role == "param")
+    if (!arg.init.kind.empty())
       kiln::runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
                                 arg.shape, 1, i, values);
     bool isFloat = arg.dtype == DType::F32 || arg.dtype == DType::F64;

@@ -24,9 +24,10 @@ inline constexpr llvm::StringLiteral name = "kiln.name";
 /// dimension (`batch`) or "" for a fixed size.
 inline constexpr llvm::StringLiteral dimNames = "kiln.dim_names";
 /// On arguments and results: "input", "param", "state", "loss", "metric",
-/// "grad".
+/// "grad"; on arguments also "hyper", a hyper-parameter the step reads but
+/// never writes (the optimizer's base learning rate `lr`).
 inline constexpr llvm::StringLiteral role = "kiln.role";
-/// On parameter arguments: their #kiln.init initializer.
+/// On parameter and hyper-parameter arguments: their #kiln.init initializer.
 inline constexpr llvm::StringLiteral init = "kiln.init";
 
 // The memory plan (kiln-plan-memory).

@@ -29,7 +29,13 @@
 //      earlier outside op reads (the kernel sits at its last op).
 //
 // Constants are cloned into every kernel that uses them; parameters stay
-// outside. Each group becomes a `kiln.kernel` named after the ops it fuses.
+// outside. So is scalar arithmetic on the step's arguments and constants
+// alone (an injective op of rank 0 whose operands are such scalars, none of
+// them a result of the step): the optimizer's hyper-parameter arithmetic,
+// `cast(lr)`, costs a few instructions per thread, far less than a kernel
+// launch and a round trip through memory, so it is recomputed in each
+// kernel that reads it instead of forming a kernel of its own. Each group
+// becomes a `kiln.kernel` named after the ops it fuses.
 //
 //===----------------------------------------------------------------------===//
 
@@ -41,6 +47,8 @@
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Debug.h"
+
+#include <functional>
 
 #define DEBUG_TYPE "kiln-fuse"
 
@@ -99,6 +107,8 @@ public:
 
 private:
   Group *groupOf(Operation *op) { return membership.lookup(op); }
+  /// Whether `op` is scalar arithmetic cloned into its readers (above).
+  bool isRecomputed(Operation *op);
   Group &newGroup(Operation *op, KernelKind kind) {
     groups.push_back(std::make_unique<Group>());
     Group &g = *groups.back();
@@ -119,7 +129,27 @@ private:
   llvm::DenseMap<Operation *, unsigned> position;
   llvm::DenseMap<Operation *, Group *> membership;
   std::vector<std::unique_ptr<Group>> groups;
+  llvm::DenseSet<Operation *> recomputed;
 };
+
+bool Fuser::isRecomputed(Operation *op) {
+  if (llvm::isa<ConstantOp>(op) || recomputed.contains(op))
+    return true;
+  if (roleOf(op) != Role::injective || op->getNumResults() != 1 ||
+      !shapeOf(op->getResult(0)).empty())
+    return false;
+  for (Operation *user : op->getUsers())
+    if (user->hasTrait<OpTrait::IsTerminator>())
+      return false;
+  for (Value operand : op->getOperands()) {
+    Operation *def = operand.getDefiningOp();
+    if (!shapeOf(operand).empty() ||
+        (def && !recomputed.contains(def) && !llvm::isa<ConstantOp>(def)))
+      return false;
+  }
+  recomputed.insert(op);
+  return true;
+}
 
 bool Fuser::dependsOn(Value v, Group &g) {
   unsigned first = position[g.ops.front()];
@@ -163,6 +193,8 @@ void Fuser::formGroups() {
     if (op.getNumResults() != 1)
       continue;
     Value result = op.getResult(0);
+    if (isRecomputed(&op))
+      continue;
     switch (roleOf(&op)) {
     case Role::source:
       break;
@@ -245,21 +277,28 @@ std::string kernelName(ArrayRef<Operation *> ops) {
 void Fuser::outline() {
   for (const std::unique_ptr<Group> &g : groups) {
     llvm::DenseSet<Operation *> members(g->ops.begin(), g->ops.end());
-    // Inputs: values from outside, except constants, which are cloned in.
+    // Inputs: values from outside, except constants and recomputed scalar
+    // arithmetic, which are cloned in (operands first), reading the
+    // arguments they need.
     llvm::SetVector<Value> inputs;
-    SmallVector<Operation *> constants;
-    for (Operation *op : g->ops)
-      for (Value operand : op->getOperands()) {
-        Operation *def = operand.getDefiningOp();
-        if (def && members.contains(def))
-          continue;
-        if (def && llvm::isa<ConstantOp>(def)) {
-          if (!llvm::is_contained(constants, def))
-            constants.push_back(def);
-          continue;
-        }
-        inputs.insert(operand);
+    llvm::SetVector<Operation *> cloned;
+    std::function<void(Value)> use = [&](Value operand) {
+      Operation *def = operand.getDefiningOp();
+      if (def && members.contains(def))
+        return;
+      if (def && isRecomputed(def)) {
+        if (cloned.contains(def))
+          return;
+        for (Value v : def->getOperands())
+          use(v);
+        cloned.insert(def);
+        return;
       }
+      inputs.insert(operand);
+    };
+    for (Operation *op : g->ops)
+      for (Value operand : op->getOperands())
+        use(operand);
     // Results: values read outside the kernel.
     SmallVector<Value> outputs;
     for (Operation *op : g->ops)
@@ -279,10 +318,24 @@ void Fuser::outline() {
     for (Value input : inputs)
       mapping.map(input, body->addArgument(input.getType(), input.getLoc()));
     OpBuilder inside = OpBuilder::atBlockEnd(body);
-    for (Operation *c : constants)
-      inside.clone(*c, mapping);
-    for (Operation *op : g->ops)
+    // Constants first; recomputed scalars right before their first reader,
+    // so that an epilogue after a reduction reads a value from after it.
+    for (Operation *c : cloned)
+      if (llvm::isa<ConstantOp>(c))
+        inside.clone(*c, mapping);
+    std::function<void(Operation *)> recompute = [&](Operation *op) {
+      for (Value operand : op->getOperands()) {
+        Operation *def = operand.getDefiningOp();
+        if (def && cloned.contains(def) && !mapping.contains(operand)) {
+          recompute(def);
+          inside.clone(*def, mapping);
+        }
+      }
+    };
+    for (Operation *op : g->ops) {
+      recompute(op);
       inside.clone(*op, mapping);
+    }
     SmallVector<Value> yielded;
     for (Value v : outputs)
       yielded.push_back(mapping.lookup(v));
@@ -293,7 +346,7 @@ void Fuser::outline() {
           r, [&](OpOperand &use) { return !members.contains(use.getOwner()); });
     for (Operation *op : llvm::reverse(g->ops))
       op->erase();
-    for (Operation *c : constants)
+    for (Operation *c : llvm::reverse(cloned))
       if (c->use_empty())
         c->erase();
     LLVM_DEBUG(llvm::dbgs() << "kernel " << kernel.getName() << ": "

@@ -2,13 +2,17 @@
 //
 // For each gradient function @m_grad made by kiln-autodiff, builds
 //
-//   @m_train_step(params..., state..., inputs...)
+//   @m_train_step(params..., state..., lr, inputs...)
 //       -> (loss, metrics..., new params..., new state...)
 //
 // Optimizer state is explicit: a step counter `step` (i64) and, per
 // parameter, `<name>.momentum_buffer` (SGD with momentum) or
 // `<name>.exp_avg` and `<name>.exp_avg_sq` (Adam, AdamW), all zero at the
-// start. The update follows PyTorch's torch.optim definitions exactly:
+// start. The base learning rate `lr` is a hyper-parameter argument (role
+// "hyper", f64, rank 0, initializer constant(lr)): it lives beside the
+// state but the step only reads it, so a trainer can set it at run time
+// (`--lr`) without recompiling; the schedule scales it. The update follows
+// PyTorch's torch.optim definitions exactly:
 //
 //   t   = step + 1; lr_t = schedule(t)
 //   g   = g * min(1, clip / (||g||_global + 1e-6))      (if clip > 0)
@@ -93,14 +97,14 @@ public:
   FailureOr<func::FuncOp> build(StringRef name);
 
 private:
-  Value learningRate(ScalarBuilder &s, Value t);
+  Value learningRate(ScalarBuilder &s, Value base, Value t);
 
   func::FuncOp grad;
   const Config &config;
 };
 
-Value OptimizerBuilder::learningRate(ScalarBuilder &s, Value t) {
-  Value lr = s.constant(config.lr);
+Value OptimizerBuilder::learningRate(ScalarBuilder &s, Value base, Value t) {
+  Value lr = base;
   if (config.schedule == "step" && config.stepSize > 0) {
     Value epochs = s.b.create<FloorOp>(
         s.loc, s.div(s.sub(t, s.constant(1)), s.constant(config.stepSize)));
@@ -112,8 +116,8 @@ Value OptimizerBuilder::learningRate(ScalarBuilder &s, Value t) {
     progress = s.min(s.max(progress, s.constant(0)), s.constant(1));
     Value cosine = s.b.create<CosOp>(s.loc, s.mul(s.constant(M_PI), progress));
     Value factor = s.mul(0.5, s.add(s.constant(1), cosine));
-    lr = s.add(s.constant(config.minLr),
-               s.mul(s.constant(config.lr - config.minLr), factor));
+    Value minLr = s.constant(config.minLr);
+    lr = s.add(minLr, s.mul(s.sub(base, minLr), factor));
   }
   if (config.warmup > 0)
     lr = s.mul(lr, s.min(s.constant(1), s.div(t, s.constant(config.warmup))));
@@ -166,6 +170,14 @@ FailureOr<func::FuncOp> OptimizerBuilder::build(StringRef name) {
       argTypes.push_back(gradBody.getArgument(argIndex).getType());
       argAttrs.push_back(describe("state", paramNames[i] + "." + slot));
     }
+  auto hyperType = RankedTensorType::get({}, b.getF64Type());
+  argTypes.push_back(hyperType);
+  argAttrs.push_back(b.getDictionaryAttr(
+      {b.getNamedAttr(attrs::name, b.getStringAttr("lr")),
+       b.getNamedAttr(attrs::role, b.getStringAttr("hyper")),
+       b.getNamedAttr(attrs::init,
+                      InitializerAttr::get(b.getContext(), InitKind::constant,
+                                           config.lr, 0.0))}));
   for (unsigned i : inputArgs) {
     argTypes.push_back(gradBody.getArgument(i).getType());
     argAttrs.push_back(grad.getArgAttrDict(i));
@@ -187,6 +199,7 @@ FailureOr<func::FuncOp> OptimizerBuilder::build(StringRef name) {
   SmallVector<Value> state;
   for (size_t i = 0; i < slots.size() * paramArgs.size(); ++i)
     state.push_back(body->getArgument(next++));
+  Value baseLr = body->getArgument(next++);
   for (unsigned i : inputArgs)
     mapping.map(gradBody.getArgument(i), body->getArgument(next++));
   for (Operation &op : gradBody.without_terminator())
@@ -210,7 +223,7 @@ FailureOr<func::FuncOp> OptimizerBuilder::build(StringRef name) {
       b.create<ConstantOp>(
           loc, DenseElementsAttr::get(stepType, b.getI64IntegerAttr(1))));
   Value t = b.create<CastOp>(loc, newStep, TypeAttr::get(b.getF64Type()));
-  Value lr64 = learningRate(hyper, t);
+  Value lr64 = learningRate(hyper, baseLr, t);
   Value lr = toElement(lr64);
 
   if (config.clipNorm > 0) {

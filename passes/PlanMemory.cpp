@@ -211,9 +211,9 @@ LogicalResult Planner::collect() {
     if (!type.hasStaticShape())
       return reportDynamic(func, arg);
     StringRef role = getRole(func, arg.getArgNumber());
-    roleBytes[role == "param"   ? 0
-              : role == "state" ? 1
-                                : 2] += getTensorBytes(type);
+    roleBytes[role == "param"                      ? 0
+              : role == "state" || role == "hyper" ? 1
+                                                   : 2] += getTensorBytes(type);
   }
   for (Operation &op : body.without_terminator()) {
     if (auto param = llvm::dyn_cast<ParamOp>(op)) {

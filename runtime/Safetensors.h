@@ -55,6 +55,21 @@ struct Checkpoint {
   std::map<std::string, std::string> metadata; ///< the "__metadata__" object
 };
 
+/// Which arguments of a training step a checkpoint holds, by their role
+/// (Program.h): the parameters and the optimizer state; not the inputs nor
+/// the hyper-parameters (the learning rate), which a fresh start and a
+/// resumed run alike take from the command line or the compiled defaults.
+inline bool isCheckpointed(std::string_view role) {
+  return role == "param" || role == "state";
+}
+
+/// A checkpointed argument's tensor name: a parameter's own name, optimizer
+/// state under "optimizer.<name>" (the trainers and `kiln train` agree).
+inline std::string checkpointName(std::string_view role,
+                                  std::string_view name) {
+  return (role == "state" ? "optimizer." : "") + std::string(name);
+}
+
 /// Writes `checkpoint` to `path` atomically: the bytes go to a temporary
 /// file in the same directory, which is flushed to disk and then renamed over
 /// `path`; the directory is synced last. On failure the temporary file is

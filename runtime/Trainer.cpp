@@ -90,6 +90,8 @@ struct Options {
   std::string resumeFrom;
   int64_t evalEvery = 0; ///< steps; 0: only at the end of each epoch
   int64_t trainLimit = 0, testLimit = 0;
+  /// The base learning rate; NaN: the one the model was compiled with.
+  double lr = std::nan("");
   bool help = false, version = false;
 };
 
@@ -113,11 +115,13 @@ void printHelp(const EmbeddedModel &model) {
       "  --eval-every N        also evaluate on the test set every N steps\n"
       "  --train-examples N    use only the first N training examples\n"
       "  --test-examples N     use only the first N test examples\n"
+      "  --lr X                base learning rate, scaled by the compiled\n"
+      "                        schedule (default: the model's, as compiled)\n"
       "  --help, --version\n\n"
-      "The batch sizes (train %lld, eval %lld) and the optimizer, learning\n"
-      "rate included, are fixed when the trainer is compiled: recompile with\n"
-      "`kiln compile MODEL.kiln --emit=trainer --batch N --eval-batch N --lr "
-      "X`.\n"
+      "The batch sizes (train %lld, eval %lld) and the optimizer (kind,\n"
+      "schedule, momentum, betas, weight decay) are fixed when the trainer is\n"
+      "compiled: recompile with `kiln compile MODEL.kiln --emit=trainer\n"
+      "--batch N --eval-batch N ...`.\n"
       "Exit status: 0 success, 2 bad command line, 3 a file cannot be read\n"
       "or written (data, checkpoint, log), 4 training failed at run time\n"
       "(no usable GPU for --device cuda, a kernel that does not compile, a\n"
@@ -135,6 +139,14 @@ bool parseCount(const std::string &text, int64_t &out) {
   const char *end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, out);
   return ec == std::errc() && ptr == end && out >= 0;
+}
+
+/// A finite number greater than zero, all of `text`.
+bool parsePositive(const std::string &text, double &out) {
+  char *end = nullptr;
+  out = std::strtod(text.c_str(), &end);
+  return !text.empty() && end == text.c_str() + text.size() &&
+         std::isfinite(out) && out > 0;
 }
 
 /// Parses argv into `options`; returns an exit code (kTrainerSuccess to go
@@ -234,11 +246,9 @@ int parseFlags(int argc, char **argv, const EmbeddedModel &model,
                    name.c_str(), name == "--batch" ? "batch" : "eval batch",
                    (long long)compiled, name.c_str(), (long long)asked));
     } else if (name == "--lr") {
-      return fail(kTrainerUsageError,
-                  "--lr: the learning rate is compiled into the trainer; "
-                  "recompile with `kiln compile MODEL.kiln --emit=trainer "
-                  "--lr " +
-                      value + "`");
+      if (!parsePositive(value, options.lr))
+        return fail(kTrainerUsageError,
+                    "--lr: expected a positive number, got '" + value + "'");
     }
     if (code)
       return code;
@@ -331,10 +341,8 @@ std::vector<uint8_t> toBytes(const std::vector<T> &values, DType dtype) {
   return bytes;
 }
 
-/// Tensors of a checkpoint: parameters under their names, optimizer state
-/// under "optimizer.<name>" (as `kiln train` writes them).
 std::string checkpointName(const StepArgument &arg) {
-  return arg.role == "state" ? "optimizer." + arg.name : arg.name;
+  return kiln::runtime::checkpointName(arg.role, arg.name);
 }
 
 std::string shapeText(const std::vector<int64_t> &shape) {
@@ -412,7 +420,7 @@ int Trainer::readCheckpoint() {
   for (const TensorData &t : read->tensors)
     byName[t.name] = &t;
   for (const StepArgument &arg : trainStep->arguments) {
-    if (arg.role == "input")
+    if (!isCheckpointed(arg.role))
       continue;
     std::string name = checkpointName(arg);
     auto it = byName.find(name);
@@ -481,9 +489,13 @@ int Trainer::initialize() {
     if (arg.role == "input")
       continue;
     std::vector<uint8_t> bytes;
-    if (checkpoint) {
+    if (arg.role == "hyper" && arg.name == "lr" && !std::isnan(options.lr)) {
+      bytes = toBytes(std::vector<double>{options.lr}, arg.dtype);
+    } else if (checkpoint && arg.role != "hyper") {
+      // Hyper-parameters are not in checkpoints: they come from the
+      // command line or the compiled defaults, as for a fresh start.
       bytes = saved.at(checkpointName(arg))->bytes;
-    } else if (arg.role == "param") {
+    } else if (!arg.init.kind.empty()) {
       if (!kiln::runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
                                      arg.shape, options.seed, /*stream=*/i,
                                      values))
@@ -543,7 +555,7 @@ int Trainer::save(int64_t epochsDone) {
     return kTrainerSuccess;
   Checkpoint out;
   for (const StepArgument &arg : trainStep->arguments) {
-    if (arg.role == "input")
+    if (!isCheckpointed(arg.role))
       continue;
     TensorData t;
     t.name = checkpointName(arg);
@@ -624,11 +636,15 @@ int Trainer::run() {
   size_t params =
       std::count_if(trainStep->arguments.begin(), trainStep->arguments.end(),
                     [](const StepArgument &a) { return a.role == "param"; });
+  double lr = options.lr;
+  for (const StepArgument &arg : trainStep->arguments)
+    if (arg.role == "hyper" && arg.name == "lr" && std::isnan(lr))
+      lr = arg.init.a;
   std::printf("training %s on %s: %zu parameter tensors, %lld training and "
-              "%lld test examples, batch %lld\n",
+              "%lld test examples, batch %lld, lr %g\n",
               program.model.c_str(), backend->description().c_str(), params,
               (long long)data.train.count, (long long)data.test.count,
-              (long long)model.trainBatch);
+              (long long)model.trainBatch, lr);
   std::printf("%lld steps per epoch (the last %lld training examples of each "
               "shuffled epoch are dropped: static batch); evaluation on "
               "%lld of %lld test examples, eval batch %lld\n",

@@ -145,12 +145,13 @@ TEST_P(Step, CpuBackendMatchesTheReferenceExecutor) {
   ASSERT_TRUE(oracle) << step->function;
   ASSERT_EQ(oracle.getNumArguments(), step->arguments.size());
 
-  // Arguments: initialized parameters, zero state, random inputs.
+  // Arguments: initialized parameters and learning rate, zero state,
+  // random inputs.
   std::vector<reference::Tensor> args;
   for (size_t i = 0; i < step->arguments.size(); ++i) {
     const runtime::StepArgument &arg = step->arguments[i];
     reference::Tensor t(elementType(arg.dtype), arg.shape);
-    if (arg.role == "param") {
+    if (!arg.init.kind.empty()) {
       ASSERT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
                                       arg.shape, /*seed=*/7, i, t.data))
           << arg.name;
@@ -251,7 +252,7 @@ TEST_P(Step, CpuBackendSharesParametersBetweenSteps) {
   for (size_t i = 0; i < train->arguments.size(); ++i) {
     const runtime::StepArgument &arg = train->arguments[i];
     reference::Tensor t(elementType(arg.dtype), arg.shape);
-    if (arg.role == "param") {
+    if (!arg.init.kind.empty()) {
       ASSERT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
                                       arg.shape, /*seed=*/3, i, t.data));
     } else if (arg.role == "input") {

@@ -67,7 +67,8 @@ std::vector<uint8_t> encode(const std::vector<double> &values, DType dtype) {
   return bytes;
 }
 
-/// Initial parameters (seed 1) and zero state, written to `backend`.
+/// Initial parameters (seed 1), the initial learning rate and zero state,
+/// written to `backend`.
 Status initialize(Backend &backend) {
   const Step *step = backend.program().step("train");
   for (size_t i = 0; i < step->arguments.size(); ++i) {
@@ -75,7 +76,7 @@ Status initialize(Backend &backend) {
     if (arg.role == "input")
       continue;
     std::vector<double> values(size_t(arg.elements()), 0.0);
-    if (arg.role == "param" &&
+    if (!arg.init.kind.empty() &&
         !kiln::runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
                                    arg.shape, /*seed=*/1, i, values))
       return Status::error("parameter '" + arg.name + "' has no initializer");

@@ -99,3 +99,34 @@ func.func @opaque() -> tensor<3x2xf32> {
   %n = kiln.neg %t : tensor<3x2xf32>
   return %n : tensor<3x2xf32>
 }
+
+// -----
+
+// Scalar arithmetic on arguments and constants alone (the optimizer's
+// learning rate) is recomputed in each kernel that reads it, not a kernel
+// of its own; a scalar the function returns is computed by a kernel, and
+// scalars computed from it are read from that kernel, not recomputed.
+// CHECK-LABEL: func.func @recomputed_scalars
+// CHECK: %[[A:.+]] = kiln.kernel "mul_sub" elementwise (%arg1, %arg2, %arg0)
+// CHECK-NEXT: ^bb0(%[[LR:.+]]: tensor<f64>, %[[G:.+]]: tensor<3xf32>, %[[W:.+]]: tensor<3xf32>):
+// CHECK-NEXT: %[[HALF:.+]] = kiln.constant dense<5.000000e-01> : tensor<f64>
+// CHECK-NEXT: %[[SCALED:.+]] = kiln.mul %[[LR]], %[[HALF]]
+// CHECK-NEXT: %[[CAST:.+]] = kiln.cast %[[SCALED]] : tensor<f64> to f32
+// CHECK-NEXT: kiln.mul %[[CAST]], %[[G]]
+// CHECK: %[[B:.+]] = kiln.kernel "mul_sub" elementwise (%arg1, %arg4, %arg3)
+// CHECK: kiln.cast
+// CHECK: %[[STEP:.+]]:2 = kiln.kernel "add_cast" elementwise (%arg5)
+// CHECK: return %[[A]], %[[B]], %[[STEP]]#0, %[[STEP]]#1
+func.func @recomputed_scalars(%w: tensor<3xf32>, %lr: tensor<f64>, %g: tensor<3xf32>, %v: tensor<5xf32>, %h: tensor<5xf32>, %step: tensor<i64>) -> (tensor<3xf32>, tensor<5xf32>, tensor<i64>, tensor<f64>) {
+  %half = kiln.constant dense<0.5> : tensor<f64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %scaled = kiln.mul %lr, %half : (tensor<f64>, tensor<f64>) -> tensor<f64>
+  %lr32 = kiln.cast %scaled : tensor<f64> to f32
+  %d1 = kiln.mul %lr32, %g : (tensor<f32>, tensor<3xf32>) -> tensor<3xf32>
+  %w1 = kiln.sub %w, %d1 : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  %d2 = kiln.mul %lr32, %h : (tensor<f32>, tensor<5xf32>) -> tensor<5xf32>
+  %v1 = kiln.sub %v, %d2 : (tensor<5xf32>, tensor<5xf32>) -> tensor<5xf32>
+  %next = kiln.add %step, %one : (tensor<i64>, tensor<i64>) -> tensor<i64>
+  %t = kiln.cast %next : tensor<i64> to f64
+  return %w1, %v1, %next, %t : tensor<3xf32>, tensor<5xf32>, tensor<i64>, tensor<f64>
+}

@@ -3,20 +3,22 @@
 
 // The model file's optimizer (SGD, momentum 0.9, lr 0.1): the step counter
 // and one momentum buffer per parameter are explicit state; the update is
-// buf = 0.9 buf + g; w = w - 0.1 buf, with the learning rate computed in
-// f64 (as torch.optim does) and its cast folded into a constant.
+// buf = 0.9 buf + g; w = w - lr buf. The learning rate is the hyper-parameter
+// argument `lr` (f64, as torch.optim computes it; 0.1 as its initializer),
+// cast once to the parameters' type.
 
 // SGD-LABEL: func.func @m_train_step
 // SGD-SAME: %[[W:[a-z0-9]+]]: tensor<3xf32> {kiln.init = #kiln.init<zeros>, kiln.name = "w", kiln.role = "param"}
 // SGD-SAME: %[[STEP:[a-z0-9]+]]: tensor<i64> {kiln.name = "step", kiln.role = "state"}
 // SGD-SAME: %[[BUF:[a-z0-9]+]]: tensor<3xf32> {kiln.name = "w.momentum_buffer", kiln.role = "state"}
+// SGD-SAME: %[[LR64:[a-z0-9]+]]: tensor<f64> {kiln.init = #kiln.init<constant(value = 1.000000e-01)>, kiln.name = "lr", kiln.role = "hyper"}
 // SGD-SAME: %[[X:[a-z0-9]+]]: tensor<2x3xf32> {kiln.name = "x", kiln.role = "input"}
 // SGD-SAME: -> (tensor<f32> {kiln.name = "loss", kiln.role = "loss"}, tensor<3xf32> {kiln.name = "w", kiln.role = "param"}, tensor<i64> {kiln.name = "step", kiln.role = "state"}, tensor<3xf32> {kiln.name = "w.momentum_buffer", kiln.role = "state"})
 // SGD-DAG: %[[MU:.+]] = kiln.constant dense<0.899999976> : tensor<f32>
-// SGD-DAG: %[[LR:.+]] = kiln.constant dense<1.000000e-01> : tensor<f32>
 // SGD-DAG: %[[ONE:.+]] = kiln.constant dense<1> : tensor<i64>
 // SGD: %[[G:.+]] = kiln.reduce_sum %{{.+}} [0] : (tensor<2x3xf32>) -> tensor<3xf32>
 // SGD: %[[NEXT:.+]] = kiln.add %[[STEP]], %[[ONE]]
+// SGD: %[[LR:.+]] = kiln.cast %[[LR64]] : tensor<f64> to f32
 // SGD: %[[DECAYED:.+]] = kiln.mul %[[MU]], %[[BUF]]
 // SGD: %[[NEWBUF:.+]] = kiln.add %[[DECAYED]], %[[G]]
 // SGD: %[[DELTA:.+]] = kiln.mul %[[LR]], %[[NEWBUF]]

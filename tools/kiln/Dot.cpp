@@ -70,7 +70,7 @@ std::string formatConstant(kiln::ConstantOp constant) {
 llvm::StringRef argumentStyle(llvm::StringRef role) {
   if (role == "param")
     return "shape=box, style=\"rounded,filled\", fillcolor=\"#cfe2ff\"";
-  if (role == "state")
+  if (role == "state" || role == "hyper")
     return "shape=box, style=\"rounded,filled,dashed\", fillcolor=\"#fff3bf\"";
   return "shape=ellipse, style=filled, fillcolor=\"#d3f9d8\"";
 }

@@ -133,10 +133,8 @@ std::vector<int64_t> staticShape(mlir::RankedTensorType type, int64_t batch) {
   return shape;
 }
 
-/// Tensors of a checkpoint: parameters under their names, optimizer state
-/// under "optimizer.<name>".
 std::string checkpointName(const Slot &slot) {
-  return slot.role == "state" ? "optimizer." + slot.name : slot.name;
+  return runtime::checkpointName(slot.role, slot.name);
 }
 
 runtime::TensorData toTensorData(const std::string &name, const Tensor &t) {
@@ -328,15 +326,14 @@ int Trainer::initialize() {
       return fail(kModelError,
                   "cannot train '" + slot.name + "': unsupported type");
     Tensor t(*element, staticShape(slot.type, 0));
-    if (slot.role == "param") {
+    if (slot.role == "param" || slot.role == "hyper") {
       auto init = trainStep.getArgAttrOfType<InitializerAttr>(i, attrs::init);
       if (!init ||
           !runtime::initialize(stringifyInitKind(init.getKind()).str(),
                                init.getA().convertToDouble(),
                                init.getB().convertToDouble(), t.shape, seed,
                                /*stream=*/i, t.data))
-        return fail(kModelError,
-                    "parameter '" + slot.name + "' has no initializer");
+        return fail(kModelError, "'" + slot.name + "' has no initializer");
       t.round();
     }
     state[i] = std::move(t);
@@ -352,7 +349,7 @@ int Trainer::resume(int64_t &startEpoch) {
   for (const runtime::TensorData &t : checkpoint->tensors)
     byName[t.name] = &t;
   for (size_t i = 0; i < trainArgs.size(); ++i) {
-    if (trainArgs[i].role == "input")
+    if (!runtime::isCheckpointed(trainArgs[i].role))
       continue;
     std::string name = checkpointName(trainArgs[i]);
     auto it = byName.find(name);
@@ -374,7 +371,7 @@ int Trainer::save(int64_t epochsDone) {
     return kSuccess;
   runtime::Checkpoint checkpoint;
   for (size_t i = 0; i < trainArgs.size(); ++i)
-    if (trainArgs[i].role != "input")
+    if (runtime::isCheckpointed(trainArgs[i].role))
       checkpoint.tensors.push_back(
           toTensorData(checkpointName(trainArgs[i]), state[i]));
   checkpoint.metadata["format"] = "kiln";

@@ -245,6 +245,14 @@ TEST_P(PyTorchMatch, LossesAndFinalParameters) {
     } else if (role.getValue() == "state") {
       args[i] = Tensor(*elementTypeOf(type.getElementType()),
                        std::vector<int64_t>(type.getShape()));
+    } else if (role.getValue() == "hyper") {
+      // The learning rate, as compiled: #kiln.init<constant(value = lr)>.
+      auto init =
+          step.getArgAttrOfType<kiln::InitializerAttr>(i, kiln::attrs::init);
+      ASSERT_TRUE(init) << name.getValue().str() << " has no initializer";
+      args[i] = Tensor(*elementTypeOf(type.getElementType()),
+                       std::vector<int64_t>(type.getShape()),
+                       init.getA().convertToDouble());
     }
   }
   ASSERT_TRUE(argByName.count("x") && argByName.count("label"))
