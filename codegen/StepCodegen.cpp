@@ -231,12 +231,13 @@ kiln::codegen::generateProgram(ArrayRef<StepSource> sources) {
 }
 
 FailureOr<GeneratedProgram> kiln::codegen::generateProgram(ModuleOp module) {
-  // The steps a runtime runs; the gradient function is part of the
-  // training step.
+  // The steps a runtime runs (the predict step only for a model with
+  // outputs); the gradient function is part of the training step.
   SmallVector<StepSource> sources;
   for (auto func : module.getOps<func::FuncOp>())
     if (auto kind = func->getAttrOfType<StringAttr>(attrs::step))
-      if (kind.getValue() == "train" || kind.getValue() == "eval")
+      if (kind.getValue() == "train" || kind.getValue() == "eval" ||
+          kind.getValue() == "predict")
         sources.push_back({module, kind.str()});
   if (sources.empty())
     return module.emitError("no step function to generate (kiln.step)");

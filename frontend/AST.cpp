@@ -64,6 +64,9 @@ private:
     case Stmt::Kind::Metric:
       line(stmt.getLoc()) << "metric " << stmt.name << "\n";
       break;
+    case Stmt::Kind::Output:
+      line(stmt.getLoc()) << "output " << stmt.name << "\n";
+      break;
     case Stmt::Kind::Optimizer:
       line(stmt.getLoc()) << "optimizer\n";
       break;

@@ -160,7 +160,7 @@ struct TypeAST {
 
 class Stmt {
 public:
-  enum class Kind { Input, Param, Assign, Loss, Metric, Optimizer };
+  enum class Kind { Input, Param, Assign, Loss, Metric, Output, Optimizer };
 
   Stmt(Kind kind, mlir::Location loc, std::string name)
       : kind(kind), loc(loc), name(std::move(name)) {}
@@ -200,7 +200,8 @@ public:
   static bool classof(const Stmt *s) { return s->getKind() == Kind::Param; }
 };
 
-/// `name = expr`, `loss = expr`, `metric name = expr` and
+/// `name = expr`, `loss = expr`, `metric name = expr`, `output name = expr`
+/// and
 /// `optimizer sgd(lr=0.1, ...)` (whose value is the call).
 class ValueStmt : public Stmt {
 public:
@@ -209,7 +210,8 @@ public:
   ExprPtr value;
   static bool classof(const Stmt *s) {
     return s->getKind() == Kind::Assign || s->getKind() == Kind::Loss ||
-           s->getKind() == Kind::Metric || s->getKind() == Kind::Optimizer;
+           s->getKind() == Kind::Metric || s->getKind() == Kind::Output ||
+           s->getKind() == Kind::Optimizer;
   }
 };
 

@@ -37,6 +37,8 @@ llvm::StringRef kiln::frontend::spell(TokenKind kind) {
     return "'loss'";
   case TokenKind::kw_metric:
     return "'metric'";
+  case TokenKind::kw_output:
+    return "'output'";
   case TokenKind::kw_optimizer:
     return "'optimizer'";
   case TokenKind::kw_true:
@@ -258,6 +260,7 @@ Token Lexer::lexIdentifier(const char *start, SourcePos at) {
                        .Case("param", TokenKind::kw_param)
                        .Case("loss", TokenKind::kw_loss)
                        .Case("metric", TokenKind::kw_metric)
+                       .Case("output", TokenKind::kw_output)
                        .Case("optimizer", TokenKind::kw_optimizer)
                        .Case("true", TokenKind::kw_true)
                        .Case("false", TokenKind::kw_false)

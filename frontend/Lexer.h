@@ -30,6 +30,7 @@ enum class TokenKind {
   kw_param,
   kw_loss,
   kw_metric,
+  kw_output,
   kw_optimizer,
   kw_true,
   kw_false,

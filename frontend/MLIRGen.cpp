@@ -278,6 +278,8 @@ private:
   std::optional<Location> lossLoc;
   std::optional<Location> optimizerLoc;
   SmallVector<std::pair<Value, std::string>> outputs; // loss first
+  /// The `output` statements' values and names: the predictions.
+  SmallVector<std::pair<Value, std::string>> predictions;
   SmallVector<DictionaryAttr> argAttrs;
 };
 
@@ -467,6 +469,7 @@ void Generator::model(const ModelAST &ast, ModuleOp module) {
   lossLoc.reset();
   optimizerLoc.reset();
   outputs.clear();
+  predictions.clear();
   argAttrs.clear();
 
   builder.setInsertionPointToEnd(module.getBody());
@@ -498,6 +501,13 @@ void Generator::model(const ModelAST &ast, ModuleOp module) {
                               builder.getStringAttr(output.second)),
          builder.getNamedAttr(
              attrs::role, builder.getStringAttr(i == 0 ? "loss" : "metric"))}));
+  }
+  // The predictions follow the loss and the metrics.
+  for (auto &[value, name] : predictions) {
+    results.push_back(value);
+    resultAttrs.push_back(builder.getDictionaryAttr(
+        {builder.getNamedAttr(attrs::name, builder.getStringAttr(name)),
+         builder.getNamedAttr(attrs::role, builder.getStringAttr("output"))}));
   }
   builder.create<func::ReturnOp>(ast.loc, results);
   func.setType(builder.getFunctionType(entry->getArgumentTypes(),
@@ -648,7 +658,17 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
         return;
       }
   }
-  if (!checkFresh(stmt.getKind() == Stmt::Kind::Assign))
+  if (stmt.getKind() == Stmt::Kind::Output) {
+    for (auto &[value, name] : predictions)
+      if (name == stmt.name) {
+        error(stmt.nameLoc)
+            << "output '" << stmt.name << "' is already defined";
+        return;
+      }
+  }
+  // An output may name the value it returns (`output logits = logits`).
+  if (!checkFresh(stmt.getKind() == Stmt::Kind::Assign ||
+                  stmt.getKind() == Stmt::Kind::Output))
     return;
   FailureOr<Value> value = evalTensor(*valueStmt.value);
   if (failed(value)) {
@@ -661,6 +681,10 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
                            Symbol{*value, Symbol::Kind::Value, stmt.nameLoc});
   if (stmt.getKind() == Stmt::Kind::Assign)
     return;
+  if (stmt.getKind() == Stmt::Kind::Output) {
+    predictions.push_back({*value, stmt.name});
+    return;
+  }
 
   auto type = cast<RankedTensorType>(value->getType());
   const char *what =

@@ -8,6 +8,7 @@
 //            | 'param' IDENT ':' type ('=' expr)?
 //            | 'loss' '=' expr
 //            | 'metric' IDENT '=' expr
+//            | 'output' IDENT '=' expr
 //            | 'optimizer' IDENT '(' args? ')'
 //            | IDENT '=' expr
 //   type    := IDENT '[' (dim (',' dim)*)? ']'        dim := INT | IDENT
@@ -292,17 +293,20 @@ private:
       stmt->nameLoc = loc;
       return stmt;
     }
-    case TokenKind::kw_metric: {
+    case TokenKind::kw_metric:
+    case TokenKind::kw_output: {
+      bool metric = tok.is(TokenKind::kw_metric);
       advance();
       std::optional<std::pair<std::string, mlir::Location>> name =
-          parseName("a metric name");
+          parseName(metric ? "a metric name" : "an output name");
       if (!name || !expect(TokenKind::equal))
         return nullptr;
       ExprPtr value = parseExpr();
       if (!value)
         return nullptr;
-      auto stmt = std::make_unique<ValueStmt>(Stmt::Kind::Metric, loc,
-                                              name->first, std::move(value));
+      auto stmt = std::make_unique<ValueStmt>(
+          metric ? Stmt::Kind::Metric : Stmt::Kind::Output, loc, name->first,
+          std::move(value));
       stmt->nameLoc = name->second;
       return stmt;
     }
@@ -329,7 +333,7 @@ private:
     }
     default:
       expected("a statement ('input', 'param', 'loss', 'metric', "
-               "'optimizer' or 'NAME = ...')");
+               "'output', 'optimizer' or 'NAME = ...')");
       return nullptr;
     }
   }

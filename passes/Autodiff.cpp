@@ -4,6 +4,11 @@
 //
 //   @m_grad(params..., inputs...) -> (loss, metrics..., d params...)
 //   @m_eval_step(params..., inputs...) -> (loss, metrics...)
+//   @m_predict_step(params..., inputs the outputs need...) -> (outputs...)
+//
+// The last only for a model with `output` statements (results with
+// kiln.role = "output", after the loss and the metrics), which the other
+// two do not return.
 //
 // The algorithm:
 //   1. Clone @m and turn every `kiln.param` op into a leading argument
@@ -17,7 +22,9 @@
 //   4. Return the loss, the metrics and each parameter's gradient (zeros
 //      for a parameter the loss does not depend on).
 //
-// The eval function is the same clone with dropout removed.
+// The eval function is the same clone with dropout removed; the predict
+// function is that clone returning only the outputs, with the ops and the
+// inputs they do not need removed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,6 +35,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/BitVector.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/Debug.h"
@@ -164,6 +173,58 @@ LogicalResult differentiate(func::FuncOp grad, unsigned numParams) {
   return success();
 }
 
+/// Keeps the results of `func` whose kiln.role `keep` accepts, in order.
+void keepResults(func::FuncOp func, function_ref<bool(StringRef)> keep) {
+  Operation *ret = func.getBody().front().getTerminator();
+  SmallVector<Value> results;
+  SmallVector<DictionaryAttr> resultAttrs;
+  for (unsigned i = 0; i < ret->getNumOperands(); ++i) {
+    auto role = func.getResultAttrOfType<StringAttr>(i, attrs::role);
+    if (!keep(role ? role.getValue() : StringRef()))
+      continue;
+    results.push_back(ret->getOperand(i));
+    resultAttrs.push_back(func.getResultAttrDict(i));
+  }
+  OpBuilder b(ret);
+  b.create<func::ReturnOp>(ret->getLoc(), results);
+  ret->erase();
+  func.setType(b.getFunctionType(func.getArgumentTypes(),
+                                 ValueRange(results).getTypes()));
+  func.setAllResultAttrs(resultAttrs);
+}
+
+bool isOutput(StringRef role) { return role == "output"; }
+
+/// Evaluation semantics: dropout passes its input through.
+void removeDropout(func::FuncOp func) {
+  for (DropoutOp dropout :
+       llvm::make_early_inc_range(func.getBody().getOps<DropoutOp>())) {
+    dropout.replaceAllUsesWith(dropout.getInput());
+    dropout.erase();
+  }
+}
+
+/// Erases the ops whose results nothing uses, then the inputs nothing
+/// uses (the parameters stay: every step takes all of them).
+void pruneToResults(func::FuncOp func) {
+  Block &body = func.getBody().front();
+  // Backwards, so an op's users are gone before the op is looked at.
+  for (Operation *op = body.getTerminator()->getPrevNode(); op;) {
+    Operation *previous = op->getPrevNode();
+    if (isOpTriviallyDead(op))
+      op->erase();
+    op = previous;
+  }
+  llvm::BitVector unused(func.getNumArguments());
+  for (BlockArgument arg : body.getArguments()) {
+    auto role =
+        func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), attrs::role);
+    if (role && role.getValue() == "input" && arg.use_empty())
+      unused.set(arg.getArgNumber());
+  }
+  (void)func.eraseArguments(unused);
+}
+
 /// A copy of `model` named `<model><suffix>`, marked as step `step`, with
 /// its parameters as leading arguments.
 func::FuncOp cloneStep(func::FuncOp model, StringRef suffix, StringRef step,
@@ -190,15 +251,27 @@ struct AutodiffPass : kiln::impl::KilnAutodiffBase<AutodiffPass> {
       unsigned numParams =
           llvm::range_size(model.getBody().front().getOps<ParamOp>());
 
+      bool hasOutputs = false;
+      for (unsigned i = 0; i < model.getNumResults(); ++i)
+        if (auto role = model.getResultAttrOfType<StringAttr>(i, attrs::role))
+          hasOutputs |= isOutput(role.getValue());
+      auto notOutput = [](StringRef role) { return !isOutput(role); };
+
       func::FuncOp grad = cloneStep(model, "_grad", "grad", symbols);
+      keepResults(grad, notOutput);
       if (failed(differentiate(grad, numParams)))
         return signalPassFailure();
 
       func::FuncOp eval = cloneStep(model, "_eval_step", "eval", symbols);
-      for (DropoutOp dropout :
-           llvm::make_early_inc_range(eval.getBody().getOps<DropoutOp>())) {
-        dropout.replaceAllUsesWith(dropout.getInput());
-        dropout.erase();
+      keepResults(eval, notOutput);
+      removeDropout(eval);
+
+      if (hasOutputs) {
+        func::FuncOp predict =
+            cloneStep(model, "_predict_step", "predict", symbols);
+        keepResults(predict, isOutput);
+        removeDropout(predict);
+        pruneToResults(predict);
       }
       LLVM_DEBUG(llvm::dbgs() << "differentiated @" << model.getSymName()
                               << " with " << numParams << " parameters\n");

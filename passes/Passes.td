@@ -52,6 +52,10 @@ def KilnAutodiff : Pass<"kiln-autodiff", "mlir::ModuleOp"> {
     values used several times summed and broadcasts reduced back to operand
     shapes. An op on the path from a parameter to the loss without a
     gradient rule is a located error. Composites must be decomposed first.
+    A model with results of role `output` (`output` statements) also gets
+    `@m_predict_step(params..., inputs...) -> (outputs...)`: the forward
+    pass without dropout, keeping only the ops and inputs the outputs need;
+    the other functions do not return the outputs.
   }];
   let dependentDialects = ["::kiln::KilnDialect"];
 }

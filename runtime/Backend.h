@@ -16,6 +16,7 @@
 //   backend->setInput("train", "label", labels, bytes);
 //   backend->run("train", seed);
 //   backend->scalars("train", values);          // loss, then metrics
+//   backend->output("predict", "logits", data, bytes);
 //
 //===----------------------------------------------------------------------===//
 
@@ -69,6 +70,11 @@ public:
   virtual Status scalars(const std::string &step, std::vector<double> &values,
                          unsigned runsAgo = 0) = 0;
 
+  /// Copies result `name` of the last run of `step` (an output of the
+  /// "predict" step, a tensor of any shape) into `data`, waiting for the
+  /// run to finish; `bytes` must be the result's size.
+  virtual Status output(const std::string &step, const std::string &name,
+                        void *data, size_t bytes) = 0;
   /// Waits for every step submitted.
   virtual Status synchronize() = 0;
 

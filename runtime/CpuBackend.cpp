@@ -169,6 +169,25 @@ public:
     values = runsAgo == 0 ? state.last : state.previous;
     return Status::success();
   }
+  Status output(const std::string &step, const std::string &name, void *data,
+                size_t size) override {
+    auto it = steps.find(step);
+    if (it == steps.end())
+      return Status::error("the program has no step '" + step + "'");
+    const StepState &state = it->second;
+    const Step &s = state.cpu.step();
+    for (size_t r = 0; r < s.results.size(); ++r) {
+      if (s.results[r].name != name ||
+          static_cast<size_t>(s.results[r].bytes()) != size)
+        continue;
+      if (state.runs == 0)
+        return Status::error("step '" + step + "' has not run");
+      std::memcpy(data, state.cpu.result(r), size);
+      return Status::success();
+    }
+    return Status::error("step '" + step + "' has no result '" + name +
+                         "' of " + std::to_string(size) + " bytes");
+  }
   Status synchronize() override { return Status::success(); }
   size_t memoryBytes() const override { return bytes; }
 

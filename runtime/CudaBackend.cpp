@@ -73,6 +73,12 @@ struct StepState {
   std::vector<size_t> writeBackBytes;
   /// (device address, dtype) of each loss or metric.
   std::vector<std::pair<cuda::DevicePointer, DType>> scalars;
+  /// Every result by name: its device address in each slot, and its bytes.
+  struct Output {
+    std::array<cuda::DevicePointer, kSlots> where;
+    size_t bytes = 0;
+  };
+  std::map<std::string, Output> outputs;
 };
 
 class CudaBackend final : public Backend {
@@ -93,6 +99,8 @@ public:
   Status run(const std::string &step, uint64_t seed) override;
   Status scalars(const std::string &step, std::vector<double> &values,
                  unsigned runsAgo) override;
+  Status output(const std::string &step, const std::string &name, void *data,
+                size_t bytes) override;
   Status synchronize() override;
   size_t memoryBytes() const override { return bytes; }
 
@@ -225,6 +233,10 @@ Status CudaBackend::build(StepState &state, const Step &step) {
   // Updates to copy into their arguments, and the scalars to read back.
   Slot &any = state.slots[0];
   for (const StepResult &result : step.results) {
+    StepState::Output &output = state.outputs[result.name];
+    for (int k = 0; k < kSlots; ++k)
+      output.where[k] = where(result.buffer, state.slots[k]);
+    output.bytes = static_cast<size_t>(result.bytes());
     if (result.role == "loss" || result.role == "metric") {
       if (result.buffer.kind == BufferRef::Kind::argument &&
           step.arguments[result.buffer.value].role == "input")
@@ -390,6 +402,27 @@ Status CudaBackend::scalars(const std::string &step,
     values.push_back(value);
   }
   return Status::success();
+}
+
+Status CudaBackend::output(const std::string &step, const std::string &name,
+                           void *data, size_t size) {
+  auto found = find(step);
+  if (!found.ok())
+    return found.status();
+  StepState &state = **found;
+  auto it = state.outputs.find(name);
+  if (it == state.outputs.end() || it->second.bytes != size)
+    return Status::error("step '" + step + "' has no result '" + name +
+                         "' of " + std::to_string(size) + " bytes");
+  if (state.runs == 0)
+    return Status::error("step '" + step + "' has not run");
+  if (Status s = state.slots[state.last].done->synchronize(); !s.ok())
+    return s;
+  if (Status s = cuda::copyToHostAsync(data, it->second.where[state.last], size,
+                                       compute);
+      !s.ok())
+    return s;
+  return compute.synchronize();
 }
 
 Status CudaBackend::synchronize() {

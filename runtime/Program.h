@@ -55,7 +55,8 @@ struct BufferRef {
 
 /// A tensor the caller sees: an argument or a result of a step.
 struct TensorSpec {
-  /// "param", "state", "input", or for results also "loss", "metric".
+  /// "param", "state", "input", or for results also "loss", "metric",
+  /// "output".
   std::string role;
   /// The parameter's checkpoint key (l1.weight), the input's or metric's
   /// name.
@@ -98,7 +99,8 @@ struct StepResult : TensorSpec {
   BufferRef buffer;
 };
 
-/// One step function: "train" (the training step) or "eval".
+/// One step function: "train" (the training step), "eval" or "predict"
+/// (forward only, returning the model's outputs).
 struct Step {
   std::string kind;
   /// The function it was compiled from (mlp_train_step).

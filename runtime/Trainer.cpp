@@ -17,6 +17,11 @@
 // The figures, log lines and checkpoints have `kiln train`'s format, so the
 // two can be compared and resume each other's checkpoints.
 //
+// A text model (inputs `tokens` and `targets`, runtime/TextData.h) trains
+// on a text file instead: step 3 reads the file, step 5 draws each step's
+// random windows from (seed, step) and evaluates on the held-out windows;
+// with --generate, the predict step then samples text byte by byte.
+//
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Trainer.h"
@@ -28,7 +33,9 @@
 #include "runtime/Initializers.h"
 #include "runtime/Nvrtc.h"
 #include "runtime/Program.h"
+#include "runtime/Random.h"
 #include "runtime/Safetensors.h"
+#include "runtime/TextData.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -39,6 +46,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -81,9 +89,15 @@ std::string format(const char *fmt, ...) {
 
 /// The command line.
 struct Options {
-  std::string device; ///< "cuda", "cpu", or empty: cuda when available
-  std::string dataDir = kDefaultFashionMnistDir;
+  std::string device;  ///< "cuda", "cpu", or empty: cuda when available
+  std::string dataDir; ///< empty: the model kind's default
   int64_t epochs = 3;
+  bool epochsGiven = false;
+  int64_t stepsPerEpoch = 0; ///< text models; 0: the text's size / tokens
+  int64_t generate = -1;     ///< bytes to sample; -1: none
+  std::optional<std::string> prompt;
+  double temperature = 1.0;
+  int64_t topK = 0; ///< 0: every byte value
   uint64_t seed = 0;
   std::string savePath; ///< empty: <model>.safetensors; "none": no saving
   std::string logPath;  ///< empty: <model>.metrics.jsonl; "none": no log
@@ -118,6 +132,19 @@ void printHelp(const EmbeddedModel &model) {
       "  --lr X                base learning rate, scaled by the compiled\n"
       "                        schedule (default: the model's, as compiled)\n"
       "  --help, --version\n\n"
+      "Text models (inputs tokens and targets) train on a text file:\n"
+      "  --data FILE           the text; its last 10%% is held out (default\n"
+      "                        %.*s)\n"
+      "  --steps-per-epoch N   training steps per epoch (default: training\n"
+      "                        bytes / (batch * context))\n"
+      "  --train-examples N    use only the first N bytes of the training "
+      "part\n"
+      "  --test-examples N     evaluate on at most N held-out windows\n"
+      "  --generate N          after training (or --resume), sample N bytes\n"
+      "                        and print them after the prompt\n"
+      "  --prompt TEXT         the text to continue (default: a newline)\n"
+      "  --temperature X       divides the logits (default 1; 0: greedy)\n"
+      "  --top-k K             sample among the K likeliest bytes only\n\n"
       "The batch sizes (train %lld, eval %lld) and the optimizer (kind,\n"
       "schedule, momentum, betas, weight decay) are fixed when the trainer is\n"
       "compiled: recompile with `kiln compile MODEL.kiln --emit=trainer\n"
@@ -131,6 +158,8 @@ void printHelp(const EmbeddedModel &model) {
       int(model.compileOptions.size()), model.compileOptions.data(),
       toolName.c_str(), kDefaultFashionMnistDir, int(model.name.size()),
       model.name.data(), int(model.name.size()), model.name.data(),
+      model.defaultText.empty() ? 4 : int(model.defaultText.size()),
+      model.defaultText.empty() ? "none" : model.defaultText.data(),
       (long long)model.trainBatch, (long long)model.evalBatch);
 }
 
@@ -184,6 +213,11 @@ int parseFlags(int argc, char **argv, const EmbeddedModel &model,
                                         "--eval-every",
                                         "--train-examples",
                                         "--test-examples",
+                                        "--steps-per-epoch",
+                                        "--generate",
+                                        "--prompt",
+                                        "--temperature",
+                                        "--top-k",
                                         "--batch",
                                         "--eval-batch",
                                         "--lr"};
@@ -215,6 +249,28 @@ int parseFlags(int argc, char **argv, const EmbeddedModel &model,
       options.dataDir = value;
     } else if (name == "--epochs") {
       code = count(options.epochs);
+      options.epochsGiven = true;
+    } else if (name == "--steps-per-epoch") {
+      code = count(options.stepsPerEpoch);
+    } else if (name == "--generate") {
+      code = count(options.generate);
+    } else if (name == "--prompt") {
+      if (value.empty())
+        return fail(kTrainerUsageError, "--prompt: the prompt is empty");
+      options.prompt = value;
+    } else if (name == "--temperature") {
+      char *end = nullptr;
+      double t = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end || !std::isfinite(t) || t < 0)
+        return fail(kTrainerUsageError,
+                    "--temperature: expected a number >= 0, got '" + value +
+                        "'");
+      options.temperature = t;
+    } else if (name == "--top-k") {
+      code = count(options.topK);
+      if (!code && (options.topK < 1 || options.topK > kByteVocabulary))
+        return fail(kTrainerUsageError,
+                    "--top-k: expected 1 to 256, got '" + value + "'");
     } else if (name == "--seed") {
       int64_t seed = 0;
       code = count(seed);
@@ -253,14 +309,21 @@ int parseFlags(int argc, char **argv, const EmbeddedModel &model,
     if (code)
       return code;
   }
+  if (options.generate < 0)
+    for (const char *flag : {"--prompt", "--temperature", "--top-k"})
+      for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]).rfind(flag, 0) == 0)
+          return fail(kTrainerUsageError,
+                      std::string(flag) + " needs --generate N");
   return kTrainerSuccess;
 }
 
 /// The progress bar, redrawn in place when standard error is a terminal.
 class Progress {
 public:
-  Progress(int64_t epoch, int64_t epochs, int64_t total)
-      : epoch(epoch), epochs(epochs), total(total),
+  Progress(int64_t epoch, int64_t epochs, int64_t total,
+           const char *unit = "samples")
+      : epoch(epoch), epochs(epochs), total(total), unit(unit),
         enabled(::isatty(STDERR_FILENO)) {}
 
   void update(int64_t done, double loss, int64_t samples, double seconds) {
@@ -273,11 +336,11 @@ public:
     double left = (total - done) * (seconds / std::max<int64_t>(done, 1));
     std::fprintf(stderr,
                  "\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.0f "
-                 "samples/s %.0fs left ",
+                 "%s/s %.0fs left ",
                  (long long)epoch, (long long)epochs,
                  std::string(filled, '=').c_str(),
                  std::string(kWidth - filled, ' ').c_str(), (long long)done,
-                 (long long)total, loss, rate, left);
+                 (long long)total, loss, rate, unit, left);
     if (done == total)
       std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
     std::fflush(stderr);
@@ -285,6 +348,7 @@ public:
 
 private:
   int64_t epoch, epochs, total;
+  const char *unit;
   bool enabled;
   Clock::time_point last = Clock::now() - std::chrono::seconds(1);
 };
@@ -361,15 +425,25 @@ public:
 
 private:
   int loadProgram();
+  /// A text model's file, split; errors when either part is shorter than
+  /// one window.
+  int loadTextData();
   int readCheckpoint();
   int createBackend();
   int initialize();
   /// Feeds `batch` to the image and label inputs of `step`.
   Status feed(const std::string &step, const Inputs &inputs,
               const Batch &batch);
-  /// Runs the eval step over every full eval batch of the test set: the
-  /// mean loss and metrics, and how many examples they cover.
+  /// Feeds `values` to input `name` of `step`, in its dtype.
+  Status feedTokens(const std::string &step, const std::string &name,
+                    const std::vector<int32_t> &values);
+  /// Runs the eval step over every full eval batch of the test set (of a
+  /// text model: of the held-out windows): the mean loss and metrics, and
+  /// how many examples (windows) they cover.
   Status evaluate(std::vector<double> &means, int64_t &examples);
+  /// Samples options.generate bytes after the prompt with the predict step
+  /// and prints them, the prompt first.
+  int generate();
   int save(int64_t epochsDone);
   std::string outputPath(const std::string &flag, const char *suffix) const {
     return flag.empty() ? std::string(model.name) + suffix : flag;
@@ -385,6 +459,15 @@ private:
   int64_t startEpoch = 0;
   std::unique_ptr<Backend> backend;
   std::vector<std::string> metricNames; // the eval step's, after the loss
+  /// Where the progress lines go: standard error when the generated text
+  /// owns standard output.
+  std::FILE *out = stdout;
+  // A text model.
+  bool text = false;
+  TextModel textModel;
+  TextData textData;
+  std::string textPath;
+  int64_t heldOutWindows = 0; // evaluated: whole eval batches
 };
 
 int Trainer::loadProgram() {
@@ -397,6 +480,24 @@ int Trainer::loadProgram() {
   if (!trainStep || !evalStep)
     return fail(kTrainerRuntimeError,
                 "the embedded program needs a train and an eval step");
+  for (const StepResult &result : evalStep->results)
+    if (result.role == "metric")
+      metricNames.push_back(result.name);
+  if (isTextProgram(program)) {
+    auto described = describeTextModel(program);
+    if (!described.ok())
+      return fail(kTrainerRuntimeError, "model '" + program.model + "': " +
+                                            described.status().message());
+    text = true;
+    textModel = *described;
+    return kTrainerSuccess;
+  }
+  if (options.generate >= 0 || options.stepsPerEpoch > 0)
+    return fail(kTrainerUsageError,
+                std::string(options.generate >= 0 ? "--generate"
+                                                  : "--steps-per-epoch") +
+                    " is for text models (inputs tokens and targets); '" +
+                    program.model + "' trains on Fashion-MNIST");
   auto train = findInputs(*trainStep, model.trainBatch);
   auto eval = findInputs(*evalStep, model.evalBatch);
   if (!train || !eval)
@@ -406,9 +507,51 @@ int Trainer::loadProgram() {
                 "input of shape [batch]");
   trainInputs = *train;
   evalInputs = *eval;
-  for (const StepResult &result : evalStep->results)
-    if (result.role == "metric")
-      metricNames.push_back(result.name);
+  return kTrainerSuccess;
+}
+
+int Trainer::loadTextData() {
+  textPath = options.dataDir.empty() ? std::string(model.defaultText)
+                                     : options.dataDir;
+  if (textPath.empty())
+    return fail(kTrainerUsageError,
+                "a text model trains on a text file: give it with --data FILE");
+  auto loaded = kiln::runtime::loadText(textPath);
+  if (!loaded.ok())
+    return fail(kTrainerIOError, loaded.status().message() +
+                                     (options.dataDir.empty()
+                                          ? " (the default text; pass --data "
+                                            "FILE)"
+                                          : ""));
+  textData = std::move(*loaded);
+  if (options.trainLimit > 0 &&
+      options.trainLimit < static_cast<int64_t>(textData.train.size()))
+    textData.train.resize(static_cast<size_t>(options.trainLimit));
+  int64_t window = textModel.context + 1;
+  auto tooShort = [&](const char *part, size_t size) {
+    return fail(kTrainerIOError,
+                format("'%s': its %s part has %zu bytes, fewer than one "
+                       "window of %lld (the context %lld plus one): the "
+                       "last 10%% of the file is held out, so it needs at "
+                       "least %lld bytes",
+                       textPath.c_str(), part, size, (long long)window,
+                       (long long)textModel.context, (long long)window * 10));
+  };
+  if (static_cast<int64_t>(textData.train.size()) < window)
+    return tooShort("training", textData.train.size());
+  if (static_cast<int64_t>(textData.heldOut.size()) < window)
+    return tooShort("held-out", textData.heldOut.size());
+  int64_t windows = windowCount(textData.heldOut, textModel.context);
+  if (options.testLimit > 0)
+    windows = std::min(windows, options.testLimit);
+  heldOutWindows = windows / model.evalBatch * model.evalBatch;
+  if (heldOutWindows == 0)
+    return fail(kTrainerUsageError,
+                format("%lld held-out windows of %lld bytes do not fill one "
+                       "eval batch of %lld: use a longer text, or recompile "
+                       "with a smaller `kiln compile --eval-batch N`",
+                       (long long)windows, (long long)window,
+                       (long long)model.evalBatch));
   return kTrainerSuccess;
 }
 
@@ -465,8 +608,8 @@ int Trainer::createBackend() {
       return fail(kTrainerRuntimeError,
                   "cannot train on the GPU: " + message +
                       "\n(--device cpu trains on the CPU)");
-    std::printf("no usable GPU (%s): training on the CPU\n",
-                message.substr(0, message.find('\n')).c_str());
+    std::fprintf(out, "no usable GPU (%s): training on the CPU\n",
+                 message.substr(0, message.find('\n')).c_str());
   }
   HostCompileOptions host;
   host.cacheDir = cacheDir;
@@ -524,16 +667,44 @@ Status Trainer::feed(const std::string &step, const Inputs &inputs,
                            labels.size());
 }
 
+Status Trainer::feedTokens(const std::string &step, const std::string &name,
+                           const std::vector<int32_t> &values) {
+  for (const StepArgument &arg : program.step(step)->arguments)
+    if (arg.role == "input" && arg.name == name) {
+      std::vector<uint8_t> bytes = toBytes(values, arg.dtype);
+      return backend->setInput(step, name, bytes.data(), bytes.size());
+    }
+  return Status::error("step '" + step + "' has no input '" + name + "'");
+}
+
 Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
   BatchIterator batches(data.test, model.evalBatch, options.seed,
                         /*shuffle=*/false);
   batches.dropLast = true;
   Batch batch;
+  TextBatch windows;
+  int64_t first = 0;
+  // The next batch: of the test images, or of the held-out windows.
+  auto next = [&]() -> bool {
+    if (!text)
+      return batches.next(batch);
+    if (first >= heldOutWindows)
+      return false;
+    evaluationBatch(textData.heldOut, textModel.context, first, model.evalBatch,
+                    windows);
+    first += model.evalBatch;
+    batch.size = model.evalBatch;
+    return true;
+  };
   std::vector<double> sums, values;
   examples = 0;
-  while (batches.next(batch)) {
-    if (Status s = feed("eval", evalInputs, batch); !s.ok())
-      return s;
+  while (next()) {
+    Status fed = text ? feedTokens("eval", textModel.tokens, windows.tokens)
+                      : feed("eval", evalInputs, batch);
+    if (fed.ok() && text)
+      fed = feedTokens("eval", textModel.targets, windows.targets);
+    if (!fed.ok())
+      return fed;
     if (Status s = backend->run("eval", options.seed); !s.ok())
       return s;
     if (Status s = backend->scalars("eval", values); !s.ok())
@@ -579,36 +750,56 @@ int Trainer::save(int64_t epochsDone) {
 }
 
 int Trainer::run() {
+  if (options.generate >= 0)
+    out = stderr;
   if (int code = loadProgram())
     return code;
 
-  auto loaded = loadFashionMnist(options.dataDir);
-  if (!loaded.ok())
-    return fail(kTrainerIOError, loaded.status().message() +
-                                     " (install the Debian package "
-                                     "dataset-fashion-mnist, or pass --data "
-                                     "DIR)");
-  data = std::move(*loaded);
-  if (options.trainLimit > 0)
-    data.train = data.train.subset(options.trainLimit);
-  if (options.testLimit > 0)
-    data.test = data.test.subset(options.testLimit);
-  if (data.train.count < model.trainBatch || data.test.count < model.evalBatch)
-    return fail(kTrainerUsageError,
-                format("%lld training and %lld test examples do not fill one "
-                       "batch: the trainer was compiled for batch %lld and "
-                       "eval batch %lld (kiln compile --batch, --eval-batch)",
-                       (long long)data.train.count, (long long)data.test.count,
-                       (long long)model.trainBatch,
-                       (long long)model.evalBatch));
+  int64_t epochs = options.epochs;
+  if (text) {
+    if (!options.resumeFrom.empty())
+      if (int code = readCheckpoint())
+        return code;
+    // Generating from a checkpoint trains no further unless asked to.
+    if (options.generate >= 0 && !options.epochsGiven && checkpoint)
+      epochs = startEpoch;
+    if (epochs > startEpoch)
+      if (int code = loadTextData())
+        return code;
+  } else {
+    std::string dir =
+        options.dataDir.empty() ? kDefaultFashionMnistDir : options.dataDir;
+    auto loaded = loadFashionMnist(dir);
+    if (!loaded.ok())
+      return fail(kTrainerIOError, loaded.status().message() +
+                                       " (install the Debian package "
+                                       "dataset-fashion-mnist, or pass --data "
+                                       "DIR)");
+    data = std::move(*loaded);
+    if (options.trainLimit > 0)
+      data.train = data.train.subset(options.trainLimit);
+    if (options.testLimit > 0)
+      data.test = data.test.subset(options.testLimit);
+    if (data.train.count < model.trainBatch ||
+        data.test.count < model.evalBatch)
+      return fail(
+          kTrainerUsageError,
+          format("%lld training and %lld test examples do not fill "
+                 "one batch: the trainer was compiled for batch %lld "
+                 "and eval batch %lld (kiln compile --batch, "
+                 "--eval-batch)",
+                 (long long)data.train.count, (long long)data.test.count,
+                 (long long)model.trainBatch, (long long)model.evalBatch));
 
-  if (!options.resumeFrom.empty())
-    if (int code = readCheckpoint())
-      return code;
+    if (!options.resumeFrom.empty())
+      if (int code = readCheckpoint())
+        return code;
+  }
+  bool training = epochs > startEpoch;
 
   // The log starts anew, or continues when resuming.
   std::FILE *log = nullptr;
-  if (options.logPath != "none") {
+  if (options.logPath != "none" && (training || !text)) {
     std::string path = outputPath(options.logPath, ".metrics.jsonl");
     log = std::fopen(path.c_str(), options.resumeFrom.empty() ? "w" : "a");
     if (!log)
@@ -630,9 +821,6 @@ int Trainer::run() {
   if (int code = initialize())
     return code;
 
-  int64_t perEpoch = data.train.count / model.trainBatch;
-  int64_t dropped = data.train.count - perEpoch * model.trainBatch;
-  int64_t evaluated = data.test.count / model.evalBatch * model.evalBatch;
   size_t params =
       std::count_if(trainStep->arguments.begin(), trainStep->arguments.end(),
                     [](const StepArgument &a) { return a.role == "param"; });
@@ -640,39 +828,112 @@ int Trainer::run() {
   for (const StepArgument &arg : trainStep->arguments)
     if (arg.role == "hyper" && arg.name == "lr" && std::isnan(lr))
       lr = arg.init.a;
-  std::printf("training %s on %s: %zu parameter tensors, %lld training and "
-              "%lld test examples, batch %lld, lr %g\n",
-              program.model.c_str(), backend->description().c_str(), params,
-              (long long)data.train.count, (long long)data.test.count,
-              (long long)model.trainBatch, lr);
-  std::printf("%lld steps per epoch (the last %lld training examples of each "
-              "shuffled epoch are dropped: static batch); evaluation on "
-              "%lld of %lld test examples, eval batch %lld\n",
-              (long long)perEpoch, (long long)dropped, (long long)evaluated,
-              (long long)data.test.count, (long long)model.evalBatch);
-  std::printf("kernels: %s in %.2f s (backend ready in %.2f s, %.1f MiB)\n",
-              backend->compiledFromCache() ? "loaded from the cache"
-                                           : "compiled",
-              backend->compileSeconds(), setupSeconds,
-              backend->memoryBytes() / (1024.0 * 1024.0));
-  std::fflush(stdout);
+  int64_t perEpoch = 0;
+  // A text model counts tokens (windows times the context), not samples.
+  int64_t unitsPerSample = text ? textModel.context : 1;
+  const char *unit = text ? "tokens" : "samples";
+  if (text) {
+    int64_t tokensPerStep = model.trainBatch * textModel.context;
+    perEpoch =
+        options.stepsPerEpoch > 0
+            ? options.stepsPerEpoch
+            : std::max<int64_t>(1, static_cast<int64_t>(textData.train.size()) /
+                                       tokensPerStep);
+    if (training) {
+      std::fprintf(out,
+                   "training %s on %s: %zu parameter tensors, text '%s': "
+                   "%zu training and %zu held-out bytes, batch %lld x %lld "
+                   "bytes, lr %g\n",
+                   program.model.c_str(), backend->description().c_str(),
+                   params, textPath.c_str(), textData.train.size(),
+                   textData.heldOut.size(), (long long)model.trainBatch,
+                   (long long)textModel.context, lr);
+      std::fprintf(out,
+                   "%lld steps per epoch (random windows of %lld bytes); "
+                   "evaluation on %lld of %lld held-out windows, eval batch "
+                   "%lld\n",
+                   (long long)perEpoch, (long long)textModel.context + 1,
+                   (long long)heldOutWindows,
+                   (long long)windowCount(textData.heldOut, textModel.context),
+                   (long long)model.evalBatch);
+    } else {
+      std::string from =
+          checkpoint ? format("from '%s' (epoch %lld)",
+                              options.resumeFrom.c_str(), (long long)startEpoch)
+                     : format("untrained (initialized from seed %llu)",
+                              (unsigned long long)options.seed);
+      std::fprintf(out, "%s on %s: %zu parameter tensors %s\n",
+                   program.model.c_str(), backend->description().c_str(),
+                   params, from.c_str());
+    }
+  } else {
+    perEpoch = data.train.count / model.trainBatch;
+    int64_t dropped = data.train.count - perEpoch * model.trainBatch;
+    int64_t evaluated = data.test.count / model.evalBatch * model.evalBatch;
+    std::fprintf(out,
+                 "training %s on %s: %zu parameter tensors, %lld training "
+                 "and %lld test examples, batch %lld, lr %g\n",
+                 program.model.c_str(), backend->description().c_str(), params,
+                 (long long)data.train.count, (long long)data.test.count,
+                 (long long)model.trainBatch, lr);
+    std::fprintf(out,
+                 "%lld steps per epoch (the last %lld training examples of "
+                 "each shuffled epoch are dropped: static batch); evaluation "
+                 "on %lld of %lld test examples, eval batch %lld\n",
+                 (long long)perEpoch, (long long)dropped, (long long)evaluated,
+                 (long long)data.test.count, (long long)model.evalBatch);
+  }
+  std::fprintf(
+      out, "kernels: %s in %.2f s (backend ready in %.2f s, %.1f MiB)\n",
+      backend->compiledFromCache() ? "loaded from the cache" : "compiled",
+      backend->compileSeconds(), setupSeconds,
+      backend->memoryBytes() / (1024.0 * 1024.0));
+  std::fflush(out);
 
   BatchIterator batches(data.train, model.trainBatch, options.seed,
                         /*shuffle=*/true);
   batches.dropLast = true;
   Batch batch;
+  TextBatch windows;
   std::vector<double> values, test;
   int64_t step = startEpoch * perEpoch;
   bool firstStep = true;
   auto testLine = [&](const std::vector<double> &figures) {
-    std::string text = format("test loss %.4f", figures[0]);
+    std::string line = text ? format("held-out loss %.4f bpc %.4f", figures[0],
+                                     figures[0] / std::log(2.0))
+                            : format("test loss %.4f", figures[0]);
     for (size_t k = 0; k < metricNames.size(); ++k)
-      text += format(" %s %.4f", metricNames[k].c_str(), figures[k + 1]);
-    return text;
+      line += format(" %s %.4f", metricNames[k].c_str(), figures[k + 1]);
+    return line;
   };
-  for (int64_t epoch = startEpoch; epoch < options.epochs; ++epoch) {
+  // The log's figures of an evaluation, after "test_loss".
+  auto testJson = [&](const std::vector<double> &figures) {
+    std::string json = format("\"test_loss\": %.8g", figures[0]);
+    if (text)
+      json += format(", \"test_bpc\": %.8g", figures[0] / std::log(2.0));
+    for (size_t k = 0; k < metricNames.size(); ++k)
+      json +=
+          format(", \"test_%s\": %.8g", metricNames[k].c_str(), figures[k + 1]);
+    return json;
+  };
+  for (int64_t epoch = startEpoch; epoch < epochs; ++epoch) {
     batches.reset(epoch);
-    Progress progress(epoch + 1, options.epochs, perEpoch);
+    int64_t drawn = 0; // text batches drawn this epoch
+    // The epoch's next batch: shuffled images, or random windows of the
+    // text drawn from the seed and the global step.
+    auto next = [&]() -> bool {
+      if (!text)
+        return batches.next(batch);
+      if (drawn == perEpoch)
+        return false;
+      trainingBatch(textData.train, textModel.context, model.trainBatch,
+                    options.seed,
+                    static_cast<uint64_t>(epoch * perEpoch + drawn), windows);
+      ++drawn;
+      batch.size = model.trainBatch;
+      return true;
+    };
+    Progress progress(epoch + 1, epochs, perEpoch, unit);
     auto start = Clock::now();
     double lossSum = 0, evalSeconds = 0;
     int64_t samples = 0, done = 0;
@@ -680,13 +941,17 @@ int Trainer::run() {
     // read, so the device runs it while the host reads the loss, cuts the
     // next batch and stages it (the backend copies it on its copy stream).
     // An evaluation waits for the training steps before it.
-    bool more = batches.next(batch);
+    bool more = next();
     std::deque<int64_t> inFlight; // the batch sizes of the steps submitted
     int64_t submitted = 0;
     Clock::time_point firstStart;
     auto submit = [&]() -> Status {
-      if (Status s = feed("train", trainInputs, batch); !s.ok())
-        return s;
+      Status fed = text ? feedTokens("train", textModel.tokens, windows.tokens)
+                        : feed("train", trainInputs, batch);
+      if (fed.ok() && text)
+        fed = feedTokens("train", textModel.targets, windows.targets);
+      if (!fed.ok())
+        return fed;
       // Each step's dropout masks differ: the seed moves with the step, as
       // in `kiln train`.
       uint64_t stepSeed = options.seed * 1000003 +
@@ -697,7 +962,7 @@ int Trainer::run() {
         return s;
       inFlight.push_back(batch.size);
       ++submitted;
-      more = batches.next(batch);
+      more = next();
       return Status::success();
     };
     if (more)
@@ -720,15 +985,15 @@ int Trainer::run() {
       inFlight.pop_front();
       if (firstStep) {
         double ms = 1000 * secondsSince(firstStart);
-        std::printf("first step: %.3f ms\n", ms);
-        std::fflush(stdout);
+        std::fprintf(out, "first step: %.3f ms\n", ms);
+        std::fflush(out);
         firstStep = false;
       }
       double loss = values.empty() ? NAN : values[0];
       if (!std::isfinite(loss))
         return fail(kTrainerRuntimeError,
                     format("the loss became %g at epoch %lld, batch %lld; "
-                           "try a smaller learning rate (kiln compile --lr)",
+                           "try a smaller learning rate (--lr)",
                            loss, (long long)(epoch + 1),
                            (long long)(done + 1)));
       lossSum += loss * static_cast<double>(size);
@@ -743,21 +1008,18 @@ int Trainer::run() {
         evalSeconds += secondsSince(evalStart);
         if (::isatty(STDERR_FILENO))
           std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
-        std::printf("step %lld: %s\n", (long long)step, testLine(test).c_str());
-        std::fflush(stdout);
+        std::fprintf(out, "step %lld: %s\n", (long long)step,
+                     testLine(test).c_str());
+        std::fflush(out);
         if (log) {
-          std::fprintf(log,
-                       "{\"step\": %lld, \"epoch\": %lld, "
-                       "\"test_loss\": %.8g",
-                       (long long)step, (long long)(epoch + 1), test[0]);
-          for (size_t k = 0; k < metricNames.size(); ++k)
-            std::fprintf(log, ", \"test_%s\": %.8g", metricNames[k].c_str(),
-                         test[k + 1]);
-          std::fprintf(log, "}\n");
+          std::fprintf(log, "{\"step\": %lld, \"epoch\": %lld, %s}\n",
+                       (long long)step, (long long)(epoch + 1),
+                       testJson(test).c_str());
           std::fflush(log);
         }
       }
-      progress.update(done, lossSum / static_cast<double>(samples), samples,
+      progress.update(done, lossSum / static_cast<double>(samples),
+                      samples * unitsPerSample,
                       secondsSince(start) - evalSeconds);
       if (inFlight.empty() && more)
         if (Status s = submit(); !s.ok())
@@ -769,21 +1031,17 @@ int Trainer::run() {
       return fail(kTrainerRuntimeError, s.message());
     double trainLoss =
         lossSum / static_cast<double>(std::max<int64_t>(samples, 1));
-    double rate = samples / std::max(seconds, 1e-9);
-    std::printf("epoch %lld: train loss %.4f | %s | %.1f s, %.0f samples/s\n",
-                (long long)(epoch + 1), trainLoss, testLine(test).c_str(),
-                seconds, rate);
-    std::fflush(stdout);
+    double rate = samples * unitsPerSample / std::max(seconds, 1e-9);
+    std::fprintf(out, "epoch %lld: train loss %.4f | %s | %.1f s, %.0f %s/s\n",
+                 (long long)(epoch + 1), trainLoss, testLine(test).c_str(),
+                 seconds, rate, unit);
+    std::fflush(out);
     if (log) {
       std::fprintf(log,
-                   "{\"epoch\": %lld, \"train_loss\": %.8g, "
-                   "\"test_loss\": %.8g",
-                   (long long)(epoch + 1), trainLoss, test[0]);
-      for (size_t k = 0; k < metricNames.size(); ++k)
-        std::fprintf(log, ", \"test_%s\": %.8g", metricNames[k].c_str(),
-                     test[k + 1]);
-      std::fprintf(log, ", \"seconds\": %.3f, \"samples_per_second\": %.1f}\n",
-                   seconds, rate);
+                   "{\"epoch\": %lld, \"train_loss\": %.8g, %s, \"seconds\": "
+                   "%.3f, \"%s_per_second\": %.1f}\n",
+                   (long long)(epoch + 1), trainLoss, testJson(test).c_str(),
+                   seconds, unit, rate);
       if (std::fflush(log) != 0)
         return fail(kTrainerIOError, "cannot write the log: " +
                                          std::string(std::strerror(errno)));
@@ -791,6 +1049,82 @@ int Trainer::run() {
     if (int code = save(epoch + 1))
       return code;
   }
+  if (options.generate >= 0)
+    return generate();
+  return kTrainerSuccess;
+}
+
+int Trainer::generate() {
+  const Step *predict = program.step("predict");
+  int64_t context = textModel.context, rows = model.predictBatch;
+  std::string prompt = options.prompt.value_or("\n");
+  std::string textSoFar = prompt;
+  std::vector<int32_t> tokens(static_cast<size_t>(rows * context));
+  size_t logitBytes = 0;
+  for (const StepResult &result : predict->results)
+    if (result.name == textModel.logits)
+      logitBytes = static_cast<size_t>(result.bytes());
+  std::vector<uint8_t> logits(logitBytes);
+  std::vector<double> weights(kByteVocabulary);
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  for (int64_t i = 0; i < options.generate; ++i) {
+    // The last `context` bytes, left-aligned in every row; the positions
+    // after them are padding that a causal model never reads.
+    int64_t used = std::min<int64_t>(context, textSoFar.size());
+    size_t from = textSoFar.size() - static_cast<size_t>(used);
+    std::fill(tokens.begin(), tokens.end(), 0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t t = 0; t < used; ++t)
+        tokens[r * context + t] = static_cast<uint8_t>(textSoFar[from + t]);
+    if (Status s = feedTokens("predict", textModel.tokens, tokens); !s.ok())
+      return fail(kTrainerRuntimeError, s.message());
+    if (Status s = backend->run("predict", options.seed); !s.ok())
+      return fail(kTrainerRuntimeError, s.message());
+    if (Status s = backend->output("predict", textModel.logits, logits.data(),
+                                   logits.size());
+        !s.ok())
+      return fail(kTrainerRuntimeError, s.message());
+    // Row 0's logits at the last real position, scaled by the temperature;
+    // top-k keeps the k largest.
+    size_t base = static_cast<size_t>((used - 1) * kByteVocabulary);
+    for (int64_t v = 0; v < kByteVocabulary; ++v)
+      weights[v] = elementAsDouble(logits.data(), textModel.logitsType,
+                                   base + static_cast<size_t>(v));
+    int byte = 0;
+    for (int v = 1; v < kByteVocabulary; ++v)
+      if (weights[v] > weights[byte])
+        byte = v;
+    if (options.temperature > 0) {
+      double threshold = -INFINITY;
+      if (options.topK > 0 && options.topK < kByteVocabulary) {
+        std::vector<double> sorted = weights;
+        std::nth_element(sorted.begin(), sorted.begin() + (options.topK - 1),
+                         sorted.end(), std::greater<double>());
+        threshold = sorted[options.topK - 1];
+      }
+      double top = weights[byte], total = 0;
+      for (double &w : weights) {
+        w = w < threshold ? 0 : std::exp((w - top) / options.temperature);
+        total += w;
+      }
+      // Philox stream "gen": the same seed gives the same text.
+      double u = uniform01(options.seed, /*stream=*/0x67656e,
+                           static_cast<unsigned long long>(i)) *
+                 total;
+      for (int v = 0; v < kByteVocabulary; ++v) {
+        if (weights[v] == 0)
+          continue;
+        byte = v;
+        if (u < weights[v])
+          break;
+        u -= weights[v];
+      }
+    }
+    char c = static_cast<char>(byte);
+    textSoFar.push_back(c);
+    std::fputc(c, stdout);
+  }
+  std::fflush(stdout);
   return kTrainerSuccess;
 }
 

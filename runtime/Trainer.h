@@ -15,7 +15,9 @@
 //
 // The trainer trains on Fashion-MNIST on the GPU (the CUDA backend) or the
 // CPU (the CPU backend), with the flags, output, metrics log, checkpoints
-// and exit codes of `kiln train` (docs/cli.md, "Compiled trainers").
+// and exit codes of `kiln train` (docs/cli.md, "Compiled trainers"); a
+// byte-level language model (inputs `tokens` and `targets`) trains on a
+// text file and generates text (docs/cli.md, "Text models").
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,17 +37,22 @@ struct EmbeddedModel {
   /// "model", as `kiln train` writes it.
   std::string_view modelFile;
   /// The program (printProgram's text form, with a "train" and an "eval"
-  /// step) and its kernels, for the GPU (CUDA C) and for the CPU (C++).
+  /// step, and a "predict" step when the model has outputs) and its
+  /// kernels, for the GPU (CUDA C) and for the CPU (C++).
   std::string_view program;
   std::string_view cudaSource;
   std::string_view cppSource;
   /// The batch sizes the steps were compiled for.
   int64_t trainBatch = 0;
   int64_t evalBatch = 0;
+  /// 0: no predict step.
+  int64_t predictBatch = 0;
   /// The `kiln compile` options that shaped the program (for --help and
   /// --version), and the version of kiln that compiled it.
   std::string_view compileOptions;
   std::string_view kilnVersion;
+  /// A text model's default --data file (empty: --data is required).
+  std::string_view defaultText;
 };
 
 /// The trainer's exit codes (the kiln driver's, docs/cli.md).

@@ -334,6 +334,77 @@ TEST_P(Step, CudaProgramCompilesWithNvrtc) {
   }
 }
 
+// The predict step of a model with an output (the byte-level language
+// model of the text-trainer tests): through the Backend interface, its
+// logits equal the reference executor's running the unfused predict step.
+TEST(PredictStep, CpuBackendMatchesTheReferenceExecutor) {
+  std::string file =
+      std::string(KILN_SOURCE_DIR) + "/test/trainer/Inputs/tiny_lm.kiln";
+  mlir::MLIRContext context;
+  context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
+  auto planned = compile(context, file, Stage::planned);
+  ASSERT_TRUE(planned) << file;
+  auto generated = codegen::generateProgram(*planned);
+  ASSERT_TRUE(succeeded(generated));
+  const runtime::Step *predict = generated->program.step("predict");
+  ASSERT_TRUE(predict);
+  ASSERT_EQ(predict->results.size(), 1u);
+  const runtime::StepResult &logits = predict->results[0];
+  EXPECT_EQ(logits.role, "output");
+  EXPECT_EQ(logits.shape, (std::vector<int64_t>{kBatch, 8, 256}));
+  auto backend =
+      runtime::createCpuBackend(generated->program, generated->cppSource, {});
+  ASSERT_TRUE(backend.ok()) << backend.status().message();
+
+  auto unfused = compile(context, file, Stage::grad);
+  ASSERT_TRUE(unfused);
+  mlir::func::FuncOp oracle;
+  unfused->walk([&](mlir::func::FuncOp f) {
+    if (f.getSymName() == predict->function)
+      oracle = f;
+  });
+  ASSERT_TRUE(oracle) << predict->function;
+
+  std::mt19937_64 rng(9);
+  std::vector<reference::Tensor> args;
+  for (size_t i = 0; i < predict->arguments.size(); ++i) {
+    const runtime::StepArgument &arg = predict->arguments[i];
+    reference::Tensor t(elementType(arg.dtype), arg.shape);
+    if (arg.role == "param")
+      ASSERT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
+                                      arg.shape, /*seed=*/1, i, t.data));
+    else
+      for (double &v : t.data)
+        v = double(rng() % 256); // bytes
+    t.round();
+    std::vector<uint8_t> bytes = toBytes(t, arg.dtype);
+    auto status = arg.role == "input"
+                      ? (*backend)->setInput("predict", arg.name, bytes.data(),
+                                             bytes.size())
+                      : (*backend)->write(arg.name, bytes.data(), bytes.size());
+    ASSERT_TRUE(status.ok()) << status.message();
+    args.push_back(std::move(t));
+  }
+  reference::Executor executor({/*training=*/false, /*seed=*/0});
+  auto expected = executor.run(oracle, args);
+  ASSERT_TRUE(succeeded(expected));
+  ASSERT_TRUE((*backend)->run("predict", 0).ok());
+  std::vector<uint8_t> got(static_cast<size_t>(logits.bytes()));
+  auto read =
+      (*backend)->output("predict", logits.name, got.data(), got.size());
+  ASSERT_TRUE(read.ok()) << read.message();
+  const reference::Tensor &want = (*expected)[0];
+  ASSERT_EQ(int64_t(want.data.size()), logits.elements());
+  for (size_t i = 0; i < want.data.size(); ++i)
+    ASSERT_NEAR(element(got.data(), logits.dtype, i), want.data[i],
+                1e-5 + 1e-4 * std::fabs(want.data[i]))
+        << "logit " << i;
+  // A wrong size or name is an error, not a copy.
+  EXPECT_FALSE((*backend)->output("predict", logits.name, got.data(), 4).ok());
+  EXPECT_FALSE(
+      (*backend)->output("predict", "probs", got.data(), got.size()).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Examples, Step,
                          ::testing::Values("mlp.kiln", "logreg.kiln",
                                            "mlp_dropout.kiln", "cnn.kiln",

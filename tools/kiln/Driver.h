@@ -93,8 +93,9 @@ struct TrainerOptions {
   /// The executable, or the directory of its sources.
   std::string output;
   bool sourceOnly = false;
-  /// The batch sizes of the train and eval steps.
-  int64_t trainBatch = 128, evalBatch = 1000;
+  /// The batch sizes of the train and eval steps, and of the predict step
+  /// of a model with outputs.
+  int64_t trainBatch = 128, evalBatch = 1000, predictBatch = 1;
   /// Other --bind NAME=SIZE bindings, for both steps.
   std::vector<std::string> bindings;
   /// The pipeline's optimizer-options.

@@ -22,9 +22,12 @@
 #include "tools/kiln/Driver.h"
 
 #include "codegen/StepCodegen.h"
+#include "ir/AttrNames.h"
 #include "runtime/AtomicFile.h"
 #include "runtime/Program.h"
+#include "runtime/TextData.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -66,13 +69,18 @@ std::string rawDelimiter(llvm::ArrayRef<llvm::StringRef> texts) {
 
 /// The generated main.cpp.
 std::string mainSource(const TrainerOptions &options,
-                       const codegen::GeneratedProgram &generated) {
+                       const codegen::GeneratedProgram &generated,
+                       int64_t predictBatch) {
   std::string program = runtime::printProgram(generated.program);
   const std::string &model = generated.program.model;
   std::string version = KILN_VERSION;
-  std::string delimiter =
-      rawDelimiter({program, generated.cudaSource, generated.cppSource, model,
-                    options.modelFile, options.description, version});
+  // A text model's default --data: the text shipped with kiln.
+  std::string defaultText = runtime::isTextProgram(generated.program)
+                                ? KILN_SOURCE_DIR "/data/kjv.txt"
+                                : "";
+  std::string delimiter = rawDelimiter(
+      {program, generated.cudaSource, generated.cppSource, model,
+       options.modelFile, options.description, version, defaultText});
   auto raw = [&](llvm::StringRef text) {
     return "R\"" + delimiter + "(" + text.str() + ")" + delimiter + "\"";
   };
@@ -87,7 +95,7 @@ std::string mainSource(const TrainerOptions &options,
      << "// Run it with --help for its options.\n\n"
      << "#include \"runtime/Trainer.h\"\n\n"
      << "namespace {\n\n"
-     << "// The train and eval steps' launches (runtime/Program.h).\n"
+     << "// The steps' launches (runtime/Program.h).\n"
      << "constexpr char kProgram[] = " << raw(program) << ";\n\n"
      << "// Their kernels as CUDA C, compiled by NVRTC at run time.\n"
      << "constexpr char kCudaSource[] = " << raw(generated.cudaSource)
@@ -99,7 +107,8 @@ std::string mainSource(const TrainerOptions &options,
      << "constexpr char kModelFile[] = " << raw(options.modelFile) << ";\n"
      << "constexpr char kCompileOptions[] = " << raw(options.description)
      << ";\n"
-     << "constexpr char kKilnVersion[] = " << raw(version) << ";\n\n"
+     << "constexpr char kKilnVersion[] = " << raw(version) << ";\n"
+     << "constexpr char kDefaultText[] = " << raw(defaultText) << ";\n\n"
      << "} // namespace\n\n"
      << "int main(int argc, char **argv) {\n"
      << "  kiln::runtime::EmbeddedModel model;\n"
@@ -110,9 +119,11 @@ std::string mainSource(const TrainerOptions &options,
      << "  model.cppSource = {kCppSource, sizeof(kCppSource) - 1};\n"
      << "  model.trainBatch = " << options.trainBatch << ";\n"
      << "  model.evalBatch = " << options.evalBatch << ";\n"
+     << "  model.predictBatch = " << predictBatch << ";\n"
      << "  model.compileOptions = {kCompileOptions, sizeof(kCompileOptions) "
         "- 1};\n"
      << "  model.kilnVersion = {kKilnVersion, sizeof(kKilnVersion) - 1};\n"
+     << "  model.defaultText = {kDefaultText, sizeof(kDefaultText) - 1};\n"
      << "  return kiln::runtime::trainerMain(argc, argv, model);\n"
      << "}\n";
   return text;
@@ -203,9 +214,8 @@ int kiln::driver::emitTrainer(const TrainerOptions &options) {
       return fail(kIOError, "cannot write '" + options.output +
                                 "': no directory '" + parent + "'");
   }
-  // One compile per batch size; the eval step of the first and the train
-  // step of the second are not used.
-  ModelFile trainFile, evalFile;
+  // One compile per batch size; of each only one step is used.
+  ModelFile trainFile, evalFile, predictFile;
   std::string empty;
   auto compileAt = [&](ModelFile &file, int64_t batch) -> int {
     if (int code = file.parse(options.modelFile))
@@ -224,12 +234,37 @@ int kiln::driver::emitTrainer(const TrainerOptions &options) {
     return code;
   if (int code = compileAt(evalFile, options.evalBatch))
     return code;
-  codegen::StepSource sources[] = {{trainFile.getModule(), "train"},
-                                   {evalFile.getModule(), "eval"}};
+  llvm::SmallVector<codegen::StepSource> sources = {
+      {trainFile.getModule(), "train"}, {evalFile.getModule(), "eval"}};
+  bool predicts =
+      llvm::any_of(trainFile.getModule().getOps<mlir::func::FuncOp>(),
+                   [](mlir::func::FuncOp func) {
+                     auto step =
+                         func->getAttrOfType<mlir::StringAttr>(attrs::step);
+                     return step && step.getValue() == "predict";
+                   });
+  TrainerOptions described = options;
+  if (predicts) {
+    if (int code = compileAt(predictFile, options.predictBatch))
+      return code;
+    sources.push_back({predictFile.getModule(), "predict"});
+    described.description +=
+        " --predict-batch " + std::to_string(options.predictBatch);
+  }
   auto generated = codegen::generateProgram(sources);
   if (mlir::failed(generated))
     return kModelError;
-  std::string source = mainSource(options, *generated);
+  // A text model's trainer feeds bytes: check its shapes now rather than
+  // when it runs.
+  if (runtime::isTextProgram(generated->program))
+    if (auto text = runtime::describeTextModel(generated->program); !text.ok())
+      return fail(kModelError, options.modelFile + ": model '" +
+                                   generated->program.model +
+                                   "' as a text "
+                                   "model: " +
+                                   text.status().message());
+  std::string source =
+      mainSource(described, *generated, predicts ? options.predictBatch : 0);
 
   if (options.sourceOnly) {
     if (std::error_code ec = llvm::sys::fs::create_directories(options.output))

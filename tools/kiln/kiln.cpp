@@ -110,6 +110,11 @@ cl::opt<int64_t>
               cl::desc("--emit=trainer: the batch size of the evaluation step "
                        "(default 1000)"),
               cl::init(1000), cl::sub(compileCommand()), cl::cat(category()));
+cl::opt<int64_t> predictBatch(
+    "predict-batch",
+    cl::desc("--emit=trainer: the batch size of the predict step of a model "
+             "with outputs (default 1)"),
+    cl::init(1), cl::sub(compileCommand()), cl::cat(category()));
 cl::opt<std::string> arch("arch", cl::desc("GPU architecture for --emit=ptx"),
                           cl::value_desc("sm_NN"), cl::init("sm_90"),
                           cl::sub(compileCommand()), cl::cat(category()));
@@ -242,14 +247,16 @@ int trainer(llvm::StringRef optimizerOptions) {
                          "with -o DIR"
                        : "--emit=trainer writes an executable: give its "
                          "name with -o FILE");
-  if (trainBatch < 1 || evalBatch < 1)
-    return fail(kUsageError, "--batch and --eval-batch must be >= 1");
+  if (trainBatch < 1 || evalBatch < 1 || predictBatch < 1)
+    return fail(kUsageError,
+                "--batch, --eval-batch and --predict-batch must be >= 1");
   TrainerOptions options;
   options.modelFile = inputFile;
   options.output = outputFile;
   options.sourceOnly = source;
   options.trainBatch = trainBatch;
   options.evalBatch = evalBatch;
+  options.predictBatch = predictBatch;
   options.optimizerOptions = optimizerOptions.str();
   options.description = "--batch " + std::to_string(trainBatch) +
                         " --eval-batch " + std::to_string(evalBatch);
@@ -274,10 +281,12 @@ int compile() {
                              "combined with --emit");
   bool building = emit == Emit::trainer || emit == Emit::trainerSource;
   if (!building &&
-      (trainBatch.getNumOccurrences() || evalBatch.getNumOccurrences()))
-    return fail(kUsageError, "--batch and --eval-batch size the steps of "
-                             "--emit=trainer and --emit=trainer-source; "
-                             "elsewhere use --bind batch=N");
+      (trainBatch.getNumOccurrences() || evalBatch.getNumOccurrences() ||
+       predictBatch.getNumOccurrences()))
+    return fail(kUsageError, "--batch, --eval-batch and --predict-batch size "
+                             "the steps of --emit=trainer and "
+                             "--emit=trainer-source; elsewhere use --bind "
+                             "batch=N");
   llvm::FailureOr<std::string> overrides = optimizerOverrides();
   if (llvm::failed(overrides))
     return kUsageError;
