@@ -39,6 +39,10 @@ llvm::StringRef kiln::frontend::spell(TokenKind kind) {
     return "'metric'";
   case TokenKind::kw_optimizer:
     return "'optimizer'";
+  case TokenKind::kw_def:
+    return "'def'";
+  case TokenKind::kw_return:
+    return "'return'";
   case TokenKind::kw_true:
     return "'true'";
   case TokenKind::kw_false:
@@ -259,6 +263,8 @@ Token Lexer::lexIdentifier(const char *start, SourcePos at) {
                        .Case("loss", TokenKind::kw_loss)
                        .Case("metric", TokenKind::kw_metric)
                        .Case("optimizer", TokenKind::kw_optimizer)
+                       .Case("def", TokenKind::kw_def)
+                       .Case("return", TokenKind::kw_return)
                        .Case("true", TokenKind::kw_true)
                        .Case("false", TokenKind::kw_false)
                        .Default(TokenKind::identifier);

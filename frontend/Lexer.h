@@ -31,6 +31,8 @@ enum class TokenKind {
   kw_loss,
   kw_metric,
   kw_optimizer,
+  kw_def,
+  kw_return,
   kw_true,
   kw_false,
   // Punctuation and operators.

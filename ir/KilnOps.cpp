@@ -15,6 +15,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallSet.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace kiln;
 
@@ -223,6 +225,25 @@ LogicalResult DropoutOp::verify() {
 void CastOp::build(OpBuilder &builder, OperationState &state, Value input,
                    Type elementType) {
   build(builder, state, input, TypeAttr::get(elementType));
+}
+
+/// A splat constant reshaped or transposed is a splat of the new shape: the
+/// gradients of layout ops applied to a seed constant fold away instead of
+/// becoming kernels of their own.
+static OpFoldResult foldSplatLayout(Attribute input, Type resultType) {
+  auto splat = llvm::dyn_cast_or_null<SplatElementsAttr>(input);
+  auto type = llvm::dyn_cast<RankedTensorType>(resultType);
+  if (!splat || !type || !type.hasStaticShape())
+    return {};
+  return SplatElementsAttr::get(type, splat.getSplatValue<Attribute>());
+}
+
+OpFoldResult TransposeOp::fold(FoldAdaptor adaptor) {
+  return foldSplatLayout(adaptor.getInput(), getType());
+}
+
+OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
+  return foldSplatLayout(adaptor.getInput(), getType());
 }
 
 /// Casts of splat constants fold: the optimizer's hyper-parameters, computed

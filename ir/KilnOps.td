@@ -395,6 +395,7 @@ def Kiln_TransposeOp : Kiln_Op<"transpose", [Pure]> {
   let assemblyFormat = [{
     $input $permutation attr-dict `:` functional-type(operands, results)
   }];
+  let hasFolder = 1;
 }
 
 def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
@@ -413,6 +414,7 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
   let assemblyFormat = [{
     $input $shape attr-dict `:` functional-type(operands, results)
   }];
+  let hasFolder = 1;
 }
 
 def Kiln_BroadcastOp : Kiln_Op<"broadcast", [Pure]> {
