@@ -252,6 +252,7 @@ public:
   FailureOr<Term> where(const CallExpr &call);
   FailureOr<Term> castTo(const CallExpr &call);
   FailureOr<Term> dropout(const CallExpr &call);
+  FailureOr<Term> attention(const CallExpr &call);
   FailureOr<Term> linear(const CallExpr &call);
   FailureOr<Term> conv2d(const CallExpr &call);
   template <typename OpTy> FailureOr<Term> pool(const CallExpr &call);
@@ -1025,6 +1026,7 @@ const Generator::Builtin Generator::kBuiltins[] = {
     {"cross_entropy", &Generator::classification<CrossEntropyOp>},
     {"accuracy", &Generator::classification<AccuracyOp>},
     {"dropout", &Generator::dropout},
+    {"scaled_dot_product_attention", &Generator::attention},
     // Layers (declare their parameters) and their functional forms.
     {"linear", &Generator::linear},
     {"conv2d", &Generator::conv2d},
@@ -1436,6 +1438,40 @@ FailureOr<Term> Generator::dropout(const CallExpr &call) {
   }
   return wrap(create<DropoutOp>(call.getLoc(), *x, builder.getF64FloatAttr(*p),
                                 builder.getI64IntegerAttr(dropoutStreams++)));
+}
+
+FailureOr<Term> Generator::attention(const CallExpr &call) {
+  FailureOr<CallArgs> args =
+      bind(call, {"query", "key", "value", "causal", "scale"}, 3);
+  if (failed(args))
+    return failure();
+  FailureOr<Value> q = args->tensor(0), k = args->tensor(1),
+                   v = args->tensor(2);
+  FailureOr<bool> causal = args->boolean(3, false);
+  if (failed(q) || failed(k) || failed(v) || failed(causal))
+    return failure();
+  // PyTorch's default scale: 1 / sqrt(D), D the query's feature size.
+  auto qType = cast<RankedTensorType>(q->getType());
+  double scale = 0;
+  if (args->has(4)) {
+    FailureOr<double> given = args->number(4, 0.0);
+    if (failed(given))
+      return failure();
+    scale = *given;
+  } else {
+    int64_t d = qType.getRank() ? qType.getShape().back() : 0;
+    if (d <= 0) {
+      error(args->loc(0)) << "'scaled_dot_product_attention' needs a query "
+                             "[..., T, D] with a fixed D for its default "
+                             "scale 1/sqrt(D), got "
+                          << typeText(qType) << "; or give 'scale'";
+      return failure();
+    }
+    scale = 1.0 / std::sqrt(static_cast<double>(d));
+  }
+  return wrap(create<AttentionOp>(call.getLoc(), *q, *k, *v,
+                                  *causal ? builder.getUnitAttr() : UnitAttr(),
+                                  builder.getF64FloatAttr(scale)));
 }
 
 //===----------------------------------------------------------------------===//

@@ -28,8 +28,11 @@
 //   5. An op never joins a group it would make cyclic, or whose values an
 //      earlier outside op reads (the kernel sits at its last op).
 //
-// Constants are cloned into every kernel that uses them; parameters stay
-// outside. Each group becomes a `kiln.kernel` named after the ops it fuses.
+// Constants and iotas (computed from the element index, reading nothing)
+// are cloned into every kernel that uses them; parameters stay outside. An
+// iota is only computed by the elementwise generator, so an op reading one
+// joins only an elementwise group. Each group becomes a `kiln.kernel` named
+// after the ops it fuses.
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,7 +60,7 @@ namespace {
 enum class Role { source, injective, reduction, matmul, opaque };
 
 Role roleOf(Operation *op) {
-  if (llvm::isa<ConstantOp, ParamOp>(op))
+  if (llvm::isa<ConstantOp, IotaOp, ParamOp>(op))
     return Role::source;
   if (llvm::isa<NegOp, AbsOp, ExpOp, LogOp, TanhOp, SigmoidOp, ReluOp, SqrtOp,
                 RsqrtOp, CosOp, SinOp, FloorOp, GeluOp, CastOp, AddOp, SubOp,
@@ -171,6 +174,11 @@ void Fuser::formGroups() {
       for (Value operand : op.getOperands()) {
         Operation *def = operand.getDefiningOp();
         Group *g = def ? groupOf(def) : nullptr;
+        bool readsIota = llvm::any_of(op.getOperands(), [](Value v) {
+          return v.getDefiningOp<IotaOp>() != nullptr;
+        });
+        if (g && readsIota && g->kind != KernelKind::elementwise)
+          continue;
         if (g && shapeOf(result) == ArrayRef<int64_t>(g->epilogueShape) &&
             canJoin(*g, &op)) {
           target = g;
@@ -253,7 +261,7 @@ void Fuser::outline() {
         Operation *def = operand.getDefiningOp();
         if (def && members.contains(def))
           continue;
-        if (def && llvm::isa<ConstantOp>(def)) {
+        if (def && llvm::isa<ConstantOp, IotaOp>(def)) {
           if (!llvm::is_contained(constants, def))
             constants.push_back(def);
           continue;
