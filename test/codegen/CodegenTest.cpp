@@ -107,9 +107,11 @@ TEST(ElementwiseIota, CppComputesTheReferenceIndices) {
 INSTANTIATE_TEST_SUITE_P(Examples, Elementwise,
                          ::testing::Values("mlp.kiln", "logreg.kiln",
                                            "mlp_dropout.kiln", "cnn.kiln",
-                                           "avgpool.kiln"),
+                                           "avgpool.kiln",
+                                           "../test/models/gpt_tiny.kiln"),
                          [](const auto &info) {
                            std::string name = info.param;
+                           name = name.substr(name.rfind('/') + 1);
                            return name.substr(0, name.find('.'));
                          });
 
