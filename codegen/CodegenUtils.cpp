@@ -68,11 +68,27 @@ std::string kiln::codegen::math(llvm::StringRef name, Type type) {
 }
 
 std::string kiln::codegen::locationOf(Operation *op) {
-  if (auto loc = llvm::dyn_cast<FileLineColLoc>(op->getLoc()))
-    return llvm::formatv("{0}:{1}:{2}", loc.getFilename().getValue(),
-                         loc.getLine(), loc.getColumn())
-        .str();
-  return "?";
+  auto text = [](Location loc) -> std::string {
+    if (auto file = llvm::dyn_cast<FileLineColLoc>(loc))
+      return llvm::formatv("{0}:{1}:{2}", file.getFilename().getValue(),
+                           file.getLine(), file.getColumn())
+          .str();
+    return "?";
+  };
+  // An op inlined from a `def` block, `callsite(body at callsite(call at
+  // ...))`: the body's line, then the call sites from the innermost out.
+  Location loc = op->getLoc();
+  SmallVector<std::string> parts;
+  while (auto site = llvm::dyn_cast<CallSiteLoc>(loc)) {
+    parts.push_back(text(site.getCallee()));
+    loc = site.getCaller();
+  }
+  parts.push_back(text(loc));
+  std::string result = parts.front();
+  if (parts.size() > 1)
+    result += " (called from " +
+              llvm::join(ArrayRef<std::string>(parts).drop_front(), ", ") + ")";
+  return result;
 }
 
 bool kiln::codegen::isScalarOp(Operation *op) {

@@ -8,7 +8,8 @@
 //   2. load each input once, indexing it by NumPy broadcasting against S
 //      (a size-1 or missing dimension does not advance);
 //   3. evaluate the fused ops in order as scalar C, one local per op,
-//      commented with the op's source location;
+//      commented with the op's source location; an iota is the multi-index
+//      of its dimension (broadcast like an input);
 //   4. store every kernel result at i.
 //
 // On the GPU the loop is grid-stride with 256 threads a block; on the CPU it
@@ -71,8 +72,23 @@ LogicalResult kiln::codegen::emitElementwiseIteration(
   std::string body;
   llvm::raw_string_ostream bodyOs(body);
   SmallVector<Operation *> ops;
-  for (Operation &op : kernel.getBlock().without_terminator())
-    ops.push_back(&op);
+  for (Operation &op : kernel.getBlock().without_terminator()) {
+    auto iota = llvm::dyn_cast<IotaOp>(op);
+    if (!iota) {
+      ops.push_back(&op);
+      continue;
+    }
+    // Aligned with the iteration shape from the right, like a load.
+    ArrayRef<int64_t> iotaShape = iota.getShape();
+    int64_t out = static_cast<int64_t>(shape.size()) -
+                  static_cast<int64_t>(iotaShape.size()) + iota.getDimension();
+    if (iotaShape[iota.getDimension()] == 1) {
+      locals[iota.getResult()] = "0";
+      continue;
+    }
+    usedDims.insert(out);
+    locals[iota.getResult()] = "(int)i" + std::to_string(out);
+  }
   if (failed(emitScalarOps(bodyOs, ops, locals, indent, "i", next)))
     return failure();
   Operation *yield = kernel.getBlock().getTerminator();

@@ -21,6 +21,17 @@ public:
     --depth;
   }
 
+  void def(const DefAST &def) {
+    line(def.loc) << "def " << def.name << "(";
+    llvm::interleaveComma(def.args, os,
+                          [&](const DefArgAST &arg) { os << arg.name; });
+    os << ")\n";
+    ++depth;
+    for (const StmtPtr &stmt : def.body)
+      statement(*stmt);
+    --depth;
+  }
+
 private:
   /// Indents, prints `@line:col` and returns the stream for the rest.
   llvm::raw_ostream &line(mlir::Location loc) {
@@ -69,6 +80,9 @@ private:
       break;
     case Stmt::Kind::Optimizer:
       line(stmt.getLoc()) << "optimizer\n";
+      break;
+    case Stmt::Kind::Return:
+      line(stmt.getLoc()) << "return\n";
       break;
     default:
       line(stmt.getLoc()) << "assign " << stmt.name << "\n";
@@ -148,6 +162,8 @@ private:
 
 void kiln::frontend::dump(const ModuleAST &module, llvm::raw_ostream &os) {
   Dumper dumper(os);
+  for (const DefAST &def : module.defs)
+    dumper.def(def);
   for (const ModelAST &model : module.models)
     dumper.model(model);
 }

@@ -160,7 +160,16 @@ struct TypeAST {
 
 class Stmt {
 public:
-  enum class Kind { Input, Param, Assign, Loss, Metric, Output, Optimizer };
+  enum class Kind {
+    Input,
+    Param,
+    Assign,
+    Loss,
+    Metric,
+    Output,
+    Optimizer,
+    Return
+  };
 
   Stmt(Kind kind, mlir::Location loc, std::string name)
       : kind(kind), loc(loc), name(std::move(name)) {}
@@ -200,9 +209,9 @@ public:
   static bool classof(const Stmt *s) { return s->getKind() == Kind::Param; }
 };
 
-/// `name = expr`, `loss = expr`, `metric name = expr`, `output name = expr`
-/// and
-/// `optimizer sgd(lr=0.1, ...)` (whose value is the call).
+/// `name = expr`, `loss = expr`, `metric name = expr`, `output name = expr`,
+/// `optimizer sgd(lr=0.1, ...)` (whose value is the call) and, in a block,
+/// `return expr`.
 class ValueStmt : public Stmt {
 public:
   ValueStmt(Kind kind, mlir::Location loc, std::string name, ExprPtr value)
@@ -211,7 +220,7 @@ public:
   static bool classof(const Stmt *s) {
     return s->getKind() == Kind::Assign || s->getKind() == Kind::Loss ||
            s->getKind() == Kind::Metric || s->getKind() == Kind::Output ||
-           s->getKind() == Kind::Optimizer;
+           s->getKind() == Kind::Optimizer || s->getKind() == Kind::Return;
   }
 };
 
@@ -222,8 +231,25 @@ struct ModelAST {
   std::vector<StmtPtr> body;
 };
 
+/// One argument of a block: `x` in `def block(x, n_head)`.
+struct DefArgAST {
+  std::string name;
+  mlir::Location loc;
+};
+
+/// `def name(args) { ...; return expr }`: a block that calls inline. Its body
+/// ends with the one `Return` statement.
+struct DefAST {
+  std::string name;
+  mlir::Location loc;     // of 'def'
+  mlir::Location nameLoc; // of the name
+  std::vector<DefArgAST> args;
+  std::vector<StmtPtr> body;
+};
+
 /// A parsed model file.
 struct ModuleAST {
+  std::vector<DefAST> defs;
   std::vector<ModelAST> models;
 };
 

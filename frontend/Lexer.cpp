@@ -41,6 +41,10 @@ llvm::StringRef kiln::frontend::spell(TokenKind kind) {
     return "'output'";
   case TokenKind::kw_optimizer:
     return "'optimizer'";
+  case TokenKind::kw_def:
+    return "'def'";
+  case TokenKind::kw_return:
+    return "'return'";
   case TokenKind::kw_true:
     return "'true'";
   case TokenKind::kw_false:
@@ -262,6 +266,8 @@ Token Lexer::lexIdentifier(const char *start, SourcePos at) {
                        .Case("metric", TokenKind::kw_metric)
                        .Case("output", TokenKind::kw_output)
                        .Case("optimizer", TokenKind::kw_optimizer)
+                       .Case("def", TokenKind::kw_def)
+                       .Case("return", TokenKind::kw_return)
                        .Case("true", TokenKind::kw_true)
                        .Case("false", TokenKind::kw_false)
                        .Default(TokenKind::identifier);

@@ -32,6 +32,8 @@ enum class TokenKind {
   kw_metric,
   kw_output,
   kw_optimizer,
+  kw_def,
+  kw_return,
   kw_true,
   kw_false,
   // Punctuation and operators.

@@ -100,12 +100,15 @@ std::string typeText(Type type) {
   return formatTensorType(type);
 }
 
-/// What a statement bound a name to.
+/// What a statement bound a name to. A block's argument may be a number
+/// literal (`Number`), usable wherever the body needs a literal.
 struct Symbol {
-  enum class Kind { Input, Param, Value };
+  enum class Kind { Input, Param, Value, Number };
   Value value;
   Kind kind;
   Location loc;
+  double number = 0;
+  bool isInteger = false;
 };
 
 class Generator;
@@ -156,7 +159,16 @@ public:
 
   InFlightDiagnostic error(Location loc) {
     failedAny = true;
-    return emitError(loc);
+    return emitError(inlined(loc));
+  }
+
+  /// Inside an inlined block, `loc` (a location in the block's body) as
+  /// called from the call site: `callsite(body at call)`, nested for nested
+  /// calls. Diagnostics show the body's line and a `called from` note.
+  Location inlined(Location loc) const {
+    if (!callSite || !isa<FileLineColLoc>(loc))
+      return loc;
+    return CallSiteLoc::get(loc, *callSite);
   }
 
   //===--------------------------------------------------------------------===//
@@ -172,6 +184,7 @@ public:
   /// error the op is erased and the error stands at `loc`.
   template <typename OpTy, typename... Args>
   FailureOr<Value> create(Location loc, Args &&...args) {
+    loc = inlined(loc);
     auto op = builder.create<OpTy>(loc, builder.getNoneType(),
                                    std::forward<Args>(args)...);
     SmallVector<Type> types;
@@ -212,6 +225,16 @@ public:
   static const Builtin kBuiltins[];
 
   FailureOr<Term> call(const CallExpr &call);
+  /// A call of a `def` block: its body inlined in a scope of its own.
+  FailureOr<Term> inlineBlock(const DefAST &def, const CallExpr &call);
+
+  /// The value of a number literal, possibly negated, a block argument bound
+  /// to one, or `+ - *` of those: what option arguments accept.
+  std::optional<double> literal(const Expr &expr, bool *isInteger = nullptr);
+  bool isIntegerLiteral(const Expr &expr) {
+    bool isInt = false;
+    return literal(expr, &isInt) && isInt;
+  }
 
   template <typename OpTy> FailureOr<Term> unary(const CallExpr &call);
   FailureOr<Term> gelu(const CallExpr &call);
@@ -229,6 +252,7 @@ public:
   FailureOr<Term> where(const CallExpr &call);
   FailureOr<Term> castTo(const CallExpr &call);
   FailureOr<Term> dropout(const CallExpr &call);
+  FailureOr<Term> attention(const CallExpr &call);
   FailureOr<Term> linear(const CallExpr &call);
   FailureOr<Term> conv2d(const CallExpr &call);
   template <typename OpTy> FailureOr<Term> pool(const CallExpr &call);
@@ -268,6 +292,15 @@ private:
   void optimizer(const CallExpr &call, func::FuncOp func);
   FailureOr<Value> lookup(const NameExpr &name);
 
+  llvm::StringMap<const DefAST *> defs;
+  func::FuncOp currentFunc;
+  /// While a block is inlined: the blocks being inlined (innermost last),
+  /// the prefix of the parameters it declares (`h0.`, `h0.attn.`) and the
+  /// location of its call site.
+  SmallVector<const DefAST *> activeDefs;
+  std::string prefix;
+  std::optional<Location> callSite;
+
   llvm::StringMap<Symbol> symbols;
   llvm::StringSet<> poisoned;  // names whose definition failed
   ArrayRef<StmtPtr> remaining; // the statement being lowered and those after
@@ -297,7 +330,7 @@ FailureOr<int64_t> CallArgs::integer(size_t i, int64_t otherwise) {
   if (!slots[i])
     return otherwise;
   bool isInt = false;
-  std::optional<double> n = literalNumber(*slots[i], &isInt);
+  std::optional<double> n = gen.literal(*slots[i], &isInt);
   if (!n || !isInt) {
     gen.error(slots[i]->getLoc()) << "argument '" << names[i] << "' of '"
                                   << call.callee << "' must be an integer";
@@ -309,7 +342,7 @@ FailureOr<int64_t> CallArgs::integer(size_t i, int64_t otherwise) {
 FailureOr<double> CallArgs::number(size_t i, double otherwise) {
   if (!slots[i])
     return otherwise;
-  std::optional<double> n = literalNumber(*slots[i]);
+  std::optional<double> n = gen.literal(*slots[i]);
   if (!n) {
     gen.error(slots[i]->getLoc()) << "argument '" << names[i] << "' of '"
                                   << call.callee << "' must be a number";
@@ -345,7 +378,7 @@ CallArgs::integers(size_t i, ArrayRef<int64_t> otherwise) {
   SmallVector<int64_t> result;
   auto add = [&](const Expr &e) {
     bool isInt = false;
-    std::optional<double> n = literalNumber(e, &isInt);
+    std::optional<double> n = gen.literal(e, &isInt);
     if (!n || !isInt) {
       gen.error(e.getLoc())
           << "argument '" << names[i] << "' of '" << call.callee
@@ -443,6 +476,26 @@ LogicalResult Generator::verifyOperands(Operation *op) {
 
 OwningOpRef<ModuleOp> Generator::generate(const ModuleAST &ast) {
   OwningOpRef<ModuleOp> module = ModuleOp::create(builder.getUnknownLoc());
+  std::vector<llvm::StringRef> builtins = builtinNames();
+  for (const DefAST &d : ast.defs) {
+    if (llvm::is_contained(builtins, d.name)) {
+      error(d.nameLoc) << "'" << d.name
+                       << "' is a builtin function; a block cannot redefine it";
+      continue;
+    }
+    auto [it, inserted] = defs.try_emplace(d.name, &d);
+    if (!inserted) {
+      auto diag = error(d.nameLoc)
+                  << "block '" << d.name << "' is already defined";
+      diag.attachNote(it->second->nameLoc) << "previous definition is here";
+      continue;
+    }
+    for (const DefArgAST &arg : d.args)
+      if (arg.name == "name")
+        error(arg.loc) << "a block cannot take an argument 'name': every "
+                          "block call takes name= for the names of its "
+                          "parameters";
+  }
   llvm::StringMap<Location> modelLocs;
   for (const ModelAST &m : ast.models) {
     auto [it, inserted] = modelLocs.try_emplace(m.name, m.loc);
@@ -478,6 +531,7 @@ void Generator::model(const ModelAST &ast, ModuleOp module) {
   func->setAttr(attrs::model, builder.getUnitAttr());
   Block *entry = func.addEntryBlock();
   builder.setInsertionPointToEnd(entry);
+  currentFunc = func;
 
   for (auto [i, stmt] : llvm::enumerate(ast.body)) {
     remaining = ArrayRef<StmtPtr>(ast.body).drop_front(i);
@@ -541,7 +595,9 @@ void Generator::statement(const Stmt &stmt, func::FuncOp func) {
     auto it = symbols.find(stmt.name);
     if (it == symbols.end())
       return true;
-    bool rebinding = it->second.kind == Symbol::Kind::Value && allowRebinding;
+    bool rebinding = (it->second.kind == Symbol::Kind::Value ||
+                      it->second.kind == Symbol::Kind::Number) &&
+                     allowRebinding;
     if (rebinding)
       return true;
     const char *what = it->second.kind == Symbol::Kind::Input   ? "an input"
@@ -861,6 +917,9 @@ FailureOr<Term> Generator::eval(const Expr &expr) {
                   "shape or an option";
     return failure();
   case Expr::Kind::Name: {
+    auto it = symbols.find(cast<NameExpr>(expr).name);
+    if (it != symbols.end() && it->second.kind == Symbol::Kind::Number)
+      return Term::literal(it->second.number, it->second.isInteger);
     FailureOr<Value> value = lookup(cast<NameExpr>(expr));
     if (failed(value))
       return failure();
@@ -991,6 +1050,7 @@ const Generator::Builtin Generator::kBuiltins[] = {
     {"cross_entropy", &Generator::classification<CrossEntropyOp>},
     {"accuracy", &Generator::classification<AccuracyOp>},
     {"dropout", &Generator::dropout},
+    {"scaled_dot_product_attention", &Generator::attention},
     // Layers (declare their parameters) and their functional forms.
     {"linear", &Generator::linear},
     {"conv2d", &Generator::conv2d},
@@ -1017,13 +1077,125 @@ FailureOr<Term> Generator::call(const CallExpr &call) {
     llvm::SaveAndRestore<llvm::StringRef> named(spelling, builtin.name);
     return (this->*builtin.handler)(call);
   }
+  if (const DefAST *def = defs.lookup(call.callee))
+    return inlineBlock(*def, call);
   auto diag = error(call.getLoc())
               << "unknown function '" << call.callee << "'";
   std::vector<llvm::StringRef> names = builtinNames();
+  std::vector<llvm::StringRef> blocks;
+  for (const auto &entry : defs)
+    blocks.push_back(entry.getKey());
+  llvm::sort(blocks); // a deterministic choice among equally close names
+  llvm::append_range(names, blocks);
   llvm::StringRef best = closestName(call.callee, names);
   if (!best.empty())
     diag << "; did you mean '" << best << "'?";
   return failure();
+}
+
+FailureOr<Term> Generator::inlineBlock(const DefAST &def,
+                                       const CallExpr &call) {
+  if (llvm::is_contained(activeDefs, &def)) {
+    auto diag = error(call.getLoc())
+                << "block '" << def.name << "' calls itself; blocks are "
+                << "inlined, so they cannot be recursive";
+    diag.attachNote(def.nameLoc)
+        << "block '" << def.name << "' is defined here";
+    return failure();
+  }
+  // Arguments: the block's, by position or keyword, then `name`.
+  if (call.args.size() > def.args.size()) {
+    error(call.args[def.args.size()]->getLoc())
+        << "block '" << def.name << "' takes " << def.args.size() << " argument"
+        << (def.args.size() == 1 ? "" : "s") << ", got " << call.args.size();
+    return failure();
+  }
+  SmallVector<llvm::StringRef> params;
+  for (const DefArgAST &arg : def.args)
+    params.push_back(arg.name);
+  params.push_back("name");
+  FailureOr<CallArgs> args = bind(call, params, def.args.size());
+  if (failed(args))
+    return failure();
+  // Tensors and numbers are evaluated in the caller's scope.
+  SmallVector<Term> values;
+  for (size_t i = 0; i < def.args.size(); ++i) {
+    FailureOr<Term> value = args->term(i);
+    if (failed(value))
+      return failure();
+    values.push_back(*value);
+  }
+  FailureOr<std::string> name = layerName(*args, def.args.size(), def.name);
+  if (failed(name))
+    return failure();
+
+  // The body runs in a scope of its own: it sees its arguments only, and
+  // counts automatic layer names afresh (`h0.linear0`, `h1.linear0`).
+  Location site = inlined(call.getLoc());
+  auto restore = llvm::make_scope_exit(
+      [&, savedSymbols = std::move(symbols),
+       savedPoisoned = std::move(poisoned), savedRemaining = remaining,
+       savedCounts = std::move(layerCounts), savedPrefix = prefix,
+       savedSite = callSite]() mutable {
+        symbols = std::move(savedSymbols);
+        poisoned = std::move(savedPoisoned);
+        remaining = savedRemaining;
+        layerCounts = std::move(savedCounts);
+        prefix = std::move(savedPrefix);
+        callSite = savedSite;
+        activeDefs.pop_back();
+      });
+  symbols.clear();
+  poisoned.clear();
+  layerCounts.clear();
+  prefix += *name + ".";
+  callSite = site;
+  activeDefs.push_back(&def);
+  for (auto [arg, value] : llvm::zip(def.args, values)) {
+    Symbol symbol{value.tensor, Symbol::Kind::Value, arg.loc};
+    if (value.isNumber()) {
+      symbol.kind = Symbol::Kind::Number;
+      symbol.number = value.number;
+      symbol.isInteger = value.isInteger;
+    }
+    symbols.insert_or_assign(arg.name, symbol);
+  }
+  ArrayRef<StmtPtr> body(def.body);
+  for (size_t i = 0; i + 1 < body.size(); ++i) {
+    remaining = body.drop_front(i);
+    statement(*body[i], currentFunc);
+  }
+  remaining = body.take_back();
+  return eval(*cast<ValueStmt>(*body.back()).value);
+}
+
+std::optional<double> Generator::literal(const Expr &expr, bool *isInteger) {
+  if (const auto *name = dyn_cast<NameExpr>(&expr)) {
+    auto it = symbols.find(name->name);
+    if (it == symbols.end() || it->second.kind != Symbol::Kind::Number)
+      return std::nullopt;
+    if (isInteger)
+      *isInteger = it->second.isInteger;
+    return it->second.number;
+  }
+  if (const auto *u = dyn_cast<UnaryExpr>(&expr)) {
+    if (std::optional<double> inner = literal(*u->operand, isInteger))
+      return -*inner;
+    return std::nullopt;
+  }
+  if (const auto *b = dyn_cast<BinaryExpr>(&expr)) {
+    bool lhsInt = false, rhsInt = false;
+    std::optional<double> lhs = literal(*b->lhs, &lhsInt);
+    std::optional<double> rhs = literal(*b->rhs, &rhsInt);
+    if (!lhs || !rhs || (b->op != "+" && b->op != "-" && b->op != "*"))
+      return std::nullopt;
+    if (isInteger)
+      *isInteger = lhsInt && rhsInt;
+    return b->op == "+"   ? *lhs + *rhs
+           : b->op == "-" ? *lhs - *rhs
+                          : *lhs * *rhs;
+  }
+  return literalNumber(expr, isInteger);
 }
 
 /// Wraps a built value as a Term.
@@ -1292,6 +1464,40 @@ FailureOr<Term> Generator::dropout(const CallExpr &call) {
                                 builder.getI64IntegerAttr(dropoutStreams++)));
 }
 
+FailureOr<Term> Generator::attention(const CallExpr &call) {
+  FailureOr<CallArgs> args =
+      bind(call, {"query", "key", "value", "causal", "scale"}, 3);
+  if (failed(args))
+    return failure();
+  FailureOr<Value> q = args->tensor(0), k = args->tensor(1),
+                   v = args->tensor(2);
+  FailureOr<bool> causal = args->boolean(3, false);
+  if (failed(q) || failed(k) || failed(v) || failed(causal))
+    return failure();
+  // PyTorch's default scale: 1 / sqrt(D), D the query's feature size.
+  auto qType = cast<RankedTensorType>(q->getType());
+  double scale = 0;
+  if (args->has(4)) {
+    FailureOr<double> given = args->number(4, 0.0);
+    if (failed(given))
+      return failure();
+    scale = *given;
+  } else {
+    int64_t d = qType.getRank() ? qType.getShape().back() : 0;
+    if (d <= 0) {
+      error(args->loc(0)) << "'scaled_dot_product_attention' needs a query "
+                             "[..., T, D] with a fixed D for its default "
+                             "scale 1/sqrt(D), got "
+                          << typeText(qType) << "; or give 'scale'";
+      return failure();
+    }
+    scale = 1.0 / std::sqrt(static_cast<double>(d));
+  }
+  return wrap(create<AttentionOp>(call.getLoc(), *q, *k, *v,
+                                  *causal ? builder.getUnitAttr() : UnitAttr(),
+                                  builder.getF64FloatAttr(scale)));
+}
+
 //===----------------------------------------------------------------------===//
 // Layers
 //===----------------------------------------------------------------------===//
@@ -1326,9 +1532,11 @@ LogicalResult Generator::checkInitializer(InitializerAttr init,
   return success();
 }
 
-FailureOr<Value> Generator::param(const std::string &name, Location loc,
+FailureOr<Value> Generator::param(const std::string &localName, Location loc,
                                   RankedTensorType type, InitializerAttr init,
                                   Location initLoc) {
+  // Inside a block, parameters are named after the call: `h0.ln_1.weight`.
+  std::string name = prefix + localName;
   if (failed(checkInitializer(init, type, name, initLoc)))
     return failure();
   auto [it, inserted] = paramLocs.try_emplace(name, loc);
@@ -1431,7 +1639,7 @@ FailureOr<Term> Generator::linear(const CallExpr &call) {
   auto xType = cast<RankedTensorType>(x->getType());
 
   // Functional form: linear(x, weight[, bias]).
-  if (!isa<IntegerExpr>((*args)[1])) {
+  if (!isIntegerLiteral(*(*args)[1])) {
     FailureOr<Value> w = args->tensor(1);
     if (failed(w))
       return failure();
@@ -1514,7 +1722,7 @@ FailureOr<Term> Generator::conv2d(const CallExpr &call) {
   auto paddingAttr = builder.getDenseI64ArrayAttr(pair(*padding));
 
   // Functional form: conv2d(x, weight, stride=, padding=).
-  if (!isa<IntegerExpr>((*args)[1])) {
+  if (!isIntegerLiteral(*(*args)[1])) {
     FailureOr<Value> w = args->tensor(1);
     if (failed(w))
       return failure();
@@ -1650,7 +1858,7 @@ FailureOr<Term> Generator::embedding(const CallExpr &call) {
   if (failed(indices))
     return failure();
   // Functional form: embedding(indices, table).
-  if (!isa<IntegerExpr>((*args)[1])) {
+  if (!isIntegerLiteral(*(*args)[1])) {
     FailureOr<Value> table = args->tensor(1);
     if (failed(table))
       return failure();

@@ -2,14 +2,16 @@
 //
 // Grammar (docs/language.md has the user's version):
 //
-//   file    := sep* (model sep*)* EOF
+//   file    := sep* ((model | def) sep*)* EOF
 //   model   := 'model' IDENT '{' (stmt? sep)* '}'
-//   stmt    := 'input' IDENT ':' type
+//   def     := 'def' IDENT '(' (IDENT (',' IDENT)* ','?)? ')' '{' (stmt? sep)*
+//   '}' stmt    := 'input' IDENT ':' type
 //            | 'param' IDENT ':' type ('=' expr)?
 //            | 'loss' '=' expr
 //            | 'metric' IDENT '=' expr
 //            | 'output' IDENT '=' expr
 //            | 'optimizer' IDENT '(' args? ')'
+//            | 'return' expr                            (only in a def)
 //            | IDENT '=' expr
 //   type    := IDENT '[' (dim (',' dim)*)? ']'        dim := INT | IDENT
 //   expr    := sum (cmpop sum)?                        cmpop := < <= > >= == !=
@@ -52,10 +54,17 @@ public:
       return nullptr;
     }
     while (!tok.is(TokenKind::eof) && !stopped()) {
+      if (tok.is(TokenKind::kw_def)) {
+        if (std::optional<DefAST> def = parseDef())
+          module->defs.push_back(std::move(*def));
+        skipSeparators();
+        continue;
+      }
       if (!tok.is(TokenKind::kw_model)) {
-        expected("'model'");
-        // Skip to the next model definition.
-        while (!tok.is(TokenKind::eof) && !tok.is(TokenKind::kw_model))
+        expected("'model' or 'def'");
+        // Skip to the next model or block definition.
+        while (!tok.is(TokenKind::eof) && !tok.is(TokenKind::kw_model) &&
+               !tok.is(TokenKind::kw_def))
           advance();
         continue;
       }
@@ -146,7 +155,8 @@ private:
     while (!tok.is(TokenKind::eof) && !stopped()) {
       if (depth == 0 &&
           (tok.is(TokenKind::newline) || tok.is(TokenKind::semicolon) ||
-           tok.is(TokenKind::r_brace) || tok.is(TokenKind::kw_model)))
+           tok.is(TokenKind::r_brace) || tok.is(TokenKind::kw_model) ||
+           tok.is(TokenKind::kw_def)))
         return;
       if (tok.is(TokenKind::l_paren) || tok.is(TokenKind::l_square) ||
           tok.is(TokenKind::l_brace))
@@ -179,30 +189,129 @@ private:
       synchronizeModel();
       return std::nullopt;
     }
+    std::optional<std::vector<StmtPtr>> body =
+        parseBody(/*inDef=*/false, model.name, model.loc);
+    if (!body)
+      return std::nullopt;
+    model.body = std::move(*body);
+    return model;
+  }
+
+  std::optional<DefAST> parseDef() {
+    mlir::Location loc = locOf(tok);
+    advance(); // 'def'
+    if (!tok.is(TokenKind::identifier)) {
+      expected("a block name after 'def'");
+      synchronizeModel();
+      return std::nullopt;
+    }
+    DefAST def{tok.text.str(), loc, locOf(tok), {}, {}};
+    advance();
+    if (!expect(TokenKind::l_paren)) {
+      synchronizeModel();
+      return std::nullopt;
+    }
+    while (!tok.is(TokenKind::r_paren)) {
+      if (!tok.is(TokenKind::identifier)) {
+        expected("an argument name");
+        synchronizeModel();
+        return std::nullopt;
+      }
+      for (const DefArgAST &arg : def.args)
+        if (arg.name == tok.text) {
+          error(locOf(tok), "argument '" + arg.name + "' of block '" +
+                                def.name + "' is declared twice");
+          break;
+        }
+      def.args.push_back(DefArgAST{tok.text.str(), locOf(tok)});
+      advance();
+      if (!consumeIf(TokenKind::comma))
+        break;
+    }
+    if (!expect(TokenKind::r_paren)) {
+      synchronizeModel();
+      return std::nullopt;
+    }
+    skipNewlines();
+    if (!expect(TokenKind::l_brace)) {
+      synchronizeModel();
+      return std::nullopt;
+    }
+    std::optional<std::vector<StmtPtr>> body =
+        parseBody(/*inDef=*/true, def.name, def.loc);
+    if (!body)
+      return std::nullopt;
+    def.body = std::move(*body);
+    // The body ends with its one `return`.
+    for (auto [i, stmt] : llvm::enumerate(def.body)) {
+      if (stmt->getKind() != Stmt::Kind::Return || i + 1 == def.body.size())
+        continue;
+      error(def.body[i + 1]->getLoc(),
+            "'return' must be the last statement of block '" + def.name + "'",
+            stmt->getLoc(), "the block returns here");
+      return std::nullopt;
+    }
+    if (def.body.empty() || def.body.back()->getKind() != Stmt::Kind::Return) {
+      error(def.nameLoc, "block '" + def.name +
+                             "' has no 'return'; end it with "
+                             "'return EXPR'");
+      return std::nullopt;
+    }
+    return def;
+  }
+
+  /// The statements of a model or block body, after its '{' up to and
+  /// including its '}'. A block takes its tensors as arguments and returns
+  /// one; only models declare inputs, the loss, metrics and the optimizer.
+  std::optional<std::vector<StmtPtr>>
+  parseBody(bool inDef, const std::string &name, mlir::Location loc) {
+    std::vector<StmtPtr> body;
+    std::string what = (inDef ? "block '" : "model '") + name + "'";
     while (!stopped()) {
       skipSeparators();
       if (tok.is(TokenKind::r_brace)) {
         advance();
-        return model;
+        return body;
       }
-      if (tok.is(TokenKind::eof) || tok.is(TokenKind::kw_model)) {
+      if (tok.is(TokenKind::eof) || tok.is(TokenKind::kw_model) ||
+          tok.is(TokenKind::kw_def)) {
         // An unterminated block comment or string already explained why the
         // file ends early.
-        if (tok.is(TokenKind::kw_model) || !afterLexError)
-          error(locOf(tok), "expected '}' to close model '" + model.name + "'",
-                model.loc, "model '" + model.name + "' starts here");
+        if (!tok.is(TokenKind::eof) || !afterLexError)
+          error(locOf(tok), "expected '}' to close " + what, loc,
+                what + " starts here");
         return std::nullopt;
       }
-      if (StmtPtr stmt = parseStatement()) {
-        if (!tok.is(TokenKind::newline) && !tok.is(TokenKind::semicolon) &&
-            !tok.is(TokenKind::r_brace) && !tok.is(TokenKind::eof)) {
-          expected("end of statement");
-          synchronize();
-        }
-        model.body.push_back(std::move(stmt));
-      } else {
+      StmtPtr stmt = parseStatement();
+      if (!stmt) {
+        synchronize();
+        continue;
+      }
+      if (!tok.is(TokenKind::newline) && !tok.is(TokenKind::semicolon) &&
+          !tok.is(TokenKind::r_brace) && !tok.is(TokenKind::eof)) {
+        expected("end of statement");
         synchronize();
       }
+      Stmt::Kind kind = stmt->getKind();
+      if (inDef && kind != Stmt::Kind::Assign && kind != Stmt::Kind::Param &&
+          kind != Stmt::Kind::Return) {
+        const char *keyword = kind == Stmt::Kind::Input    ? "input"
+                              : kind == Stmt::Kind::Loss   ? "loss"
+                              : kind == Stmt::Kind::Metric ? "metric"
+                                                           : "optimizer";
+        error(stmt->getLoc(),
+              "'" + llvm::Twine(keyword) + "' is not allowed in " + what +
+                  (kind == Stmt::Kind::Input
+                       ? "; a block takes its tensors as arguments"
+                       : "; only a model declares it"));
+        continue;
+      }
+      if (!inDef && kind == Stmt::Kind::Return) {
+        error(stmt->getLoc(), "'return' is only allowed in a block "
+                              "('def NAME(...) { ... }')");
+        continue;
+      }
+      body.push_back(std::move(stmt));
     }
     return std::nullopt;
   }
@@ -215,7 +324,8 @@ private:
   /// Skips a model whose header is broken: to its closing '}' or the next
   /// 'model'.
   void synchronizeModel() {
-    while (!tok.is(TokenKind::eof) && !tok.is(TokenKind::kw_model)) {
+    while (!tok.is(TokenKind::eof) && !tok.is(TokenKind::kw_model) &&
+           !tok.is(TokenKind::kw_def)) {
       if (tok.is(TokenKind::r_brace)) {
         advance();
         return;
@@ -293,6 +403,16 @@ private:
       stmt->nameLoc = loc;
       return stmt;
     }
+    case TokenKind::kw_return: {
+      advance();
+      ExprPtr value = parseExpr();
+      if (!value)
+        return nullptr;
+      auto stmt = std::make_unique<ValueStmt>(Stmt::Kind::Return, loc, "return",
+                                              std::move(value));
+      stmt->nameLoc = loc;
+      return stmt;
+    }
     case TokenKind::kw_metric:
     case TokenKind::kw_output: {
       bool metric = tok.is(TokenKind::kw_metric);
@@ -333,7 +453,7 @@ private:
     }
     default:
       expected("a statement ('input', 'param', 'loss', 'metric', "
-               "'output', 'optimizer' or 'NAME = ...')");
+               "'output', 'optimizer', 'return' or 'NAME = ...')");
       return nullptr;
     }
   }

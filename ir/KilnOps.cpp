@@ -15,6 +15,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallSet.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace kiln;
 
@@ -225,6 +227,25 @@ void CastOp::build(OpBuilder &builder, OperationState &state, Value input,
   build(builder, state, input, TypeAttr::get(elementType));
 }
 
+/// A splat constant reshaped or transposed is a splat of the new shape: the
+/// gradients of layout ops applied to a seed constant fold away instead of
+/// becoming kernels of their own.
+static OpFoldResult foldSplatLayout(Attribute input, Type resultType) {
+  auto splat = llvm::dyn_cast_or_null<SplatElementsAttr>(input);
+  auto type = llvm::dyn_cast<RankedTensorType>(resultType);
+  if (!splat || !type || !type.hasStaticShape())
+    return {};
+  return SplatElementsAttr::get(type, splat.getSplatValue<Attribute>());
+}
+
+OpFoldResult TransposeOp::fold(FoldAdaptor adaptor) {
+  return foldSplatLayout(adaptor.getInput(), getType());
+}
+
+OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
+  return foldSplatLayout(adaptor.getInput(), getType());
+}
+
 /// Casts of splat constants fold: the optimizer's hyper-parameters, computed
 /// in f64 and cast to the parameters' type, become constants.
 OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
@@ -343,6 +364,74 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
   batch->push_back(m);
   batch->push_back(n);
   results.push_back(RankedTensorType::get(*batch, a.getElementType()));
+  return success();
+}
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  RankedTensorType q = tensorOf(adaptor.getQuery()),
+                   k = tensorOf(adaptor.getKey()),
+                   v = tensorOf(adaptor.getValue());
+  if (k.getElementType() != q.getElementType() ||
+      v.getElementType() != q.getElementType())
+    return fail<AttentionOp>(loc,
+                             "query, key and value must have one element "
+                             "type, got ",
+                             q.getElementType(), ", ", k.getElementType(),
+                             " and ", v.getElementType());
+  if (q.getRank() < 2 || k.getRank() < 2 || v.getRank() < 2)
+    return fail<AttentionOp>(
+        loc,
+        "needs query, key and value of rank at least 2 ([..., T, D]), "
+        "got ",
+        formatShape(q.getShape()), ", ", formatShape(k.getShape()), " and ",
+        formatShape(v.getShape()));
+  auto last = [](RankedTensorType t, int64_t fromEnd) {
+    return t.getDimSize(t.getRank() - fromEnd);
+  };
+  if (failed(verifyCompatibleShape({last(q, 1)}, {last(k, 1)})))
+    return fail<AttentionOp>(loc, "query ", formatShape(q.getShape()),
+                             " and key ", formatShape(k.getShape()),
+                             " have different feature sizes D");
+  if (failed(verifyCompatibleShape({last(k, 2)}, {last(v, 2)})))
+    return fail<AttentionOp>(loc, "key ", formatShape(k.getShape()),
+                             " and value ", formatShape(v.getShape()),
+                             " have different sequence lengths Tk");
+  auto batch =
+      broadcastShapes(q.getShape().drop_back(2), k.getShape().drop_back(2));
+  if (batch)
+    batch = broadcastShapes(*batch, v.getShape().drop_back(2));
+  if (!batch)
+    return fail<AttentionOp>(loc, "cannot broadcast the batch dimensions of ",
+                             formatShape(q.getShape()), ", ",
+                             formatShape(k.getShape()), " and ",
+                             formatShape(v.getShape()));
+  double scale = adaptor.getScale().convertToDouble();
+  if (!std::isfinite(scale))
+    return fail<AttentionOp>(loc, "scale must be finite, got ", scale);
+  batch->push_back(last(q, 2));
+  batch->push_back(last(v, 1));
+  results.push_back(RankedTensorType::get(*batch, q.getElementType()));
+  return success();
+}
+
+LogicalResult IotaOp::inferReturnTypes(MLIRContext *context,
+                                       std::optional<Location> loc,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &results) {
+  ArrayRef<int64_t> shape = adaptor.getShape();
+  for (int64_t size : shape)
+    if (size <= 0)
+      return fail<IotaOp>(loc, "needs positive static sizes, got ",
+                          formatShape(shape));
+  int64_t dimension = adaptor.getDimension();
+  if (dimension < 0 || dimension >= static_cast<int64_t>(shape.size()))
+    return fail<IotaOp>(loc, "dimension ", dimension,
+                        " is out of range for shape ", formatShape(shape));
+  results.push_back(
+      RankedTensorType::get(shape, IntegerType::get(context, 32)));
   return success();
 }
 

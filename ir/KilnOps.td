@@ -395,6 +395,7 @@ def Kiln_TransposeOp : Kiln_Op<"transpose", [Pure]> {
   let assemblyFormat = [{
     $input $permutation attr-dict `:` functional-type(operands, results)
   }];
+  let hasFolder = 1;
 }
 
 def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
@@ -413,6 +414,7 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
   let assemblyFormat = [{
     $input $shape attr-dict `:` functional-type(operands, results)
   }];
+  let hasFolder = 1;
 }
 
 def Kiln_BroadcastOp : Kiln_Op<"broadcast", [Pure]> {
@@ -644,6 +646,58 @@ def Kiln_AccuracyOp : Kiln_Op<"accuracy", [Pure]> {
   let assemblyFormat = [{
     $logits `,` $labels attr-dict `:` functional-type(operands, results)
   }];
+}
+
+def Kiln_AttentionOp : Kiln_Op<"attention", [Pure]> {
+  let summary = "scaled dot-product attention";
+  let description = [{
+    `softmax(scale * query @ key^T + mask) @ value` with PyTorch's
+    `F.scaled_dot_product_attention` semantics: `query [..., Tq, D]`,
+    `key [..., Tk, D]`, `value [..., Tk, Dv]` give `[..., Tq, Dv]`; the
+    leading (batch, head) dimensions broadcast. With `causal`, query `i`
+    sees the keys `j <= i` (top-left aligned, like `is_causal=True`).
+
+    Composite: `kiln-decompose` lowers it to matmul, a scaling, the causal
+    mask (`kiln.iota`, `kiln.cmp`, `kiln.select`), softmax and matmul, so
+    autodiff, fusion and code generation need nothing of their own. A fused
+    (flash-attention) kernel can replace the decomposition later without
+    changing the op (docs/architecture.md).
+
+    ```mlir
+    %o = kiln.attention %q, %k, %v causal scale 1.250000e-01
+        : (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>) -> tensor<?x6x256x64xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
+                       Kiln_FloatTensor:$value, UnitAttr:$causal,
+                       F64Attr:$scale);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`causal` $causal^)? `scale` $scale attr-dict
+    `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Index primitives
+//===----------------------------------------------------------------------===//
+
+def Kiln_IotaOp : Kiln_Op<"iota", [Pure]> {
+  let summary = "each element's index along one dimension";
+  let description = [{
+    An `i32` tensor of the static `shape` whose element at `(i0, i1, ...)`
+    is `i<dimension>`. It reads no memory: fusion clones it into the
+    elementwise kernels that use it (like a constant), and the code
+    generators compute it from the element's multi-index. The causal mask
+    of `kiln.attention` is `iota dim 0 >= iota dim 1`.
+
+    ```mlir
+    %rows = kiln.iota [256, 256] dim 0 : tensor<256x256xi32>
+    ```
+  }];
+  let arguments = (ins DenseI64ArrayAttr:$shape, I64Attr:$dimension);
+  let results = (outs RankedTensorOf<[I32]>:$result);
+  let assemblyFormat = "$shape `dim` $dimension attr-dict `:` type($result)";
 }
 
 //===----------------------------------------------------------------------===//

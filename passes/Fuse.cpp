@@ -28,14 +28,17 @@
 //   5. An op never joins a group it would make cyclic, or whose values an
 //      earlier outside op reads (the kernel sits at its last op).
 //
-// Constants are cloned into every kernel that uses them; parameters stay
-// outside. So is scalar arithmetic on the step's arguments and constants
-// alone (an injective op of rank 0 whose operands are such scalars, none of
-// them a result of the step): the optimizer's hyper-parameter arithmetic,
-// `cast(lr)`, costs a few instructions per thread, far less than a kernel
-// launch and a round trip through memory, so it is recomputed in each
-// kernel that reads it instead of forming a kernel of its own. Each group
-// becomes a `kiln.kernel` named after the ops it fuses.
+// Constants and iotas (computed from the element index, reading nothing)
+// are cloned into every kernel that uses them; parameters stay outside. An
+// iota is only computed by the elementwise generator, so an op reading one
+// joins only an elementwise group. So is scalar arithmetic on the step's
+// arguments and constants alone (an injective op of rank 0 whose operands
+// are such scalars, none of them a result of the step): the optimizer's
+// hyper-parameter arithmetic, `cast(lr)`, costs a few instructions per
+// thread, far less than a kernel launch and a round trip through memory, so
+// it is recomputed in each kernel that reads it instead of forming a kernel
+// of its own. Each group becomes a `kiln.kernel` named after the ops it
+// fuses.
 //
 //===----------------------------------------------------------------------===//
 
@@ -65,7 +68,7 @@ namespace {
 enum class Role { source, injective, reduction, matmul, opaque };
 
 Role roleOf(Operation *op) {
-  if (llvm::isa<ConstantOp, ParamOp>(op))
+  if (llvm::isa<ConstantOp, IotaOp, ParamOp>(op))
     return Role::source;
   if (llvm::isa<NegOp, AbsOp, ExpOp, LogOp, TanhOp, SigmoidOp, ReluOp, SqrtOp,
                 RsqrtOp, CosOp, SinOp, FloorOp, GeluOp, CastOp, AddOp, SubOp,
@@ -133,7 +136,7 @@ private:
 };
 
 bool Fuser::isRecomputed(Operation *op) {
-  if (llvm::isa<ConstantOp>(op) || recomputed.contains(op))
+  if (llvm::isa<ConstantOp, IotaOp>(op) || recomputed.contains(op))
     return true;
   if (roleOf(op) != Role::injective || op->getNumResults() != 1 ||
       !shapeOf(op->getResult(0)).empty())
@@ -203,6 +206,11 @@ void Fuser::formGroups() {
       for (Value operand : op.getOperands()) {
         Operation *def = operand.getDefiningOp();
         Group *g = def ? groupOf(def) : nullptr;
+        bool readsIota = llvm::any_of(op.getOperands(), [](Value v) {
+          return v.getDefiningOp<IotaOp>() != nullptr;
+        });
+        if (g && readsIota && g->kind != KernelKind::elementwise)
+          continue;
         if (g && shapeOf(result) == ArrayRef<int64_t>(g->epilogueShape) &&
             canJoin(*g, &op)) {
           target = g;
@@ -321,7 +329,7 @@ void Fuser::outline() {
     // Constants first; recomputed scalars right before their first reader,
     // so that an epilogue after a reduction reads a value from after it.
     for (Operation *c : cloned)
-      if (llvm::isa<ConstantOp>(c))
+      if (llvm::isa<ConstantOp, IotaOp>(c))
         inside.clone(*c, mapping);
     std::function<void(Operation *)> recompute = [&](Operation *op) {
       for (Value operand : op->getOperands()) {

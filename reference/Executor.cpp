@@ -191,6 +191,13 @@ public:
               return matmul(in(0), in(1), m.getTransposeLhs(),
                             m.getTransposeRhs());
             })
+            .Case([&](AttentionOp a) {
+              return attention(in(0), in(1), in(2), a.getCausal(),
+                               a.getScale().convertToDouble());
+            })
+            .Case([&](IotaOp i) -> std::optional<Result> {
+              return Result(iota(i.getShape(), i.getDimension()));
+            })
             .Case([&](TransposeOp t) {
               return transpose(in(0), t.getPermutation());
             })

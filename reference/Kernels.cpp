@@ -122,6 +122,78 @@ Result kiln::reference::zip(ArrayRef<const Tensor *> operands, ElementType type,
   return y;
 }
 
+Result kiln::reference::attention(const Tensor &q, const Tensor &k,
+                                  const Tensor &v, bool causal, double scale) {
+  int64_t Tq = q.shape[q.rank() - 2], D = q.shape[q.rank() - 1];
+  int64_t Tk = k.shape[k.rank() - 2], Dv = v.shape[v.rank() - 1];
+  if (k.shape[k.rank() - 1] != D || v.shape[v.rank() - 2] != Tk)
+    return error(
+        "attention: shapes differ at run time: " + formatShape(q.shape) + ", " +
+        formatShape(k.shape) + " and " + formatShape(v.shape));
+  Tensor batchQ(q.type, {q.shape.begin(), q.shape.end() - 2});
+  Tensor batchK(k.type, {k.shape.begin(), k.shape.end() - 2});
+  Tensor batchV(v.type, {v.shape.begin(), v.shape.end() - 2});
+  auto batch = broadcastShape({&batchQ, &batchK, &batchV});
+  if (!batch)
+    return batch.takeError();
+  int64_t rank = static_cast<int64_t>(batch->size());
+  std::vector<int64_t> shape = *batch;
+  shape.push_back(Tq);
+  shape.push_back(Dv);
+  Tensor out(q.type, shape);
+  std::vector<int64_t> stridesQ = broadcastStrides(batchQ.shape, rank);
+  std::vector<int64_t> stridesK = broadcastStrides(batchK.shape, rank);
+  std::vector<int64_t> stridesV = broadcastStrides(batchV.shape, rank);
+  std::vector<int64_t> index(rank, 0);
+  std::vector<double> p(Tk);
+  for (int64_t b = 0; b < numElements(*batch); ++b) {
+    int64_t offQ = 0, offK = 0, offV = 0;
+    for (int64_t d = 0; d < rank; ++d) {
+      offQ += index[d] * stridesQ[d];
+      offK += index[d] * stridesK[d];
+      offV += index[d] * stridesV[d];
+    }
+    const double *pq = q.data.data() + offQ * Tq * D;
+    const double *pk = k.data.data() + offK * Tk * D;
+    const double *pv = v.data.data() + offV * Tk * Dv;
+    double *po = out.data.data() + b * Tq * Dv;
+    for (int64_t i = 0; i < Tq; ++i) {
+      // Query i sees keys j <= i when causal (top-left aligned).
+      int64_t seen = causal ? std::min(i + 1, Tk) : Tk;
+      double max = -std::numeric_limits<double>::infinity();
+      for (int64_t j = 0; j < seen; ++j) {
+        double dot = 0;
+        for (int64_t d = 0; d < D; ++d)
+          dot += pq[i * D + d] * pk[j * D + d];
+        p[j] = scale * dot;
+        max = std::max(max, p[j]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j < seen; ++j)
+        sum += p[j] = std::exp(p[j] - max);
+      for (int64_t e = 0; e < Dv; ++e) {
+        double acc = 0;
+        for (int64_t j = 0; j < seen; ++j)
+          acc += p[j] / sum * pv[j * Dv + e];
+        po[i * Dv + e] = acc;
+      }
+    }
+    increment(index, *batch);
+  }
+  out.round();
+  return out;
+}
+
+Tensor kiln::reference::iota(ArrayRef<int64_t> shape, int64_t dimension) {
+  Tensor t(ElementType::i32, std::vector<int64_t>(shape));
+  std::vector<int64_t> index(shape.size(), 0);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    t.data[i] = static_cast<double>(index[dimension]);
+    increment(index, shape);
+  }
+  return t;
+}
+
 Result kiln::reference::matmul(const Tensor &a, const Tensor &b,
                                bool transposeA, bool transposeB) {
   // Materialize both operands as [batch..., M, K] and [batch..., K, N].

@@ -38,6 +38,13 @@ Result reduce(const Tensor &x, llvm::ArrayRef<int64_t> axes, bool keepdims,
 Result argmax(const Tensor &x, int64_t axis, bool keepdims);
 
 Result softmax(const Tensor &x, int64_t axis, bool log);
+/// Scaled dot-product attention, computed directly (not by its
+/// decomposition): per batch entry and query row, the masked scaled scores,
+/// their softmax and its product with the values.
+Result attention(const Tensor &q, const Tensor &k, const Tensor &v, bool causal,
+                 double scale);
+/// The index along `dimension` of every element of `shape`.
+Tensor iota(llvm::ArrayRef<int64_t> shape, int64_t dimension);
 Result crossEntropy(const Tensor &logits, const Tensor &labels);
 /// d cross_entropy / d logits, times the scalar `grad`.
 Result crossEntropyGrad(const Tensor &logits, const Tensor &labels,

@@ -75,12 +75,43 @@ TEST(ElementwiseDropout, CppDrawsTheReferenceMask) {
   expectCppMatchesReference(kernels, relative(1e-6, 1e-5));
 }
 
+// kiln.iota is computed from the element's multi-index, broadcast against
+// the iteration shape from the right like a load: the causal mask of
+// attention, and an index used as a value.
+TEST(ElementwiseIota, CppComputesTheReferenceIndices) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(R"mlir(
+    func.func @f(%x: tensor<3x4x5xf32>) -> tensor<3x4x5xf32> {
+      %k:2 = kiln.kernel "iota_cmp_select" elementwise (%x) : (tensor<3x4x5xf32>) -> (tensor<3x4x5xf32>, tensor<3x4x5xf32>) {
+      ^bb0(%a: tensor<3x4x5xf32>):
+        %low = kiln.constant dense<-3.40282347E+38> : tensor<f32>
+        %rows = kiln.iota [4, 5] dim 0 : tensor<4x5xi32>
+        %cols = kiln.iota [4, 5] dim 1 : tensor<4x5xi32>
+        %seen = kiln.cmp ge, %rows, %cols : (tensor<4x5xi32>, tensor<4x5xi32>) -> tensor<4x5xi1>
+        %masked = kiln.select %seen, %a, %low : (tensor<4x5xi1>, tensor<3x4x5xf32>, tensor<f32>) -> tensor<3x4x5xf32>
+        %batch = kiln.iota [3, 1, 1] dim 0 : tensor<3x1x1xi32>
+        %b = kiln.cast %batch : tensor<3x1x1xi32> to f32
+        %y = kiln.add %masked, %b : (tensor<3x4x5xf32>, tensor<3x1x1xf32>) -> tensor<3x4x5xf32>
+        kiln.yield %y, %masked : tensor<3x4x5xf32>, tensor<3x4x5xf32>
+      }
+      return %k#0 : tensor<3x4x5xf32>
+    })mlir",
+                                                        &context);
+  ASSERT_TRUE(module);
+  auto kernels = kernelsOfKind(*module, KernelKind::elementwise);
+  ASSERT_EQ(kernels.size(), 1u);
+  expectCppMatchesReference(kernels, relative(1e-6, 1e-5));
+}
+
 INSTANTIATE_TEST_SUITE_P(Examples, Elementwise,
                          ::testing::Values("mlp.kiln", "logreg.kiln",
                                            "mlp_dropout.kiln", "cnn.kiln",
-                                           "avgpool.kiln"),
+                                           "avgpool.kiln",
+                                           "../test/models/gpt_tiny.kiln"),
                          [](const auto &info) {
                            std::string name = info.param;
+                           name = name.substr(name.rfind('/') + 1);
                            return name.substr(0, name.find('.'));
                          });
 

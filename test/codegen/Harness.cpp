@@ -92,7 +92,9 @@ kiln::test::randomInputs(KernelOp kernel, uint64_t seed,
     reference::Tensor t(*reference::elementTypeOf(type.getElementType()),
                         shape);
     for (double &v : t.data) {
-      if (!reference::isFloat(t.type))
+      if (t.type == reference::ElementType::i1)
+        v = double(rng() % 2);
+      else if (!reference::isFloat(t.type))
         v = double(rng() % uint64_t(options.indexBound));
       else if (options.floatStep > 0)
         v = std::round(uniform(rng) / options.floatStep) * options.floatStep;

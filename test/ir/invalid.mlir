@@ -942,3 +942,83 @@ func.func @init_an_argument_given_twice() {
   %0 = kiln.param "w" : tensor<4xf32> init #kiln.init<uniform(low = 0.0, low = 1.0)>
   return
 }
+
+// -----
+
+// attention: query and key feature sizes differ.
+func.func @attention_feature_sizes_differ(%q: tensor<2x3x4xf32>, %k: tensor<2x5x8xf32>, %v: tensor<2x5x4xf32>) {
+  // expected-error@+2 {{'attention' query [2, 3, 4] and key [2, 5, 8] have different feature sizes D}}
+  // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<2x3x4xf32>, tensor<2x5x8xf32>, tensor<2x5x4xf32>) -> tensor<2x3x4xf32>
+  return
+}
+
+// -----
+
+// attention: keys and values of different lengths.
+func.func @attention_key_value_lengths_differ(%q: tensor<3x4xf32>, %k: tensor<5x4xf32>, %v: tensor<6x4xf32>) {
+  // expected-error@+2 {{'attention' key [5, 4] and value [6, 4] have different sequence lengths Tk}}
+  // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<6x4xf32>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+// attention: a vector is not a sequence.
+func.func @attention_rank_one(%q: tensor<4xf32>, %k: tensor<5x4xf32>, %v: tensor<5x4xf32>) {
+  // expected-error@+2 {{'attention' needs query, key and value of rank at least 2 ([..., T, D]), got [4], [5, 4] and [5, 4]}}
+  // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<4xf32>, tensor<5x4xf32>, tensor<5x4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// attention: batch dimensions that do not broadcast.
+func.func @attention_batch(%q: tensor<2x3x4xf32>, %k: tensor<3x5x4xf32>, %v: tensor<3x5x4xf32>) {
+  // expected-error@+2 {{'attention' cannot broadcast the batch dimensions of [2, 3, 4], [3, 5, 4] and [3, 5, 4]}}
+  // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<2x3x4xf32>, tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<2x3x4xf32>
+  return
+}
+
+// -----
+
+// attention: one element type for all three operands.
+func.func @attention_element_types(%q: tensor<3x4xf32>, %k: tensor<5x4xf64>, %v: tensor<5x4xf32>) {
+  // expected-error@+2 {{'attention' query, key and value must have one element type, got 'f32', 'f64' and 'f32'}}
+  // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<3x4xf32>, tensor<5x4xf64>, tensor<5x4xf32>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+// attention: the declared result must be [..., Tq, Dv].
+func.func @attention_result_shape(%q: tensor<3x4xf32>, %k: tensor<5x4xf32>, %v: tensor<5x2xf32>) {
+  // expected-error@+2 {{'kiln.attention' op inferred type(s) 'tensor<3x2xf32>' are incompatible with return type(s) of operation 'tensor<3x4xf32>'}}
+  // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
+  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<5x2xf32>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+// iota: the dimension must be one of the shape's.
+func.func @iota_dimension_out_of_range() {
+  // expected-error@+2 {{'iota' dimension 2 is out of range for shape [4, 4]}}
+  // expected-error@+1 {{'kiln.iota' op failed to infer returned types}}
+  %0 = kiln.iota [4, 4] dim 2 : tensor<4x4xi32>
+  return
+}
+
+// -----
+
+// iota: sizes are static and positive.
+func.func @iota_size_zero() {
+  // expected-error@+2 {{'iota' needs positive static sizes, got [0, 4]}}
+  // expected-error@+1 {{'kiln.iota' op failed to infer returned types}}
+  %0 = kiln.iota [0, 4] dim 0 : tensor<0x4xi32>
+  return
+}

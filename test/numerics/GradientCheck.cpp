@@ -218,10 +218,13 @@ void loadDialects(MLIRContext &context) {
   if (failed(loss))
     return fail() << "running @m failed:\n" << diagnostics;
 
+  // Composites (kiln.attention) are differentiated through their
+  // decomposition, as in the compile pipeline; @m above ran them directly.
   PassManager pm(&context);
+  pm.addNestedPass<func::FuncOp>(createKilnDecompose());
   pm.addPass(createKilnAutodiff());
   if (failed(pm.run(*module)))
-    return fail() << "kiln-autodiff failed:\n" << diagnostics;
+    return fail() << "kiln-decompose or kiln-autodiff failed:\n" << diagnostics;
   auto gradFunc = module->lookupSymbol<func::FuncOp>("m_grad");
   FailureOr<std::vector<Tensor>> grads = executor.run(gradFunc, values);
   if (failed(grads))

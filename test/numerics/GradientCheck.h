@@ -35,8 +35,8 @@ enum class Expect {
 struct GradientCase {
   /// Unique; letters, digits and '_' only (it names the gtest).
   std::string name;
-  /// The op whose gradient rule the case checks, e.g. "kiln.matmul". It must
-  /// occur in `ir`.
+  /// The op whose gradient rule the case checks, e.g. "kiln.matmul", or a
+  /// composite checked through its decomposition. It must occur in `ir`.
   std::string op;
   /// A module with a function @m marked `kiln.model`, without arguments,
   /// whose parameters are f64 and whose only result is the loss.
