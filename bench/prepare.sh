@@ -18,4 +18,5 @@ compile() { # NAME MODEL BATCH
 compile mlp-128 mlp 128
 compile mlp-4096 mlp 4096
 compile cnn-256 cnn 256
+compile gpt-64 gpt 64
 echo "wrote $out"

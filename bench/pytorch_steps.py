@@ -72,7 +72,7 @@ class GPT(nn.Module):
         self.blocks = nn.Sequential(*[Block(width, heads, fused)
                                       for _ in range(layers)])
         self.ln_f = nn.LayerNorm(width)
-        self.head = nn.Linear(width, vocab)
+        self.head = nn.Linear(width, vocab, bias=False)
 
     def forward(self, tokens):
         x = self.wte(tokens) + self.wpe
