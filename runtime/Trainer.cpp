@@ -51,6 +51,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <unistd.h>
 #include <vector>
 
@@ -380,10 +381,11 @@ std::optional<Inputs> findInputs(const Step &step, int64_t batch) {
   return inputs;
 }
 
-/// `values` as the bytes of a tensor of `dtype`.
+/// `values` as the bytes of a tensor of `dtype`, into `bytes` (resized).
 template <typename T>
-std::vector<uint8_t> toBytes(const std::vector<T> &values, DType dtype) {
-  std::vector<uint8_t> bytes(values.size() * dtypeSize(dtype));
+void encode(const std::vector<T> &values, DType dtype,
+            std::vector<uint8_t> &bytes) {
+  bytes.resize(values.size() * dtypeSize(dtype));
   for (size_t i = 0; i < values.size(); ++i) {
     uint8_t *p = bytes.data() + i * dtypeSize(dtype);
     auto put = [&](auto v) { std::memcpy(p, &v, sizeof(v)); };
@@ -402,7 +404,30 @@ std::vector<uint8_t> toBytes(const std::vector<T> &values, DType dtype) {
       break;
     }
   }
+}
+
+template <typename T>
+std::vector<uint8_t> toBytes(const std::vector<T> &values, DType dtype) {
+  std::vector<uint8_t> bytes;
+  encode(values, dtype, bytes);
   return bytes;
+}
+
+/// Whether the elements of a std::vector<T> are already the bytes of a
+/// tensor of `dtype`.
+template <typename T>
+bool isEncoded(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return std::is_same_v<T, float>;
+  case DType::F64:
+    return std::is_same_v<T, double>;
+  case DType::I32:
+    return std::is_same_v<T, int32_t>;
+  case DType::I64:
+    return std::is_same_v<T, int64_t>;
+  }
+  return false;
 }
 
 std::string checkpointName(const StepArgument &arg) {
@@ -434,6 +459,12 @@ private:
   /// Feeds `batch` to the image and label inputs of `step`.
   Status feed(const std::string &step, const Inputs &inputs,
               const Batch &batch);
+  /// Sets input `spec` of `step` to `values`: straight from them when they
+  /// already have its dtype (f32 images, i32 labels and tokens: no copy or
+  /// allocation on the host per step), else converted through `scratch`.
+  template <typename T>
+  Status setInput(const std::string &step, const StepArgument &spec,
+                  const std::vector<T> &values);
   /// Feeds `values` to input `name` of `step`, in its dtype.
   Status feedTokens(const std::string &step, const std::string &name,
                     const std::vector<int32_t> &values);
@@ -458,6 +489,7 @@ private:
   std::optional<Checkpoint> checkpoint;
   int64_t startEpoch = 0;
   std::unique_ptr<Backend> backend;
+  std::vector<uint8_t> scratch; ///< inputs converted to their dtype
   std::vector<std::string> metricNames; // the eval step's, after the loss
   /// Where the progress lines go: standard error when the generated text
   /// owns standard output.
@@ -655,25 +687,28 @@ int Trainer::initialize() {
   return kTrainerSuccess;
 }
 
+template <typename T>
+Status Trainer::setInput(const std::string &step, const StepArgument &spec,
+                         const std::vector<T> &values) {
+  if (isEncoded<T>(spec.dtype))
+    return backend->setInput(step, spec.name, values.data(),
+                             values.size() * sizeof(T));
+  encode(values, spec.dtype, scratch);
+  return backend->setInput(step, spec.name, scratch.data(), scratch.size());
+}
+
 Status Trainer::feed(const std::string &step, const Inputs &inputs,
                      const Batch &batch) {
-  std::vector<uint8_t> images = toBytes(batch.images, inputs.image->dtype);
-  if (Status s = backend->setInput(step, inputs.image->name, images.data(),
-                                   images.size());
-      !s.ok())
+  if (Status s = setInput(step, *inputs.image, batch.images); !s.ok())
     return s;
-  std::vector<uint8_t> labels = toBytes(batch.labels, inputs.label->dtype);
-  return backend->setInput(step, inputs.label->name, labels.data(),
-                           labels.size());
+  return setInput(step, *inputs.label, batch.labels);
 }
 
 Status Trainer::feedTokens(const std::string &step, const std::string &name,
                            const std::vector<int32_t> &values) {
   for (const StepArgument &arg : program.step(step)->arguments)
-    if (arg.role == "input" && arg.name == name) {
-      std::vector<uint8_t> bytes = toBytes(values, arg.dtype);
-      return backend->setInput(step, name, bytes.data(), bytes.size());
-    }
+    if (arg.role == "input" && arg.name == name)
+      return setInput(step, arg, values);
   return Status::error("step '" + step + "' has no input '" + name + "'");
 }
 
