@@ -415,8 +415,7 @@ std::vector<uint8_t> toBytes(const std::vector<T> &values, DType dtype) {
 
 /// Whether the elements of a std::vector<T> are already the bytes of a
 /// tensor of `dtype`.
-template <typename T>
-bool isEncoded(DType dtype) {
+template <typename T> bool isEncoded(DType dtype) {
   switch (dtype) {
   case DType::F32:
     return std::is_same_v<T, float>;
@@ -489,7 +488,7 @@ private:
   std::optional<Checkpoint> checkpoint;
   int64_t startEpoch = 0;
   std::unique_ptr<Backend> backend;
-  std::vector<uint8_t> scratch; ///< inputs converted to their dtype
+  std::vector<uint8_t> scratch;         ///< inputs converted to their dtype
   std::vector<std::string> metricNames; // the eval step's, after the loss
   /// Where the progress lines go: standard error when the generated text
   /// owns standard output.
