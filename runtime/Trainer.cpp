@@ -171,12 +171,12 @@ bool parseCount(const std::string &text, int64_t &out) {
   return ec == std::errc() && ptr == end && out >= 0;
 }
 
-/// A finite number greater than zero, all of `text`.
-bool parsePositive(const std::string &text, double &out) {
+/// A finite number, all of `text`.
+bool parseNumber(const std::string &text, double &out) {
   char *end = nullptr;
   out = std::strtod(text.c_str(), &end);
   return !text.empty() && end == text.c_str() + text.size() &&
-         std::isfinite(out) && out > 0;
+         std::isfinite(out);
 }
 
 /// Parses argv into `options`; returns an exit code (kTrainerSuccess to go
@@ -260,13 +260,10 @@ int parseFlags(int argc, char **argv, const EmbeddedModel &model,
         return fail(kTrainerUsageError, "--prompt: the prompt is empty");
       options.prompt = value;
     } else if (name == "--temperature") {
-      char *end = nullptr;
-      double t = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end || !std::isfinite(t) || t < 0)
+      if (!parseNumber(value, options.temperature) || options.temperature < 0)
         return fail(kTrainerUsageError,
                     "--temperature: expected a number >= 0, got '" + value +
                         "'");
-      options.temperature = t;
     } else if (name == "--top-k") {
       code = count(options.topK);
       if (!code && (options.topK < 1 || options.topK > kByteVocabulary))
@@ -303,7 +300,7 @@ int parseFlags(int argc, char **argv, const EmbeddedModel &model,
                    name.c_str(), name == "--batch" ? "batch" : "eval batch",
                    (long long)compiled, name.c_str(), (long long)asked));
     } else if (name == "--lr") {
-      if (!parsePositive(value, options.lr))
+      if (!parseNumber(value, options.lr) || options.lr <= 0)
         return fail(kTrainerUsageError,
                     "--lr: expected a positive number, got '" + value + "'");
     }

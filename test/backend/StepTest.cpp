@@ -48,6 +48,11 @@ compile(mlir::MLIRContext &context, const std::string &file, Stage stage) {
                             "batch=" + std::to_string(kBatch));
 }
 
+/// The function `name` of `module` (a step's unfused oracle), or null.
+mlir::func::FuncOp findFunction(mlir::ModuleOp module, llvm::StringRef name) {
+  return module.lookupSymbol<mlir::func::FuncOp>(name);
+}
+
 reference::ElementType elementType(runtime::DType dtype) {
   switch (dtype) {
   case runtime::DType::F32:
@@ -139,11 +144,7 @@ TEST_P(Step, CpuBackendMatchesTheReferenceExecutor) {
   // The oracle: the unfused training step.
   auto unfused = compile(context, file, Stage::grad);
   ASSERT_TRUE(unfused);
-  mlir::func::FuncOp oracle;
-  unfused->walk([&](mlir::func::FuncOp f) {
-    if (f.getSymName() == step->function)
-      oracle = f;
-  });
+  mlir::func::FuncOp oracle = findFunction(*unfused, step->function);
   ASSERT_TRUE(oracle) << step->function;
   ASSERT_EQ(oracle.getNumArguments(), step->arguments.size());
 
@@ -239,13 +240,8 @@ TEST_P(Step, CpuBackendSharesParametersBetweenSteps) {
 
   auto unfused = compile(context, file, Stage::grad);
   ASSERT_TRUE(unfused);
-  mlir::func::FuncOp trainOracle, evalOracle;
-  unfused->walk([&](mlir::func::FuncOp f) {
-    if (f.getSymName() == train->function)
-      trainOracle = f;
-    if (f.getSymName() == eval->function)
-      evalOracle = f;
-  });
+  mlir::func::FuncOp trainOracle = findFunction(*unfused, train->function);
+  mlir::func::FuncOp evalOracle = findFunction(*unfused, eval->function);
   ASSERT_TRUE(trainOracle && evalOracle);
 
   std::mt19937_64 rng(5);
@@ -357,11 +353,7 @@ TEST(PredictStep, CpuBackendMatchesTheReferenceExecutor) {
 
   auto unfused = compile(context, file, Stage::grad);
   ASSERT_TRUE(unfused);
-  mlir::func::FuncOp oracle;
-  unfused->walk([&](mlir::func::FuncOp f) {
-    if (f.getSymName() == predict->function)
-      oracle = f;
-  });
+  mlir::func::FuncOp oracle = findFunction(*unfused, predict->function);
   ASSERT_TRUE(oracle) << predict->function;
 
   std::mt19937_64 rng(9);
