@@ -12,6 +12,7 @@
 #define KILN_CODEGEN_KERNELCODEGEN_H
 
 #include "ir/KilnDialect.h"
+#include "runtime/Program.h"
 
 #include "mlir/Support/LogicalResult.h"
 #include "llvm/ADT/SmallVector.h"
@@ -29,22 +30,9 @@ struct DynamicDim {
   unsigned dim = 0;
 };
 
-/// One extent of a CUDA grid: ceil(constant * (product of the dynamic sizes
-/// listed, indices into GeneratedKernel::dynamicDims) / perBlock), at least
-/// 1.
-struct GridExtent {
-  int64_t constant = 1;
-  llvm::SmallVector<unsigned, 2> dynamicFactors;
-  int64_t perBlock = 1;
-
-  /// The extent for the values of GeneratedKernel::dynamicDims.
-  int64_t evaluate(llvm::ArrayRef<int64_t> dims) const {
-    int64_t n = constant;
-    for (unsigned f : dynamicFactors)
-      n *= dims[f];
-    return n <= 0 ? 1 : (n + perBlock - 1) / perBlock;
-  }
-};
+/// One extent of a CUDA grid, as a formula of the dynamic sizes listed
+/// (indices into GeneratedKernel::dynamicDims): the program's own record.
+using GridExtent = runtime::GridExtent;
 
 /// How a CUDA kernel is launched; the C++ target ignores it.
 struct LaunchConfig {

@@ -3,6 +3,7 @@
 #include "codegen/StepCodegen.h"
 
 #include "ir/AttrNames.h"
+#include "ir/BatchSizes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
@@ -28,13 +29,15 @@ std::optional<runtime::DType> dtypeOf(Type type) {
   return std::nullopt;
 }
 
-/// Fills `spec` from a function argument's or result's type and attributes.
-LogicalResult describe(Operation *where, Type type, DictionaryAttr attrs,
-                       runtime::TensorSpec &spec, llvm::StringRef what) {
-  auto tensor = llvm::dyn_cast<RankedTensorType>(type);
+/// Fills `spec` from a function argument or result `value` (its type and
+/// `attrs`); its sizes per batch in a step with a run-time batch.
+LogicalResult describe(Operation *where, Value value, DictionaryAttr attrs,
+                       const BatchSizes *batch, runtime::TensorSpec &spec,
+                       llvm::StringRef what) {
+  auto tensor = llvm::dyn_cast<RankedTensorType>(value.getType());
   auto role = attrs ? attrs.getAs<StringAttr>(attrs::role) : StringAttr();
   auto name = attrs ? attrs.getAs<StringAttr>(attrs::name) : StringAttr();
-  if (!tensor || !tensor.hasStaticShape())
+  if (!tensor || (!batch && !tensor.hasStaticShape()))
     return where->emitError() << what << " needs a static shape (bind the "
                               << "symbolic dimensions)";
   auto dtype = dtypeOf(tensor.getElementType());
@@ -47,7 +50,9 @@ LogicalResult describe(Operation *where, Type type, DictionaryAttr attrs,
   spec.role = role.str();
   spec.name = name.str();
   spec.dtype = *dtype;
-  spec.shape.assign(tensor.getShape().begin(), tensor.getShape().end());
+  llvm::ArrayRef<int64_t> shape =
+      batch ? batch->perBatchShape(value) : tensor.getShape();
+  spec.shape.assign(shape.begin(), shape.end());
   return success();
 }
 
@@ -112,12 +117,22 @@ LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
   step.kind = kind.str();
   step.function = func.getSymName().str();
   step.arenaBytes = arena.getInt();
+  // A step with a run-time batch: every size as a function of the batch.
+  std::optional<BatchSizes> batch;
+  if (auto maxBatch = func->getAttrOfType<IntegerAttr>(attrs::maxBatch)) {
+    step.maxBatch = maxBatch.getInt();
+    FailureOr<BatchSizes> sizes = BatchSizes::analyze(func, step.maxBatch);
+    if (failed(sizes))
+      return failure();
+    batch = std::move(*sizes);
+  }
+  const BatchSizes *sizes = batch ? &*batch : nullptr;
 
   llvm::DenseMap<Value, runtime::BufferRef> where;
   for (BlockArgument arg : func.getArguments()) {
     runtime::StepArgument spec;
-    if (failed(describe(func, arg.getType(),
-                        func.getArgAttrDict(arg.getArgNumber()), spec,
+    if (failed(describe(func, arg, func.getArgAttrDict(arg.getArgNumber()),
+                        sizes, spec,
                         "argument " + std::to_string(arg.getArgNumber()))))
       return failure();
     if (auto init = func.getArgAttrOfType<InitializerAttr>(arg.getArgNumber(),
@@ -134,8 +149,8 @@ LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
     if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
         runtime::StepResult spec;
-        if (failed(describe(func, value.getType(), func.getResultAttrDict(i),
-                            spec, "result " + std::to_string(i))))
+        if (failed(describe(func, value, func.getResultAttrDict(i), sizes, spec,
+                            "result " + std::to_string(i))))
           return failure();
         auto it = where.find(value);
         if (it == where.end())
@@ -180,16 +195,23 @@ LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
       where[value] = ref;
       operands.push_back(value);
     }
+    bool perBatch = false;
     for (const DynamicDim &d : (*generated)->dynamicDims) {
-      auto type = llvm::cast<RankedTensorType>(operands[d.operand].getType());
-      if (type.isDynamicDim(d.dim))
+      Value operand = operands[d.operand];
+      int64_t size = sizes ? sizes->perBatchShape(operand)[d.dim]
+                           : llvm::cast<RankedTensorType>(operand.getType())
+                                 .getDimSize(d.dim);
+      if (ShapedType::isDynamic(size))
         return kernel.emitError("a dynamic size in a planned step");
-      launch.dims.push_back(type.getDimSize(d.dim));
+      perBatch |= runtime::isPerBatch(size);
+      launch.dims.push_back(size);
     }
+    // Grid extents are numbers once the sizes are; else formulas of them.
     const LaunchConfig &config = (*generated)->launch;
     for (int i = 0; i < 3; ++i) {
-      launch.grid[i] = static_cast<unsigned>(
-          config.grid[i].evaluate(llvm::ArrayRef<int64_t>(launch.dims)));
+      launch.grid[i] = config.grid[i];
+      if (!perBatch || config.grid[i].dynamicFactors.empty())
+        launch.grid[i] = {config.grid[i].evaluate(launch.dims), {}, 1};
       launch.block[i] = config.block[i];
     }
     launch.sharedBytes = config.sharedBytes;

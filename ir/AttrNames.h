@@ -32,6 +32,10 @@ inline constexpr llvm::StringLiteral init = "kiln.init";
 
 // The memory plan (kiln-plan-memory).
 
+/// On a step function planned with a run-time batch: the largest batch it
+/// takes, the one its memory is planned for (i64).
+inline constexpr llvm::StringLiteral maxBatch = "kiln.max_batch";
+
 /// On a kernel: one arena offset in bytes per result (array<i64>), -1 for a
 /// result written in place into an argument's buffer.
 inline constexpr llvm::StringLiteral offsets = "kiln.offsets";

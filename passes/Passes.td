@@ -164,9 +164,18 @@ def KilnPlanMemory : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
         kiln.state_bytes = 4096 : i64, ...}
     ```
 
-    Shapes must be static (bind symbolic dimensions first); see the header
-    of passes/PlanMemory.cpp for the algorithm.
+    Shapes must be static (bind symbolic dimensions first), unless
+    `max-batch=N` is given: then the dynamic sizes must all follow the
+    batch (ir/BatchSizes.h), the step is planned for batch N, every buffer
+    shrinking in place for a smaller batch, and the function records
+    `kiln.max_batch = N`. See the header of passes/PlanMemory.cpp for the
+    algorithm.
   }];
+  let options = [
+    Option<"maxBatch", "max-batch", "int64_t", /*default=*/"0",
+           "Plan a step with a run-time batch for batches up to this size "
+           "(0: shapes must be static)">,
+  ];
   let dependentDialects = ["::kiln::KilnDialect"];
 }
 

@@ -38,7 +38,9 @@ LogicalResult kiln::buildCompilePipeline(OpPassManager &pm,
   pm.nest<func::FuncOp>().addPass(createKilnFuseHorizontal());
   if (options.stage == Stage::fused)
     return success();
-  pm.nest<func::FuncOp>().addPass(createKilnPlanMemory());
+  KilnPlanMemoryOptions plan;
+  plan.maxBatch = options.maxBatch;
+  pm.nest<func::FuncOp>().addPass(createKilnPlanMemory(plan));
   return success();
 }
 

@@ -45,6 +45,11 @@ struct CompilePipelineOptions
                      "kernels with their memory planned"))};
   ListOption<std::string> bind{
       *this, "bind", llvm::cl::desc("Symbolic dimension sizes, as NAME=SIZE")};
+  Option<int64_t> maxBatch{
+      *this, "max-batch",
+      llvm::cl::desc("Keep `batch` a run-time size and plan memory for "
+                     "batches up to this size (0: bind it)"),
+      llvm::cl::init(0)};
   Option<std::string> optimizerOptions{
       *this, "optimizer-options",
       llvm::cl::desc("Options of kiln-optimizer that override the model "

@@ -36,12 +36,16 @@
 //      and `kiln.input_bytes`.
 //
 // Planning needs static shapes: a dynamic dimension is a located error that
-// asks for a binding (`--bind batch=N`).
+// asks for a binding (`--bind batch=N`). With `max-batch=N` the batch may
+// stay dynamic: each size is then taken at batch N (ir/BatchSizes.h), and
+// as every buffer only shrinks for a smaller batch, the plan holds for
+// every batch up to N; the function records `kiln.max_batch`.
 //
 //===----------------------------------------------------------------------===//
 
 #include "passes/PlanMemory.h"
 #include "ir/AttrNames.h"
+#include "ir/BatchSizes.h"
 #include "passes/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -168,7 +172,8 @@ bool readsElementByElement(KernelOp kernel, OpResult result,
 
 class Planner {
 public:
-  explicit Planner(func::FuncOp func) : func(func) {}
+  Planner(func::FuncOp func, int64_t maxBatch)
+      : func(func), maxBatch(maxBatch) {}
 
   LogicalResult run();
 
@@ -178,8 +183,16 @@ private:
   void assignOffsets();
   LogicalResult verify();
   void record();
+  /// `value`'s type, at the largest batch for a step with a run-time batch.
+  ShapedType typeOf(Value value) const {
+    if (batchSizes)
+      return batchSizes->typeAt(value, maxBatch);
+    return llvm::cast<ShapedType>(value.getType());
+  }
 
   func::FuncOp func;
+  int64_t maxBatch = 0;
+  std::optional<BatchSizes> batchSizes;
   SmallVector<KernelOp> kernels;
   llvm::DenseMap<Operation *, unsigned> index;
   /// The last kernel that reads each value (kernels.size() for a value the
@@ -206,8 +219,17 @@ LogicalResult Planner::run() {
 /// Step 1, and the bytes of the caller's buffers.
 LogicalResult Planner::collect() {
   Block &body = func.getBody().front();
+  bool dynamic = llvm::any_of(body.getArgumentTypes(), [](Type type) {
+    return !llvm::cast<ShapedType>(type).hasStaticShape();
+  });
+  if (dynamic && maxBatch > 0) {
+    FailureOr<BatchSizes> sizes = BatchSizes::analyze(func, maxBatch);
+    if (failed(sizes))
+      return failure();
+    batchSizes = std::move(*sizes);
+  }
   for (BlockArgument arg : body.getArguments()) {
-    auto type = llvm::cast<ShapedType>(arg.getType());
+    ShapedType type = typeOf(arg);
     if (!type.hasStaticShape())
       return reportDynamic(func, arg);
     StringRef role = getRole(func, arg.getArgNumber());
@@ -226,7 +248,7 @@ LogicalResult Planner::collect() {
       return op.emitOpError("cannot be planned: memory planning runs on "
                             "kernels (after kiln-fuse)");
     for (OpResult result : kernel->getResults())
-      if (!llvm::cast<ShapedType>(result.getType()).hasStaticShape())
+      if (!typeOf(result).hasStaticShape())
         return reportDynamic(func, result);
     index[kernel] = kernels.size();
     for (Value input : kernel.getInputs())
@@ -288,7 +310,7 @@ void Planner::assignOffsets() {
         continue;
       Buffer b;
       b.value = result;
-      b.bytes = getTensorBytes(llvm::cast<ShapedType>(result.getType()));
+      b.bytes = getTensorBytes(typeOf(result));
       b.aligned = llvm::alignTo(b.bytes, kBufferAlignment);
       b.start = k;
       auto last = lastUse.find(result);
@@ -374,6 +396,8 @@ void Planner::record() {
       kernel->removeAttr(attrs::inPlace);
   }
   func->setAttr(attrs::arenaBytes, builder.getI64IntegerAttr(arena));
+  if (batchSizes)
+    func->setAttr(attrs::maxBatch, builder.getI64IntegerAttr(maxBatch));
   func->setAttr(attrs::paramBytes, builder.getI64IntegerAttr(roleBytes[0]));
   func->setAttr(attrs::stateBytes, builder.getI64IntegerAttr(roleBytes[1]));
   func->setAttr(attrs::inputBytes, builder.getI64IntegerAttr(roleBytes[2]));
@@ -381,11 +405,12 @@ void Planner::record() {
 
 struct KilnPlanMemoryPass
     : public kiln::impl::KilnPlanMemoryBase<KilnPlanMemoryPass> {
+  using Base::Base;
   void runOnOperation() override {
     func::FuncOp func = getOperation();
     if (func.isExternal())
       return;
-    if (failed(Planner(func).run()))
+    if (failed(Planner(func, maxBatch).run()))
       signalPassFailure();
   }
 };
@@ -404,6 +429,17 @@ std::optional<MemoryStats> kiln::collectStats(func::FuncOp func) {
                          inputs = bytes(attrs::inputBytes);
   if (!arena || !params || !state || !inputs)
     return std::nullopt;
+
+  // A step with a run-time batch: its sizes at the batch it is planned for.
+  std::optional<BatchSizes> batchSizes;
+  int64_t maxBatch = 0;
+  if (auto attr = func->getAttrOfType<IntegerAttr>(attrs::maxBatch)) {
+    maxBatch = attr.getInt();
+    FailureOr<BatchSizes> sizes = BatchSizes::analyze(func, maxBatch);
+    if (failed(sizes))
+      return std::nullopt;
+    batchSizes = std::move(*sizes);
+  }
 
   MemoryStats stats;
   stats.arenaBytes = *arena;
@@ -425,7 +461,8 @@ std::optional<MemoryStats> kiln::collectStats(func::FuncOp func) {
       }
       ++stats.buffers;
       stats.activationBytes +=
-          getTensorBytes(llvm::cast<ShapedType>(result.getType()));
+          getTensorBytes(batchSizes ? batchSizes->typeAt(result, maxBatch)
+                                    : llvm::cast<ShapedType>(result.getType()));
     }
   }
   return stats;

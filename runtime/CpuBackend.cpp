@@ -257,5 +257,7 @@ StatusOr<std::unique_ptr<Backend>>
 kiln::runtime::createCpuBackend(const Program &program,
                                 const std::string &source,
                                 const HostCompileOptions &options) {
+  if (Status s = requireFixedSizes(program); !s.ok())
+    return s;
   return CpuBackend::create(program, source, options);
 }

@@ -210,7 +210,7 @@ Status CudaBackend::build(StepState &state, const Step &step) {
         return function.status();
       KernelLaunch &k = slot.launches.emplace_back();
       k.function = *function;
-      k.grid = {launch.grid[0], launch.grid[1], launch.grid[2]};
+      k.grid = {launch.gridSize(0), launch.gridSize(1), launch.gridSize(2)};
       k.block = {launch.block[0], launch.block[1], launch.block[2]};
       k.sharedBytes = launch.sharedBytes;
       if (k.sharedBytes > 48 * 1024)
@@ -505,5 +505,7 @@ StatusOr<std::unique_ptr<Backend>>
 kiln::runtime::createCudaBackend(const Program &program,
                                  const std::string &source,
                                  const CudaBackendOptions &options) {
+  if (Status s = requireFixedSizes(program); !s.ok())
+    return s;
   return CudaBackend::create(program, source, options);
 }

@@ -57,12 +57,33 @@ const Step *Program::step(const std::string &kind) const {
 
 namespace {
 
+/// A size: a number, `b` (the batch) or `k*b`.
+std::string sizeText(int64_t size) {
+  if (!isPerBatch(size))
+    return std::to_string(size);
+  return size == -1 ? "b" : std::to_string(-size) + "*b";
+}
+
 std::string shapeText(const std::vector<int64_t> &shape) {
   if (shape.empty())
     return "-";
   std::string text;
   for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? "," : "") + std::to_string(shape[i]);
+    text += (i ? "," : "") + sizeText(shape[i]);
+  return text;
+}
+
+/// A grid extent: `4`, or a formula such as `d0/128` or `6*d0*d1/64`.
+std::string extentText(const GridExtent &extent) {
+  if (extent.isFixed())
+    return std::to_string(extent.constant);
+  std::string text;
+  if (extent.constant != 1 || extent.dynamicFactors.empty())
+    text = std::to_string(extent.constant);
+  for (unsigned f : extent.dynamicFactors)
+    text += (text.empty() ? "d" : "*d") + std::to_string(f);
+  if (extent.perBlock != 1)
+    text += "/" + std::to_string(extent.perBlock);
   return text;
 }
 
@@ -90,7 +111,10 @@ std::string kiln::runtime::printProgram(const Program &program) {
   os << "model " << program.model << "\n";
   for (const Step &step : program.steps) {
     os << "step " << step.kind << " " << step.function << " arena "
-       << step.arenaBytes << "\n";
+       << step.arenaBytes;
+    if (step.maxBatch)
+      os << " max-batch " << step.maxBatch;
+    os << "\n";
     for (const StepArgument &arg : step.arguments) {
       os << "arg " << specText(arg);
       if (!arg.init.kind.empty())
@@ -99,12 +123,12 @@ std::string kiln::runtime::printProgram(const Program &program) {
       os << "\n";
     }
     for (const Launch &launch : step.launches) {
-      os << "launch " << launch.kernel << " grid " << launch.grid[0] << ","
-         << launch.grid[1] << "," << launch.grid[2] << " block "
-         << launch.block[0] << "," << launch.block[1] << "," << launch.block[2]
-         << " shared " << launch.sharedBytes << " seed "
-         << (launch.takesSeed ? 1 : 0) << " dims " << shapeText(launch.dims)
-         << " buffers";
+      os << "launch " << launch.kernel << " grid " << extentText(launch.grid[0])
+         << "," << extentText(launch.grid[1]) << ","
+         << extentText(launch.grid[2]) << " block " << launch.block[0] << ","
+         << launch.block[1] << "," << launch.block[2] << " shared "
+         << launch.sharedBytes << " seed " << (launch.takesSeed ? 1 : 0)
+         << " dims " << shapeText(launch.dims) << " buffers";
       for (const BufferRef &ref : launch.buffers)
         os << " " << bufferText(ref);
       os << "\n";
@@ -186,17 +210,85 @@ public:
     while (true) {
       size_t comma = w.find(',', start);
       int64_t value = 0;
-      if (!parseInteger(w.substr(start, comma - start), value, what))
+      if (!size(w.substr(start, comma - start), value, what))
         return false;
-      if (value < 0) {
-        status = error(std::string("negative value in ") + what);
-        return false;
-      }
       out.push_back(value);
       if (comma == std::string::npos)
         return true;
       start = comma + 1;
     }
+  }
+  /// A size: a number, `b` or `k*b` (stored as -k).
+  bool size(const std::string &w, int64_t &out, const char *what) {
+    bool perBatch = w == "b" || (w.size() > 2 && w.ends_with("*b"));
+    if (w == "b") {
+      out = -1;
+      return true;
+    }
+    if (!parseInteger(perBatch ? w.substr(0, w.size() - 2) : w, out, what))
+      return false;
+    if (out < 0 || (perBatch && out == 0)) {
+      status = error(std::string("bad size '") + w + "' in " + what);
+      return false;
+    }
+    if (perBatch)
+      out = -out;
+    return true;
+  }
+  /// Three grid extents, each `N` or `[C*]dI[*dJ...][/P]`.
+  bool grid(GridExtent out[3]) {
+    std::string w;
+    if (!word(w, "grid"))
+      return false;
+    size_t start = 0;
+    for (int i = 0; i < 3; ++i) {
+      size_t comma = w.find(',', start);
+      if ((i < 2) != (comma != std::string::npos)) {
+        status = error("expected three values for grid, got '" + w + "'");
+        return false;
+      }
+      if (!extent(w.substr(start, comma - start), out[i]))
+        return false;
+      start = comma + 1;
+    }
+    return true;
+  }
+  bool extent(const std::string &w, GridExtent &out) {
+    out = GridExtent();
+    std::string factors = w;
+    if (size_t slash = w.find('/'); slash != std::string::npos) {
+      if (!parseInteger(w.substr(slash + 1), out.perBlock, "a grid divisor"))
+        return false;
+      factors = w.substr(0, slash);
+    }
+    bool sawConstant = false;
+    size_t start = 0;
+    while (true) {
+      size_t star = factors.find('*', start);
+      std::string factor = factors.substr(start, star - start);
+      if (!factor.empty() && factor[0] == 'd') {
+        int64_t index = 0;
+        if (!parseInteger(factor.substr(1), index, "a dims index"))
+          return false;
+        out.dynamicFactors.push_back(static_cast<unsigned>(index));
+      } else if (sawConstant || !out.dynamicFactors.empty() ||
+                 !parseInteger(factor, out.constant, "a grid extent")) {
+        if (status.ok())
+          status = error("bad grid extent '" + w + "'");
+        return false;
+      } else {
+        sawConstant = true;
+      }
+      if (star == std::string::npos)
+        break;
+      start = star + 1;
+    }
+    if (out.constant < 1 || out.perBlock < 1 ||
+        (out.perBlock != 1 && out.dynamicFactors.empty())) {
+      status = error("bad grid extent '" + w + "'");
+      return false;
+    }
+    return true;
   }
   bool buffer(BufferRef &out) {
     std::string w;
@@ -230,8 +322,13 @@ public:
       status = error(std::string("expected three values for ") + what);
       return false;
     }
-    for (int i = 0; i < 3; ++i)
+    for (int i = 0; i < 3; ++i) {
+      if (isPerBatch(values[i])) {
+        status = error(std::string("a size per batch in ") + what);
+        return false;
+      }
       out[i] = static_cast<unsigned>(values[i]);
+    }
     return true;
   }
   bool expectEnd() {
@@ -288,7 +385,11 @@ StatusOr<Program> kiln::runtime::parseProgram(const std::string &text,
       step = &program.steps.back();
       ok = r.word(step->kind, "a step kind") &&
            r.word(step->function, "a function name") && r.keyword("arena") &&
-           r.integer(step->arenaBytes, "the arena size") && r.expectEnd();
+           r.integer(step->arenaBytes, "the arena size");
+      if (ok && !r.done())
+        ok = r.keyword("max-batch") &&
+             r.integer(step->maxBatch, "the largest batch");
+      ok = ok && r.expectEnd();
     } else if (head == "end") {
       if (!step)
         return r.error("'end' outside a step");
@@ -310,7 +411,7 @@ StatusOr<Program> kiln::runtime::parseProgram(const std::string &text,
       Launch launch;
       int64_t shared = 0, seed = 0;
       ok = r.word(launch.kernel, "a kernel") && r.keyword("grid") &&
-           r.triple(launch.grid, "grid") && r.keyword("block") &&
+           r.grid(launch.grid) && r.keyword("block") &&
            r.triple(launch.block, "block") && r.keyword("shared") &&
            r.integer(shared, "shared bytes") && r.keyword("seed") &&
            r.integer(seed, "0 or 1") && r.keyword("dims") &&
@@ -357,9 +458,36 @@ Status kiln::runtime::verifyProgram(const Program &program) {
     };
     if (step.arenaBytes < 0)
       return Status::error("step '" + step.kind + "': negative arena size");
+    if (step.maxBatch < 0)
+      return Status::error("step '" + step.kind + "': negative max-batch");
+    auto sizes = [&](const std::vector<int64_t> &values,
+                     const std::string &where) -> Status {
+      if (!step.maxBatch &&
+          std::any_of(values.begin(), values.end(), isPerBatch))
+        return Status::error("step '" + step.kind + "': " + where +
+                             " has a size per batch, but the step has no "
+                             "max-batch");
+      return Status::success();
+    };
+    for (const StepArgument &arg : step.arguments)
+      if (Status s = sizes(arg.shape, "argument '" + arg.name + "'"); !s.ok())
+        return s;
+    for (const StepResult &result : step.results)
+      if (Status s = sizes(result.shape, "result '" + result.name + "'");
+          !s.ok())
+        return s;
     for (const Launch &launch : step.launches) {
       if (launch.kernel.empty())
         return Status::error("step '" + step.kind + "': unnamed kernel");
+      if (Status s = sizes(launch.dims, "kernel '" + launch.kernel + "'");
+          !s.ok())
+        return s;
+      for (const GridExtent &extent : launch.grid)
+        for (unsigned f : extent.dynamicFactors)
+          if (f >= launch.dims.size())
+            return Status::error("step '" + step.kind + "': kernel '" +
+                                 launch.kernel + "' has a grid factor d" +
+                                 std::to_string(f) + " beyond its dims");
       for (const BufferRef &ref : launch.buffers)
         if (Status s = check(ref, "kernel '" + launch.kernel + "'"); !s.ok())
           return s;
@@ -369,5 +497,45 @@ Status kiln::runtime::verifyProgram(const Program &program) {
           !s.ok())
         return s;
   }
+  return Status::success();
+}
+
+Status kiln::runtime::bindBatch(Program &program, const std::string &kind,
+                                int64_t batch) {
+  Step *step = nullptr;
+  for (Step &s : program.steps)
+    if (s.kind == kind)
+      step = &s;
+  if (!step)
+    return Status::error("no '" + kind + "' step");
+  if (!step->maxBatch)
+    return Status::error("step '" + kind + "' was compiled for a fixed batch");
+  if (batch < 1 || batch > step->maxBatch)
+    return Status::error("step '" + kind + "' takes a batch from 1 to " +
+                         std::to_string(step->maxBatch) + ", not " +
+                         std::to_string(batch));
+  auto bind = [&](std::vector<int64_t> &sizes) {
+    for (int64_t &size : sizes)
+      size = sizeAtBatch(size, batch);
+  };
+  for (StepArgument &arg : step->arguments)
+    bind(arg.shape);
+  for (StepResult &result : step->results)
+    bind(result.shape);
+  for (Launch &launch : step->launches) {
+    bind(launch.dims);
+    for (GridExtent &extent : launch.grid)
+      extent = GridExtent{extent.evaluate(launch.dims), {}, 1};
+  }
+  step->maxBatch = 0;
+  return Status::success();
+}
+
+Status kiln::runtime::requireFixedSizes(const Program &program) {
+  for (const Step &step : program.steps)
+    if (step.maxBatch)
+      return Status::error("step '" + step.kind +
+                           "' has a run-time batch: fix it first "
+                           "(bindBatch)");
   return Status::success();
 }

@@ -27,6 +27,20 @@
 // in `init` are written with 17 significant digits so they read back
 // exactly.
 //
+// A step compiled with a run-time batch (`kiln compile --max-batch N`
+// without binding `batch`) says so on its first line, and its sizes that
+// follow the batch are written in terms of it: `b` is the batch, `4*b` four
+// times it, and a grid extent is a formula of the launch's dims (`d0/128`:
+// dims[0] over 128, rounded up). Its arena is planned for the largest batch;
+// every buffer shrinks in place for a smaller one:
+//
+//   step train mlp_train_step arena 23535616 max-batch 1024
+//   arg input x F32 b,784
+//   launch matmul_add_relu grid d0/128,2,1 block 256,1,1 shared 0 seed 0
+//       dims b buffers a13 a0 a1 @0 @2097152
+//
+// bindBatch fixes the batch of such a step before a backend runs it.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef KILN_RUNTIME_PROGRAM_H
@@ -36,6 +50,8 @@
 #include "runtime/Status.h"
 
 #include <cstdint>
+#include <initializer_list>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -53,6 +69,13 @@ struct BufferRef {
   }
 };
 
+/// A size of a step with a run-time batch: -k stands for k times the batch.
+inline bool isPerBatch(int64_t size) { return size < 0; }
+/// `size` at batch `batch`.
+inline int64_t sizeAtBatch(int64_t size, int64_t batch) {
+  return size < 0 ? -size * batch : size;
+}
+
 /// A tensor the caller sees: an argument or a result of a step.
 struct TensorSpec {
   /// "param", "state", "input", or for results also "loss", "metric",
@@ -62,8 +85,10 @@ struct TensorSpec {
   /// name.
   std::string name;
   DType dtype = DType::F32;
+  /// Sizes; per batch (isPerBatch) in a step with a run-time batch.
   std::vector<int64_t> shape;
 
+  /// Of a fixed shape.
   int64_t elements() const;
   int64_t bytes() const { return elements() * dtypeSize(dtype); }
 };
@@ -79,20 +104,49 @@ struct StepArgument : TensorSpec {
   InitSpec init;
 };
 
+/// One extent of a CUDA grid: ceil(constant * (product of the launch's
+/// dims listed in `dynamicFactors`) / perBlock), at least 1.
+struct GridExtent {
+  int64_t constant = 1;
+  std::vector<unsigned> dynamicFactors;
+  int64_t perBlock = 1;
+
+  /// The extent for the values of the launch's dims (all fixed): any
+  /// contiguous container of int64_t.
+  template <typename Dims> int64_t evaluate(const Dims &dims) const {
+    const int64_t *values = std::data(dims);
+    int64_t n = constant;
+    for (unsigned f : dynamicFactors)
+      n *= values[f];
+    return n <= 0 ? 1 : (n + perBlock - 1) / perBlock;
+  }
+  int64_t evaluate(std::initializer_list<int64_t> dims) const {
+    return evaluate<std::initializer_list<int64_t>>(dims);
+  }
+  /// Whether it is `constant` whatever the dims.
+  bool isFixed() const { return dynamicFactors.empty() && perBlock == 1; }
+};
+
 /// One kernel launch.
 struct Launch {
   /// The kernel's symbol in the generated source.
   std::string kernel;
   /// The kernel's inputs then its results (KernelCodegen.h's convention).
   std::vector<BufferRef> buffers;
-  /// The values of the kernel's dynamic-size parameters.
+  /// The values of the kernel's dynamic-size parameters (per batch in a
+  /// step with a run-time batch).
   std::vector<int64_t> dims;
   /// The CUDA launch configuration (the CPU ignores it).
-  unsigned grid[3] = {1, 1, 1};
+  GridExtent grid[3];
   unsigned block[3] = {1, 1, 1};
   unsigned sharedBytes = 0;
   /// Whether the kernel takes the step's random seed.
   bool takesSeed = false;
+
+  /// Grid extent `i` for the launch's (fixed) dims.
+  unsigned gridSize(int i) const {
+    return static_cast<unsigned>(grid[i].evaluate(dims));
+  }
 };
 
 struct StepResult : TensorSpec {
@@ -106,6 +160,10 @@ struct Step {
   /// The function it was compiled from (mlp_train_step).
   std::string function;
   int64_t arenaBytes = 0;
+  /// 0: every size is fixed. Otherwise the step takes any batch from 1 to
+  /// maxBatch, its arena planned for maxBatch, and bindBatch must fix it
+  /// before a backend runs it.
+  int64_t maxBatch = 0;
   std::vector<StepArgument> arguments;
   std::vector<Launch> launches;
   std::vector<StepResult> results;
@@ -138,9 +196,19 @@ StatusOr<Program> parseProgram(const std::string &text,
                                const std::string &source);
 
 /// Checks what the runtime relies on: every buffer reference names an
-/// argument or lies inside the arena, every kernel is named, and each
-/// result's buffer is valid.
+/// argument or lies inside the arena, every kernel is named, each result's
+/// buffer is valid, and only a step with a run-time batch has sizes per
+/// batch, each dynamic grid factor naming one of its launch's dims.
 Status verifyProgram(const Program &program);
+
+/// Fixes the batch of step `kind` (a step with a run-time batch) to
+/// `batch`, from 1 to its maxBatch: every size per batch becomes a number
+/// and every grid extent a constant. An error for a step whose sizes are
+/// fixed, or a batch out of range.
+Status bindBatch(Program &program, const std::string &kind, int64_t batch);
+
+/// An error unless every step's sizes are fixed (what a backend runs).
+Status requireFixedSizes(const Program &program);
 
 } // namespace kiln::runtime
 

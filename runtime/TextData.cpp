@@ -92,10 +92,18 @@ bool isInteger(DType dtype) {
   return dtype == DType::I32 || dtype == DType::I64;
 }
 
+/// `[batch, 8, 128]`: a size per batch of a step with a run-time batch
+/// named as the model file names it.
 std::string shapeOf(const std::vector<int64_t> &shape) {
   std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    int64_t size = shape[i];
+    text += i ? ", " : "";
+    if (!isPerBatch(size))
+      text += std::to_string(size);
+    else
+      text += size == -1 ? "batch" : std::to_string(-size) + " * batch";
+  }
   return text + "]";
 }
 

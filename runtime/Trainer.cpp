@@ -107,6 +107,9 @@ struct Options {
   int64_t trainLimit = 0, testLimit = 0;
   /// The base learning rate; NaN: the one the model was compiled with.
   double lr = std::nan("");
+  /// The batch sizes of the training and evaluation steps (defaults: the
+  /// model's).
+  int64_t trainBatch = 0, evalBatch = 0;
   bool help = false, version = false;
 };
 
@@ -146,10 +149,11 @@ void printHelp(const EmbeddedModel &model) {
       "  --prompt TEXT         the text to continue (default: a newline)\n"
       "  --temperature X       divides the logits (default 1; 0: greedy)\n"
       "  --top-k K             sample among the K likeliest bytes only\n\n"
-      "The batch sizes (train %lld, eval %lld) and the optimizer (kind,\n"
-      "schedule, momentum, betas, weight decay) are fixed when the trainer is\n"
-      "compiled: recompile with `kiln compile MODEL.kiln --emit=trainer\n"
-      "--batch N --eval-batch N ...`.\n"
+      "--batch N and --eval-batch N choose the batches (default train\n"
+      "%lld, eval %lld), up to the largest the steps were compiled for\n"
+      "(`kiln compile MODEL.kiln --emit=trainer --max-batch N --eval-batch\n"
+      "N`). The optimizer (kind, schedule, momentum, betas, weight decay)\n"
+      "is fixed when the trainer is compiled.\n"
       "Exit status: 0 success, 2 bad command line, 3 a file cannot be read\n"
       "or written (data, checkpoint, log), 4 training failed at run time\n"
       "(no usable GPU for --device cuda, a kernel that does not compile, a\n"
@@ -286,19 +290,13 @@ int parseFlags(int argc, char **argv, const EmbeddedModel &model,
     } else if (name == "--test-examples") {
       code = count(options.testLimit);
     } else if (name == "--batch" || name == "--eval-batch") {
-      // The shapes are compiled in; only the compiled value is accepted.
-      int64_t compiled = name == "--batch" ? model.trainBatch : model.evalBatch;
-      int64_t asked = 0;
-      if ((code = count(asked)))
+      // Checked against the steps' largest batches with the program.
+      int64_t &batch =
+          name == "--batch" ? options.trainBatch : options.evalBatch;
+      if ((code = count(batch)))
         return code;
-      if (asked != compiled)
-        return fail(
-            kTrainerUsageError,
-            format("%s: this trainer was compiled for %s %lld; "
-                   "recompile with `kiln compile MODEL.kiln "
-                   "--emit=trainer %s %lld`",
-                   name.c_str(), name == "--batch" ? "batch" : "eval batch",
-                   (long long)compiled, name.c_str(), (long long)asked));
+      if (batch < 1)
+        return fail(kTrainerUsageError, name + ": expected a batch >= 1");
     } else if (name == "--lr") {
       if (!parseNumber(value, options.lr) || options.lr <= 0)
         return fail(kTrainerUsageError,
@@ -508,6 +506,30 @@ int Trainer::loadProgram() {
   if (!trainStep || !evalStep)
     return fail(kTrainerRuntimeError,
                 "the embedded program needs a train and an eval step");
+  // Each step takes its batch now: --batch and --eval-batch up to the
+  // largest the steps were planned for, the predict step's as compiled.
+  struct Binding {
+    const char *step, *flag, *compileFlag;
+    int64_t batch;
+  } bindings[] = {
+      {"train", "--batch", "--max-batch", options.trainBatch},
+      {"eval", "--eval-batch", "--eval-batch", options.evalBatch},
+      {"predict", nullptr, nullptr, model.predictBatch},
+  };
+  for (const Binding &b : bindings) {
+    const Step *step = program.step(b.step);
+    if (!step || !step->maxBatch) // no step, or no batch to choose
+      continue;
+    if (b.flag && b.batch > step->maxBatch)
+      return fail(kTrainerUsageError,
+                  format("%s %lld: this trainer takes batches up to %lld; "
+                         "recompile with `kiln compile MODEL.kiln "
+                         "--emit=trainer %s %lld`",
+                         b.flag, (long long)b.batch, (long long)step->maxBatch,
+                         b.compileFlag, (long long)b.batch));
+    if (Status s = bindBatch(program, b.step, b.batch); !s.ok())
+      return fail(kTrainerRuntimeError, "the embedded program: " + s.message());
+  }
   for (const StepResult &result : evalStep->results)
     if (result.role == "metric")
       metricNames.push_back(result.name);
@@ -526,8 +548,8 @@ int Trainer::loadProgram() {
                                                   : "--steps-per-epoch") +
                     " is for text models (inputs tokens and targets); '" +
                     program.model + "' trains on Fashion-MNIST");
-  auto train = findInputs(*trainStep, model.trainBatch);
-  auto eval = findInputs(*evalStep, model.evalBatch);
+  auto train = findInputs(*trainStep, options.trainBatch);
+  auto eval = findInputs(*evalStep, options.evalBatch);
   if (!train || !eval)
     return fail(kTrainerRuntimeError,
                 "the trainer feeds Fashion-MNIST: each step needs a float "
@@ -572,14 +594,14 @@ int Trainer::loadTextData() {
   int64_t windows = windowCount(textData.heldOut, textModel.context);
   if (options.testLimit > 0)
     windows = std::min(windows, options.testLimit);
-  heldOutWindows = windows / model.evalBatch * model.evalBatch;
+  heldOutWindows = windows / options.evalBatch * options.evalBatch;
   if (heldOutWindows == 0)
     return fail(kTrainerUsageError,
                 format("%lld held-out windows of %lld bytes do not fill one "
-                       "eval batch of %lld: use a longer text, or recompile "
-                       "with a smaller `kiln compile --eval-batch N`",
+                       "eval batch of %lld: use a longer text, or a smaller "
+                       "--eval-batch",
                        (long long)windows, (long long)window,
-                       (long long)model.evalBatch));
+                       (long long)options.evalBatch));
   return kTrainerSuccess;
 }
 
@@ -709,7 +731,7 @@ Status Trainer::feedTokens(const std::string &step, const std::string &name,
 }
 
 Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
-  BatchIterator batches(data.test, model.evalBatch, options.seed,
+  BatchIterator batches(data.test, options.evalBatch, options.seed,
                         /*shuffle=*/false);
   batches.dropLast = true;
   Batch batch;
@@ -721,10 +743,10 @@ Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
       return batches.next(batch);
     if (first >= heldOutWindows)
       return false;
-    evaluationBatch(textData.heldOut, textModel.context, first, model.evalBatch,
-                    windows);
-    first += model.evalBatch;
-    batch.size = model.evalBatch;
+    evaluationBatch(textData.heldOut, textModel.context, first,
+                    options.evalBatch, windows);
+    first += options.evalBatch;
+    batch.size = options.evalBatch;
     return true;
   };
   std::vector<double> sums, values;
@@ -811,16 +833,15 @@ int Trainer::run() {
       data.train = data.train.subset(options.trainLimit);
     if (options.testLimit > 0)
       data.test = data.test.subset(options.testLimit);
-    if (data.train.count < model.trainBatch ||
-        data.test.count < model.evalBatch)
+    if (data.train.count < options.trainBatch ||
+        data.test.count < options.evalBatch)
       return fail(
           kTrainerUsageError,
           format("%lld training and %lld test examples do not fill "
-                 "one batch: the trainer was compiled for batch %lld "
-                 "and eval batch %lld (kiln compile --batch, "
+                 "one batch: batch %lld, eval batch %lld (--batch, "
                  "--eval-batch)",
                  (long long)data.train.count, (long long)data.test.count,
-                 (long long)model.trainBatch, (long long)model.evalBatch));
+                 (long long)options.trainBatch, (long long)options.evalBatch));
 
     if (!options.resumeFrom.empty())
       if (int code = readCheckpoint())
@@ -864,7 +885,7 @@ int Trainer::run() {
   int64_t unitsPerSample = text ? textModel.context : 1;
   const char *unit = text ? "tokens" : "samples";
   if (text) {
-    int64_t tokensPerStep = model.trainBatch * textModel.context;
+    int64_t tokensPerStep = options.trainBatch * textModel.context;
     perEpoch =
         options.stepsPerEpoch > 0
             ? options.stepsPerEpoch
@@ -877,7 +898,7 @@ int Trainer::run() {
                    "bytes, lr %g\n",
                    program.model.c_str(), backend->description().c_str(),
                    params, textPath.c_str(), textData.train.size(),
-                   textData.heldOut.size(), (long long)model.trainBatch,
+                   textData.heldOut.size(), (long long)options.trainBatch,
                    (long long)textModel.context, lr);
       std::fprintf(out,
                    "%lld steps per epoch (random windows of %lld bytes); "
@@ -886,7 +907,7 @@ int Trainer::run() {
                    (long long)perEpoch, (long long)textModel.context + 1,
                    (long long)heldOutWindows,
                    (long long)windowCount(textData.heldOut, textModel.context),
-                   (long long)model.evalBatch);
+                   (long long)options.evalBatch);
     } else {
       std::string from =
           checkpoint ? format("from '%s' (epoch %lld)",
@@ -898,21 +919,22 @@ int Trainer::run() {
                    params, from.c_str());
     }
   } else {
-    perEpoch = data.train.count / model.trainBatch;
-    int64_t dropped = data.train.count - perEpoch * model.trainBatch;
-    int64_t evaluated = data.test.count / model.evalBatch * model.evalBatch;
+    perEpoch = data.train.count / options.trainBatch;
+    int64_t dropped = data.train.count - perEpoch * options.trainBatch;
+    int64_t evaluated = data.test.count / options.evalBatch * options.evalBatch;
     std::fprintf(out,
                  "training %s on %s: %zu parameter tensors, %lld training "
                  "and %lld test examples, batch %lld, lr %g\n",
                  program.model.c_str(), backend->description().c_str(), params,
                  (long long)data.train.count, (long long)data.test.count,
-                 (long long)model.trainBatch, lr);
+                 (long long)options.trainBatch, lr);
     std::fprintf(out,
                  "%lld steps per epoch (the last %lld training examples of "
-                 "each shuffled epoch are dropped: static batch); evaluation "
+                 "each shuffled epoch are dropped: every step takes a full "
+                 "batch); evaluation "
                  "on %lld of %lld test examples, eval batch %lld\n",
                  (long long)perEpoch, (long long)dropped, (long long)evaluated,
-                 (long long)data.test.count, (long long)model.evalBatch);
+                 (long long)data.test.count, (long long)options.evalBatch);
   }
   std::fprintf(
       out, "kernels: %s in %.2f s (backend ready in %.2f s, %.1f MiB)\n",
@@ -921,7 +943,7 @@ int Trainer::run() {
       backend->memoryBytes() / (1024.0 * 1024.0));
   std::fflush(out);
 
-  BatchIterator batches(data.train, model.trainBatch, options.seed,
+  BatchIterator batches(data.train, options.trainBatch, options.seed,
                         /*shuffle=*/true);
   batches.dropLast = true;
   Batch batch;
@@ -957,11 +979,11 @@ int Trainer::run() {
         return batches.next(batch);
       if (drawn == perEpoch)
         return false;
-      trainingBatch(textData.train, textModel.context, model.trainBatch,
+      trainingBatch(textData.train, textModel.context, options.trainBatch,
                     options.seed,
                     static_cast<uint64_t>(epoch * perEpoch + drawn), windows);
       ++drawn;
-      batch.size = model.trainBatch;
+      batch.size = options.trainBatch;
       return true;
     };
     Progress progress(epoch + 1, epochs, perEpoch, unit);
@@ -1169,6 +1191,8 @@ int kiln::runtime::trainerMain(int argc, char **argv,
       toolName = toolName.substr(slash + 1);
   }
   Options options;
+  options.trainBatch = model.trainBatch;
+  options.evalBatch = model.evalBatch;
   if (int code = parseFlags(argc, argv, model, options))
     return code;
   if (options.help) {

@@ -79,6 +79,81 @@ TEST(ProgramTest, ErrorsNameTheLine) {
               "result 'loss' refers to @64, which does not exist");
 }
 
+// A step with a run-time batch: sizes per batch and grid formulas.
+const char *kBatchProgram = R"(kiln-program 1
+model tiny
+step train tiny_train_step arena 4096 max-batch 16
+arg param w F32 4,3 init uniform -0.5 0.25
+arg input x F32 b,3
+launch matmul grid d0/64,2,3*d0*d1 block 256,1,1 shared 0 seed 0 dims b,4*b buffers a1 a0 @0
+launch sum grid 1,1,1 block 32,1,1 shared 0 seed 0 dims - buffers @0 @2048
+result loss loss F32 - @2048
+result output y F32 b,4 @0
+end
+)";
+
+TEST(ProgramTest, RunTimeBatchPrintsBackAndBinds) {
+  auto program = parseProgram(kBatchProgram, "batch.program");
+  ASSERT_TRUE(program.ok()) << program.status().message();
+  EXPECT_EQ(printProgram(*program), kBatchProgram);
+  const Step &step = *program->step("train");
+  EXPECT_EQ(step.maxBatch, 16);
+  EXPECT_EQ(step.arguments[1].shape, (std::vector<int64_t>{-1, 3}));
+  EXPECT_EQ(step.launches[0].dims, (std::vector<int64_t>{-1, -4}));
+  EXPECT_FALSE(requireFixedSizes(*program).ok());
+
+  // Out of range, or a step without a run-time batch.
+  EXPECT_FALSE(bindBatch(*program, "train", 0).ok());
+  EXPECT_FALSE(bindBatch(*program, "train", 17).ok());
+  EXPECT_FALSE(bindBatch(*program, "eval", 4).ok());
+
+  ASSERT_TRUE(bindBatch(*program, "train", 10).ok());
+  EXPECT_TRUE(requireFixedSizes(*program).ok());
+  const Launch &matmul = step.launches[0];
+  EXPECT_EQ(step.maxBatch, 0);
+  EXPECT_EQ(step.arguments[1].shape, (std::vector<int64_t>{10, 3}));
+  EXPECT_EQ(step.results[1].shape, (std::vector<int64_t>{10, 4}));
+  EXPECT_EQ(matmul.dims, (std::vector<int64_t>{10, 40}));
+  // ceil(10 / 64), 2, 3 * 10 * 40.
+  EXPECT_EQ(matmul.gridSize(0), 1u);
+  EXPECT_EQ(matmul.gridSize(1), 2u);
+  EXPECT_EQ(matmul.gridSize(2), 1200u);
+  EXPECT_FALSE(bindBatch(*program, "train", 10).ok()) << "already fixed";
+  EXPECT_NE(printProgram(*program).find("launch matmul grid 1,2,1200 "),
+            std::string::npos);
+}
+
+TEST(ProgramTest, RunTimeBatchErrors) {
+  auto expectError = [](const std::string &bad, const std::string &message) {
+    auto program = parseProgram(bad, "bad.program");
+    ASSERT_FALSE(program.ok());
+    EXPECT_NE(program.status().message().find(message), std::string::npos)
+        << program.status().message();
+  };
+  // Sizes per batch need a step with a max-batch.
+  expectError("kiln-program 1\nstep train f arena 8\narg input x F32 b,3\n"
+              "end\n",
+              "argument 'x' has a size per batch, but the step has no "
+              "max-batch");
+  expectError("kiln-program 1\nstep train f arena 8 max-batch 4\n"
+              "arg input x F32 0*b\nend\n",
+              "bad.program:3: bad size '0*b'");
+  expectError("kiln-program 1\nstep train f arena 8 max-batch 4\n"
+              "launch k grid d1/2,1,1 block 1,1,1 shared 0 seed 0 dims b "
+              "buffers\nend\n",
+              "kernel 'k' has a grid factor d1 beyond its dims");
+  expectError("kiln-program 1\nstep train f arena 8 max-batch 4\n"
+              "launch k grid 4/2,1,1 block 1,1,1 shared 0 seed 0 dims - "
+              "buffers\nend\n",
+              "bad.program:3: bad grid extent '4/2'");
+  expectError("kiln-program 1\nstep train f arena 8 max-batch 4\n"
+              "launch k grid 1,1,1 block b,1,1 shared 0 seed 0 dims - "
+              "buffers\nend\n",
+              "bad.program:3: a size per batch in block");
+  expectError("kiln-program 1\nstep train f arena 8 maximum 4\nend\n",
+              "bad.program:2: expected 'max-batch', got 'maximum'");
+}
+
 TEST(ProgramTest, SplitsSourcesAtKernelMarkers) {
   std::string source = "PREAMBLE\n";
   for (int k = 0; k < 5; ++k)

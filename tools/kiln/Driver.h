@@ -96,6 +96,8 @@ struct TrainerOptions {
   /// The batch sizes of the train and eval steps, and of the predict step
   /// of a model with outputs.
   int64_t trainBatch = 128, evalBatch = 1000, predictBatch = 1;
+  /// The largest batch the training step takes at run time.
+  int64_t maxBatch = 128;
   /// Other --bind NAME=SIZE bindings, for both steps.
   std::vector<std::string> bindings;
   /// The pipeline's optimizer-options.

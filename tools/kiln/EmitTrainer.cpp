@@ -2,12 +2,14 @@
 //
 // Builds a compiled training executable:
 //
-//   1. compile the model twice to the `planned` stage, binding `batch` to
-//      the training batch and to the evaluation batch;
-//   2. generate one program from the "train" step of the first and the
-//      "eval" step of the second, for the GPU (CUDA C) and for the CPU (C++):
-//      the two programs launch the same steps with different launch
-//      configurations (and kernel deduplication);
+//   1. compile the model to the `planned` stage once per step (training,
+//      evaluation, and predict for a model with outputs), each keeping
+//      `batch` a run-time size planned for that step's largest batch
+//      (--max-batch, --eval-batch, --predict-batch);
+//   2. generate one program from the "train" step of the first, the "eval"
+//      step of the second (and the "predict" step of the third), for the
+//      GPU (CUDA C) and for the CPU (C++), with kernel deduplication; the
+//      trainer fixes each step's batch when it starts (runtime::bindBatch);
 //   3. write main.cpp, embedding both programs and both sources as raw
 //      string literals, which calls runtime::trainerMain
 //      (runtime/Trainer.h);
@@ -217,20 +219,22 @@ int kiln::driver::emitTrainer(const TrainerOptions &options) {
   // One compile per batch size; of each only one step is used.
   ModelFile trainFile, evalFile, predictFile;
   std::string empty;
-  auto compileAt = [&](ModelFile &file, int64_t batch) -> int {
+  auto compileAt = [&](ModelFile &file, int64_t largest) -> int {
     if (int code = file.parse(options.modelFile))
       return code;
     std::vector<std::string> bind = options.bindings;
-    bind.push_back("batch=" + std::to_string(batch));
-    if (int code = checkPlanningBindings(file, bind))
+    std::vector<std::string> planned = bind;
+    planned.push_back("batch=" + std::to_string(largest));
+    if (int code = checkPlanningBindings(file, planned))
       return code;
     CompilePipelineOptions pipeline;
     pipeline.stage = Stage::planned;
     pipeline.bind = bind;
+    pipeline.maxBatch = largest;
     pipeline.optimizerOptions = options.optimizerOptions;
     return file.compile(pipeline);
   };
-  if (int code = compileAt(trainFile, options.trainBatch))
+  if (int code = compileAt(trainFile, options.maxBatch))
     return code;
   if (int code = compileAt(evalFile, options.evalBatch))
     return code;

@@ -115,6 +115,13 @@ cl::opt<int64_t> predictBatch(
     cl::desc("--emit=trainer: the batch size of the predict step of a model "
              "with outputs (default 1)"),
     cl::init(1), cl::sub(compileCommand()), cl::cat(category()));
+cl::opt<int64_t> maxBatch(
+    "max-batch",
+    cl::desc("Keep `batch` a run-time size, taking any batch up to N: the "
+             "memory plan is sized for N (with --emit=trainer: the training "
+             "step's largest --batch; default: --batch)"),
+    cl::value_desc("N"), cl::init(0), cl::sub(compileCommand()),
+    cl::cat(category()));
 cl::opt<std::string> arch("arch", cl::desc("GPU architecture for --emit=ptx"),
                           cl::value_desc("sm_NN"), cl::init("sm_90"),
                           cl::sub(compileCommand()), cl::cat(category()));
@@ -255,11 +262,19 @@ int trainer(llvm::StringRef optimizerOptions) {
   options.output = outputFile;
   options.sourceOnly = source;
   options.trainBatch = trainBatch;
+  options.maxBatch =
+      maxBatch.getNumOccurrences() ? int64_t(maxBatch) : int64_t(trainBatch);
+  if (options.maxBatch < trainBatch)
+    return fail(kUsageError, "--max-batch " + std::to_string(maxBatch) +
+                                 " is smaller than --batch " +
+                                 std::to_string(trainBatch));
   options.evalBatch = evalBatch;
   options.predictBatch = predictBatch;
   options.optimizerOptions = optimizerOptions.str();
-  options.description = "--batch " + std::to_string(trainBatch) +
-                        " --eval-batch " + std::to_string(evalBatch);
+  options.description = "--batch " + std::to_string(trainBatch);
+  if (options.maxBatch != trainBatch)
+    options.description += " --max-batch " + std::to_string(options.maxBatch);
+  options.description += " --eval-batch " + std::to_string(evalBatch);
   for (const std::string &binding : bindings) {
     if (llvm::StringRef(binding).split('=').first == "batch")
       return fail(kUsageError, "--emit=trainer binds 'batch' itself: use "
@@ -290,6 +305,13 @@ int compile() {
   llvm::FailureOr<std::string> overrides = optimizerOverrides();
   if (llvm::failed(overrides))
     return kUsageError;
+  if (maxBatch.getNumOccurrences() && maxBatch < 1)
+    return fail(kUsageError, "--max-batch must be >= 1");
+  for (const std::string &binding : bindings)
+    if (maxBatch.getNumOccurrences() &&
+        llvm::StringRef(binding).split('=').first == "batch")
+      return fail(kUsageError, "--max-batch keeps 'batch' a run-time size: "
+                               "it cannot be combined with --bind batch=N");
   for (const std::string &pass : printIRAfter)
     if (!mlir::PassInfo::lookup(pass))
       return fail(kUsageError, "--print-ir-after: unknown pass '" + pass + "'");
@@ -309,10 +331,15 @@ int compile() {
     return code;
   bool generating = emit == Emit::cuda || emit == Emit::cpp ||
                     emit == Emit::ptx || emit == Emit::program;
-  if (printStats || emit == Emit::planned || generating)
-    if (int code = checkPlanningBindings(
-            file, std::vector<std::string>(bindings.begin(), bindings.end())))
+  std::vector<std::string> sizes(bindings.begin(), bindings.end());
+  if (printStats || emit == Emit::planned || generating) {
+    // With --max-batch, `batch` is sized at run time.
+    std::vector<std::string> planned = sizes;
+    if (maxBatch.getNumOccurrences())
+      planned.push_back("batch=" + std::to_string(maxBatch));
+    if (int code = checkPlanningBindings(file, planned))
       return code;
+  }
   if (emit == Emit::ast)
     return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
       kiln::frontend::dump(file.getAST(), os);
@@ -325,8 +352,8 @@ int compile() {
                                             : kiln::Stage::ir;
   if (emit == Emit::planned || printStats || generating)
     options.stage = kiln::Stage::planned;
-  std::vector<std::string> sizes(bindings.begin(), bindings.end());
   options.bind = sizes;
+  options.maxBatch = static_cast<int64_t>(maxBatch);
   options.optimizerOptions = *overrides;
   auto printing = [&](mlir::PassManager &pm) {
     if (!printIRAfterAll && printIRAfter.empty())
