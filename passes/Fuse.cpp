@@ -192,8 +192,9 @@ bool Fuser::dependsOn(Value v, Group &g) {
 
 bool Fuser::readsLate(Operation *op, Group &g) {
   unsigned anchor = position[g.anchor];
-  // A group that reads only the step's arguments (the causal mask) can be
-  // computed anywhere: the final sort hoists its kernel before the anchor.
+  // A group that reads only the step's arguments (a mask computed from
+  // iotas) can be computed anywhere: the final sort hoists its kernel
+  // before the anchor.
   auto readsOnlyArguments = [&](Group &source) {
     return llvm::all_of(source.ops, [&](Operation *member) {
       return llvm::all_of(member->getOperands(), [&](Value v) {

@@ -8,8 +8,10 @@
 // shapes cover sequence lengths that are not multiples of the 64-row tiles,
 // causal and not, Tq != Tk, D != Dv, broadcast and dynamic batch
 // dimensions, f64, and a forward kernel that yields only its output (an
-// evaluation step). The GPT's own kernels are checked through the examples
-// (OpaqueTest.cpp compiles every opaque kernel of examples/gpt.kiln).
+// evaluation step). The GPT's shapes are compiled here for spills; its
+// whole program compiles with NVRTC in test/backend, where test/models/
+// gpt_tiny.kiln's training steps also run on the CPU backend against the
+// reference executor.
 //
 // Tolerances: the kernels sum in the element type with an online softmax
 // (a rescaling per key tile), the reference in double. The inputs are
