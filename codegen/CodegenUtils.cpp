@@ -353,3 +353,16 @@ std::string kiln::codegen::cppEntry(KernelOp kernel,
          "unsigned long long seed) {\n  (void)dims;\n  (void)seed;\n  " +
          generated.symbol + "(" + llvm::join(args, ", ") + ");\n}\n";
 }
+
+std::string
+kiln::codegen::substitute(StringRef text,
+                          ArrayRef<std::pair<StringRef, std::string>> values) {
+  std::string out = text.str();
+  for (const auto &[key, value] : values) {
+    std::string pattern = "${" + key.str() + "}";
+    for (size_t at = out.find(pattern); at != std::string::npos;
+         at = out.find(pattern, at + value.size()))
+      out.replace(at, pattern.size(), value);
+  }
+  return out;
+}

@@ -112,6 +112,11 @@ mlir::LogicalResult emitElementwiseIteration(
     llvm::ArrayRef<llvm::SmallVector<std::string, 1>> outputs,
     llvm::StringRef indent, unsigned &next);
 
+/// `text` with every `${key}` replaced by its value.
+std::string
+substitute(llvm::StringRef text,
+           llvm::ArrayRef<std::pair<llvm::StringRef, std::string>> values);
+
 /// The generators, one per kernel kind.
 mlir::FailureOr<GeneratedKernel>
 generateElementwise(KernelOp kernel, llvm::StringRef symbol, Target target);
@@ -123,12 +128,18 @@ mlir::FailureOr<GeneratedKernel>
 generateOpaque(KernelOp kernel, llvm::StringRef symbol, Target target);
 mlir::FailureOr<GeneratedKernel>
 generateHorizontal(KernelOp kernel, llvm::StringRef symbol, Target target);
+/// The fused attention kernels (Attention.cpp): an opaque kernel holding
+/// kiln.attention, kiln.attention_grad_q or kiln.attention_grad_kv, whose
+/// results the kernel may yield in part.
+mlir::FailureOr<GeneratedKernel>
+generateAttention(KernelOp kernel, llvm::StringRef symbol, Target target);
 
 /// Device and host helpers a kind's kernels call, for the preamble ("" if
 /// none).
 std::string reductionPreamble(Target target);
 std::string matmulPreamble(Target target);
 std::string opaquePreamble(Target target);
+std::string attentionPreamble(Target target);
 
 } // namespace kiln::codegen
 

@@ -34,6 +34,7 @@ std::string kiln::codegen::preamble(Target target) {
   text += reductionPreamble(target);
   text += matmulPreamble(target);
   text += opaquePreamble(target);
+  text += attentionPreamble(target);
   return text;
 }
 

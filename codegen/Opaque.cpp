@@ -348,19 +348,6 @@ constexpr const char *kInputAt = "((n * C + c) * H + ih) * W + iw";
 constexpr const char *kWeightAt = "((o * C + c) * KH + kh) * KW + kw";
 constexpr const char *kOutputAt = "((n * O + o) * OH + oh) * OW + ow";
 
-/// `text` with every `${key}` replaced by its value.
-std::string substitute(StringRef text,
-                       ArrayRef<std::pair<StringRef, std::string>> values) {
-  std::string out = text.str();
-  for (const auto &[key, value] : values) {
-    std::string pattern = "${" + key.str() + "}";
-    for (size_t at = out.find(pattern); at != std::string::npos;
-         at = out.find(pattern, at + value.size()))
-      out.replace(at, pattern.size(), value);
-  }
-  return out;
-}
-
 /// The product of `sizes` when all are static, -1 otherwise.
 int64_t staticProduct(ArrayRef<Size> sizes) {
   int64_t product = 1;
@@ -1163,11 +1150,16 @@ LogicalResult emitEmbeddingGrad(OpaqueEmitter &e, EmbeddingGradOp op,
 FailureOr<GeneratedKernel> kiln::codegen::generateOpaque(KernelOp kernel,
                                                          llvm::StringRef symbol,
                                                          Target target) {
+  // Attention and its gradients have several results and a generator of
+  // their own.
+  auto ops = kernel.getBlock().without_terminator();
+  if (std::distance(ops.begin(), ops.end()) == 1 &&
+      llvm::isa<AttentionOp, AttentionGradQOp, AttentionGradKvOp>(*ops.begin()))
+    return generateAttention(kernel, symbol, target);
   GeneratedKernel generated;
   if (failed(initGenerated(kernel, symbol, generated)))
     return failure();
   // Exactly one op, whose result is the kernel's only result.
-  auto ops = kernel.getBlock().without_terminator();
   Operation *yield = kernel.getBlock().getTerminator();
   if (std::distance(ops.begin(), ops.end()) != 1 ||
       kernel.getNumResults() != 1 ||

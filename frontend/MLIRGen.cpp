@@ -185,15 +185,22 @@ public:
   template <typename OpTy, typename... Args>
   FailureOr<Value> create(Location loc, Args &&...args) {
     loc = inlined(loc);
-    auto op = builder.create<OpTy>(loc, builder.getNoneType(),
-                                   std::forward<Args>(args)...);
+    // One placeholder type per result (kiln.attention also returns its
+    // log-sum-exp); the value of the expression is the first result.
+    Type none = builder.getNoneType();
+    OpTy op;
+    if constexpr (OpTy::template hasTrait<OpTrait::OneResult>())
+      op = builder.create<OpTy>(loc, none, std::forward<Args>(args)...);
+    else
+      op = builder.create<OpTy>(loc, none, none, std::forward<Args>(args)...);
     SmallVector<Type> types;
     if (failed(inferResultTypes(op, types))) {
       failedAny = true;
       op->erase();
       return failure();
     }
-    op->getResult(0).setType(types.front());
+    for (auto [result, type] : llvm::zip(op->getResults(), types))
+      result.setType(type);
     // Check the operand types now, so that a type error stands at the
     // expression that built the op.
     if (failed(verifyOperands(op))) {

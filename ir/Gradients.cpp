@@ -492,6 +492,31 @@ LogicalResult gradient(LayerNormOp op, OpBuilder &b, Value g, Grads &grads) {
 }
 
 //===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+LogicalResult gradient(AttentionOp op, OpBuilder &b, Value g, Grads &grads) {
+  // The flash-attention backward: with delta_i = rowsum(g_i * o_i), the
+  // probabilities are recomputed from the saved log-sum-exp inside two
+  // kernels, one over query tiles (dq) and one over key tiles (dk, dv).
+  // They give the gradients over the broadcast batch dimensions; a
+  // broadcast operand sums them back.
+  Location loc = op.getLoc();
+  Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
+  Value delta =
+      b.create<ReduceSumOp>(loc, b.create<MulOp>(loc, g, op.getResult()),
+                            b.getDenseI64ArrayAttr({-1}), UnitAttr());
+  Value dq = b.create<AttentionGradQOp>(loc, q, k, v, g, op.getLse(), delta,
+                                        op.getCausalAttr(), op.getScaleAttr());
+  auto kv = b.create<AttentionGradKvOp>(loc, q, k, v, g, op.getLse(), delta,
+                                        op.getCausalAttr(), op.getScaleAttr());
+  grads.push_back(sumToShape(b, loc, dq, q.getType()));
+  grads.push_back(sumToShape(b, loc, kv.getKeyGrad(), k.getType()));
+  grads.push_back(sumToShape(b, loc, kv.getValueGrad(), v.getType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Convolution, pooling, embedding
 //===----------------------------------------------------------------------===//
 
@@ -547,6 +572,6 @@ void kiln::attachGradientRules(MLIRContext &context) {
          CosOp, SinOp, FloorOp, GeluOp, CastOp, DropoutOp, AddOp, SubOp, MulOp,
          DivOp, MaxOp, MinOp, PowOp, SelectOp, MatmulOp, TransposeOp, ReshapeOp,
          BroadcastOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp, CountOp,
-         SoftmaxOp, LogSoftmaxOp, CrossEntropyOp, LayerNormOp, Conv2dOp,
-         MaxPool2dOp, AvgPool2dOp, EmbeddingOp>(context);
+         SoftmaxOp, LogSoftmaxOp, CrossEntropyOp, LayerNormOp, AttentionOp,
+         Conv2dOp, MaxPool2dOp, AvgPool2dOp, EmbeddingOp>(context);
 }

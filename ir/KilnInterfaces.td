@@ -16,7 +16,9 @@ def Kiln_DifferentiableOpInterface : OpInterface<"DifferentiableOpInterface"> {
   let methods = [
     InterfaceMethod<[{
         Builds, at the builder's insertion point, the gradient of every
-        operand from `resultGrad`, the gradient of the op's result, and
+        operand from `resultGrad`, the gradient of the op's first result
+        (an op's other results, such as the log-sum-exp kiln.attention
+        saves for its backward pass, carry no gradient), and
         appends them to `operandGrads` in operand order: a null Value for an
         operand without a gradient (integer inputs, labels, shape-only
         operands). Gradients have the operands' types: broadcasts are summed

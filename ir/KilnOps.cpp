@@ -367,53 +367,143 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
-LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
-                                            std::optional<Location> loc,
-                                            Adaptor adaptor,
-                                            SmallVectorImpl<Type> &results) {
-  RankedTensorType q = tensorOf(adaptor.getQuery()),
-                   k = tensorOf(adaptor.getKey()),
-                   v = tensorOf(adaptor.getValue());
+namespace {
+
+/// The shapes every attention op shares: query [..., Tq, D], key
+/// [..., Tk, D] and value [..., Tk, Dv] of one element type, their batch
+/// dimensions broadcast, and a finite scale.
+struct AttentionShapes {
+  SmallVector<int64_t> batch;
+  int64_t tq, tk, d, dv;
+  Type element;
+};
+
+template <typename OpTy>
+FailureOr<AttentionShapes> inferAttention(std::optional<Location> loc,
+                                          Value query, Value key, Value value,
+                                          APFloat scaleAttr) {
+  RankedTensorType q = tensorOf(query), k = tensorOf(key), v = tensorOf(value);
   if (k.getElementType() != q.getElementType() ||
       v.getElementType() != q.getElementType())
-    return fail<AttentionOp>(loc,
-                             "query, key and value must have one element "
-                             "type, got ",
-                             q.getElementType(), ", ", k.getElementType(),
-                             " and ", v.getElementType());
+    return fail<OpTy>(loc,
+                      "query, key and value must have one element type, "
+                      "got ",
+                      q.getElementType(), ", ", k.getElementType(), " and ",
+                      v.getElementType());
   if (q.getRank() < 2 || k.getRank() < 2 || v.getRank() < 2)
-    return fail<AttentionOp>(
-        loc,
-        "needs query, key and value of rank at least 2 ([..., T, D]), "
-        "got ",
-        formatShape(q.getShape()), ", ", formatShape(k.getShape()), " and ",
-        formatShape(v.getShape()));
+    return fail<OpTy>(loc,
+                      "needs query, key and value of rank at least 2 "
+                      "([..., T, D]), got ",
+                      formatShape(q.getShape()), ", ",
+                      formatShape(k.getShape()), " and ",
+                      formatShape(v.getShape()));
   auto last = [](RankedTensorType t, int64_t fromEnd) {
     return t.getDimSize(t.getRank() - fromEnd);
   };
   if (failed(verifyCompatibleShape({last(q, 1)}, {last(k, 1)})))
-    return fail<AttentionOp>(loc, "query ", formatShape(q.getShape()),
-                             " and key ", formatShape(k.getShape()),
-                             " have different feature sizes D");
+    return fail<OpTy>(loc, "query ", formatShape(q.getShape()), " and key ",
+                      formatShape(k.getShape()),
+                      " have different feature sizes D");
   if (failed(verifyCompatibleShape({last(k, 2)}, {last(v, 2)})))
-    return fail<AttentionOp>(loc, "key ", formatShape(k.getShape()),
-                             " and value ", formatShape(v.getShape()),
-                             " have different sequence lengths Tk");
+    return fail<OpTy>(loc, "key ", formatShape(k.getShape()), " and value ",
+                      formatShape(v.getShape()),
+                      " have different sequence lengths Tk");
   auto batch =
       broadcastShapes(q.getShape().drop_back(2), k.getShape().drop_back(2));
   if (batch)
     batch = broadcastShapes(*batch, v.getShape().drop_back(2));
   if (!batch)
-    return fail<AttentionOp>(loc, "cannot broadcast the batch dimensions of ",
-                             formatShape(q.getShape()), ", ",
-                             formatShape(k.getShape()), " and ",
-                             formatShape(v.getShape()));
-  double scale = adaptor.getScale().convertToDouble();
+    return fail<OpTy>(loc, "cannot broadcast the batch dimensions of ",
+                      formatShape(q.getShape()), ", ",
+                      formatShape(k.getShape()), " and ",
+                      formatShape(v.getShape()));
+  double scale = scaleAttr.convertToDouble();
   if (!std::isfinite(scale))
-    return fail<AttentionOp>(loc, "scale must be finite, got ", scale);
-  batch->push_back(last(q, 2));
-  batch->push_back(last(v, 1));
-  results.push_back(RankedTensorType::get(*batch, q.getElementType()));
+    return fail<OpTy>(loc, "scale must be finite, got ", scale);
+  AttentionShapes s;
+  s.batch = std::move(*batch);
+  s.tq = last(q, 2);
+  s.tk = last(k, 2);
+  s.d = ShapedType::isDynamic(last(q, 1)) ? last(k, 1) : last(q, 1);
+  s.dv = last(v, 1);
+  s.element = q.getElementType();
+  return s;
+}
+
+/// `batch + tail` as a tensor type of `element`.
+RankedTensorType batched(const AttentionShapes &s, ArrayRef<int64_t> tail) {
+  SmallVector<int64_t> shape(s.batch);
+  shape.append(tail.begin(), tail.end());
+  return RankedTensorType::get(shape, s.element);
+}
+
+/// The operands of the gradient ops beyond q, k, v: `grad` of the forward
+/// result's shape, `lse` and `delta` of its rows' shape.
+template <typename OpTy, typename Adaptor>
+FailureOr<AttentionShapes> inferAttentionGrad(std::optional<Location> loc,
+                                              Adaptor adaptor) {
+  FailureOr<AttentionShapes> s =
+      inferAttention<OpTy>(loc, adaptor.getQuery(), adaptor.getKey(),
+                           adaptor.getValue(), adaptor.getScale());
+  if (failed(s))
+    return failure();
+  struct Expected {
+    const char *name;
+    Value value;
+    RankedTensorType type;
+  } expected[] = {{"grad", adaptor.getGrad(), batched(*s, {s->tq, s->dv})},
+                  {"lse", adaptor.getLse(), batched(*s, {s->tq})},
+                  {"delta", adaptor.getDelta(), batched(*s, {s->tq})}};
+  for (const Expected &e : expected) {
+    RankedTensorType type = tensorOf(e.value);
+    if (type.getElementType() != s->element ||
+        failed(verifyCompatibleShape(type.getShape(), e.type.getShape())))
+      return fail<OpTy>(loc, "needs ", e.name, " ",
+                        formatShape(e.type.getShape()), " of ", s->element,
+                        ", got ", formatShape(type.getShape()), " of ",
+                        type.getElementType());
+  }
+  return s;
+}
+
+} // namespace
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  FailureOr<AttentionShapes> s =
+      inferAttention<AttentionOp>(loc, adaptor.getQuery(), adaptor.getKey(),
+                                  adaptor.getValue(), adaptor.getScale());
+  if (failed(s))
+    return failure();
+  results.push_back(batched(*s, {s->tq, s->dv}));
+  results.push_back(batched(*s, {s->tq}));
+  return success();
+}
+
+LogicalResult
+AttentionGradQOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                   Adaptor adaptor,
+                                   SmallVectorImpl<Type> &results) {
+  FailureOr<AttentionShapes> s =
+      inferAttentionGrad<AttentionGradQOp>(loc, adaptor);
+  if (failed(s))
+    return failure();
+  results.push_back(batched(*s, {s->tq, s->d}));
+  return success();
+}
+
+LogicalResult
+AttentionGradKvOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                    Adaptor adaptor,
+                                    SmallVectorImpl<Type> &results) {
+  FailureOr<AttentionShapes> s =
+      inferAttentionGrad<AttentionGradKvOp>(loc, adaptor);
+  if (failed(s))
+    return failure();
+  results.push_back(batched(*s, {s->tk, s->d}));
+  results.push_back(batched(*s, {s->tk, s->dv}));
   return success();
 }
 

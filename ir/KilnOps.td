@@ -648,30 +648,40 @@ def Kiln_AccuracyOp : Kiln_Op<"accuracy", [Pure]> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Attention: a primitive with fused kernels of its own
+//===----------------------------------------------------------------------===//
+
 def Kiln_AttentionOp : Kiln_Op<"attention", [Pure]> {
-  let summary = "scaled dot-product attention";
+  let summary = "scaled dot-product attention, with its row log-sum-exp";
   let description = [{
     `softmax(scale * query @ key^T + mask) @ value` with PyTorch's
     `F.scaled_dot_product_attention` semantics: `query [..., Tq, D]`,
-    `key [..., Tk, D]`, `value [..., Tk, Dv]` give `[..., Tq, Dv]`; the
-    leading (batch, head) dimensions broadcast. With `causal`, query `i`
+    `key [..., Tk, D]`, `value [..., Tk, Dv]` give `result [..., Tq, Dv]`;
+    the leading (batch, head) dimensions broadcast. With `causal`, query `i`
     sees the keys `j <= i` (top-left aligned, like `is_causal=True`).
 
-    Composite: `kiln-decompose` lowers it to matmul, a scaling, the causal
-    mask (`kiln.iota`, `kiln.cmp`, `kiln.select`), softmax and matmul, so
-    autodiff, fusion and code generation need nothing of their own. A fused
-    (flash-attention) kernel can replace the decomposition later without
-    changing the op (docs/architecture.md).
+    The second result, `lse [..., Tq]` (the query's element type), is the
+    log-sum-exp of each query row's masked, scaled scores,
+    `log(sum_j exp(scale * q_i . k_j))`: the softmax's normalizer, which the
+    backward pass (`kiln.attention_grad_q`, `kiln.attention_grad_kv`) needs
+    to recompute the probabilities tile by tile. The frontend only exposes
+    `result`; `kiln-autodiff` passes `lse` to the gradient ops, so the
+    forward kernel saves one number per row instead of the `[..., Tq, Tk]`
+    probabilities. A primitive: one fused (flash-attention) kernel that
+    never writes the scores to memory (codegen/Attention.cpp,
+    docs/architecture.md).
 
     ```mlir
-    %o = kiln.attention %q, %k, %v causal scale 1.250000e-01
-        : (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>) -> tensor<?x6x256x64xf32>
+    %o, %lse = kiln.attention %q, %k, %v causal scale 1.250000e-01
+        : (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>)
+        -> (tensor<?x6x256x64xf32>, tensor<?x6x256xf32>)
     ```
   }];
   let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
                        Kiln_FloatTensor:$value, UnitAttr:$causal,
                        F64Attr:$scale);
-  let results = (outs Kiln_FloatTensor:$result);
+  let results = (outs Kiln_FloatTensor:$result, Kiln_FloatTensor:$lse);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`causal` $causal^)? `scale` $scale attr-dict
     `:` functional-type(operands, results)
@@ -688,8 +698,7 @@ def Kiln_IotaOp : Kiln_Op<"iota", [Pure]> {
     An `i32` tensor of the static `shape` whose element at `(i0, i1, ...)`
     is `i<dimension>`. It reads no memory: fusion clones it into the
     elementwise kernels that use it (like a constant), and the code
-    generators compute it from the element's multi-index. The causal mask
-    of `kiln.attention` is `iota dim 0 >= iota dim 1`.
+    generators compute it from the element's multi-index.
 
     ```mlir
     %rows = kiln.iota [256, 256] dim 0 : tensor<256x256xi32>
@@ -880,6 +889,68 @@ def Kiln_EmbeddingGradOp : Kiln_Op<"embedding_grad", [Pure]> {
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $indices `,` $grad `,` $table_like attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+def Kiln_AttentionGradQOp : Kiln_Op<"attention_grad_q", [Pure]> {
+  let summary = "gradient of attention with respect to the query";
+  let description = [{
+    For the operands of a `kiln.attention` (same `causal` and `scale`), the
+    gradient `grad [..., Tq, Dv]` of its result, its `lse [..., Tq]` and
+    `delta [..., Tq]` = `rowsum(grad * result)`: with the probabilities
+    `P_ij = exp(scale * q_i . k_j - lse_i)` (0 where masked),
+    `dS_ij = P_ij (grad_i . v_j - delta_i)` and
+    `dq_i = scale * sum_j dS_ij k_j`, of shape `[batch..., Tq, D]` over the
+    broadcast batch dimensions (the gradient rule sums it back to the
+    query's shape). One kernel per query tile recomputes `P` from `lse`
+    key tile by key tile; nothing of size `Tq x Tk` is stored.
+
+    ```mlir
+    %dq = kiln.attention_grad_q %q, %k, %v, %g, %lse, %delta causal scale 1.250000e-01
+        : (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>,
+           tensor<?x6x256x64xf32>, tensor<?x6x256xf32>, tensor<?x6x256xf32>)
+        -> tensor<?x6x256x64xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
+                       Kiln_FloatTensor:$value, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$lse, Kiln_FloatTensor:$delta,
+                       UnitAttr:$causal, F64Attr:$scale);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $grad `,` $lse `,` $delta
+    (`causal` $causal^)? `scale` $scale attr-dict `:`
+    functional-type(operands, results)
+  }];
+}
+
+def Kiln_AttentionGradKvOp : Kiln_Op<"attention_grad_kv", [Pure]> {
+  let summary = "gradient of attention with respect to the key and value";
+  let description = [{
+    The operands are those of `kiln.attention_grad_q`. With
+    `P_ij = exp(scale * q_i . k_j - lse_i)` (0 where masked) and
+    `dS_ij = P_ij (grad_i . v_j - delta_i)`, the results are
+    `dk_j = scale * sum_i dS_ij q_i` `[batch..., Tk, D]` and
+    `dv_j = sum_i P_ij grad_i` `[batch..., Tk, Dv]` over the broadcast batch
+    dimensions. One kernel per key tile loops over the query tiles,
+    accumulating both in registers: no atomics, every sum in query order.
+
+    ```mlir
+    %dk, %dv = kiln.attention_grad_kv %q, %k, %v, %g, %lse, %delta causal scale 1.250000e-01
+        : (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>,
+           tensor<?x6x256x64xf32>, tensor<?x6x256xf32>, tensor<?x6x256xf32>)
+        -> (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>)
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$key,
+                       Kiln_FloatTensor:$value, Kiln_FloatTensor:$grad,
+                       Kiln_FloatTensor:$lse, Kiln_FloatTensor:$delta,
+                       UnitAttr:$causal, F64Attr:$scale);
+  let results = (outs Kiln_FloatTensor:$key_grad, Kiln_FloatTensor:$value_grad);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $grad `,` $lse `,` $delta
+    (`causal` $causal^)? `scale` $scale attr-dict `:`
     functional-type(operands, results)
   }];
 }

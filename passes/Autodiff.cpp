@@ -130,7 +130,18 @@ LogicalResult differentiate(func::FuncOp grad, unsigned numParams) {
                              b.getFloatAttr(lossType.getElementType(), 1.0)));
 
   for (Operation &op : llvm::reverse(body.without_terminator())) {
-    if (op.getNumResults() != 1 || !needed(op.getResult(0)))
+    if (op.getNumResults() == 0)
+      continue;
+    // Rules take the gradient of the first result only: the others
+    // (kiln.attention's log-sum-exp) are saved for the backward pass.
+    for (Value other : op.getResults().drop_front())
+      if (adjoint.lookup(other))
+        return op.emitError("'")
+               << op.getName() << "' result #"
+               << llvm::cast<OpResult>(other).getResultNumber()
+               << " has no gradient rule, so the loss cannot be "
+                  "differentiated through it";
+    if (!needed(op.getResult(0)))
       continue;
     Value g = adjoint.lookup(op.getResult(0));
     if (!g)

@@ -8,7 +8,9 @@
 //              log_softmax, cross_entropy and its gradient, layer_norm)
 //   matmul     a contraction, computed by a tiled GEMM
 //   opaque     anything else: a kernel of its own (layout changes, conv,
-//              pooling, embedding)
+//              pooling, embedding, attention and its two gradients; an
+//              opaque op may have several results, all of them the
+//              kernel's when read outside it)
 //
 // The cost rule: an intermediate tensor that stays inside a kernel saves one
 // write and one read of it from memory; fusion is only worth it when it adds
@@ -190,8 +192,9 @@ bool Fuser::dependsOn(Value v, Group &g) {
 
 bool Fuser::readsLate(Operation *op, Group &g) {
   unsigned anchor = position[g.anchor];
-  // A group that reads only the step's arguments (the causal mask) can be
-  // computed anywhere: the final sort hoists its kernel before the anchor.
+  // A group that reads only the step's arguments (a mask computed from
+  // iotas) can be computed anywhere: the final sort hoists its kernel
+  // before the anchor.
   auto readsOnlyArguments = [&](Group &source) {
     return llvm::all_of(source.ops, [&](Operation *member) {
       return llvm::all_of(member->getOperands(), [&](Value v) {
@@ -230,7 +233,8 @@ bool Fuser::canJoin(Group &g, Operation *op) {
 
 void Fuser::formGroups() {
   for (Operation &op : block.without_terminator()) {
-    if (op.getNumResults() != 1)
+    if (op.getNumResults() == 0 ||
+        (op.getNumResults() != 1 && roleOf(&op) != Role::opaque))
       continue;
     Value result = op.getResult(0);
     if (isRecomputed(&op))

@@ -54,6 +54,24 @@ public:
                  [&](ArrayRef<double> v) { return f(v[0], v[1]); });
     };
 
+    // Ops with several results.
+    auto storeAll = [&](Results results) -> LogicalResult {
+      if (!results) {
+        op->emitError() << llvm::toString(results.takeError());
+        return failure();
+      }
+      for (auto [value, tensor] : llvm::zip(op->getResults(), *results))
+        values[value] = std::move(tensor);
+      return success();
+    };
+    if (auto a = llvm::dyn_cast<AttentionOp>(op))
+      return storeAll(attention(in(0), in(1), in(2), a.getCausal(),
+                                a.getScale().convertToDouble()));
+    if (auto a = llvm::dyn_cast<AttentionGradKvOp>(op))
+      return storeAll(attentionGradKv(in(0), in(1), in(2), in(3), in(4), in(5),
+                                      a.getCausal(),
+                                      a.getScale().convertToDouble()));
+
     std::optional<Result> result =
         llvm::TypeSwitch<Operation *, std::optional<Result>>(op)
             .Case([&](ConstantOp c) -> std::optional<Result> {
@@ -191,10 +209,6 @@ public:
               return matmul(in(0), in(1), m.getTransposeLhs(),
                             m.getTransposeRhs());
             })
-            .Case([&](AttentionOp a) {
-              return attention(in(0), in(1), in(2), a.getCausal(),
-                               a.getScale().convertToDouble());
-            })
             .Case([&](IotaOp i) -> std::optional<Result> {
               return Result(iota(i.getShape(), i.getDimension()));
             })
@@ -304,6 +318,11 @@ public:
             })
             .Case([&](EmbeddingGradOp) {
               return embeddingGrad(in(0), in(1), in(2).shape);
+            })
+            .Case([&](AttentionGradQOp a) {
+              return attentionGradQ(in(0), in(1), in(2), in(3), in(4), in(5),
+                                    a.getCausal(),
+                                    a.getScale().convertToDouble());
             })
             // Composites run as their definitions.
             .Case([&](LinearOp l) -> Result {

@@ -78,6 +78,9 @@ broadcastShape(ArrayRef<const Tensor *> operands) {
 
 } // namespace
 
+static llvm::Error checkGradShape(llvm::StringRef op, const Tensor &grad,
+                                  ArrayRef<int64_t> expected);
+
 Tensor kiln::reference::map(const Tensor &x, ElementType type,
                             llvm::function_ref<double(double)> f) {
   Tensor y(type, x.shape);
@@ -122,66 +125,241 @@ Result kiln::reference::zip(ArrayRef<const Tensor *> operands, ElementType type,
   return y;
 }
 
-Result kiln::reference::attention(const Tensor &q, const Tensor &k,
-                                  const Tensor &v, bool causal, double scale) {
-  int64_t Tq = q.shape[q.rank() - 2], D = q.shape[q.rank() - 1];
-  int64_t Tk = k.shape[k.rank() - 2], Dv = v.shape[v.rank() - 1];
-  if (k.shape[k.rank() - 1] != D || v.shape[v.rank() - 2] != Tk)
-    return error(
-        "attention: shapes differ at run time: " + formatShape(q.shape) + ", " +
-        formatShape(k.shape) + " and " + formatShape(v.shape));
+namespace {
+
+/// The sizes of an attention op's operands at run time, and the broadcast
+/// of their batch dimensions.
+struct AttentionSizes {
+  int64_t Tq, Tk, D, Dv;
+  std::vector<int64_t> batch;
+  std::vector<int64_t> stridesQ, stridesK, stridesV;
+};
+
+llvm::Expected<AttentionSizes> attentionSizes(llvm::StringRef op,
+                                              const Tensor &q, const Tensor &k,
+                                              const Tensor &v) {
+  AttentionSizes s;
+  s.Tq = q.shape[q.rank() - 2];
+  s.D = q.shape[q.rank() - 1];
+  s.Tk = k.shape[k.rank() - 2];
+  s.Dv = v.shape[v.rank() - 1];
+  if (k.shape[k.rank() - 1] != s.D || v.shape[v.rank() - 2] != s.Tk)
+    return error(op + ": shapes differ at run time: " + formatShape(q.shape) +
+                 ", " + formatShape(k.shape) + " and " + formatShape(v.shape));
   Tensor batchQ(q.type, {q.shape.begin(), q.shape.end() - 2});
   Tensor batchK(k.type, {k.shape.begin(), k.shape.end() - 2});
   Tensor batchV(v.type, {v.shape.begin(), v.shape.end() - 2});
   auto batch = broadcastShape({&batchQ, &batchK, &batchV});
   if (!batch)
     return batch.takeError();
-  int64_t rank = static_cast<int64_t>(batch->size());
-  std::vector<int64_t> shape = *batch;
-  shape.push_back(Tq);
-  shape.push_back(Dv);
-  Tensor out(q.type, shape);
-  std::vector<int64_t> stridesQ = broadcastStrides(batchQ.shape, rank);
-  std::vector<int64_t> stridesK = broadcastStrides(batchK.shape, rank);
-  std::vector<int64_t> stridesV = broadcastStrides(batchV.shape, rank);
+  s.batch = *batch;
+  int64_t rank = static_cast<int64_t>(s.batch.size());
+  s.stridesQ = broadcastStrides(batchQ.shape, rank);
+  s.stridesK = broadcastStrides(batchK.shape, rank);
+  s.stridesV = broadcastStrides(batchV.shape, rank);
+  return s;
+}
+
+/// `batch + tail`.
+std::vector<int64_t> batched(const AttentionSizes &s,
+                             std::initializer_list<int64_t> tail) {
+  std::vector<int64_t> shape = s.batch;
+  shape.insert(shape.end(), tail);
+  return shape;
+}
+
+/// Calls f(b, q, k, v) for every entry b of the broadcast batch with the
+/// matrices of q [Tq, D], k [Tk, D] and v [Tk, Dv] it reads.
+void forEachBatch(const AttentionSizes &s, const Tensor &q, const Tensor &k,
+                  const Tensor &v,
+                  llvm::function_ref<void(int64_t, const double *,
+                                          const double *, const double *)>
+                      f) {
+  int64_t rank = static_cast<int64_t>(s.batch.size());
   std::vector<int64_t> index(rank, 0);
-  std::vector<double> p(Tk);
-  for (int64_t b = 0; b < numElements(*batch); ++b) {
+  for (int64_t b = 0; b < numElements(s.batch); ++b) {
     int64_t offQ = 0, offK = 0, offV = 0;
     for (int64_t d = 0; d < rank; ++d) {
-      offQ += index[d] * stridesQ[d];
-      offK += index[d] * stridesK[d];
-      offV += index[d] * stridesV[d];
+      offQ += index[d] * s.stridesQ[d];
+      offK += index[d] * s.stridesK[d];
+      offV += index[d] * s.stridesV[d];
     }
-    const double *pq = q.data.data() + offQ * Tq * D;
-    const double *pk = k.data.data() + offK * Tk * D;
-    const double *pv = v.data.data() + offV * Tk * Dv;
-    double *po = out.data.data() + b * Tq * Dv;
-    for (int64_t i = 0; i < Tq; ++i) {
-      // Query i sees keys j <= i when causal (top-left aligned).
-      int64_t seen = causal ? std::min(i + 1, Tk) : Tk;
-      double max = -std::numeric_limits<double>::infinity();
-      for (int64_t j = 0; j < seen; ++j) {
-        double dot = 0;
-        for (int64_t d = 0; d < D; ++d)
-          dot += pq[i * D + d] * pk[j * D + d];
-        p[j] = scale * dot;
-        max = std::max(max, p[j]);
-      }
-      double sum = 0;
-      for (int64_t j = 0; j < seen; ++j)
-        sum += p[j] = std::exp(p[j] - max);
-      for (int64_t e = 0; e < Dv; ++e) {
-        double acc = 0;
-        for (int64_t j = 0; j < seen; ++j)
-          acc += p[j] / sum * pv[j * Dv + e];
-        po[i * Dv + e] = acc;
-      }
-    }
-    increment(index, *batch);
+    f(b, q.data.data() + offQ * s.Tq * s.D, k.data.data() + offK * s.Tk * s.D,
+      v.data.data() + offV * s.Tk * s.Dv);
+    increment(index, s.batch);
   }
+}
+
+/// The keys query i sees: j < seen(i).
+int64_t keysSeen(const AttentionSizes &s, bool causal, int64_t i) {
+  return causal ? std::min(i + 1, s.Tk) : s.Tk;
+}
+
+/// The scaled score of query row `qi` [D] and key row `kj` [D].
+double score(const double *qi, const double *kj, int64_t D, double scale) {
+  double dot = 0;
+  for (int64_t d = 0; d < D; ++d)
+    dot += qi[d] * kj[d];
+  return scale * dot;
+}
+
+/// The probabilities P [Tq, Tk] of one batch entry the gradient ops use:
+/// exp(score - lse), 0 where masked.
+std::vector<double> probabilitiesFromLse(const AttentionSizes &s,
+                                         const double *q, const double *k,
+                                         const double *lse, bool causal,
+                                         double scale) {
+  std::vector<double> p(s.Tq * s.Tk, 0.0);
+  for (int64_t i = 0; i < s.Tq; ++i)
+    for (int64_t j = 0; j < keysSeen(s, causal, i); ++j)
+      p[i * s.Tk + j] =
+          std::exp(score(q + i * s.D, k + j * s.D, s.D, scale) - lse[i]);
+  return p;
+}
+
+/// dS [Tq, Tk] = P (grad_i . v_j - delta_i).
+std::vector<double> scoreGradients(const AttentionSizes &s,
+                                   const std::vector<double> &p,
+                                   const double *v, const double *grad,
+                                   const double *delta) {
+  std::vector<double> ds(s.Tq * s.Tk, 0.0);
+  for (int64_t i = 0; i < s.Tq; ++i)
+    for (int64_t j = 0; j < s.Tk; ++j) {
+      double dp = 0;
+      for (int64_t e = 0; e < s.Dv; ++e)
+        dp += grad[i * s.Dv + e] * v[j * s.Dv + e];
+      ds[i * s.Tk + j] = p[i * s.Tk + j] * (dp - delta[i]);
+    }
+  return ds;
+}
+
+llvm::Error checkAttentionGradOperands(llvm::StringRef op,
+                                       const AttentionSizes &s,
+                                       const Tensor &grad, const Tensor &lse,
+                                       const Tensor &delta) {
+  if (llvm::Error e = checkGradShape(op, grad, batched(s, {s.Tq, s.Dv})))
+    return e;
+  if (lse.shape != batched(s, {s.Tq}) || delta.shape != batched(s, {s.Tq}))
+    return error(op + ": lse " + formatShape(lse.shape) + " and delta " +
+                 formatShape(delta.shape) + " at run time, expected " +
+                 formatShape(batched(s, {s.Tq})));
+  return llvm::Error::success();
+}
+
+} // namespace
+
+Results kiln::reference::attention(const Tensor &q, const Tensor &k,
+                                   const Tensor &v, bool causal, double scale) {
+  auto sizes = attentionSizes("attention", q, k, v);
+  if (!sizes)
+    return sizes.takeError();
+  const AttentionSizes &s = *sizes;
+  Tensor out(q.type, batched(s, {s.Tq, s.Dv}));
+  Tensor lse(q.type, batched(s, {s.Tq}));
+  std::vector<double> p(s.Tk);
+  forEachBatch(
+      s, q, k, v,
+      [&](int64_t b, const double *pq, const double *pk, const double *pv) {
+        double *po = out.data.data() + b * s.Tq * s.Dv;
+        for (int64_t i = 0; i < s.Tq; ++i) {
+          // Query i sees keys j <= i when causal (top-left aligned).
+          int64_t seen = keysSeen(s, causal, i);
+          double max = -std::numeric_limits<double>::infinity();
+          for (int64_t j = 0; j < seen; ++j) {
+            p[j] = score(pq + i * s.D, pk + j * s.D, s.D, scale);
+            max = std::max(max, p[j]);
+          }
+          double sum = 0;
+          for (int64_t j = 0; j < seen; ++j)
+            sum += p[j] = std::exp(p[j] - max);
+          for (int64_t e = 0; e < s.Dv; ++e) {
+            double acc = 0;
+            for (int64_t j = 0; j < seen; ++j)
+              acc += p[j] / sum * pv[j * s.Dv + e];
+            po[i * s.Dv + e] = acc;
+          }
+          lse.data[b * s.Tq + i] = max + std::log(sum);
+        }
+      });
   out.round();
-  return out;
+  lse.round();
+  return std::vector<Tensor>{std::move(out), std::move(lse)};
+}
+
+Result kiln::reference::attentionGradQ(const Tensor &q, const Tensor &k,
+                                       const Tensor &v, const Tensor &grad,
+                                       const Tensor &lse, const Tensor &delta,
+                                       bool causal, double scale) {
+  auto sizes = attentionSizes("attention_grad_q", q, k, v);
+  if (!sizes)
+    return sizes.takeError();
+  const AttentionSizes &s = *sizes;
+  if (llvm::Error e =
+          checkAttentionGradOperands("attention_grad_q", s, grad, lse, delta))
+    return std::move(e);
+  Tensor dq(q.type, batched(s, {s.Tq, s.D}));
+  forEachBatch(
+      s, q, k, v,
+      [&](int64_t b, const double *pq, const double *pk, const double *pv) {
+        std::vector<double> p = probabilitiesFromLse(
+            s, pq, pk, lse.data.data() + b * s.Tq, causal, scale);
+        std::vector<double> ds =
+            scoreGradients(s, p, pv, grad.data.data() + b * s.Tq * s.Dv,
+                           delta.data.data() + b * s.Tq);
+        double *out = dq.data.data() + b * s.Tq * s.D;
+        for (int64_t i = 0; i < s.Tq; ++i)
+          for (int64_t d = 0; d < s.D; ++d) {
+            double acc = 0;
+            for (int64_t j = 0; j < s.Tk; ++j)
+              acc += ds[i * s.Tk + j] * pk[j * s.D + d];
+            out[i * s.D + d] = scale * acc;
+          }
+      });
+  dq.round();
+  return dq;
+}
+
+Results kiln::reference::attentionGradKv(const Tensor &q, const Tensor &k,
+                                         const Tensor &v, const Tensor &grad,
+                                         const Tensor &lse, const Tensor &delta,
+                                         bool causal, double scale) {
+  auto sizes = attentionSizes("attention_grad_kv", q, k, v);
+  if (!sizes)
+    return sizes.takeError();
+  const AttentionSizes &s = *sizes;
+  if (llvm::Error e =
+          checkAttentionGradOperands("attention_grad_kv", s, grad, lse, delta))
+    return std::move(e);
+  Tensor dk(k.type, batched(s, {s.Tk, s.D}));
+  Tensor dv(v.type, batched(s, {s.Tk, s.Dv}));
+  forEachBatch(
+      s, q, k, v,
+      [&](int64_t b, const double *pq, const double *pk, const double *pv) {
+        const double *g = grad.data.data() + b * s.Tq * s.Dv;
+        std::vector<double> p = probabilitiesFromLse(
+            s, pq, pk, lse.data.data() + b * s.Tq, causal, scale);
+        std::vector<double> ds =
+            scoreGradients(s, p, pv, g, delta.data.data() + b * s.Tq);
+        double *outK = dk.data.data() + b * s.Tk * s.D;
+        double *outV = dv.data.data() + b * s.Tk * s.Dv;
+        for (int64_t j = 0; j < s.Tk; ++j) {
+          for (int64_t d = 0; d < s.D; ++d) {
+            double acc = 0;
+            for (int64_t i = 0; i < s.Tq; ++i)
+              acc += ds[i * s.Tk + j] * pq[i * s.D + d];
+            outK[j * s.D + d] = scale * acc;
+          }
+          for (int64_t e = 0; e < s.Dv; ++e) {
+            double acc = 0;
+            for (int64_t i = 0; i < s.Tq; ++i)
+              acc += p[i * s.Tk + j] * g[i * s.Dv + e];
+            outV[j * s.Dv + e] = acc;
+          }
+        }
+      });
+  dk.round();
+  dv.round();
+  return std::vector<Tensor>{std::move(dk), std::move(dv)};
 }
 
 Tensor kiln::reference::iota(ArrayRef<int64_t> shape, int64_t dimension) {

@@ -17,6 +17,8 @@
 namespace kiln::reference {
 
 using Result = llvm::Expected<Tensor>;
+/// The results of an op with several (kiln.attention and its gradient).
+using Results = llvm::Expected<std::vector<Tensor>>;
 
 /// f applied to every element; the result has element type `type`.
 Tensor map(const Tensor &x, ElementType type,
@@ -38,11 +40,21 @@ Result reduce(const Tensor &x, llvm::ArrayRef<int64_t> axes, bool keepdims,
 Result argmax(const Tensor &x, int64_t axis, bool keepdims);
 
 Result softmax(const Tensor &x, int64_t axis, bool log);
-/// Scaled dot-product attention, computed directly (not by its
-/// decomposition): per batch entry and query row, the masked scaled scores,
-/// their softmax and its product with the values.
-Result attention(const Tensor &q, const Tensor &k, const Tensor &v, bool causal,
-                 double scale);
+/// Scaled dot-product attention, computed directly: per batch entry and
+/// query row, the masked scaled scores, their softmax and its product with
+/// the values. Returns the result [..., Tq, Dv] and each row's log-sum-exp
+/// [..., Tq] (kiln.attention's two results).
+Results attention(const Tensor &q, const Tensor &k, const Tensor &v,
+                  bool causal, double scale);
+/// The gradients of attention by their definitions (KilnOps.td), with the
+/// probabilities exp(score - lse) and the score gradients P (g . v - delta)
+/// written out as [Tq, Tk] matrices per batch entry: dq, and {dk, dv}.
+Result attentionGradQ(const Tensor &q, const Tensor &k, const Tensor &v,
+                      const Tensor &grad, const Tensor &lse,
+                      const Tensor &delta, bool causal, double scale);
+Results attentionGradKv(const Tensor &q, const Tensor &k, const Tensor &v,
+                        const Tensor &grad, const Tensor &lse,
+                        const Tensor &delta, bool causal, double scale);
 /// The index along `dimension` of every element of `shape`.
 Tensor iota(llvm::ArrayRef<int64_t> shape, int64_t dimension);
 Result crossEntropy(const Tensor &logits, const Tensor &labels);

@@ -45,6 +45,12 @@ void expectCudaCompiles(
     const std::vector<std::pair<KernelOp, std::string>> &kernels,
     const std::string &name);
 
+/// Compiles `kernels` as one CUDA program for sm_80 and sm_90 with ptxas's
+/// report (--ptxas-options=-v) and expects no kernel to spill registers to
+/// local memory (tiles kept in registers stay there).
+void expectNoSpills(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels);
+
 /// Random inputs for `kernel`: floats uniform in [-2, 2], integers in
 /// [0, 3) (valid labels and indices for the examples' shapes).
 std::vector<reference::Tensor> randomInputs(KernelOp kernel, uint64_t seed);

@@ -29,44 +29,10 @@
 
 #include <gtest/gtest.h>
 
-#include <regex>
-
 using namespace kiln;
 using namespace kiln::test;
 
 namespace {
-
-/// Compiles `kernels` as one CUDA program for sm_80 and sm_90 with ptxas's
-/// report (--ptxas-options=-v) and expects no kernel to spill registers to
-/// local memory (the implicit GEMMs keep their tiles in registers).
-void expectNoSpills(
-    const std::vector<std::pair<KernelOp, std::string>> &kernels) {
-  std::string source = codegen::preamble(codegen::Target::cuda);
-  for (auto &[kernel, symbol] : kernels) {
-    auto generated =
-        codegen::generateKernel(kernel, symbol, codegen::Target::cuda);
-    ASSERT_TRUE(succeeded(generated)) << symbol;
-    source += generated->source;
-  }
-  for (const char *arch : {"sm_80", "sm_90"}) {
-    runtime::CompileOptions options;
-    options.arch = arch;
-    options.extraFlags = {"--ptxas-options=-v"};
-    auto program = runtime::compileCuda("spills.cu", source, options);
-    ASSERT_TRUE(program.ok()) << program.status().message();
-    // ptxas reports "N bytes spill stores, M bytes spill loads" per kernel.
-    const std::regex spill("([0-9]+) bytes spill stores, ([0-9]+) bytes "
-                           "spill loads");
-    unsigned reports = 0;
-    for (auto it = std::sregex_iterator(program->log.begin(),
-                                        program->log.end(), spill);
-         it != std::sregex_iterator(); ++it, ++reports)
-      EXPECT_TRUE((*it)[1] == "0" && (*it)[2] == "0")
-          << arch << ": a kernel spills:\n"
-          << program->log;
-    EXPECT_GE(reports, kernels.size()) << arch << ":\n" << program->log;
-  }
-}
 
 class Opaque : public ::testing::TestWithParam<const char *> {
 protected:

@@ -949,7 +949,7 @@ func.func @init_an_argument_given_twice() {
 func.func @attention_feature_sizes_differ(%q: tensor<2x3x4xf32>, %k: tensor<2x5x8xf32>, %v: tensor<2x5x4xf32>) {
   // expected-error@+2 {{'attention' query [2, 3, 4] and key [2, 5, 8] have different feature sizes D}}
   // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
-  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<2x3x4xf32>, tensor<2x5x8xf32>, tensor<2x5x4xf32>) -> tensor<2x3x4xf32>
+  %0:2 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<2x3x4xf32>, tensor<2x5x8xf32>, tensor<2x5x4xf32>) -> (tensor<2x3x4xf32>, tensor<2x3xf32>)
   return
 }
 
@@ -959,7 +959,7 @@ func.func @attention_feature_sizes_differ(%q: tensor<2x3x4xf32>, %k: tensor<2x5x
 func.func @attention_key_value_lengths_differ(%q: tensor<3x4xf32>, %k: tensor<5x4xf32>, %v: tensor<6x4xf32>) {
   // expected-error@+2 {{'attention' key [5, 4] and value [6, 4] have different sequence lengths Tk}}
   // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
-  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<6x4xf32>) -> tensor<3x4xf32>
+  %0:2 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<6x4xf32>) -> (tensor<3x4xf32>, tensor<3xf32>)
   return
 }
 
@@ -969,7 +969,7 @@ func.func @attention_key_value_lengths_differ(%q: tensor<3x4xf32>, %k: tensor<5x
 func.func @attention_rank_one(%q: tensor<4xf32>, %k: tensor<5x4xf32>, %v: tensor<5x4xf32>) {
   // expected-error@+2 {{'attention' needs query, key and value of rank at least 2 ([..., T, D]), got [4], [5, 4] and [5, 4]}}
   // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
-  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<4xf32>, tensor<5x4xf32>, tensor<5x4xf32>) -> tensor<4xf32>
+  %0:2 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<4xf32>, tensor<5x4xf32>, tensor<5x4xf32>) -> (tensor<4xf32>, tensor<f32>)
   return
 }
 
@@ -979,7 +979,7 @@ func.func @attention_rank_one(%q: tensor<4xf32>, %k: tensor<5x4xf32>, %v: tensor
 func.func @attention_batch(%q: tensor<2x3x4xf32>, %k: tensor<3x5x4xf32>, %v: tensor<3x5x4xf32>) {
   // expected-error@+2 {{'attention' cannot broadcast the batch dimensions of [2, 3, 4], [3, 5, 4] and [3, 5, 4]}}
   // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
-  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<2x3x4xf32>, tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> tensor<2x3x4xf32>
+  %0:2 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<2x3x4xf32>, tensor<3x5x4xf32>, tensor<3x5x4xf32>) -> (tensor<2x3x4xf32>, tensor<2x3xf32>)
   return
 }
 
@@ -989,7 +989,7 @@ func.func @attention_batch(%q: tensor<2x3x4xf32>, %k: tensor<3x5x4xf32>, %v: ten
 func.func @attention_element_types(%q: tensor<3x4xf32>, %k: tensor<5x4xf64>, %v: tensor<5x4xf32>) {
   // expected-error@+2 {{'attention' query, key and value must have one element type, got 'f32', 'f64' and 'f32'}}
   // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
-  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<3x4xf32>, tensor<5x4xf64>, tensor<5x4xf32>) -> tensor<3x4xf32>
+  %0:2 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<3x4xf32>, tensor<5x4xf64>, tensor<5x4xf32>) -> (tensor<3x4xf32>, tensor<3xf32>)
   return
 }
 
@@ -997,9 +997,30 @@ func.func @attention_element_types(%q: tensor<3x4xf32>, %k: tensor<5x4xf64>, %v:
 
 // attention: the declared result must be [..., Tq, Dv].
 func.func @attention_result_shape(%q: tensor<3x4xf32>, %k: tensor<5x4xf32>, %v: tensor<5x2xf32>) {
-  // expected-error@+2 {{'kiln.attention' op inferred type(s) 'tensor<3x2xf32>' are incompatible with return type(s) of operation 'tensor<3x4xf32>'}}
+  // expected-error@+2 {{'kiln.attention' op inferred type(s) 'tensor<3x2xf32>', 'tensor<3xf32>' are incompatible with return type(s) of operation 'tensor<3x4xf32>', 'tensor<3xf32>'}}
   // expected-error@+1 {{'kiln.attention' op failed to infer returned types}}
-  %0 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<5x2xf32>) -> tensor<3x4xf32>
+  %0:2 = kiln.attention %q, %k, %v scale 5.000000e-01 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<5x2xf32>) -> (tensor<3x4xf32>, tensor<3xf32>)
+  return
+}
+
+// -----
+
+// attention_grad_q: the log-sum-exp must have the rows of the result.
+func.func @attention_grad_lse_shape(%q: tensor<2x3x4xf32>, %g: tensor<2x3x4xf32>, %lse: tensor<2x4xf32>, %delta: tensor<2x3xf32>) {
+  // expected-error@+2 {{'attention_grad_q' needs lse [2, 3] of 'f32', got [2, 4] of 'f32'}}
+  // expected-error@+1 {{'kiln.attention_grad_q' op failed to infer returned types}}
+  %0 = kiln.attention_grad_q %q, %q, %q, %g, %lse, %delta scale 5.000000e-01 : (tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x4xf32>, tensor<2x3xf32>) -> tensor<2x3x4xf32>
+  return
+}
+
+// -----
+
+// attention_grad_kv: the result gradient must have the result's shape
+// [..., Tq, Dv].
+func.func @attention_grad_grad_shape(%q: tensor<3x4xf32>, %k: tensor<5x4xf32>, %v: tensor<5x2xf32>, %g: tensor<3x4xf32>, %lse: tensor<3xf32>) {
+  // expected-error@+2 {{'attention_grad_kv' needs grad [3, 2] of 'f32', got [3, 4] of 'f32'}}
+  // expected-error@+1 {{'kiln.attention_grad_kv' op failed to infer returned types}}
+  %0:2 = kiln.attention_grad_kv %q, %k, %v, %g, %lse, %lse scale 5.000000e-01 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<5x2xf32>, tensor<3x4xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<5x4xf32>, tensor<5x2xf32>)
   return
 }
 

@@ -358,14 +358,18 @@ func.func @window_gradient_primitives(%x: tensor<?x1x28x28xf32>, %z: tensor<?x1x
   return
 }
 
-// attention and iota round-trip; `causal` is optional.
+// attention, its gradients and iota round-trip; `causal` is optional.
 // CHECK-LABEL: func.func @attention_iota
-// CHECK-NEXT: kiln.attention %{{.+}}, %{{.+}}, %{{.+}} causal scale 1.250000e-01 : (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>) -> tensor<?x6x256x64xf32>
-// CHECK-NEXT: kiln.attention %{{.+}}, %{{.+}}, %{{.+}} scale 1.000000e+00 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<5x2xf32>) -> tensor<3x2xf32>
+// CHECK-NEXT: %[[O:.+]], %[[LSE:.+]] = kiln.attention %{{.+}}, %{{.+}}, %{{.+}} causal scale 1.250000e-01 : (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>) -> (tensor<?x6x256x64xf32>, tensor<?x6x256xf32>)
+// CHECK-NEXT: kiln.attention %{{.+}}, %{{.+}}, %{{.+}} scale 1.000000e+00 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<5x2xf32>) -> (tensor<3x2xf32>, tensor<3xf32>)
+// CHECK-NEXT: kiln.attention_grad_q %{{.+}}, %{{.+}}, %{{.+}}, %[[O]], %[[LSE]], %[[LSE]] causal scale 1.250000e-01 : (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256xf32>, tensor<?x6x256xf32>) -> tensor<?x6x256x64xf32>
+// CHECK-NEXT: %{{.+}}, %{{.+}} = kiln.attention_grad_kv %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} scale 1.000000e+00 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<5x2xf32>, tensor<3x2xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<5x4xf32>, tensor<5x2xf32>)
 // CHECK-NEXT: kiln.iota [256, 256] dim 1 : tensor<256x256xi32>
 func.func @attention_iota(%q: tensor<?x6x256x64xf32>, %a: tensor<3x4xf32>, %b: tensor<5x4xf32>, %c: tensor<5x2xf32>) {
-  %0 = kiln.attention %q, %q, %q causal scale 1.250000e-01 : (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>) -> tensor<?x6x256x64xf32>
-  %1 = kiln.attention %a, %b, %c scale 1.000000e+00 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<5x2xf32>) -> tensor<3x2xf32>
+  %0:2 = kiln.attention %q, %q, %q causal scale 1.250000e-01 : (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>) -> (tensor<?x6x256x64xf32>, tensor<?x6x256xf32>)
+  %1, %lse = kiln.attention %a, %b, %c scale 1.000000e+00 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<5x2xf32>) -> (tensor<3x2xf32>, tensor<3xf32>)
+  %dq = kiln.attention_grad_q %q, %q, %q, %0#0, %0#1, %0#1 causal scale 1.250000e-01 : (tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256x64xf32>, tensor<?x6x256xf32>, tensor<?x6x256xf32>) -> tensor<?x6x256x64xf32>
+  %dk, %dv = kiln.attention_grad_kv %a, %b, %c, %1, %lse, %lse scale 1.000000e+00 : (tensor<3x4xf32>, tensor<5x4xf32>, tensor<5x2xf32>, tensor<3x2xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<5x4xf32>, tensor<5x2xf32>)
   %2 = kiln.iota [256, 256] dim 1 : tensor<256x256xi32>
   return
 }

@@ -159,8 +159,8 @@ std::string weightedSumModel(llvm::ArrayRef<int64_t> shape,
 const std::vector<GradientCase> &allGradientCases() {
   static const std::vector<GradientCase> cases = [] {
     std::vector<GradientCase> all;
-    for (auto family :
-         {elementwiseCases, shapeCases, normalizationCases, convPoolCases}) {
+    for (auto family : {elementwiseCases, shapeCases, normalizationCases,
+                        convPoolCases, attentionCases}) {
       std::vector<GradientCase> some = family();
       all.insert(all.end(), some.begin(), some.end());
     }
@@ -218,7 +218,7 @@ void loadDialects(MLIRContext &context) {
   if (failed(loss))
     return fail() << "running @m failed:\n" << diagnostics;
 
-  // Composites (kiln.attention) are differentiated through their
+  // Composites (kiln.linear) are differentiated through their
   // decomposition, as in the compile pipeline; @m above ran them directly.
   PassManager pm(&context);
   pm.addNestedPass<func::FuncOp>(createKilnDecompose());

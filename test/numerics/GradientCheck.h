@@ -57,11 +57,14 @@ std::string weightedSumModel(llvm::ArrayRef<int64_t> shape,
                              llvm::StringRef body);
 
 /// The cases of each op family (ElementwiseCases.cpp, ShapeCases.cpp,
-/// NormalizationCases.cpp, ConvPoolCases.cpp) and all of them together.
+/// NormalizationCases.cpp, ConvPoolCases.cpp, AttentionTest.cpp) and all of
+/// them together.
 std::vector<GradientCase> elementwiseCases();
 std::vector<GradientCase> shapeCases();
 std::vector<GradientCase> normalizationCases();
 std::vector<GradientCase> convPoolCases();
+/// kiln.attention (AttentionTest.cpp).
+std::vector<GradientCase> attentionCases();
 const std::vector<GradientCase> &allGradientCases();
 
 /// Loads the dialects the cases use (kiln, func) into `context`.

@@ -71,3 +71,39 @@ func.func @no_rule(%x: tensor<4xf32> {kiln.name = "x"}) -> (tensor<f32> {kiln.na
   %1 = kiln.reduce_sum %0 [] : (tensor<4xf32>) -> tensor<f32>
   return %1 : tensor<f32>
 }
+
+// -----
+
+// attention: delta = rowsum(dO * O), then dq and dk, dv from the saved
+// log-sum-exp (the forward op's second result); the broadcast key and
+// value ([1, 5, 4]) sum their gradients over the batch.
+// CHECK-LABEL: func.func @attn_grad
+// CHECK-SAME: (%[[K:[a-z0-9]+]]: tensor<1x5x4xf32> {kiln.init = #kiln.init<zeros>, kiln.name = "k", kiln.role = "param"}
+// CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<2x3x4xf32> {kiln.name = "q", kiln.role = "input"}
+// CHECK: %[[O:.+]], %[[LSE:.+]] = kiln.attention %[[Q]], %[[K]], %[[K]] causal scale 5.000000e-01
+// CHECK: %[[G:.+]] = kiln.broadcast
+// CHECK: %[[GO:.+]] = kiln.mul %[[G]], %[[O]]
+// CHECK: %[[DELTA:.+]] = kiln.reduce_sum %[[GO]] [-1] : (tensor<2x3x4xf32>) -> tensor<2x3xf32>
+// CHECK: kiln.attention_grad_q %[[Q]], %[[K]], %[[K]], %[[G]], %[[LSE]], %[[DELTA]] causal scale 5.000000e-01
+// CHECK: %[[DK:.+]], %[[DV:.+]] = kiln.attention_grad_kv %[[Q]], %[[K]], %[[K]], %[[G]], %[[LSE]], %[[DELTA]] causal scale 5.000000e-01 : {{.*}} -> (tensor<2x5x4xf32>, tensor<2x5x4xf32>)
+// CHECK: %[[SK:.+]] = kiln.reduce_sum %[[DK]] [0] keepdims : (tensor<2x5x4xf32>) -> tensor<1x5x4xf32>
+// CHECK: %[[SV:.+]] = kiln.reduce_sum %[[DV]] [0] keepdims : (tensor<2x5x4xf32>) -> tensor<1x5x4xf32>
+// CHECK: %[[DKV:.+]] = kiln.add %[[SK]], %[[SV]]
+// CHECK: return %{{.+}}, %[[DKV]]
+func.func @attn(%q: tensor<2x3x4xf32> {kiln.name = "q"}) -> (tensor<f32> {kiln.name = "loss", kiln.role = "loss"}) attributes {kiln.model} {
+  %k = kiln.param "k" : tensor<1x5x4xf32> init #kiln.init<zeros>
+  %o:2 = kiln.attention %q, %k, %k causal scale 5.000000e-01 : (tensor<2x3x4xf32>, tensor<1x5x4xf32>, tensor<1x5x4xf32>) -> (tensor<2x3x4xf32>, tensor<2x3xf32>)
+  %l = kiln.reduce_sum %o#0 [] : (tensor<2x3x4xf32>) -> tensor<f32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// The log-sum-exp is saved for the backward pass, not differentiated.
+func.func @attn_lse(%q: tensor<3x4xf32> {kiln.name = "q"}) -> (tensor<f32> {kiln.name = "loss", kiln.role = "loss"}) attributes {kiln.model} {
+  %k = kiln.param "k" : tensor<3x4xf32> init #kiln.init<zeros>
+  // expected-error@+1 {{'kiln.attention' result #1 has no gradient rule, so the loss cannot be differentiated through it}}
+  %o:2 = kiln.attention %q, %k, %k scale 5.000000e-01 : (tensor<3x4xf32>, tensor<3x4xf32>, tensor<3x4xf32>) -> (tensor<3x4xf32>, tensor<3xf32>)
+  %l = kiln.reduce_sum %o#1 [] : (tensor<3xf32>) -> tensor<f32>
+  return %l : tensor<f32>
+}
