@@ -1,8 +1,8 @@
 //===- StepBench.cpp - milliseconds per compiled training step ------------===//
 //
-// kiln-bench [--steps N] [--json FILE] DIR times every compiled model in DIR
-// (MODEL.program and MODEL.cu from `kiln compile --emit=program|cuda`) on
-// the GPU:
+// kiln-bench [--steps N] [--profile N] [--json FILE] DIR times every
+// compiled model in DIR (MODEL.program and MODEL.cu from `kiln compile
+// --emit=program|cuda`) on the GPU:
 //
 //   - kernel compile time, cold (an empty NVRTC cache) and warm (cached);
 //   - the first training step (graph capture included);
@@ -10,7 +10,10 @@
 //     with the step replayed as one CUDA graph and launched kernel by
 //     kernel; the inputs stay the same, the loss is not read back, the
 //     clock stops after the last step has finished;
-//   - device memory the backend holds, and the device's used memory.
+//   - device memory the backend holds, and the device's used memory;
+//   - with --profile N, the kernels' device times over N more steps, timed
+//     one by one with events (CudaBackendOptions::profile): per step, the
+//     kernels that take the most, those of one name (matmul_3) summed.
 //
 // Exit codes: 0 measured, 1 an error, 2 usage, 77 no GPU.
 //
@@ -103,10 +106,61 @@ StatusOr<double> time(Backend &backend, int steps) {
   return 1000 * since(start) / steps;
 }
 
-int bench(const std::filesystem::path &programFile, int steps,
+/// A kernel's family: its symbol without the `_N` that tells apart kernels
+/// of one name (matmul_add_gelu_3 -> matmul_add_gelu).
+std::string family(const std::string &kernel) {
+  size_t underscore = kernel.rfind('_');
+  if (underscore == std::string::npos || underscore + 1 == kernel.size() ||
+      kernel.find_first_not_of("0123456789", underscore + 1) !=
+          std::string::npos)
+    return kernel;
+  return kernel.substr(0, underscore);
+}
+
+/// The `top` kernel families of `backend` by device time over `steps`
+/// steps.
+Status profile(Backend &backend, int steps, size_t top) {
+  for (int i = 0; i < steps; ++i)
+    if (Status s = backend.run("train", uint64_t(i)); !s.ok())
+      return s;
+  if (Status s = backend.synchronize(); !s.ok())
+    return s;
+  std::vector<KernelTime> families;
+  double total = 0;
+  for (const KernelTime &t : backend.kernelTimes()) {
+    total += t.milliseconds;
+    std::string name = family(t.kernel);
+    auto it =
+        std::find_if(families.begin(), families.end(),
+                     [&](const KernelTime &f) { return f.kernel == name; });
+    if (it == families.end())
+      it = families.insert(families.end(), {name, 0, 0});
+    it->launches += t.launches;
+    it->milliseconds += t.milliseconds;
+  }
+  std::stable_sort(families.begin(), families.end(), [](auto &a, auto &b) {
+    return a.milliseconds > b.milliseconds;
+  });
+  std::printf("  kernels by device time over %d steps (%.4f ms a step in "
+              "all, launched one by one; kernels of one name summed):\n",
+              steps, total / steps);
+  for (size_t i = 0; i < std::min(top, families.size()); ++i)
+    std::printf("  %8.4f ms %5.1f%%  %3llu x  %s\n",
+                families[i].milliseconds / steps,
+                100 * families[i].milliseconds / total,
+                (unsigned long long)(families[i].launches / steps),
+                families[i].kernel.c_str());
+  return Status::success();
+}
+
+int bench(const std::filesystem::path &programFile, int steps, int profileSteps,
           std::FILE *json) {
   std::string name = programFile.stem().string();
   auto program = parseProgram(readText(programFile), programFile.string());
+  // A program with a run-time batch runs at its largest batch.
+  if (program.ok())
+    if (Status s = bindLargestBatches(*program); !s.ok())
+      program = s;
   if (!program.ok()) {
     std::printf("%s: %s\n", name.c_str(), program.status().message().c_str());
     return 1;
@@ -192,13 +246,26 @@ int bench(const std::filesystem::path &programFile, int steps,
                  step->launches.size(), coldCompile, coldSeconds, warmSeconds,
                  1000 * firstStep, *graphMs, *plainMs,
                  (*backend)->memoryBytes(), usedMiB, steps);
+  if (profileSteps > 0) {
+    backend->reset();
+    plain->reset();
+    options.profile = true;
+    auto profiled = createCudaBackend(*program, source, options);
+    Status s = profiled.ok() ? prepare(**profiled) : profiled.status();
+    if (s.ok())
+      s = profile(**profiled, profileSteps, 30);
+    if (!s.ok()) {
+      std::printf("%s: %s\n", name.c_str(), s.message().c_str());
+      return 1;
+    }
+  }
   return 0;
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
-  int steps = 500;
+  int steps = 500, profileSteps = 0;
   std::string jsonPath, dir;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -206,15 +273,21 @@ int main(int argc, char **argv) {
       steps = std::max(1, std::atoi(argv[++i]));
     else if (arg == "--json" && i + 1 < argc)
       jsonPath = argv[++i];
+    else if (arg == "--profile" && i + 1 < argc)
+      profileSteps = std::max(1, std::atoi(argv[++i]));
     else if (dir.empty() && arg[0] != '-')
       dir = arg;
     else {
-      std::fprintf(stderr, "usage: kiln-bench [--steps N] [--json FILE] DIR\n");
+      std::fprintf(
+          stderr,
+          "usage: kiln-bench [--steps N] [--profile N] [--json FILE] DIR\n");
       return 2;
     }
   }
   if (dir.empty()) {
-    std::fprintf(stderr, "usage: kiln-bench [--steps N] [--json FILE] DIR\n");
+    std::fprintf(
+        stderr,
+        "usage: kiln-bench [--steps N] [--profile N] [--json FILE] DIR\n");
     return 2;
   }
   if (Status s = cuda::initialize(); !s.ok()) {
@@ -230,7 +303,7 @@ int main(int argc, char **argv) {
   std::sort(programs.begin(), programs.end());
   int failures = 0;
   for (const auto &path : programs)
-    failures += bench(path, steps, json) != 0;
+    failures += bench(path, steps, profileSteps, json) != 0;
   if (json)
     std::fclose(json);
   return failures || programs.empty() ? 1 : 0;

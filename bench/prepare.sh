@@ -8,15 +8,19 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 kiln=${KILN:-$root/build/bin/kiln}
 out=${1:-$root/bench/out}
 mkdir -p "$out"
-compile() { # NAME MODEL BATCH
+compile() { # NAME MODEL BATCH-OPTION
   for emit in program cuda cpp; do
     ext=$emit; [ "$emit" = cuda ] && ext=cu
-    "$kiln" compile "$root/examples/$2.kiln" --emit=$emit --bind "batch=$3" \
-      -o "$out/$1.$ext"
+    "$kiln" compile "$root/examples/$2.kiln" --emit=$emit $3 -o "$out/$1.$ext"
   done
 }
-compile mlp-128 mlp 128
-compile mlp-4096 mlp 4096
-compile cnn-256 cnn 256
-compile gpt-64 gpt 64
+compile mlp-128 mlp "--bind batch=128"
+compile mlp-4096 mlp "--bind batch=4096"
+compile cnn-256 cnn "--bind batch=256"
+compile gpt-64 gpt "--bind batch=64"
+# The same steps with a run-time batch (as compiled trainers run them),
+# timed at their largest batch.
+compile mlp-128-rt mlp "--max-batch 128"
+compile mlp-4096-rt mlp "--max-batch 4096"
+compile cnn-256-rt cnn "--max-batch 256"
 echo "wrote $out"

@@ -122,10 +122,14 @@ mlir::FailureOr<GeneratedKernel>
 generateElementwise(KernelOp kernel, llvm::StringRef symbol, Target target);
 mlir::FailureOr<GeneratedKernel>
 generateReduction(KernelOp kernel, llvm::StringRef symbol, Target target);
-mlir::FailureOr<GeneratedKernel>
-generateMatmul(KernelOp kernel, llvm::StringRef symbol, Target target);
-mlir::FailureOr<GeneratedKernel>
-generateOpaque(KernelOp kernel, llvm::StringRef symbol, Target target);
+mlir::FailureOr<GeneratedKernel> generateMatmul(KernelOp kernel,
+                                                llvm::StringRef symbol,
+                                                Target target,
+                                                const SizeHints &hints = {});
+mlir::FailureOr<GeneratedKernel> generateOpaque(KernelOp kernel,
+                                                llvm::StringRef symbol,
+                                                Target target,
+                                                const SizeHints &hints = {});
 mlir::FailureOr<GeneratedKernel>
 generateHorizontal(KernelOp kernel, llvm::StringRef symbol, Target target);
 /// The fused attention kernels (Attention.cpp): an opaque kernel holding

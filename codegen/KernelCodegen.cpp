@@ -38,18 +38,25 @@ std::string kiln::codegen::preamble(Target target) {
   return text;
 }
 
-FailureOr<GeneratedKernel> kiln::codegen::generateKernel(KernelOp kernel,
-                                                         StringRef symbol,
-                                                         Target target) {
+int64_t SizeHints::size(Value value, unsigned dim) const {
+  auto type = llvm::cast<RankedTensorType>(value.getType());
+  if (!type.isDynamicDim(dim))
+    return type.getDimSize(dim);
+  return sizes ? sizes->typeAt(value, batch).getDimSize(dim) : -1;
+}
+
+FailureOr<GeneratedKernel>
+kiln::codegen::generateKernel(KernelOp kernel, StringRef symbol, Target target,
+                              const SizeHints &hints) {
   switch (kernel.getKind()) {
   case KernelKind::elementwise:
     return generateElementwise(kernel, symbol, target);
   case KernelKind::reduction:
     return generateReduction(kernel, symbol, target);
   case KernelKind::matmul:
-    return generateMatmul(kernel, symbol, target);
+    return generateMatmul(kernel, symbol, target, hints);
   case KernelKind::opaque:
-    return generateOpaque(kernel, symbol, target);
+    return generateOpaque(kernel, symbol, target, hints);
   case KernelKind::horizontal:
     return generateHorizontal(kernel, symbol, target);
   }

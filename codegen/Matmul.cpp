@@ -80,11 +80,15 @@ namespace {
 /// What the tile choice knows of a product: its static sizes (-1 when
 /// dynamic), the element size, the layouts.
 struct Problem {
+  /// -1 for a dynamic size.
   int64_t m, n, k, batches;
   unsigned elementBytes;
   bool transposeLhs, transposeRhs;
   /// Tensors of the output's shape the epilogue reads or writes.
   int outputStreams;
+  /// What the cost model assumes of each dynamic size (SizeHints), or
+  /// -1: kDynamicGuess.
+  int64_t guessM = -1, guessN = -1, guessK = -1, guessBatches = -1;
 };
 
 /// The CUDA tiling of one kernel: a block computes BM x BN outputs, in
@@ -157,11 +161,14 @@ void chooseVectors(Tiles &t, const Problem &p) {
 ///   - memory: the tiles' loads, (BM + BN) x K elements a block, at the
 ///     SM's share of L2 bandwidth, plus the epilogue's loads and stores at
 ///     its share of DRAM bandwidth.
-/// Dynamic sizes are assumed to be kDynamicGuess.
+/// Dynamic sizes are assumed to be their hints, else kDynamicGuess.
 double estimate(Tiles &t, const Problem &p) {
-  auto known = [](int64_t s) { return s < 0 ? kDynamicGuess : s; };
-  int64_t m = known(p.m), n = known(p.n), k = known(p.k);
-  int64_t batches = known(p.batches);
+  auto known = [](int64_t s, int64_t guess) {
+    return s >= 0 ? s : guess > 0 ? guess : kDynamicGuess;
+  };
+  int64_t m = known(p.m, p.guessM), n = known(p.n, p.guessN),
+          k = known(p.k, p.guessK);
+  int64_t batches = known(p.batches, p.guessBatches);
   int w = vectorWidth(p);
   int vm = std::min(t.tm, w), vn = std::min(t.tn, w);
   int group = t.threadsPerGroup(), threads = t.threads();
@@ -253,8 +260,9 @@ Tiles chooseTiles(const Problem &p) {
 class MatmulEmitter {
 public:
   MatmulEmitter(KernelOp kernel, MatmulOp matmul, GeneratedKernel &generated,
-                Target target)
-      : kernel(kernel), matmul(matmul), generated(generated), target(target) {}
+                Target target, const SizeHints &hints)
+      : kernel(kernel), matmul(matmul), generated(generated), target(target),
+        hints(hints) {}
 
   LogicalResult emit(raw_ostream &os);
 
@@ -272,6 +280,7 @@ private:
   MatmulOp matmul;
   GeneratedKernel &generated;
   Target target;
+  const SizeHints &hints;
 
   std::string type; // the accumulator's C type
   RankedTensorType outType;
@@ -428,6 +437,17 @@ LogicalResult MatmulEmitter::emitCuda(raw_ostream &os) {
       tl,
       tr,
       static_cast<int>(generated.numOutputs)};
+  Value out = matmul.getResult();
+  problem.guessM = hints.size(out, rank - 2);
+  problem.guessN = hints.size(out, rank - 1);
+  problem.guessK =
+      hints.size(matmul.getLhs(), lhsType.getRank() - (tl ? 2 : 1));
+  int64_t guessBatches = 1;
+  for (unsigned d = 0; d < batchRank; ++d) {
+    int64_t size = hints.size(out, d);
+    guessBatches = size < 0 || guessBatches < 0 ? -1 : guessBatches * size;
+  }
+  problem.guessBatches = guessBatches;
   for (BlockArgument arg : kernel.getBlock().getArguments())
     if (llvm::any_of(arg.getUsers(), [&](Operation *user) {
           return user != matmul.getOperation();
@@ -783,9 +803,9 @@ LogicalResult MatmulEmitter::emit(raw_ostream &os) {
   return success();
 }
 
-FailureOr<GeneratedKernel> kiln::codegen::generateMatmul(KernelOp kernel,
-                                                         llvm::StringRef symbol,
-                                                         Target target) {
+FailureOr<GeneratedKernel>
+kiln::codegen::generateMatmul(KernelOp kernel, llvm::StringRef symbol,
+                              Target target, const SizeHints &hints) {
   GeneratedKernel generated;
   if (failed(initGenerated(kernel, symbol, generated)))
     return failure();
@@ -796,7 +816,7 @@ FailureOr<GeneratedKernel> kiln::codegen::generateMatmul(KernelOp kernel,
            << matmuls.size();
   std::string text;
   llvm::raw_string_ostream os(text);
-  MatmulEmitter emitter(kernel, matmuls.front(), generated, target);
+  MatmulEmitter emitter(kernel, matmuls.front(), generated, target, hints);
   if (failed(emitter.emit(os)))
     return failure();
   generated.source = std::move(text);

@@ -91,6 +91,9 @@ struct Size {
   int64_t value = 0;
   /// For a dynamic size, its index in GeneratedKernel::dynamicDims.
   unsigned dynamicIndex = 0;
+  /// The value when static; for a dynamic size its largest (SizeHints), or
+  /// -1 when unknown.
+  int64_t bound = -1;
   bool isDynamic() const { return ShapedType::isDynamic(value); }
 };
 
@@ -99,8 +102,9 @@ struct Size {
 class OpaqueEmitter {
 public:
   OpaqueEmitter(KernelOp kernel, Operation *op, Target target,
-                GeneratedKernel &generated)
-      : kernel(kernel), op(op), target(target), generated(generated) {}
+                GeneratedKernel &generated, const SizeHints &hints)
+      : kernel(kernel), op(op), target(target), generated(generated),
+        hints(hints) {}
 
   /// The kernel's operand number (inputs, then results) of `v`, a block
   /// argument or the op's result; fails for anything else.
@@ -122,6 +126,7 @@ public:
     Size s;
     s.name = name.str();
     s.value = llvm::cast<RankedTensorType>(v.getType()).getDimSize(dim);
+    s.bound = hints.size(v, dim);
     std::string value = std::to_string(s.value) + "LL";
     if (s.isDynamic()) {
       s.dynamicIndex = dynamicDimIndex(generated, *operand, dim);
@@ -134,7 +139,7 @@ public:
   /// Declares a constant of the op (stride, padding, kernel size).
   Size constant(StringRef name, int64_t value) {
     declarations.push_back(name.str() + " = " + std::to_string(value) + "LL");
-    return Size{name.str(), value, 0};
+    return Size{name.str(), value, 0, value};
   }
 
   /// The grid extent covering the product of `sizes` with `perBlock`
@@ -228,6 +233,7 @@ public:
   Operation *op;
   Target target;
   GeneratedKernel &generated;
+  const SizeHints &hints;
   /// "NAME = value" of each named size, in order.
   SmallVector<std::string> declarations;
   /// The C type of the sizes and of index arithmetic: "long long" unless a
@@ -349,6 +355,17 @@ constexpr const char *kWeightAt = "((o * C + c) * KH + kh) * KW + kw";
 constexpr const char *kOutputAt = "((n * O + o) * OH + oh) * OW + ow";
 
 /// The product of `sizes` when all are static, -1 otherwise.
+/// The product of the sizes' bounds, or -1 when one is unknown.
+int64_t boundProduct(ArrayRef<Size> sizes) {
+  int64_t product = 1;
+  for (const Size &s : sizes) {
+    if (s.bound < 0)
+      return -1;
+    product *= s.bound;
+  }
+  return product;
+}
+
 int64_t staticProduct(ArrayRef<Size> sizes) {
   int64_t product = 1;
   for (const Size &s : sizes) {
@@ -359,14 +376,14 @@ int64_t staticProduct(ArrayRef<Size> sizes) {
   return product;
 }
 
-/// "int" when every tensor of the convolution is static with fewer than
-/// 2^31 elements (cheaper division by constants on the GPU), "long long"
-/// otherwise.
+/// "int" when every tensor of the convolution has fewer than 2^31 elements
+/// (cheaper index arithmetic on the GPU), at its largest batch when the
+/// batch is a run-time size; "long long" otherwise.
 std::string convIndexType(const ConvSizes &s) {
   const int64_t limit = int64_t(1) << 31;
-  for (int64_t elements : {staticProduct({s.N, s.C, s.H, s.W}),
-                           staticProduct({s.N, s.O, s.OH, s.OW}),
-                           staticProduct({s.O, s.C, s.KH, s.KW})})
+  for (int64_t elements : {boundProduct({s.N, s.C, s.H, s.W}),
+                           boundProduct({s.N, s.O, s.OH, s.OW}),
+                           boundProduct({s.O, s.C, s.KH, s.KW})})
     if (elements < 0 || elements >= limit)
       return "long long";
   return "int";
@@ -695,7 +712,7 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op, std::string &body) {
     g.storeSetup = "    const I n = m / (OH * OW), ohw = m % (OH * OW);\n";
     g.storeAt = "(n * O + col) * (OH * OW) + ohw";
     ConvTiles tiles = chooseConvTiles(staticProduct(g.m), staticProduct(g.n),
-                                      staticProduct(g.k));
+                                      boundProduct(g.k));
     body = emitImplicitGemmCuda(e, g, tiles);
     return success();
   }
@@ -777,7 +794,7 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
     g.storeSetup = "    const I n = m / (H * W), hw = m % (H * W);\n";
     g.storeAt = "(n * C + col) * (H * W) + hw";
     ConvTiles tiles = chooseConvTiles(staticProduct(g.m), staticProduct(g.n),
-                                      staticProduct(g.k));
+                                      boundProduct(g.k));
     body = emitImplicitGemmCuda(e, g, tiles);
     return success();
   }
@@ -1147,9 +1164,9 @@ LogicalResult emitEmbeddingGrad(OpaqueEmitter &e, EmbeddingGradOp op,
 
 } // namespace
 
-FailureOr<GeneratedKernel> kiln::codegen::generateOpaque(KernelOp kernel,
-                                                         llvm::StringRef symbol,
-                                                         Target target) {
+FailureOr<GeneratedKernel>
+kiln::codegen::generateOpaque(KernelOp kernel, llvm::StringRef symbol,
+                              Target target, const SizeHints &hints) {
   // Attention and its gradients have several results and a generator of
   // their own.
   auto ops = kernel.getBlock().without_terminator();
@@ -1168,7 +1185,7 @@ FailureOr<GeneratedKernel> kiln::codegen::generateOpaque(KernelOp kernel,
                             "it yields ('")
            << kernel.getName() << "')";
   Operation *op = &*ops.begin();
-  OpaqueEmitter e(kernel, op, target, generated);
+  OpaqueEmitter e(kernel, op, target, generated, hints);
   std::string body;
   LogicalResult result =
       llvm::TypeSwitch<Operation *, LogicalResult>(op)

@@ -33,6 +33,13 @@
 
 namespace kiln::runtime {
 
+/// The device time of one kernel, summed over the launches profiled.
+struct KernelTime {
+  std::string kernel;
+  uint64_t launches = 0;
+  double milliseconds = 0;
+};
+
 class Backend {
 public:
   virtual ~Backend() = default;
@@ -81,6 +88,11 @@ public:
   /// Bytes of device memory the backend holds (parameters, state, inputs,
   /// arena).
   virtual size_t memoryBytes() const = 0;
+
+  /// When the backend profiles (CudaBackendOptions::profile): each kernel's
+  /// device time over the steps run so far, in the order of first launch.
+  /// Empty otherwise.
+  virtual std::vector<KernelTime> kernelTimes() { return {}; }
 };
 
 } // namespace kiln::runtime

@@ -23,6 +23,7 @@
 #include "runtime/Cuda.h"
 #include "runtime/Nvrtc.h"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdlib>
@@ -47,6 +48,10 @@ struct KernelLaunch {
   std::vector<long long> dims;
   cuda::DevicePointer seed = 0;
   std::vector<void *> params;
+  /// When profiling: recorded after the launch, and its entry in
+  /// CudaBackend::times.
+  std::optional<cuda::Event> after;
+  size_t timeIndex = 0;
 };
 
 struct Slot {
@@ -59,6 +64,10 @@ struct Slot {
   std::deque<KernelLaunch> launches;
   std::optional<cuda::Graph> graph;
   std::optional<cuda::Event> copied, done;
+  /// When profiling: recorded before the first launch; whether the events
+  /// hold a step not yet added to the times.
+  std::optional<cuda::Event> before;
+  bool timed = false;
   bool used = false;
 };
 
@@ -102,6 +111,7 @@ public:
   Status output(const std::string &step, const std::string &name, void *data,
                 size_t bytes) override;
   Status synchronize() override;
+  std::vector<KernelTime> kernelTimes() override;
   size_t memoryBytes() const override { return bytes; }
 
   ~CudaBackend() override {
@@ -114,12 +124,16 @@ private:
   CudaBackend(cuda::Device device) : device(std::move(device)) {}
   Status build(StepState &state, const Step &step);
   Status submit(StepState &state, Slot &slot);
+  /// Adds the kernel times of `slot`'s last step, when it has one.
+  Status addTimes(Slot &slot);
   StatusOr<StepState *> find(const std::string &step);
 
   cuda::Device device;
   cuda::Stream compute, copy;
   /// The kernels, compiled as several programs in parallel.
   std::vector<cuda::Module> modules;
+  bool profiling = false;
+  std::vector<KernelTime> times;
   Program compiled;
   std::string text;
   double seconds = 0;
@@ -258,13 +272,67 @@ Status CudaBackend::build(StepState &state, const Step &step) {
   return Status::success();
 }
 
+Status CudaBackend::addTimes(Slot &slot) {
+  if (!slot.timed)
+    return Status::success();
+  if (Status s = slot.done->synchronize(); !s.ok())
+    return s;
+  const cuda::Event *previous = &*slot.before;
+  for (KernelLaunch &k : slot.launches) {
+    auto ms = cuda::Event::elapsedMilliseconds(*previous, *k.after);
+    if (!ms.ok())
+      return ms.status();
+    times[k.timeIndex].launches += 1;
+    times[k.timeIndex].milliseconds += *ms;
+    previous = &*k.after;
+  }
+  slot.timed = false;
+  return Status::success();
+}
+
+std::vector<KernelTime> CudaBackend::kernelTimes() {
+  for (auto &[name, state] : steps)
+    for (Slot &slot : state.slots)
+      (void)addTimes(slot);
+  return times;
+}
+
 /// The step's work on the compute stream: kernels, write-backs, scalars.
 Status CudaBackend::submit(StepState &state, Slot &slot) {
-  for (KernelLaunch &k : slot.launches)
+  if (profiling) {
+    if (Status s = addTimes(slot); !s.ok())
+      return s;
+    if (!slot.before) {
+      auto before = cuda::Event::create();
+      if (!before.ok())
+        return before.status();
+      slot.before.emplace(std::move(*before));
+      for (KernelLaunch &k : slot.launches) {
+        auto after = cuda::Event::create();
+        if (!after.ok())
+          return after.status();
+        k.after.emplace(std::move(*after));
+        auto it = std::find_if(times.begin(), times.end(), [&](auto &t) {
+          return t.kernel == k.function.name();
+        });
+        k.timeIndex = it - times.begin();
+        if (it == times.end())
+          times.push_back({k.function.name(), 0, 0});
+      }
+    }
+    if (Status s = slot.before->record(compute); !s.ok())
+      return s;
+  }
+  for (KernelLaunch &k : slot.launches) {
     if (Status s = cuda::launch(k.function, k.grid, k.block, k.sharedBytes,
                                 compute, k.params.data());
         !s.ok())
       return s;
+    if (profiling)
+      if (Status s = k.after->record(compute); !s.ok())
+        return s;
+  }
+  slot.timed = profiling;
   for (size_t i = 0; i < state.writeBack.size(); ++i)
     if (Status s = cuda::copyDeviceToDeviceAsync(
             state.writeBack[i][0], state.writeBack[i][1],
@@ -451,8 +519,9 @@ CudaBackend::create(const Program &program, const std::string &source,
                   " (" + props.arch() + ")";
   backend->compiled = program;
   const char *graphsEnv = std::getenv("KILN_CUDA_GRAPHS");
-  backend->graphs =
-      options.graphs && !(graphsEnv && std::string(graphsEnv) == "0");
+  backend->profiling = options.profile;
+  backend->graphs = options.graphs && !options.profile &&
+                    !(graphsEnv && std::string(graphsEnv) == "0");
 
   // The kernels as several programs compiled on parallel threads (NVRTC
   // compiles one program on one thread), each from the on-disk cache when

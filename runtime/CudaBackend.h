@@ -24,6 +24,9 @@ struct CudaBackendOptions {
   std::string cacheDir;
   /// Capture each step as a CUDA graph; false launches kernel by kernel.
   bool graphs = true;
+  /// Time every kernel launch with events (Backend::kernelTimes); launches
+  /// kernel by kernel and waits for each step, so steps are slower.
+  bool profile = false;
 };
 
 /// The CUDA backend of `program`, its kernels `source` (`kiln compile

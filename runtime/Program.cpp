@@ -531,6 +531,14 @@ Status kiln::runtime::bindBatch(Program &program, const std::string &kind,
   return Status::success();
 }
 
+Status kiln::runtime::bindLargestBatches(Program &program) {
+  for (Step &step : program.steps)
+    if (step.maxBatch)
+      if (Status s = bindBatch(program, step.kind, step.maxBatch); !s.ok())
+        return s;
+  return Status::success();
+}
+
 Status kiln::runtime::requireFixedSizes(const Program &program) {
   for (const Step &step : program.steps)
     if (step.maxBatch)

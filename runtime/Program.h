@@ -207,6 +207,9 @@ Status verifyProgram(const Program &program);
 /// fixed, or a batch out of range.
 Status bindBatch(Program &program, const std::string &kind, int64_t batch);
 
+/// Fixes every step with a run-time batch at its largest batch.
+Status bindLargestBatches(Program &program);
+
 /// An error unless every step's sizes are fixed (what a backend runs).
 Status requireFixedSizes(const Program &program);
 

@@ -185,8 +185,7 @@ bool parseNumber(const std::string &text, double &out) {
 
 /// Parses argv into `options`; returns an exit code (kTrainerSuccess to go
 /// on).
-int parseFlags(int argc, char **argv, const EmbeddedModel &model,
-               Options &options) {
+int parseFlags(int argc, char **argv, Options &options) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-help" || arg == "-h") {
@@ -1193,7 +1192,7 @@ int kiln::runtime::trainerMain(int argc, char **argv,
   Options options;
   options.trainBatch = model.trainBatch;
   options.evalBatch = model.evalBatch;
-  if (int code = parseFlags(argc, argv, model, options))
+  if (int code = parseFlags(argc, argv, options))
     return code;
   if (options.help) {
     printHelp(model);

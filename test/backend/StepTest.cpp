@@ -5,7 +5,9 @@
 // C++ and run by the CPU backend (runtime/CpuBackend.h) for a few steps,
 // computes the losses, metrics, parameters and optimizer state that the
 // reference executor computes running the unfused step op by op in double
-// precision (rounding each op's result to f32).
+// precision (rounding each op's result to f32). Again with `batch` a
+// run-time size (`--max-batch`), the step planned for a larger batch than
+// it runs at.
 //
 // Tolerances: the generated kernels compute in f32 with their own summation
 // orders, so each step differs from the oracle by rounding; over three
@@ -121,18 +123,34 @@ double element(const void *data, runtime::DType dtype, size_t i) {
   }
 }
 
-class Step : public ::testing::TestWithParam<const char *> {};
+class Step : public ::testing::TestWithParam<const char *> {
+protected:
+  void checkTrainingStep(bool runTimeBatch);
+};
 
-TEST_P(Step, CpuBackendMatchesTheReferenceExecutor) {
+/// Runs the compiled training step of GetParam() for kSteps steps at batch
+/// kBatch against the oracle; with `runTimeBatch` the step keeps `batch` a
+/// run-time size, planned and tuned for batches up to kBatch + 5, and is
+/// fixed to kBatch only when it runs (runtime::bindBatch).
+void Step::checkTrainingStep(bool runTimeBatch) {
   std::string file = std::string(KILN_SOURCE_DIR) + "/" + GetParam();
   mlir::MLIRContext context;
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
 
   // The compiled step: fused, planned, generated, built, loaded.
-  auto planned = compile(context, file, Stage::planned);
+  auto planned =
+      runTimeBatch
+          ? test::compileModel(context, file, Stage::planned, "", kBatch + 5)
+          : compile(context, file, Stage::planned);
   ASSERT_TRUE(planned) << file;
   auto generated = codegen::generateProgram(*planned);
   ASSERT_TRUE(succeeded(generated));
+  if (runTimeBatch) {
+    ASSERT_EQ(generated->program.step("train")->maxBatch, kBatch + 5);
+    runtime::Status bound =
+        runtime::bindBatch(generated->program, "train", kBatch);
+    ASSERT_TRUE(bound.ok()) << bound.message();
+  }
   const runtime::Step *step = generated->program.step("train");
   ASSERT_TRUE(step);
   auto library =
@@ -218,6 +236,14 @@ TEST_P(Step, CpuBackendMatchesTheReferenceExecutor) {
       ++next;
     }
   }
+}
+
+TEST_P(Step, CpuBackendMatchesTheReferenceExecutor) {
+  checkTrainingStep(/*runTimeBatch=*/false);
+}
+
+TEST_P(Step, RunTimeBatchMatchesTheReferenceExecutor) {
+  checkTrainingStep(/*runTimeBatch=*/true);
 }
 
 // The Backend interface over the CPU backend: parameters written by name,

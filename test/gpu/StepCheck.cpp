@@ -245,6 +245,10 @@ int check(const std::filesystem::path &programFile) {
   std::string name = programFile.stem().string();
   std::filesystem::path base = programFile;
   auto program = parseProgram(readText(programFile), programFile.string());
+  // A program with a run-time batch runs at its largest batch.
+  if (program.ok())
+    if (Status s = bindLargestBatches(*program); !s.ok())
+      program = s;
   if (!program.ok()) {
     std::printf("%s: %s\n", name.c_str(), program.status().message().c_str());
     return 1;

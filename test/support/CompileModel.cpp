@@ -10,7 +10,8 @@
 
 mlir::OwningOpRef<mlir::ModuleOp>
 kiln::test::compileModel(mlir::MLIRContext &context, const std::string &file,
-                         Stage stage, const std::string &bind) {
+                         Stage stage, const std::string &bind,
+                         int64_t maxBatch) {
   auto buffer = llvm::MemoryBuffer::getFile(file);
   if (!buffer)
     return nullptr;
@@ -26,6 +27,7 @@ kiln::test::compileModel(mlir::MLIRContext &context, const std::string &file,
   if (!bind.empty())
     bindings.push_back(bind);
   options.bind = bindings;
+  options.maxBatch = maxBatch;
   mlir::PassManager pm(&context);
   if (failed(buildCompilePipeline(
           pm, options, [](const llvm::Twine &) { return mlir::failure(); })) ||

@@ -21,11 +21,11 @@
 namespace kiln::test {
 
 /// Compiles the model file `file` to `stage`, binding `bind` ("batch=64")
-/// unless empty; null on any error.
-mlir::OwningOpRef<mlir::ModuleOp> compileModel(mlir::MLIRContext &context,
-                                               const std::string &file,
-                                               Stage stage,
-                                               const std::string &bind);
+/// unless empty, and keeping `batch` a run-time size planned for up to
+/// `maxBatch` when it is not 0; null on any error.
+mlir::OwningOpRef<mlir::ModuleOp>
+compileModel(mlir::MLIRContext &context, const std::string &file, Stage stage,
+             const std::string &bind, int64_t maxBatch = 0);
 
 } // namespace kiln::test
 
