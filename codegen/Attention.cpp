@@ -59,7 +59,10 @@
 // ~250 us; and only q, k, v, o, lse and the gradients in memory (the
 // decomposition wrote and read the 100 MB [B, H, T, T] scores and
 // probabilities several times a layer, and saved them for the backward
-// pass). Tensor-core (TF32/bf16 mma) tiles are the next step.
+// pass). Measured on an H200 (`kiln-bench --profile`): forward 0.33 ms,
+// grad_q 0.49 ms, grad_kv 0.55 ms a layer, about 6, 6 and 7 T FMA/s
+// against the 16 T/s assumed above. Tensor-core (TF32/bf16 mma) tiles are
+// the next step.
 //
 //===----------------------------------------------------------------------===//
 

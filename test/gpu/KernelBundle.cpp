@@ -3,7 +3,8 @@
 // kiln-kernel-bundle OUT_DIR [--examples DIR] [--batch N] [--dynamic-batch N]
 //
 // Writes the bundles kiln-gpu-check runs (format in Bundle.h), two per
-// example model: "<model>" compiled with the batch bound (--batch, 64) and
+// example model (the GPT through test/models/gpt_tiny.kiln, at batch 4 and
+// a dynamic batch run at 3): "<model>" compiled with the batch bound (--batch, 64) and
 // "<model>-dyn" compiled with it dynamic, run at --dynamic-batch (37, not a
 // multiple of any block size) so the dynamic-size parameters are exercised.
 // For each bundle:
@@ -192,7 +193,7 @@ bool writeBundle(const Variant &variant, const std::string &examples,
   runtime::Checkpoint bundle;
   bundle.metadata["kiln.bundle"] = kBundleVersion;
   bundle.metadata["kiln.model"] =
-      "examples/" + variant.example + ".kiln " +
+      std::filesystem::path(file).filename().string() + " " +
       (variant.bind.empty()
            ? "batch dynamic, run at " + std::to_string(variant.batch)
            : variant.bind);
@@ -377,6 +378,13 @@ int main(int argc, char **argv) {
     ok &=
         writeBundle({example, std::string(example) + "-dyn", "", dynamicBatch},
                     examples, outDir);
+  }
+  // The GPT example through its small twin (the same blocks, attention
+  // included, at sizes the reference executor runs quickly).
+  if (only.empty() || only == "gpt_tiny") {
+    std::string models = std::string(KILN_SOURCE_DIR) + "/test/models";
+    ok &= writeBundle({"gpt_tiny", "gpt_tiny", "batch=4", 4}, models, outDir);
+    ok &= writeBundle({"gpt_tiny", "gpt_tiny-dyn", "", 3}, models, outDir);
   }
   return ok ? 0 : 1;
 }
