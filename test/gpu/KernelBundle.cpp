@@ -4,7 +4,8 @@
 //
 // Writes the bundles kiln-gpu-check runs (format in Bundle.h), two per
 // example model (the GPT through test/models/gpt_tiny.kiln, at batch 4 and
-// a dynamic batch run at 3): "<model>" compiled with the batch bound (--batch, 64) and
+// a dynamic batch run at 3): "<model>" compiled with the batch bound (--batch,
+// 64) and
 // "<model>-dyn" compiled with it dynamic, run at --dynamic-batch (37, not a
 // multiple of any block size) so the dynamic-size parameters are exercised.
 // For each bundle:
