@@ -42,10 +42,11 @@ struct EmbeddedModel {
   std::string_view program;
   std::string_view cudaSource;
   std::string_view cppSource;
-  /// The batch sizes the steps were compiled for.
+  /// The default training and evaluation batches (`--batch`,
+  /// `--eval-batch`; the steps take any batch up to their max-batch), and
+  /// the predict step's rows (0: no predict step).
   int64_t trainBatch = 0;
   int64_t evalBatch = 0;
-  /// 0: no predict step.
   int64_t predictBatch = 0;
   /// The `kiln compile` options that shaped the program (for --help and
   /// --version), and the version of kiln that compiled it.
