@@ -1,23 +1,33 @@
 //===- Bundle.h - kernels with their reference results ----------*- C++ -*-===//
 //
-// A kernel bundle is what kiln-kernel-bundle writes on the build machine and
-// kiln-gpu-check runs on the GPU host, for one example model and batch:
+// A kernel bundle is what kiln-kernel-bundle writes on a machine with the
+// compiler and kiln-kernel-check runs on a GPU host (or on the CPU), for one
+// example model and batch:
 //
-//   <dir>/<name>.cu           every generated kernel as CUDA C, one program
-//   <dir>/<name>.safetensors  each kernel's inputs and reference results
-//                             (tensors "<symbol>.in<i>" and
-//                             "<symbol>.out<i>", with their dtypes and
-//                             shapes), and under "__metadata__":
-//     "kiln.bundle"    "1", the format version
+//   <dir>/<name>.cu           every checked kernel as CUDA C, one program
+//   <dir>/<name>.cpp          the same kernels as C++ (the CPU backend's)
+//   <dir>/<name>.safetensors  each kernel's reference results (tensors
+//                             "<symbol>.out<i>") and, for a result with
+//                             ill-conditioned elements, their tolerances
+//                             ("<symbol>.tol<i>", below); under
+//                             "__metadata__":
+//     "kiln.bundle"    "2", the format version
 //     "kiln.model"     the model file and binding it was compiled with
 //     "kernel.<NNNN>"  one record per kernel, in kernel order (below)
 //
+// Inputs are not stored: each is regenerated from its seed by
+// generateInput (Philox, runtime/Random.h), the same on every machine.
 // A record is lines of "key value...":
 //
 //   symbol matmul_add_relu_0
 //   kind matmul
-//   inputs matmul_add_relu_0.in0 matmul_add_relu_0.in1 ...
-//   outputs matmul_add_relu_0.out0
+//   input F32 2,784 81234567   (one line per input: dtype, shape, seed; the
+//                               shape "-" is a scalar)
+//   outputs matmul_add_relu_0.out0 ...
+//   tolerances - ...           (per output, its tolerance tensor or "-")
+//   also matmul_add_relu_6 ... (kernels of the model identical to this one:
+//                               the same code for the same shapes; checked
+//                               through it)
 //   grid 2 8 1          (the evaluated grid extents)
 //   block 256 1 1
 //   shared 0            (dynamic shared memory, bytes)
@@ -29,18 +39,33 @@
 //
 // Tolerances: |got - ref| <= atol + rtol * |ref|, atol = 1e-6 * K and
 // rtol = 1e-5, where K is the number of products or terms each result
-// element accumulates (1 for elementwise kernels). Integer results must be
-// exact; a NaN reference must be matched by NaN.
+// element accumulates (1 for elementwise kernels). Where a result element
+// is ill-conditioned in the kernel's inputs (a difference of nearly equal
+// terms, a square root near zero), rounding alone moves it further: the
+// writer reruns the reference with every float input perturbed by a few
+// f32 ulps (kPerturbation) and, for each element that moves by more than
+// its tolerance over kConditioningFactor, stores a widened tolerance: the
+// base one plus kConditioningFactor times the largest move, infinite where
+// the perturbed result is not finite (that element is not checked). They
+// are an F64 tensor [n, 2] of rows (element index, tolerance), by
+// increasing index; the checker counts both kinds of element. Integer
+// results must be exact; a NaN reference must be matched by NaN.
 //
-// Only the standard library is used here, so both tools share it.
+// Only the standard library and the runtime library are used here, so both
+// tools share it.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef KILN_TEST_GPU_BUNDLE_H
 #define KILN_TEST_GPU_BUNDLE_H
 
+#include "runtime/Random.h"
+#include "runtime/Safetensors.h"
+
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -49,7 +74,7 @@
 namespace kiln::gpucheck {
 
 /// The format version in "kiln.bundle".
-inline constexpr const char *kBundleVersion = "1";
+inline constexpr const char *kBundleVersion = "2";
 
 /// The tolerance of a kernel accumulating `k` terms per result element.
 inline double absoluteTolerance(int64_t k) {
@@ -57,11 +82,80 @@ inline double absoluteTolerance(int64_t k) {
 }
 inline constexpr double kRelativeTolerance = 1e-5;
 
+/// The relative perturbation of float inputs that measures conditioning
+/// (2^-22: four times f32's unit roundoff, about the rounding error a few
+/// f32 operations leave), and how many times the move it causes is allowed
+/// on top of the base tolerance.
+inline constexpr double kPerturbation = 1.0 / (1 << 22);
+inline constexpr double kConditioningFactor = 2.0;
+
+/// An input of a kernel, regenerated from its seed.
+struct InputSpec {
+  runtime::DType dtype = runtime::DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t seed = 0;
+
+  int64_t elements() const {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    return n;
+  }
+};
+
+/// Element `index` of an input with `seed`: floats uniform in [-2, 2) on a
+/// 2^-22 grid (exact in f32), integers uniform in {0, 1, 2} (valid class
+/// labels and indices of every example).
+inline double inputValue(const InputSpec &spec, uint64_t index) {
+  double u = runtime::uniform01(spec.seed, 0, index);
+  bool isFloat =
+      spec.dtype == runtime::DType::F32 || spec.dtype == runtime::DType::F64;
+  return isFloat ? 4.0 * u - 2.0 : std::floor(3.0 * u);
+}
+
+/// The input `spec` describes, as tensor `name`.
+inline runtime::TensorData generateInput(const InputSpec &spec,
+                                         std::string name) {
+  runtime::TensorData data;
+  data.name = std::move(name);
+  data.dtype = spec.dtype;
+  data.shape = spec.shape;
+  size_t count = size_t(spec.elements());
+  data.bytes.resize(count * size_t(runtime::dtypeSize(spec.dtype)));
+  auto store = [&](auto zero) {
+    using T = decltype(zero);
+    for (size_t i = 0; i < count; ++i) {
+      T value = T(inputValue(spec, i));
+      std::memcpy(data.bytes.data() + i * sizeof(T), &value, sizeof(T));
+    }
+  };
+  switch (spec.dtype) {
+  case runtime::DType::F32:
+    store(float());
+    break;
+  case runtime::DType::F64:
+    store(double());
+    break;
+  case runtime::DType::I32:
+    store(int32_t());
+    break;
+  case runtime::DType::I64:
+    store(int64_t());
+    break;
+  }
+  return data;
+}
+
 /// One kernel of a bundle.
 struct KernelRecord {
   std::string symbol;
   std::string kind;
-  std::vector<std::string> inputs, outputs;
+  std::vector<InputSpec> inputs;
+  std::vector<std::string> outputs;
+  /// Per output, its tolerance tensor, or empty for the base tolerance.
+  std::vector<std::string> tolerances;
+  /// The identical kernels checked through this one.
+  std::vector<std::string> also;
   int64_t grid[3] = {1, 1, 1};
   unsigned block[3] = {1, 1, 1};
   unsigned sharedBytes = 0;
@@ -81,25 +175,59 @@ inline std::string recordKey(size_t index) {
   return key;
 }
 
+inline std::string formatShape(const std::vector<int64_t> &shape) {
+  if (shape.empty())
+    return "-";
+  std::string text;
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? "," : "") + std::to_string(shape[i]);
+  return text;
+}
+
+inline std::optional<std::vector<int64_t>> parseShape(const std::string &text) {
+  std::vector<int64_t> shape;
+  if (text == "-")
+    return shape;
+  std::istringstream in(text);
+  for (std::string dim; std::getline(in, dim, ',');) {
+    char *end = nullptr;
+    long long value = std::strtoll(dim.c_str(), &end, 10);
+    if (dim.empty() || *end != '\0' || value < 0)
+      return std::nullopt;
+    shape.push_back(value);
+  }
+  if (shape.empty())
+    return std::nullopt;
+  return shape;
+}
+
 inline std::string formatRecord(const KernelRecord &record) {
   std::ostringstream out;
   out.precision(17);
   auto list = [&](const char *key, const auto &values) {
     out << key;
     for (const auto &value : values)
-      out << ' ' << value;
+      out << ' ' << (value.empty() ? "-" : value);
     out << '\n';
   };
   out << "symbol " << record.symbol << '\n';
   out << "kind " << record.kind << '\n';
-  list("inputs", record.inputs);
+  for (const InputSpec &input : record.inputs)
+    out << "input " << runtime::dtypeName(input.dtype) << ' '
+        << formatShape(input.shape) << ' ' << input.seed << '\n';
   list("outputs", record.outputs);
+  list("tolerances", record.tolerances);
+  if (!record.also.empty())
+    list("also", record.also);
   out << "grid " << record.grid[0] << ' ' << record.grid[1] << ' '
       << record.grid[2] << '\n';
   out << "block " << record.block[0] << ' ' << record.block[1] << ' '
       << record.block[2] << '\n';
   out << "shared " << record.sharedBytes << '\n';
-  list("dims", record.dims);
+  out << "dims";
+  for (int64_t dim : record.dims)
+    out << ' ' << dim;
+  out << '\n';
   out << "seed " << (record.takesSeed ? 1 : 0) << ' ' << record.seed << '\n';
   out << "tolerance " << record.atol << ' ' << record.rtol << ' '
       << record.accumulation << '\n';
@@ -108,7 +236,8 @@ inline std::string formatRecord(const KernelRecord &record) {
   return out.str();
 }
 
-/// Parses a record; nullopt when a line is malformed or `symbol` is missing.
+/// Parses a record; nullopt when a line is malformed, `symbol` is missing
+/// or `tolerances` does not match `outputs`.
 inline std::optional<KernelRecord> parseRecord(const std::string &text) {
   KernelRecord record;
   // "error" is the last key and takes the rest of the record.
@@ -124,14 +253,32 @@ inline std::optional<KernelRecord> parseRecord(const std::string &text) {
     std::string key;
     fields >> key;
     bool ok = true;
+    auto names = [&](std::vector<std::string> &into) {
+      for (std::string name; fields >> name;)
+        into.push_back(name == "-" ? "" : name);
+    };
     if (key == "symbol") {
       ok = bool(fields >> record.symbol);
     } else if (key == "kind") {
       ok = bool(fields >> record.kind);
-    } else if (key == "inputs" || key == "outputs") {
-      auto &names = key == "inputs" ? record.inputs : record.outputs;
-      for (std::string name; fields >> name;)
-        names.push_back(name);
+    } else if (key == "input") {
+      std::string dtype, shape;
+      InputSpec input;
+      ok = bool(fields >> dtype >> shape >> input.seed);
+      std::optional<runtime::DType> parsed = runtime::parseDType(dtype);
+      std::optional<std::vector<int64_t>> dims = parseShape(shape);
+      ok = ok && parsed && dims;
+      if (ok) {
+        input.dtype = *parsed;
+        input.shape = std::move(*dims);
+        record.inputs.push_back(std::move(input));
+      }
+    } else if (key == "outputs") {
+      names(record.outputs);
+    } else if (key == "tolerances") {
+      names(record.tolerances);
+    } else if (key == "also") {
+      names(record.also);
     } else if (key == "grid") {
       ok = bool(fields >> record.grid[0] >> record.grid[1] >> record.grid[2]);
     } else if (key == "block") {
@@ -154,7 +301,8 @@ inline std::optional<KernelRecord> parseRecord(const std::string &text) {
     if (!ok)
       return std::nullopt;
   }
-  if (record.symbol.empty())
+  if (record.symbol.empty() ||
+      record.tolerances.size() != record.outputs.size())
     return std::nullopt;
   return record;
 }
