@@ -1,14 +1,17 @@
 //===- KernelCheck.cpp - run kernel bundles against their references ------===//
 //
-// kiln-kernel-check [--device cuda|cpu] [--json FILE] [--repeat N] [--probe]
-//                   BUNDLE_DIR
+// kiln-kernel-check [--device cuda|cpu] [--fma] [--json FILE] [--repeat N]
+//                   [--probe] BUNDLE_DIR
 //
 // For each <name>.safetensors in BUNDLE_DIR (see Bundle.h), on the GPU
 // (--device cuda, the default: the bundle's <name>.cu) or on the CPU
 // (--device cpu: its <name>.cpp, the CPU backend's kernels):
 //   1. compile every program: with NVRTC for the GPU's own sm_XY, in
 //      parallel threads, or with the host C++ compiler; through the on-disk
-//      cache (runtime::defaultCacheDir());
+//      cache (runtime::defaultCacheDir()). The CPU backend's flags keep the
+//      arithmetic as written; --fma contracts multiply-adds into fused ones
+//      (-march=native -ffp-contract=fast) as NVRTC does, so the rounding
+//      differs from the reference's as on a GPU;
 //   2. per kernel: generate its inputs from their seeds, fill its outputs
 //      with 0xFF bytes (NaN for floats: a kernel must write every element),
 //      run it (on the GPU with the recorded grid, block, shared memory,
@@ -429,7 +432,8 @@ bool writeJson(const std::string &path, const std::string &device,
 int usage(const std::string &message) {
   std::fprintf(stderr,
                "kiln-kernel-check: %s\nusage: kiln-kernel-check [--device "
-               "cuda|cpu] [--json FILE] [--repeat N] [--probe] BUNDLE_DIR\n",
+               "cuda|cpu] [--fma] [--json FILE] [--repeat N] [--probe] "
+               "BUNDLE_DIR\n",
                message.c_str());
   return kExitUsage;
 }
@@ -467,7 +471,7 @@ StatusOr<std::vector<KernelRecord>> readRecords(const Checkpoint &bundle) {
 int main(int argc, char **argv) {
   std::string dir, jsonPath, deviceName = "cuda";
   int repeat = 20;
-  bool probe = false;
+  bool probe = false, fma = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--json" && i + 1 < argc)
@@ -478,6 +482,8 @@ int main(int argc, char **argv) {
       deviceName = argv[++i];
     else if (arg == "--probe")
       probe = true;
+    else if (arg == "--fma")
+      fma = true;
     else if (!arg.empty() && arg[0] != '-' && dir.empty())
       dir = arg;
     else
@@ -486,6 +492,8 @@ int main(int argc, char **argv) {
   if (deviceName != "cuda" && deviceName != "cpu")
     return usage("unknown device '" + deviceName + "' (cuda or cpu)");
   bool gpu = deviceName == "cuda";
+  if (fma && gpu)
+    return usage("--fma is for --device cpu (NVRTC contracts by default)");
   if (dir.empty() && !probe)
     return usage("no bundle directory given");
 
@@ -605,6 +613,8 @@ int main(int argc, char **argv) {
     } else {
       HostCompileOptions options;
       options.cacheDir = defaultCacheDir();
+      if (fma)
+        options.flags = {"-O2", "-march=native", "-ffp-contract=fast", "-w"};
       StatusOr<SharedLibrary> library =
           compileHostLibrary(name, sources[b].second, options);
       if (library.ok()) {
