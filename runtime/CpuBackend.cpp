@@ -70,36 +70,6 @@ void CpuStep::run(void *const *arguments, uint64_t seed) {
   }
 }
 
-double kiln::runtime::elementAsDouble(const void *data, DType dtype,
-                                      size_t index) {
-  auto p = static_cast<const uint8_t *>(data) + index * dtypeSize(dtype);
-  switch (dtype) {
-  case DType::F32: {
-    float v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-  }
-  case DType::F64: {
-    double v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-  }
-  case DType::I32: {
-    int32_t v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-  }
-  case DType::I64: {
-    int64_t v;
-    std::memcpy(&v, p, sizeof(v));
-    return static_cast<double>(v);
-  }
-  default:
-    break;
-  }
-  return 0;
-}
-
 namespace {
 
 class CpuBackend final : public Backend {

@@ -63,10 +63,6 @@ StatusOr<std::unique_ptr<Backend>>
 createCpuBackend(const Program &program, const std::string &source,
                  const HostCompileOptions &options);
 
-/// The value of element `index` of a tensor of `dtype` at `data`, as a
-/// double.
-double elementAsDouble(const void *data, DType dtype, size_t index);
-
 } // namespace kiln::runtime
 
 #endif // KILN_RUNTIME_CPUBACKEND_H

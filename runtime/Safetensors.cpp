@@ -734,3 +734,53 @@ StatusOr<Checkpoint> kiln::runtime::readSafetensors(const std::string &path) {
   }
   return checkpoint;
 }
+
+double kiln::runtime::elementAsDouble(const void *data, DType dtype,
+                                      size_t index) {
+  auto p = static_cast<const uint8_t *>(data) + index * dtypeSize(dtype);
+  switch (dtype) {
+  case DType::F32: {
+    float v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  case DType::F64: {
+    double v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  case DType::I32: {
+    int32_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  case DType::I64: {
+    int64_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return static_cast<double>(v);
+  }
+  default:
+    break;
+  }
+  return 0;
+}
+
+void kiln::runtime::storeElement(void *data, DType dtype, size_t index,
+                                 double value) {
+  auto p = static_cast<uint8_t *>(data) + index * dtypeSize(dtype);
+  auto put = [&](auto v) { std::memcpy(p, &v, sizeof(v)); };
+  switch (dtype) {
+  case DType::F32:
+    put(static_cast<float>(value));
+    break;
+  case DType::F64:
+    put(value);
+    break;
+  case DType::I32:
+    put(static_cast<int32_t>(value));
+    break;
+  case DType::I64:
+    put(static_cast<int64_t>(value));
+    break;
+  }
+}

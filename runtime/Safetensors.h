@@ -40,6 +40,14 @@ const char *dtypeName(DType dtype);
 /// The DType spelled `name` in safetensors, if kiln supports it.
 std::optional<DType> parseDType(std::string_view name);
 
+/// The value of element `index` of a tensor of `dtype` at `data`, as a
+/// double (exact but for 64-bit integers beyond 2^53).
+double elementAsDouble(const void *data, DType dtype, size_t index);
+
+/// Stores `value` as element `index` of a tensor of `dtype` at `data`,
+/// converted as static_cast converts it.
+void storeElement(void *data, DType dtype, size_t index, double value);
+
 /// One named tensor: `bytes` holds product(shape) little-endian elements
 /// of `dtype`, row-major. A scalar has an empty shape and one element.
 struct TensorData {

@@ -380,24 +380,8 @@ template <typename T>
 void encode(const std::vector<T> &values, DType dtype,
             std::vector<uint8_t> &bytes) {
   bytes.resize(values.size() * dtypeSize(dtype));
-  for (size_t i = 0; i < values.size(); ++i) {
-    uint8_t *p = bytes.data() + i * dtypeSize(dtype);
-    auto put = [&](auto v) { std::memcpy(p, &v, sizeof(v)); };
-    switch (dtype) {
-    case DType::F32:
-      put(static_cast<float>(values[i]));
-      break;
-    case DType::F64:
-      put(static_cast<double>(values[i]));
-      break;
-    case DType::I32:
-      put(static_cast<int32_t>(values[i]));
-      break;
-    case DType::I64:
-      put(static_cast<int64_t>(values[i]));
-      break;
-    }
-  }
+  for (size_t i = 0; i < values.size(); ++i)
+    storeElement(bytes.data(), dtype, i, static_cast<double>(values[i]));
 }
 
 template <typename T>

@@ -122,27 +122,9 @@ inline runtime::TensorData generateInput(const InputSpec &spec,
   data.shape = spec.shape;
   size_t count = size_t(spec.elements());
   data.bytes.resize(count * size_t(runtime::dtypeSize(spec.dtype)));
-  auto store = [&](auto zero) {
-    using T = decltype(zero);
-    for (size_t i = 0; i < count; ++i) {
-      T value = T(inputValue(spec, i));
-      std::memcpy(data.bytes.data() + i * sizeof(T), &value, sizeof(T));
-    }
-  };
-  switch (spec.dtype) {
-  case runtime::DType::F32:
-    store(float());
-    break;
-  case runtime::DType::F64:
-    store(double());
-    break;
-  case runtime::DType::I32:
-    store(int32_t());
-    break;
-  case runtime::DType::I64:
-    store(int64_t());
-    break;
-  }
+  for (size_t i = 0; i < count; ++i)
+    runtime::storeElement(data.bytes.data(), spec.dtype, i,
+                          inputValue(spec, i));
   return data;
 }
 

@@ -141,28 +141,9 @@ runtime::TensorData toTensorData(const reference::Tensor &t, std::string name) {
   data.name = std::move(name);
   data.shape = t.shape;
   data.dtype = *dtypeOf(t.type);
-  auto store = [&](auto zero) {
-    using T = decltype(zero);
-    data.bytes.resize(t.data.size() * sizeof(T));
-    for (size_t i = 0; i < t.data.size(); ++i) {
-      T value = T(t.data[i]);
-      std::memcpy(data.bytes.data() + i * sizeof(T), &value, sizeof(T));
-    }
-  };
-  switch (data.dtype) {
-  case runtime::DType::F32:
-    store(float());
-    break;
-  case runtime::DType::F64:
-    store(double());
-    break;
-  case runtime::DType::I32:
-    store(int32_t());
-    break;
-  case runtime::DType::I64:
-    store(int64_t());
-    break;
-  }
+  data.bytes.resize(t.data.size() * size_t(runtime::dtypeSize(data.dtype)));
+  for (size_t i = 0; i < t.data.size(); ++i)
+    runtime::storeElement(data.bytes.data(), data.dtype, i, t.data[i]);
   return data;
 }
 

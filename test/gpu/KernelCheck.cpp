@@ -68,33 +68,6 @@ struct KernelResult {
   std::string message; ///< why it failed
 };
 
-/// Element `i` of `bytes` holding `dtype`, as a double.
-double element(DType dtype, const uint8_t *bytes, size_t i) {
-  switch (dtype) {
-  case DType::F32: {
-    float value;
-    std::memcpy(&value, bytes + 4 * i, 4);
-    return value;
-  }
-  case DType::F64: {
-    double value;
-    std::memcpy(&value, bytes + 8 * i, 8);
-    return value;
-  }
-  case DType::I32: {
-    int32_t value;
-    std::memcpy(&value, bytes + 4 * i, 4);
-    return value;
-  }
-  case DType::I64: {
-    int64_t value;
-    std::memcpy(&value, bytes + 8 * i, 8);
-    return double(value);
-  }
-  }
-  return 0;
-}
-
 bool isFloat(DType dtype) { return dtype == DType::F32 || dtype == DType::F64; }
 
 /// Compares `got` with the reference `want` within the record's tolerance,
@@ -110,13 +83,14 @@ bool compare(const TensorData &want, const std::vector<uint8_t> &got,
   std::ostringstream details;
   details.precision(9);
   for (size_t i = 0; i < count; ++i) {
-    double ref = element(want.dtype, want.bytes.data(), i);
-    double value = element(want.dtype, got.data(), i);
+    double ref = elementAsDouble(want.bytes.data(), want.dtype, i);
+    double value = elementAsDouble(got.data(), want.dtype, i);
     double tolerance =
         isFloat(want.dtype) ? record.atol + record.rtol * std::fabs(ref) : 0;
-    if (row < rows &&
-        element(DType::F64, widened->bytes.data(), 2 * row) == double(i)) {
-      tolerance = element(DType::F64, widened->bytes.data(), 2 * row + 1);
+    if (row < rows && elementAsDouble(widened->bytes.data(), DType::F64,
+                                      2 * row) == double(i)) {
+      tolerance =
+          elementAsDouble(widened->bytes.data(), DType::F64, 2 * row + 1);
       ++row;
       ++result.widened;
       result.unchecked += std::isinf(tolerance);

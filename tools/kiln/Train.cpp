@@ -141,33 +141,24 @@ runtime::TensorData toTensorData(const std::string &name, const Tensor &t) {
   runtime::TensorData data;
   data.name = name;
   data.shape = t.shape;
-  auto put = [&](auto value) {
-    const auto *bytes = reinterpret_cast<const uint8_t *>(&value);
-    data.bytes.insert(data.bytes.end(), bytes, bytes + sizeof(value));
-  };
   switch (t.type) {
   case ElementType::f32:
     data.dtype = runtime::DType::F32;
-    for (double v : t.data)
-      put(static_cast<float>(v));
     break;
   case ElementType::f64:
     data.dtype = runtime::DType::F64;
-    for (double v : t.data)
-      put(v);
     break;
   case ElementType::i32:
   case ElementType::i1:
     data.dtype = runtime::DType::I32;
-    for (double v : t.data)
-      put(static_cast<int32_t>(v));
     break;
   case ElementType::i64:
     data.dtype = runtime::DType::I64;
-    for (double v : t.data)
-      put(static_cast<int64_t>(v));
     break;
   }
+  data.bytes.resize(t.data.size() * runtime::dtypeSize(data.dtype));
+  for (size_t i = 0; i < t.data.size(); ++i)
+    runtime::storeElement(data.bytes.data(), data.dtype, i, t.data[i]);
   return data;
 }
 
@@ -180,31 +171,27 @@ bool fromTensorData(const runtime::TensorData &data, Tensor &t,
             reference::formatShape(t.shape);
     return false;
   }
-  auto read = [&](auto zero) {
-    using T = decltype(zero);
-    if (data.bytes.size() != t.data.size() * sizeof(T))
+  auto read = [&] {
+    if (data.bytes.size() !=
+        t.data.size() * size_t(runtime::dtypeSize(data.dtype)))
       return false;
-    for (size_t i = 0; i < t.data.size(); ++i) {
-      T value;
-      std::memcpy(&value, data.bytes.data() + i * sizeof(T), sizeof(T));
-      t.data[i] = static_cast<double>(value);
-    }
+    for (size_t i = 0; i < t.data.size(); ++i)
+      t.data[i] = runtime::elementAsDouble(data.bytes.data(), data.dtype, i);
     return true;
   };
   bool ok = false;
   switch (data.dtype) {
   case runtime::DType::F32:
-    ok = t.type == ElementType::f32 && read(float());
+    ok = t.type == ElementType::f32 && read();
     break;
   case runtime::DType::F64:
-    ok = t.type == ElementType::f64 && read(double());
+    ok = t.type == ElementType::f64 && read();
     break;
   case runtime::DType::I32:
-    ok = (t.type == ElementType::i32 || t.type == ElementType::i1) &&
-         read(int32_t());
+    ok = (t.type == ElementType::i32 || t.type == ElementType::i1) && read();
     break;
   case runtime::DType::I64:
-    ok = t.type == ElementType::i64 && read(int64_t());
+    ok = t.type == ElementType::i64 && read();
     break;
   }
   if (!ok)
