@@ -74,7 +74,8 @@ void kiln::test::expectCudaCompiles(
 }
 
 void kiln::test::expectNoSpills(
-    const std::vector<std::pair<KernelOp, std::string>> &kernels) {
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const std::string &report) {
   std::string source = codegen::preamble(codegen::Target::cuda);
   for (auto &[kernel, symbol] : kernels) {
     auto generated =
@@ -88,6 +89,9 @@ void kiln::test::expectNoSpills(
     options.extraFlags = {"--ptxas-options=-v"};
     auto program = runtime::compileCuda("spills.cu", source, options);
     ASSERT_TRUE(program.ok()) << program.status().message();
+    if (!report.empty())
+      llvm::outs() << "ptxas, " << report << ", " << arch << ":\n"
+                   << program->log;
     // ptxas reports "N bytes spill stores, M bytes spill loads" per kernel.
     const std::regex spill("([0-9]+) bytes spill stores, ([0-9]+) bytes "
                            "spill loads");

@@ -47,9 +47,11 @@ void expectCudaCompiles(
 
 /// Compiles `kernels` as one CUDA program for sm_80 and sm_90 with ptxas's
 /// report (--ptxas-options=-v) and expects no kernel to spill registers to
-/// local memory (tiles kept in registers stay there).
+/// local memory (tiles kept in registers stay there). With a `report`
+/// label, prints each report under it.
 void expectNoSpills(
-    const std::vector<std::pair<KernelOp, std::string>> &kernels);
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const std::string &report = "");
 
 /// Random inputs for `kernel`: floats uniform in [-2, 2], integers in
 /// [0, 3) (valid labels and indices for the examples' shapes).

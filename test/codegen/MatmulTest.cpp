@@ -488,32 +488,8 @@ TEST(MatmulPtxas, NoSpills) {
   for (const char *bind : {"batch=128", "batch=4096", ""}) {
     auto module = compileFused(context, examplePath("mlp.kiln"), bind);
     ASSERT_TRUE(module) << bind;
-    std::string source = codegen::preamble(codegen::Target::cuda);
-    for (auto &[kernel, symbol] : kernelsOfKind(*module, KernelKind::matmul)) {
-      auto generated =
-          codegen::generateKernel(kernel, symbol, codegen::Target::cuda);
-      ASSERT_TRUE(succeeded(generated)) << symbol;
-      source += generated->source;
-    }
-    for (const char *arch : {"sm_80", "sm_90"}) {
-      runtime::CompileOptions options;
-      options.arch = arch;
-      options.extraFlags = {"--ptxas-options=-v"};
-      auto program = runtime::compileCuda("mlp-matmuls", source, options);
-      ASSERT_TRUE(program.ok()) << program.status().message();
-      llvm::outs() << "ptxas, mlp " << (*bind ? bind : "batch=?") << ", "
-                   << arch << ":\n"
-                   << program->log;
-      llvm::SmallVector<llvm::StringRef> lines;
-      llvm::StringRef(program->log).split(lines, '\n');
-      for (llvm::StringRef line : lines) {
-        if (line.contains("spill")) {
-          EXPECT_TRUE(line.contains(" 0 bytes spill stores") &&
-                      line.contains(" 0 bytes spill loads"))
-              << line.str();
-        }
-      }
-    }
+    expectNoSpills(kernelsOfKind(*module, KernelKind::matmul),
+                   std::string("mlp ") + (*bind ? bind : "batch=?"));
   }
 }
 
