@@ -1,11 +1,13 @@
 //===- KernelCheck.cpp - run kernel bundles against their references ------===//
 //
-// kiln-kernel-check [--device cuda|cpu] [--fma] [--json FILE] [--repeat N]
-//                   [--probe] BUNDLE_DIR
+// kiln-kernel-check [--device cuda|cpu|emulated] [--fma] [--json FILE]
+//                   [--repeat N] [--probe] BUNDLE_DIR
 //
 // For each <name>.safetensors in BUNDLE_DIR (see Bundle.h), on the GPU
-// (--device cuda, the default: the bundle's <name>.cu) or on the CPU
-// (--device cpu: its <name>.cpp, the CPU backend's kernels):
+// (--device cuda, the default: the bundle's <name>.cu), on the CPU
+// (--device cpu: its <name>.cpp, the CPU backend's kernels), or its CUDA
+// kernels on the CPU (--device emulated: <name>.cu run on the host as
+// CudaEmulation.h says, so the CUDA code is checked without a GPU):
 //   1. compile every program: with NVRTC for the GPU's own sm_XY, in
 //      parallel threads, or with the host C++ compiler; through the on-disk
 //      cache (runtime::defaultCacheDir()). The CPU backend's flags keep the
@@ -29,6 +31,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Bundle.h"
+#include "CudaEmulation.h"
 
 #include "runtime/Cuda.h"
 #include "runtime/HostCompiler.h"
@@ -257,22 +260,26 @@ private:
   const cuda::Stream &stream;
 };
 
-/// The C++ program of a bundle, in a loaded shared object: each kernel's
-/// `<symbol>_entry` (KernelCodegen.h).
-class CpuProgram : public Program {
+/// A bundle's program compiled by the host compiler, in a loaded shared
+/// object: the C++ kernels, each called through its `<symbol>_entry`
+/// (KernelCodegen.h), or the emulated CUDA kernels, each through its
+/// `<symbol>_emulated` (CudaEmulation.h).
+class HostProgram : public Program {
 public:
-  explicit CpuProgram(SharedLibrary library) : library(std::move(library)) {}
+  HostProgram(SharedLibrary library, bool emulated)
+      : library(std::move(library)), emulated(emulated) {}
 
   Status run(const KernelRecord &record, const std::vector<TensorData> &inputs,
              std::vector<std::vector<uint8_t>> &outputs, int repeat,
              double &microseconds) override {
     using Entry =
         void (*)(void *const *, const long long *, unsigned long long);
-    auto entry =
-        reinterpret_cast<Entry>(library.symbol(record.symbol + "_entry"));
-    if (!entry)
-      return Status::error("no function " + record.symbol + "_entry in " +
-                           library.path());
+    using Emulated =
+        void (*)(void *const *, const long long *, const unsigned long long *);
+    std::string name = record.symbol + (emulated ? "_emulated" : "_entry");
+    void *function = library.symbol(name);
+    if (!function)
+      return Status::error("no function " + name + " in " + library.path());
     // The kernels never write their inputs, but copies keep them so.
     std::vector<std::vector<uint8_t>> in;
     std::vector<void *> buffers;
@@ -281,12 +288,19 @@ public:
     for (std::vector<uint8_t> &output : outputs)
       buffers.push_back(output.data());
     std::vector<long long> dims(record.dims.begin(), record.dims.end());
-    entry(buffers.data(), dims.data(), record.seed);
-
+    unsigned long long seed = record.seed;
+    auto call = [&] {
+      if (emulated)
+        reinterpret_cast<Emulated>(function)(buffers.data(), dims.data(),
+                                             &seed);
+      else
+        reinterpret_cast<Entry>(function)(buffers.data(), dims.data(), seed);
+    };
+    call();
     std::vector<double> times;
     for (int i = 0; i < repeat; ++i) {
       auto start = std::chrono::steady_clock::now();
-      entry(buffers.data(), dims.data(), record.seed);
+      call();
       times.push_back(std::chrono::duration<double, std::micro>(
                           std::chrono::steady_clock::now() - start)
                           .count());
@@ -297,6 +311,7 @@ public:
 
 private:
   SharedLibrary library;
+  bool emulated;
 };
 
 /// Runs and checks one kernel of `program`.
@@ -463,17 +478,19 @@ int main(int argc, char **argv) {
     else
       return usage("unexpected argument '" + arg + "'");
   }
-  if (deviceName != "cuda" && deviceName != "cpu")
-    return usage("unknown device '" + deviceName + "' (cuda or cpu)");
-  bool gpu = deviceName == "cuda";
+  if (deviceName != "cuda" && deviceName != "cpu" && deviceName != "emulated")
+    return usage("unknown device '" + deviceName + "' (cuda, cpu or emulated)");
+  bool gpu = deviceName == "cuda", emulated = deviceName == "emulated";
   if (fma && gpu)
-    return usage("--fma is for --device cpu (NVRTC contracts by default)");
+    return usage("--fma is for the host devices (NVRTC contracts by "
+                 "default)");
   if (dir.empty() && !probe)
     return usage("no bundle directory given");
 
   // On the GPU: no GPU is a skip, not a failure.
   std::optional<cuda::Device> device;
-  std::string deviceLabel = "the CPU", arch = "host";
+  std::string deviceLabel = emulated ? "the CPU, CUDA emulated" : "the CPU",
+              arch = "host";
   if (gpu) {
     if (Status status = cuda::initialize(); !status.ok()) {
       std::printf("kiln-kernel-check: skipped, no GPU: %s\n",
@@ -520,7 +537,7 @@ int main(int argc, char **argv) {
     return usage("no *.safetensors bundle in " + dir);
 
   // Their programs, compiled up front (in parallel on the GPU).
-  std::string extension = gpu ? ".cu" : ".cpp";
+  std::string extension = gpu || emulated ? ".cu" : ".cpp";
   std::vector<std::pair<std::string, std::string>> sources;
   for (const std::string &name : names) {
     std::optional<std::string> text = readText(dir + "/" + name + extension);
@@ -589,12 +606,25 @@ int main(int argc, char **argv) {
       options.cacheDir = defaultCacheDir();
       if (fma)
         options.flags = {"-O2", "-march=native", "-ffp-contract=fast", "-w"};
-      StatusOr<SharedLibrary> library =
-          compileHostLibrary(name, sources[b].second, options);
+      std::string source = sources[b].second;
+      if (emulated) {
+        // The CUDA C as host C++, with an entry point per kernel.
+        source = emulateCudaSource(source);
+        for (const KernelRecord &record : *records) {
+          std::vector<DType> outputs;
+          for (const std::string &output : record.outputs)
+            if (auto it = tensors.find(output); it != tensors.end())
+              outputs.push_back(it->second->dtype);
+          if (record.error.empty() && outputs.size() == record.outputs.size())
+            source += emulationEntry(record, outputs);
+        }
+      }
+      StatusOr<SharedLibrary> library = compileHostLibrary(
+          name + (emulated ? "-emulated" : ""), source, options);
       if (library.ok()) {
         std::printf(" (C++ %.0f ms%s)", library->compileSeconds * 1000,
                     library->fromCache ? ", cached" : "");
-        program = std::make_unique<CpuProgram>(std::move(*library));
+        program = std::make_unique<HostProgram>(std::move(*library), emulated);
       } else {
         programError = library.status().message();
       }
