@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Harness.h"
+#include "test/gpu/CudaEmulation.h"
 
 #include "codegen/KernelCodegen.h"
 #include "runtime/Nvrtc.h"
@@ -250,50 +251,11 @@ TEST(MatmulLaunch, FollowsTheTiles) {
   EXPECT_GT(checked, 3);
 }
 
-/// The CUDA built-ins the generated matmul kernels use, for the host: a
-/// block's threads are std::threads, __syncthreads a std::barrier, and
-/// __shared__ arrays function statics (one block runs at a time, so they
-/// are the block's shared memory).
-constexpr const char *kEmulationShim = R"cpp(
-#include <barrier>
-#include <cmath>
+/// What the emulated programs add to test/gpu/CudaEmulation.h's CUDA
+/// built-ins: inputs and a comparison.
+constexpr const char *kEmulationChecks = R"cpp(
 #include <cstdio>
-#include <cstring>
-#include <functional>
 #include <random>
-#include <thread>
-#include <vector>
-#define __global__
-#define __launch_bounds__(...)
-#define __shared__ static
-#define __align__(n) __attribute__((aligned(n)))
-struct float2 { float x, y; };
-struct alignas(16) float4 { float x, y, z, w; };
-struct alignas(16) double2 { double x, y; };
-struct EmuDim { unsigned x = 0, y = 0, z = 0; };
-static thread_local EmuDim threadIdx, blockIdx;
-static std::barrier<> *emuBarrier;
-static void __syncthreads() { emuBarrier->arrive_and_wait(); }
-// Runs the grid one block at a time, each block's threads concurrently.
-static void emuLaunch(unsigned gx, unsigned gy, unsigned gz, unsigned threads,
-                      const std::function<void()> &kernel) {
-  for (unsigned z = 0; z < gz; ++z)
-    for (unsigned y = 0; y < gy; ++y)
-      for (unsigned x = 0; x < gx; ++x) {
-        std::barrier<> barrier(threads);
-        emuBarrier = &barrier;
-        std::vector<std::thread> pool;
-        for (unsigned t = 0; t < threads; ++t)
-          pool.emplace_back([&, t] {
-            threadIdx.x = t;
-            blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
-            kernel();
-            barrier.arrive_and_drop();
-          });
-        for (std::thread &thread : pool)
-          thread.join();
-      }
-}
 static int failures = 0;
 // Compares the emulated CUDA results with the C++ target's; both round, so
 // twice the tolerance against the exact value.
@@ -323,16 +285,17 @@ template <class T> static std::vector<T> emuRandom(size_t count, int seed) {
 }
 )cpp";
 
-/// Writes a program that runs each kernel's CUDA C on the host (threads for
-/// a block's threads, as kEmulationShim says) and its C++, and compares
-/// them; compiles and runs it; expects no failure. Checks the CUDA
-/// kernels' indexing, tiling, vector loads, double buffering and split-K
+/// Writes a program that runs each kernel's CUDA C on the host (as
+/// test/gpu/CudaEmulation.h says) and its C++, and compares them; compiles
+/// and runs it; expects no failure. Checks the CUDA kernels' indexing,
+/// tiling, vector loads, double buffering and split-K at the sizes given,
 /// without a GPU (not the GPU's memory model or timing).
 void expectEmulatedCudaMatchesCpp(
     const std::vector<std::pair<KernelOp, std::string>> &kernels,
     int64_t dynamicSize) {
   std::string source = codegen::preamble(codegen::Target::cpp);
-  source += kEmulationShim;
+  source += gpucheck::kCudaEmulation;
+  source += kEmulationChecks;
   std::string main = "int main() {\n  const unsigned long long seed = 1234;\n";
   for (auto [kernel, symbol] : kernels) {
     auto cuda = codegen::generateKernel(kernel, symbol, codegen::Target::cuda);
@@ -384,9 +347,11 @@ void expectEmulatedCudaMatchesCpp(
       os << (n ? ", " : "") << "b" << n << ".data()";
     os << "};\n    " << symbol << "_cpu_entry(pointers, dims + 1, seed);\n";
     const codegen::LaunchConfig &launch = cuda->launch;
-    os << "    emuLaunch(" << launch.grid[0].evaluate(dims) << ", "
-       << launch.grid[1].evaluate(dims) << ", " << launch.grid[2].evaluate(dims)
-       << ", " << launch.block[0] << ", [&] {\n      " << symbol << "(";
+    os << "    kiln_emu::launch(EmuDim{" << launch.grid[0].evaluate(dims)
+       << ", " << launch.grid[1].evaluate(dims) << ", "
+       << launch.grid[2].evaluate(dims) << "}, EmuDim{" << launch.block[0]
+       << ", " << launch.block[1] << ", " << launch.block[2] << "}, "
+       << launch.sharedBytes << ", [&] {\n      " << symbol << "(";
     for (size_t n = 0; n < operands.size(); ++n)
       os << (n ? ", " : "") << (n < numInputs ? "b" : "g") << n << ".data()";
     for (int64_t d : dims)
