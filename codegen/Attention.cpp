@@ -306,25 +306,7 @@ constexpr const char *kForwardCuda = R"(
     __syncthreads();
     // Scores of rows r + 16a and keys c + 16b, summed over d in order.
     ${T} s[R][R];
-#pragma unroll
-    for (int a = 0; a < R; ++a)
-#pragma unroll
-      for (int j = 0; j < R; ++j)
-        s[a][j] = ${ZERO};
-    for (int d = 0; d < DK; ++d) {
-      ${T} qa[R], kb[R];
-#pragma unroll
-      for (int a = 0; a < R; ++a)
-        qa[a] = Qs[(r + 16 * a) * (DK + 1) + d];
-#pragma unroll
-      for (int j = 0; j < R; ++j)
-        kb[j] = Ks[(c + 16 * j) * (DK + 1) + d];
-#pragma unroll
-      for (int a = 0; a < R; ++a)
-#pragma unroll
-        for (int j = 0; j < R; ++j)
-          s[a][j] += qa[a] * kb[j];
-    }
+    kiln_attention_products(s, Qs, Ks, DK + 1, DK, r, c);
     // Online softmax: the new row maximum (over the 16 threads of the row),
     // the rescaling of what was summed before, and this tile's p.
     ${T} alpha[R];
@@ -441,39 +423,8 @@ ${POINTERS}    for (long long i = 0; i < TQ; ++i) {
 /// and columns (c + 16j).
 constexpr const char *kScoresCuda = R"(
     ${T} s[R][R], dp[R][R];
-#pragma unroll
-    for (int a = 0; a < R; ++a)
-#pragma unroll
-      for (int j = 0; j < R; ++j)
-        s[a][j] = dp[a][j] = ${ZERO};
-    for (int d = 0; d < DK; ++d) {
-      ${T} x[R], y[R];
-#pragma unroll
-      for (int a = 0; a < R; ++a)
-        x[a] = ${QROWS}[(r + 16 * a) * (DK + 1) + d];
-#pragma unroll
-      for (int j = 0; j < R; ++j)
-        y[j] = ${QCOLS}[(c + 16 * j) * (DK + 1) + d];
-#pragma unroll
-      for (int a = 0; a < R; ++a)
-#pragma unroll
-        for (int j = 0; j < R; ++j)
-          s[a][j] += x[a] * y[j];
-    }
-    for (int e = 0; e < DV; ++e) {
-      ${T} x[R], y[R];
-#pragma unroll
-      for (int a = 0; a < R; ++a)
-        x[a] = ${VROWS}[(r + 16 * a) * (DV + 1) + e];
-#pragma unroll
-      for (int j = 0; j < R; ++j)
-        y[j] = ${VCOLS}[(c + 16 * j) * (DV + 1) + e];
-#pragma unroll
-      for (int a = 0; a < R; ++a)
-#pragma unroll
-        for (int j = 0; j < R; ++j)
-          dp[a][j] += x[a] * y[j];
-    }
+    kiln_attention_products(s, ${QROWS}, ${QCOLS}, DK + 1, DK, r, c);
+    kiln_attention_products(dp, ${VROWS}, ${VCOLS}, DV + 1, DV, r, c);
 )";
 
 constexpr const char *kGradQCuda = R"(
@@ -949,6 +900,33 @@ std::string kiln::codegen::attentionPreamble(Target target) {
          "    const int row = x / width, col = x % width;\n"
          "    tile[row * pitch + col] =\n"
          "        row0 + row < count ? m[(row0 + row) * width + col] : (T)0;\n"
+         "  }\n"
+         "}\n"
+         "// acc[a][j] = the dot product of rows r + 16a of `rows` and c + 16j\n"
+         "// of `cols` (shared tiles of `width` columns, `pitch` a row), summed\n"
+         "// in column order: a thread's R x R block of a tile product.\n"
+         "template <typename T, int R>\n"
+         "KILN_FN void kiln_attention_products(T (&acc)[R][R], const T *rows,\n"
+         "                                     const T *cols, int pitch,\n"
+         "                                     int width, int r, int c) {\n"
+         "#pragma unroll\n"
+         "  for (int a = 0; a < R; ++a)\n"
+         "#pragma unroll\n"
+         "    for (int j = 0; j < R; ++j)\n"
+         "      acc[a][j] = (T)0;\n"
+         "  for (int d = 0; d < width; ++d) {\n"
+         "    T x[R], y[R];\n"
+         "#pragma unroll\n"
+         "    for (int a = 0; a < R; ++a)\n"
+         "      x[a] = rows[(r + 16 * a) * pitch + d];\n"
+         "#pragma unroll\n"
+         "    for (int j = 0; j < R; ++j)\n"
+         "      y[j] = cols[(c + 16 * j) * pitch + d];\n"
+         "#pragma unroll\n"
+         "    for (int a = 0; a < R; ++a)\n"
+         "#pragma unroll\n"
+         "      for (int j = 0; j < R; ++j)\n"
+         "        acc[a][j] += x[a] * y[j];\n"
          "  }\n"
          "}\n";
 }
