@@ -133,8 +133,7 @@ protected:
     CheckOptions options;
     options.dynamicSize = dynamicSize;
     expectCppMatchesReference(kernels, tolerance, options);
-    if (runtime::nvrtcAvailable() && cudaDeviceAvailable())
-      expectCudaMatchesReference(kernels, tolerance, dynamicSize);
+    expectCudaOrEmulatedMatchesReference(kernels, tolerance, dynamicSize);
   }
 
   mlir::MLIRContext context;

@@ -8,7 +8,9 @@
 #include "passes/Pipeline.h"
 #include "reference/Executor.h"
 #include "runtime/Cuda.h"
+#include "runtime/HostCompiler.h"
 #include "runtime/Nvrtc.h"
+#include "test/gpu/CudaEmulation.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/PassManager.h"
@@ -428,4 +430,92 @@ void kiln::test::expectCudaMatchesReference(
       }
     }
   }
+}
+
+namespace {
+
+/// The C type of a tensor's elements in generated code.
+std::string cTypeOf(mlir::Value value) {
+  mlir::Type t =
+      llvm::cast<mlir::RankedTensorType>(value.getType()).getElementType();
+  if (t.isF32())
+    return "float";
+  if (t.isF64())
+    return "double";
+  if (t.isInteger(1))
+    return "bool";
+  return t.isInteger(64) ? "long long" : "int";
+}
+
+} // namespace
+
+void kiln::test::expectEmulatedCudaMatchesReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const Tolerance &tolerance, int64_t dynamicSize) {
+  std::string cuda = codegen::preamble(codegen::Target::cuda), entries;
+  std::vector<codegen::GeneratedKernel> generated;
+  for (auto [kernel, symbol] : kernels) {
+    auto g = codegen::generateKernel(kernel, symbol, codegen::Target::cuda);
+    ASSERT_TRUE(succeeded(g)) << symbol;
+    cuda += g->source;
+    gpucheck::EmulatedLaunch launch;
+    launch.symbol = symbol;
+    for (mlir::Value input : kernel.getInputs())
+      launch.inputs.push_back(cTypeOf(input));
+    for (mlir::Value result : kernel.getResults())
+      launch.outputs.push_back(cTypeOf(result));
+    std::vector<long long> dims = sizeParameters(*g, dynamicSize);
+    std::vector<int64_t> dimValues(dims.begin(), dims.end());
+    launch.dims = dims.size();
+    launch.takesSeed = g->takesSeed;
+    for (int d = 0; d < 3; ++d) {
+      launch.grid[d] = g->launch.grid[d].evaluate(dimValues);
+      launch.block[d] = g->launch.block[d];
+    }
+    launch.sharedBytes = g->launch.sharedBytes;
+    entries += gpucheck::emulationEntry(launch);
+    generated.push_back(*g);
+  }
+  runtime::HostCompileOptions options;
+  options.cacheDir = runtime::defaultCacheDir();
+  auto library = runtime::compileHostLibrary(
+      "emulated", gpucheck::emulateCudaSource(cuda) + entries, options);
+  ASSERT_TRUE(library.ok()) << library.status().message();
+
+  reference::Executor executor({/*training=*/true, /*seed=*/0});
+  for (auto [n, entry] : llvm::enumerate(kernels)) {
+    auto &[kernel, symbol] = entry;
+    std::vector<reference::Tensor> inputs = randomInputsWithSize(
+        kernel, std::hash<std::string>()(symbol), dynamicSize);
+    auto expected = executor.runKernel(kernel, inputs);
+    ASSERT_TRUE(succeeded(expected)) << symbol;
+    std::vector<std::vector<char>> storage;
+    for (const reference::Tensor &t : inputs)
+      storage.push_back(toBytes(t));
+    for (const reference::Tensor &t : *expected)
+      storage.emplace_back(t.data.size() * itemBytes(t.type), char(0xff));
+    std::vector<void *> buffers;
+    for (std::vector<char> &bytes : storage)
+      buffers.push_back(bytes.data());
+    using Emulated =
+        void (*)(void *const *, const long long *, const unsigned long long *);
+    auto run =
+        reinterpret_cast<Emulated>(library->symbol(symbol + "_emulated"));
+    ASSERT_TRUE(run) << symbol;
+    std::vector<long long> dims = sizeParameters(generated[n], dynamicSize);
+    unsigned long long seed = 0;
+    run(buffers.data(), dims.data(), &seed);
+    for (size_t r = 0; r < expected->size(); ++r)
+      expectResultNear(symbol, r, (*expected)[r],
+                       storage[inputs.size() + r].data(), tolerance);
+  }
+}
+
+void kiln::test::expectCudaOrEmulatedMatchesReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const Tolerance &tolerance, int64_t dynamicSize) {
+  if (runtime::nvrtcAvailable() && cudaDeviceAvailable())
+    expectCudaMatchesReference(kernels, tolerance, dynamicSize);
+  else
+    expectEmulatedCudaMatchesReference(kernels, tolerance, dynamicSize);
 }

@@ -115,6 +115,17 @@ void expectCudaMatchesReference(
     const std::vector<std::pair<KernelOp, std::string>> &kernels,
     const Tolerance &tolerance, int64_t dynamicSize);
 
+/// As expectCudaMatchesReference, without a GPU: the CUDA C runs on the
+/// host, emulated (test/gpu/CudaEmulation.h), once.
+void expectEmulatedCudaMatchesReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const Tolerance &tolerance, int64_t dynamicSize);
+
+/// expectCudaMatchesReference on a GPU, else its emulation.
+void expectCudaOrEmulatedMatchesReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const Tolerance &tolerance, int64_t dynamicSize);
+
 } // namespace kiln::test
 
 #endif // KILN_TEST_CODEGEN_HARNESS_H

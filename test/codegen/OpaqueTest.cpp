@@ -88,17 +88,16 @@ TEST_P(Opaque, CudaDoesNotSpillRegisters) {
   }
 }
 
-// On a GPU: batch 32 gives the CNN's convolutions both row tilings and
-// split-K weight gradients (98 and 24 slices).
+// On a GPU, else emulated: batch 32 gives the CNN's convolutions both row
+// tilings and split-K weight gradients (98 and 24 slices).
 TEST_P(Opaque, CudaMatchesTheReferenceExecutor) {
-  if (!runtime::nvrtcAvailable() || !cudaDeviceAvailable())
-    GTEST_SKIP() << "no CUDA device";
   auto module = compileFused(context, examplePath(GetParam()), "batch=32");
   ASSERT_TRUE(module) << GetParam();
   auto kernels = kernelsOfKind(*module, KernelKind::opaque);
   // Sums of up to 25088 f32 products of magnitude up to 4: about
   // u * sqrt(n) * |partial sums| = 6e-8 * 160 * 200 = 2e-3.
-  expectCudaMatchesReference(kernels, relative(1e-2, 1e-4), /*dynamicSize=*/0);
+  expectCudaOrEmulatedMatchesReference(kernels, relative(1e-2, 1e-4),
+                                       /*dynamicSize=*/0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Examples, Opaque,
@@ -173,8 +172,7 @@ protected:
     CheckOptions options;
     options.dynamicSize = dynamicSize;
     expectCppMatchesReference(kernels, tolerance, options);
-    if (runtime::nvrtcAvailable() && cudaDeviceAvailable())
-      expectCudaMatchesReference(kernels, tolerance, dynamicSize);
+    expectCudaOrEmulatedMatchesReference(kernels, tolerance, dynamicSize);
     options.floatStep = 0.25;
     expectCppMatchesReference(kernels, exactTolerance, options);
   }

@@ -67,15 +67,14 @@ TEST_P(Reduction, CppWithDynamicBatchMatchesTheReferenceExecutor) {
   expectCppMatchesReferenceWithSize(kernels, relative(1e-5, 1e-5), 37);
 }
 
-TEST_P(Reduction, CudaMatchesTheReferenceExecutorOnTheGpu) {
-  if (!runtime::nvrtcAvailable() || !cudaDeviceAvailable())
-    GTEST_SKIP() << "no GPU (or no NVRTC)";
+// On a GPU, else emulated.
+TEST_P(Reduction, CudaMatchesTheReferenceExecutor) {
   auto module = compileFused(context, examplePath(GetParam()), "");
   ASSERT_TRUE(module) << GetParam();
   auto kernels = kernelsOfKind(*module, KernelKind::reduction);
   // A batch over a block's rows and slices, and not a multiple of them.
   for (int64_t batch : {5, 300})
-    expectCudaMatchesReference(kernels, relative(1e-5, 1e-5), batch);
+    expectCudaOrEmulatedMatchesReference(kernels, relative(1e-5, 1e-5), batch);
 }
 
 INSTANTIATE_TEST_SUITE_P(Examples, Reduction,
@@ -329,13 +328,12 @@ TEST_P(HandWrittenReduction, CudaCompilesWithNvrtc) {
   }
 }
 
-TEST_P(HandWrittenReduction, CudaMatchesTheReferenceExecutorOnTheGpu) {
-  if (!runtime::nvrtcAvailable() || !cudaDeviceAvailable())
-    GTEST_SKIP() << "no GPU (or no NVRTC)";
+// On a GPU, else emulated.
+TEST_P(HandWrittenReduction, CudaMatchesTheReferenceExecutor) {
   auto kernels = parse("?");
   ASSERT_FALSE(kernels.empty());
   for (int64_t batch : {1, 37, 3000})
-    expectCudaMatchesReference(
+    expectCudaOrEmulatedMatchesReference(
         kernels, relative(GetParam().tolerance, GetParam().tolerance), batch);
 }
 

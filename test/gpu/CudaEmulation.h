@@ -215,42 +215,72 @@ inline const char *cType(runtime::DType dtype) {
   return "void";
 }
 
-/// The entry point of `record`'s kernel in the emulated program:
+/// How to call one kernel of an emulated program.
+struct EmulatedLaunch {
+  std::string symbol;
+  /// The C types of the kernel's inputs and results ("float", ...).
+  std::vector<std::string> inputs, outputs;
+  size_t dims = 0;
+  bool takesSeed = false;
+  int64_t grid[3] = {1, 1, 1};
+  unsigned block[3] = {1, 1, 1};
+  unsigned sharedBytes = 0;
+};
+
+/// The entry point of a kernel in the emulated program:
 ///
 ///   extern "C" void <symbol>_emulated(void *const *buffers,
 ///                                     const long long *dims,
 ///                                     const unsigned long long *seed)
 ///
-/// running it on the recorded grid and block; `outputs` are the types of
-/// its results.
-inline std::string emulationEntry(const KernelRecord &record,
-                                  const std::vector<runtime::DType> &outputs) {
-  std::string call = record.symbol + "(";
+/// (buffers: the inputs, then the results) running it on its grid.
+inline std::string emulationEntry(const EmulatedLaunch &kernel) {
+  std::string call = kernel.symbol + "(";
   size_t n = 0;
   auto argument = [&](const std::string &text) {
     call += (n++ ? ", " : "") + text;
   };
-  for (size_t i = 0; i < record.inputs.size(); ++i)
-    argument("(const " + std::string(cType(record.inputs[i].dtype)) +
-             " *)buffers[" + std::to_string(i) + "]");
-  for (size_t r = 0; r < outputs.size(); ++r)
-    argument("(" + std::string(cType(outputs[r])) + " *)buffers[" +
-             std::to_string(record.inputs.size() + r) + "]");
-  for (size_t d = 0; d < record.dims.size(); ++d)
+  for (size_t i = 0; i < kernel.inputs.size(); ++i)
+    argument("(const " + kernel.inputs[i] + " *)buffers[" + std::to_string(i) +
+             "]");
+  for (size_t r = 0; r < kernel.outputs.size(); ++r)
+    argument("(" + kernel.outputs[r] + " *)buffers[" +
+             std::to_string(kernel.inputs.size() + r) + "]");
+  for (size_t d = 0; d < kernel.dims; ++d)
     argument("dims[" + std::to_string(d) + "]");
-  if (record.takesSeed)
+  if (kernel.takesSeed)
     argument("seed");
   call += ")";
   auto dim = [](auto x, auto y, auto z) {
     return "EmuDim{" + std::to_string(x) + "u, " + std::to_string(y) + "u, " +
            std::to_string(z) + "u}";
   };
-  return "extern \"C\" void " + record.symbol +
+  return "extern \"C\" void " + kernel.symbol +
          "_emulated(void *const *buffers, const long long *dims, "
          "const unsigned long long *seed) {\n  kiln_emu::launch(" +
-         dim(record.grid[0], record.grid[1], record.grid[2]) + ", " +
-         dim(record.block[0], record.block[1], record.block[2]) + ", " +
-         std::to_string(record.sharedBytes) + "u, [&] { " + call + "; });\n}\n";
+         dim(kernel.grid[0], kernel.grid[1], kernel.grid[2]) + ", " +
+         dim(kernel.block[0], kernel.block[1], kernel.block[2]) + ", " +
+         std::to_string(kernel.sharedBytes) + "u, [&] { " + call + "; });\n}\n";
+}
+
+/// The entry point of `record`'s kernel, whose results have `outputs`
+/// types.
+inline std::string emulationEntry(const KernelRecord &record,
+                                  const std::vector<runtime::DType> &outputs) {
+  EmulatedLaunch kernel;
+  kernel.symbol = record.symbol;
+  for (const InputSpec &input : record.inputs)
+    kernel.inputs.push_back(cType(input.dtype));
+  for (runtime::DType output : outputs)
+    kernel.outputs.push_back(cType(output));
+  kernel.dims = record.dims.size();
+  kernel.takesSeed = record.takesSeed;
+  for (int d = 0; d < 3; ++d) {
+    kernel.grid[d] = record.grid[d];
+    kernel.block[d] = record.block[d];
+  }
+  kernel.sharedBytes = record.sharedBytes;
+  return emulationEntry(kernel);
 }
 
 } // namespace kiln::gpucheck
