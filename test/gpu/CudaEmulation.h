@@ -9,7 +9,9 @@
 // barriers, warp shuffles and split reductions, with the same inputs and
 // tolerances as on the GPU. What it cannot: the GPU's memory model, races
 // between threads that a barrier would order on the GPU but the fibers'
-// fixed interleaving hides, and timing.
+// fixed interleaving hides, and timing. A block whose threads wait at a
+// barrier that others never reach (a kernel bug: undefined on a GPU) stops
+// the program with a message. Needs <ucontext.h> (glibc).
 //
 // emulateCudaSource() turns the bundle's .cu into host C++ (dynamic shared
 // memory, which C++ cannot declare extern-and-static, becomes a pointer into
@@ -33,6 +35,8 @@ inline constexpr const char *kCudaEmulation = R"cpp(
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -74,6 +78,9 @@ struct Block {
   const std::function<void()> *kernel = nullptr;
 };
 static Block *block = nullptr;
+// Arrivals at barriers and finished threads: a round of the scheduler
+// without any is a deadlock (threads wait at a barrier others never reach).
+static unsigned long long events = 0;
 static EmuDim blockIdx, blockDim, gridDim;
 static unsigned char *dynamicShared = nullptr;
 
@@ -84,6 +91,7 @@ static void yield() {
 // Every member of `barrier` arrives before any goes on.
 static void wait(Barrier &barrier) {
   unsigned generation = barrier.generation;
+  ++events;
   if (++barrier.arrived == barrier.size) {
     barrier.arrived = 0;
     ++barrier.generation;
@@ -95,6 +103,7 @@ static void wait(Barrier &barrier) {
 static void trampoline() {
   (*block->kernel)();
   block->current->done = true;
+  ++events;
 }
 // Runs `kernel` on a grid of blocks of `threads` threads, one block at a
 // time, its threads switching at barriers.
@@ -136,12 +145,19 @@ static void launch(EmuDim grid, EmuDim threads, unsigned sharedBytes,
         }
         for (bool running = true; running;) {
           running = false;
+          unsigned long long before = events;
           for (Fiber &fiber : state.fibers) {
             if (fiber.done)
               continue;
             state.current = &fiber;
             swapcontext(&state.scheduler, &fiber.context);
             running |= !fiber.done;
+          }
+          if (running && events == before) {
+            std::fprintf(stderr, "CUDA emulation: block (%u, %u, %u) "
+                         "deadlocks: threads wait at a barrier that others "
+                         "never reach\n", x, y, z);
+            std::abort();
           }
         }
       }
