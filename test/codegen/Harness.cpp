@@ -3,6 +3,7 @@
 #include "Harness.h"
 #include "CompileModel.h"
 
+#include "codegen/CodegenUtils.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
 #include "passes/Pipeline.h"
@@ -187,6 +188,28 @@ std::vector<char> toBytes(const reference::Tensor &t) {
   return bytes;
 }
 
+/// Typed buffers for a generated function on the host: the inputs, then
+/// the results, which start as garbage (NaN for floats): a kernel writes
+/// every element of its results.
+struct HostBuffers {
+  HostBuffers(const std::vector<reference::Tensor> &inputs,
+              const std::vector<reference::Tensor> &results) {
+    for (const reference::Tensor &t : inputs)
+      storage.push_back(toBytes(t));
+    for (const reference::Tensor &t : results)
+      storage.emplace_back(t.data.size() * itemBytes(t.type), char(0xff));
+    for (std::vector<char> &bytes : storage)
+      pointers.push_back(bytes.data());
+  }
+  std::vector<std::vector<char>> storage;
+  std::vector<void *> pointers;
+};
+
+/// The element type of a tensor value.
+mlir::Type elementType(mlir::Value value) {
+  return llvm::cast<mlir::RankedTensorType>(value.getType()).getElementType();
+}
+
 double elementAt(const char *p, reference::ElementType type, size_t i) {
   switch (type) {
   case reference::ElementType::f32:
@@ -269,16 +292,8 @@ void kiln::test::expectCppMatchesReference(
     auto expected = executor.runKernel(kernel, inputs);
     ASSERT_TRUE(succeeded(expected)) << symbol;
 
-    // Typed buffers for the generated function; outputs start as garbage
-    // (NaN for floats): a kernel writes every element of its results.
-    std::vector<std::vector<char>> storage;
-    for (const reference::Tensor &t : inputs)
-      storage.push_back(toBytes(t));
-    for (const reference::Tensor &t : *expected)
-      storage.emplace_back(t.data.size() * itemBytes(t.type), char(0xff));
-    std::vector<void *> buffers;
-    for (std::vector<char> &bytes : storage)
-      buffers.push_back(bytes.data());
+    HostBuffers host(inputs, *expected);
+    std::vector<void *> &buffers = host.pointers;
     using Entry =
         void (*)(void *const *, const long long *, unsigned long long);
     auto entry =
@@ -294,7 +309,7 @@ void kiln::test::expectCppMatchesReference(
 
     for (size_t r = 0; r < expected->size(); ++r)
       expectResultNear(symbol, r, (*expected)[r],
-                       storage[inputs.size() + r].data(), tolerance);
+                       host.storage[inputs.size() + r].data(), tolerance);
   }
   dlclose(library);
 }
@@ -432,23 +447,6 @@ void kiln::test::expectCudaMatchesReference(
   }
 }
 
-namespace {
-
-/// The C type of a tensor's elements in generated code.
-std::string cTypeOf(mlir::Value value) {
-  mlir::Type t =
-      llvm::cast<mlir::RankedTensorType>(value.getType()).getElementType();
-  if (t.isF32())
-    return "float";
-  if (t.isF64())
-    return "double";
-  if (t.isInteger(1))
-    return "bool";
-  return t.isInteger(64) ? "long long" : "int";
-}
-
-} // namespace
-
 void kiln::test::expectEmulatedCudaMatchesReference(
     const std::vector<std::pair<KernelOp, std::string>> &kernels,
     const Tolerance &tolerance, int64_t dynamicSize) {
@@ -461,9 +459,9 @@ void kiln::test::expectEmulatedCudaMatchesReference(
     gpucheck::EmulatedLaunch launch;
     launch.symbol = symbol;
     for (mlir::Value input : kernel.getInputs())
-      launch.inputs.push_back(cTypeOf(input));
+      launch.inputs.push_back(codegen::cType(elementType(input)));
     for (mlir::Value result : kernel.getResults())
-      launch.outputs.push_back(cTypeOf(result));
+      launch.outputs.push_back(codegen::cType(elementType(result)));
     std::vector<long long> dims = sizeParameters(*g, dynamicSize);
     std::vector<int64_t> dimValues(dims.begin(), dims.end());
     launch.dims = dims.size();
@@ -489,14 +487,8 @@ void kiln::test::expectEmulatedCudaMatchesReference(
         kernel, std::hash<std::string>()(symbol), dynamicSize);
     auto expected = executor.runKernel(kernel, inputs);
     ASSERT_TRUE(succeeded(expected)) << symbol;
-    std::vector<std::vector<char>> storage;
-    for (const reference::Tensor &t : inputs)
-      storage.push_back(toBytes(t));
-    for (const reference::Tensor &t : *expected)
-      storage.emplace_back(t.data.size() * itemBytes(t.type), char(0xff));
-    std::vector<void *> buffers;
-    for (std::vector<char> &bytes : storage)
-      buffers.push_back(bytes.data());
+    HostBuffers host(inputs, *expected);
+    std::vector<void *> &buffers = host.pointers;
     using Emulated =
         void (*)(void *const *, const long long *, const unsigned long long *);
     auto run =
@@ -507,7 +499,7 @@ void kiln::test::expectEmulatedCudaMatchesReference(
     run(buffers.data(), dims.data(), &seed);
     for (size_t r = 0; r < expected->size(); ++r)
       expectResultNear(symbol, r, (*expected)[r],
-                       storage[inputs.size() + r].data(), tolerance);
+                       host.storage[inputs.size() + r].data(), tolerance);
   }
 }
 
