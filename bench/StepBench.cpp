@@ -59,11 +59,11 @@ Status prepare(Backend &backend) {
     if (!arg.init.kind.empty())
       kiln::runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
                                 arg.shape, 1, i, values);
-    bool isFloat = arg.dtype == DType::F32 || arg.dtype == DType::F64;
+    const bool floating = isFloat(arg.dtype);
     if (arg.role == "input")
       for (double &v : values)
-        v = isFloat ? std::uniform_real_distribution<double>(0, 1)(rng)
-                    : double(rng() % 10);
+        v = floating ? std::uniform_real_distribution<double>(0, 1)(rng)
+                     : double(rng() % 10);
     std::vector<uint8_t> bytes(size_t(arg.bytes()));
     for (size_t e = 0; e < values.size(); ++e) {
       uint8_t *p = bytes.data() + e * dtypeSize(arg.dtype);

@@ -34,6 +34,11 @@ enum class DType { F32, F64, I32, I64 };
 /// Bytes per element of `dtype`.
 int64_t dtypeSize(DType dtype);
 
+/// Whether `dtype` is a floating-point type.
+inline bool isFloat(DType dtype) {
+  return dtype == DType::F32 || dtype == DType::F64;
+}
+
 /// The safetensors spelling of `dtype`, e.g. "F32".
 const char *dtypeName(DType dtype);
 

@@ -361,10 +361,10 @@ std::optional<Inputs> findInputs(const Step &step, int64_t batch) {
   for (const StepArgument &arg : step.arguments) {
     if (arg.role != "input")
       continue;
-    bool isFloat = arg.dtype == DType::F32 || arg.dtype == DType::F64;
-    if (!inputs.image && isFloat)
+    const bool floating = isFloat(arg.dtype);
+    if (!inputs.image && floating)
       inputs.image = &arg;
-    else if (!inputs.label && !isFloat)
+    else if (!inputs.label && !floating)
       inputs.label = &arg;
   }
   if (!inputs.image || !inputs.label || inputs.image->shape.size() < 2 ||

@@ -108,9 +108,7 @@ struct InputSpec {
 /// labels and indices of every example).
 inline double inputValue(const InputSpec &spec, uint64_t index) {
   double u = runtime::uniform01(spec.seed, 0, index);
-  bool isFloat =
-      spec.dtype == runtime::DType::F32 || spec.dtype == runtime::DType::F64;
-  return isFloat ? 4.0 * u - 2.0 : std::floor(3.0 * u);
+  return runtime::isFloat(spec.dtype) ? 4.0 * u - 2.0 : std::floor(3.0 * u);
 }
 
 /// The input `spec` describes, as tensor `name`.

@@ -71,8 +71,6 @@ struct KernelResult {
   std::string message; ///< why it failed
 };
 
-bool isFloat(DType dtype) { return dtype == DType::F32 || dtype == DType::F64; }
-
 /// Compares `got` with the reference `want` within the record's tolerance,
 /// widened where `widened` says (Bundle.h: rows of element index and
 /// tolerance, by increasing index), updating `result`; false on a mismatch,

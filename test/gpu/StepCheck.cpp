@@ -96,10 +96,10 @@ Status feed(Backend &backend, const std::string &kind, int n) {
     if (arg.role != "input")
       continue;
     std::vector<double> values(size_t(arg.elements()));
-    bool isFloat = arg.dtype == DType::F32 || arg.dtype == DType::F64;
+    const bool floating = isFloat(arg.dtype);
     for (double &v : values)
-      v = isFloat ? std::uniform_real_distribution<double>(0, 1)(rng)
-                  : double(rng() % 10);
+      v = floating ? std::uniform_real_distribution<double>(0, 1)(rng)
+                   : double(rng() % 10);
     std::vector<uint8_t> bytes = encode(values, arg.dtype);
     if (Status s = backend.setInput(kind, arg.name, bytes.data(), bytes.size());
         !s.ok())
