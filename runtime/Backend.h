@@ -14,6 +14,9 @@
 //   backend->write("l1.weight", data, bytes);   // every param and state
 //   backend->setInput("train", "x", images, bytes);
 //   backend->setInput("train", "label", labels, bytes);
+//   // or, from a dataset kept on the device (ByteTable.h):
+//   int pixels = *backend->addByteTable(data, count, decode, 256 * 4);
+//   backend->gatherInput("train", "x", pixels, offsets, rows, 784);
 //   backend->run("train", seed);
 //   backend->scalars("train", values);          // loss, then metrics
 //   backend->output("predict", "logits", data, bytes);
@@ -65,6 +68,23 @@ public:
   virtual Status setInput(const std::string &step, const std::string &name,
                           const void *data, size_t bytes) = 0;
 
+  /// Keeps `count` bytes (copied) where the backend computes, on the GPU
+  /// uploaded once, each byte to be decoded through `decode`: 256 elements
+  /// of a dtype (`decodeBytes` / 256 bytes each), byte b becoming element
+  /// b (ByteTable.h). Returns the table's handle for gatherInput.
+  virtual StatusOr<int> addByteTable(const uint8_t *bytes, size_t count,
+                                     const void *decode,
+                                     size_t decodeBytes) = 0;
+
+  /// Sets input `name` of step `step` for its next run, as setInput does,
+  /// to rows of byte table `table`, decoded: row r is the `width` bytes
+  /// from offsets[r]. The input must hold rows x width elements of the
+  /// table's element size. The CUDA backend gathers on the GPU before the
+  /// step, so feeding a batch costs the host a copy of its offsets.
+  virtual Status gatherInput(const std::string &step, const std::string &name,
+                             int table, const int64_t *offsets, size_t rows,
+                             size_t width) = 0;
+
   /// Runs step `step` on the inputs last set; `seed` draws its random
   /// numbers (dropout). May return before the step has finished.
   virtual Status run(const std::string &step, uint64_t seed) = 0;
@@ -86,7 +106,7 @@ public:
   virtual Status synchronize() = 0;
 
   /// Bytes of device memory the backend holds (parameters, state, inputs,
-  /// arena).
+  /// arena, byte tables).
   virtual size_t memoryBytes() const = 0;
 
   /// When the backend profiles (CudaBackendOptions::profile): each kernel's

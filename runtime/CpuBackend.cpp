@@ -1,6 +1,7 @@
 //===- CpuBackend.cpp - run a program's steps with the C++ kernels --------===//
 
 #include "runtime/CpuBackend.h"
+#include "runtime/ByteTable.h"
 
 #include <cstring>
 #include <map>
@@ -110,6 +111,34 @@ public:
     std::memcpy(tensor->data(), data, bytes);
     return Status::success();
   }
+  StatusOr<int> addByteTable(const uint8_t *data, size_t count,
+                             const void *decode, size_t decodeBytes) override {
+    auto table = ByteTable::create(data, count, decode, decodeBytes);
+    if (!table.ok())
+      return table.status();
+    bytes += table->bytes.size() + table->decode.size();
+    tables.push_back(std::move(*table));
+    return static_cast<int>(tables.size() - 1);
+  }
+  Status gatherInput(const std::string &step, const std::string &name,
+                     int table, const int64_t *offsets, size_t rows,
+                     size_t width) override {
+    if (table < 0 || static_cast<size_t>(table) >= tables.size())
+      return Status::error("no byte table " + std::to_string(table));
+    const ByteTable &t = tables[static_cast<size_t>(table)];
+    auto it = steps.find(step);
+    size_t size = rows * width * t.elementBytes;
+    auto *tensor =
+        it == steps.end() ? nullptr : find(it->second.inputs, name, size);
+    if (!tensor)
+      return Status::error("step '" + step + "' has no input '" + name +
+                           "' of " + std::to_string(size) + " bytes");
+    if (Status s = checkRows(t.bytes.size(), offsets, rows, width); !s.ok())
+      return s;
+    gatherRows(t.bytes.data(), t.decode.data(), t.elementBytes, offsets, rows,
+               width, tensor->data());
+    return Status::success();
+  }
   Status run(const std::string &step, uint64_t seed) override {
     auto it = steps.find(step);
     if (it == steps.end())
@@ -181,6 +210,7 @@ private:
   SharedLibrary library;
   Tensors shared; // parameters and state, by name
   std::map<std::string, StepState> steps;
+  std::vector<ByteTable> tables;
   size_t bytes = 0;
 };
 

@@ -15,11 +15,15 @@
 // k, copies the staged inputs and the seed to the device and records an
 // event; the compute stream waits for that event and replays slot k's
 // graph. So while step n computes, step n+1's inputs are staged by the host
-// and copied by the copy engine.
+// and copied by the copy engine. An input gathered from a byte table
+// (Backend::gatherInput) has only its row offsets staged and copied; the
+// gather kernel (kCudaRuntimeKernels) then decodes its rows on the copy
+// stream too, beside step n.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/CudaBackend.h"
+#include "runtime/ByteTable.h"
 #include "runtime/Cuda.h"
 #include "runtime/Nvrtc.h"
 
@@ -35,9 +39,49 @@
 
 using namespace kiln::runtime;
 
+const char *const kiln::runtime::kCudaRuntimeKernels = R"cuda(
+// Row r of a gathered input is the `width` bytes of `table` from
+// offsets[r], byte b decoded as element b of `decode` (elementBytes each).
+extern "C" __global__ void kiln_gather_bytes(
+    const unsigned char *__restrict__ table,
+    const long long *__restrict__ offsets,
+    const unsigned char *__restrict__ decode, unsigned char *__restrict__ out,
+    long long rows, long long width, long long elementBytes) {
+  long long total = rows * width;
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+       i < total; i += (long long)gridDim.x * blockDim.x) {
+    long long r = i / width;
+    unsigned b = table[offsets[r] + (i - r * width)];
+    if (elementBytes == 4)
+      ((unsigned *)out)[i] = ((const unsigned *)decode)[b];
+    else if (elementBytes == 8)
+      ((unsigned long long *)out)[i] = ((const unsigned long long *)decode)[b];
+    else if (elementBytes == 2)
+      ((unsigned short *)out)[i] = ((const unsigned short *)decode)[b];
+    else
+      for (long long k = 0; k < elementBytes; ++k)
+        out[i * elementBytes + k] = decode[b * elementBytes + k];
+  }
+}
+)cuda";
+
 namespace {
 
 constexpr int kSlots = 2;
+
+/// A byte table on the device (Backend::addByteTable).
+struct DeviceByteTable {
+  cuda::DeviceBuffer bytes, decode;
+  size_t count = 0, elementBytes = 0;
+};
+
+/// An input of one slot gathered from a byte table for its next run.
+struct Gather {
+  int table = -1; ///< -1: the input comes from its staging memory
+  size_t rows = 0, width = 0;
+  cuda::PinnedBuffer offsetsHost;
+  cuda::DeviceBuffer offsets;
+};
 
 struct KernelLaunch {
   cuda::Function function;
@@ -57,6 +101,7 @@ struct KernelLaunch {
 struct Slot {
   std::map<std::string, cuda::DeviceBuffer> inputs;
   std::map<std::string, cuda::PinnedBuffer> staging;
+  std::map<std::string, Gather> gathers; // by input name
   cuda::DeviceBuffer seed;
   cuda::PinnedBuffer seedHost;
   cuda::PinnedBuffer scalarsHost;
@@ -105,6 +150,11 @@ public:
   Status read(const std::string &name, void *data, size_t bytes) override;
   Status setInput(const std::string &step, const std::string &name,
                   const void *data, size_t bytes) override;
+  StatusOr<int> addByteTable(const uint8_t *data, size_t count,
+                             const void *decode, size_t decodeBytes) override;
+  Status gatherInput(const std::string &step, const std::string &name,
+                     int table, const int64_t *offsets, size_t rows,
+                     size_t width) override;
   Status run(const std::string &step, uint64_t seed) override;
   Status scalars(const std::string &step, std::vector<double> &values,
                  unsigned runsAgo) override;
@@ -124,6 +174,8 @@ private:
   CudaBackend(cuda::Device device) : device(std::move(device)) {}
   Status build(StepState &state, const Step &step);
   Status submit(StepState &state, Slot &slot);
+  /// Launches slot's gathers on the copy stream.
+  Status gather(Slot &slot);
   /// Adds the kernel times of `slot`'s last step, when it has one.
   Status addTimes(Slot &slot);
   StatusOr<StepState *> find(const std::string &step);
@@ -132,6 +184,8 @@ private:
   cuda::Stream compute, copy;
   /// The kernels, compiled as several programs in parallel.
   std::vector<cuda::Module> modules;
+  cuda::Function gatherKernel;
+  std::vector<DeviceByteTable> tables;
   bool profiling = false;
   std::vector<KernelTime> times;
   Program compiled;
@@ -385,6 +439,106 @@ Status CudaBackend::setInput(const std::string &step, const std::string &name,
     if (Status s = slot.copied->synchronize(); !s.ok())
       return s;
   std::memcpy(it->second.data(), data, size);
+  if (auto g = slot.gathers.find(name); g != slot.gathers.end())
+    g->second.table = -1;
+  return Status::success();
+}
+
+StatusOr<int> CudaBackend::addByteTable(const uint8_t *data, size_t count,
+                                        const void *decode,
+                                        size_t decodeBytes) {
+  if (decodeBytes == 0 || decodeBytes % kByteValues != 0)
+    return Status::error("a byte table's decode table needs 256 elements, "
+                         "not " +
+                         std::to_string(decodeBytes) + " bytes");
+  DeviceByteTable table;
+  table.count = count;
+  table.elementBytes = decodeBytes / kByteValues;
+  auto onDevice = cuda::DeviceBuffer::allocate(std::max<size_t>(count, 1));
+  auto decoded = cuda::DeviceBuffer::allocate(decodeBytes);
+  if (!onDevice.ok())
+    return onDevice.status();
+  if (!decoded.ok())
+    return decoded.status();
+  table.bytes = std::move(*onDevice);
+  table.decode = std::move(*decoded);
+  if (count)
+    if (Status s = table.bytes.upload(data, count); !s.ok())
+      return s;
+  if (Status s = table.decode.upload(decode, decodeBytes); !s.ok())
+    return s;
+  bytes += table.bytes.size() + table.decode.size();
+  tables.push_back(std::move(table));
+  return static_cast<int>(tables.size() - 1);
+}
+
+Status CudaBackend::gatherInput(const std::string &step,
+                                const std::string &name, int table,
+                                const int64_t *offsets, size_t rows,
+                                size_t width) {
+  auto state = find(step);
+  if (!state.ok())
+    return state.status();
+  if (table < 0 || static_cast<size_t>(table) >= tables.size())
+    return Status::error("no byte table " + std::to_string(table));
+  const DeviceByteTable &t = tables[static_cast<size_t>(table)];
+  Slot &slot = (*state)->slots[(*state)->next];
+  size_t size = rows * width * t.elementBytes;
+  auto it = slot.inputs.find(name);
+  if (it == slot.inputs.end() || it->second.size() != size)
+    return Status::error("step '" + step + "' has no input '" + name + "' of " +
+                         std::to_string(size) + " bytes");
+  if (Status s = checkRows(t.count, offsets, rows, width); !s.ok())
+    return s;
+  // The slot's last copy must have read the offsets' staging memory.
+  if (slot.used)
+    if (Status s = slot.copied->synchronize(); !s.ok())
+      return s;
+  Gather &g = slot.gathers[name];
+  size_t offsetBytes = std::max<size_t>(rows, 1) * sizeof(int64_t);
+  if (g.offsetsHost.size() < offsetBytes) {
+    // The slot's last gather must have read the device offsets.
+    if (slot.used)
+      if (Status s = slot.done->synchronize(); !s.ok())
+        return s;
+    auto host = cuda::PinnedBuffer::allocate(offsetBytes);
+    auto device = cuda::DeviceBuffer::allocate(offsetBytes);
+    if (!host.ok())
+      return host.status();
+    if (!device.ok())
+      return device.status();
+    bytes += offsetBytes - g.offsets.size();
+    g.offsetsHost = std::move(*host);
+    g.offsets = std::move(*device);
+  }
+  std::memcpy(g.offsetsHost.data(), offsets, rows * sizeof(int64_t));
+  g.table = table;
+  g.rows = rows;
+  g.width = width;
+  return Status::success();
+}
+
+Status CudaBackend::gather(Slot &slot) {
+  for (auto &[name, g] : slot.gathers) {
+    if (g.table < 0 || g.rows * g.width == 0)
+      continue;
+    const DeviceByteTable &t = tables[static_cast<size_t>(g.table)];
+    cuda::DevicePointer table = t.bytes.get(), offsets = g.offsets.get(),
+                        decode = t.decode.get(),
+                        out = slot.inputs.at(name).get();
+    long long rows = static_cast<long long>(g.rows),
+              width = static_cast<long long>(g.width),
+              elementBytes = static_cast<long long>(t.elementBytes);
+    void *params[] = {&table, &offsets, &decode,      &out,
+                      &rows,  &width,   &elementBytes};
+    constexpr unsigned kThreads = 256;
+    size_t blocks = (g.rows * g.width + kThreads - 1) / kThreads;
+    unsigned grid = static_cast<unsigned>(std::min<size_t>(blocks, 1024));
+    if (Status s = cuda::launch(gatherKernel, {grid, 1, 1}, {kThreads, 1, 1}, 0,
+                                copy, params);
+        !s.ok())
+      return s;
+  }
   return Status::success();
 }
 
@@ -403,14 +557,22 @@ Status CudaBackend::run(const std::string &step, uint64_t seed) {
   if (slot.used)
     if (Status s = cuda::waitEvent(copy, *slot.done); !s.ok())
       return s;
-  for (auto &[name, buffer] : slot.inputs)
-    if (Status s = buffer.uploadAsync(slot.staging.at(name).data(),
-                                      buffer.size(), copy);
-        !s.ok())
+  for (auto &[name, buffer] : slot.inputs) {
+    auto g = slot.gathers.find(name);
+    Status s = g != slot.gathers.end() && g->second.table >= 0
+                   ? g->second.offsets.uploadAsync(
+                         g->second.offsetsHost.data(),
+                         g->second.rows * sizeof(int64_t), copy)
+                   : buffer.uploadAsync(slot.staging.at(name).data(),
+                                        buffer.size(), copy);
+    if (!s.ok())
       return s;
+  }
   if (Status s =
           slot.seed.uploadAsync(slot.seedHost.data(), sizeof(seed), copy);
       !s.ok())
+    return s;
+  if (Status s = gather(slot); !s.ok())
     return s;
   if (Status s = slot.copied->record(copy); !s.ok())
     return s;
@@ -536,6 +698,7 @@ CudaBackend::create(const Program &program, const std::string &source,
   std::string name = program.model.empty() ? "model" : program.model;
   for (size_t i = 0; i < parts.size(); ++i)
     programs.push_back({name + "_" + std::to_string(i) + ".cu", parts[i]});
+  programs.push_back({"kiln_runtime.cu", kCudaRuntimeKernels});
   auto start = std::chrono::steady_clock::now();
   auto images = compileCudaParallel(programs, compile, threads);
   backend->seconds =
@@ -551,6 +714,10 @@ CudaBackend::create(const Program &program, const std::string &source,
       return module.status();
     backend->modules.push_back(std::move(*module));
   }
+  auto gatherKernel = backend->modules.back().function("kiln_gather_bytes");
+  if (!gatherKernel.ok())
+    return gatherKernel.status();
+  backend->gatherKernel = *gatherKernel;
 
   auto compute = cuda::Stream::create();
   auto copy = cuda::Stream::create();

@@ -5,7 +5,9 @@
 // parameters and state resident on the device, and each step captured once
 // as a CUDA graph and replayed (KILN_CUDA_GRAPHS=0 launches kernel by
 // kernel instead, for debugging). Inputs are copied from pinned host
-// memory on a copy stream, overlapping the step before.
+// memory on a copy stream, overlapping the step before; inputs gathered
+// from byte tables (Backend::gatherInput) are decoded on that stream by
+// the runtime's own kernel, the host copying only their rows' offsets.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,6 +30,12 @@ struct CudaBackendOptions {
   /// kernel by kernel and waits for each step, so steps are slower.
   bool profile = false;
 };
+
+/// The CUDA C of the runtime's own kernels, compiled with every program's:
+/// kiln_gather_bytes(table, offsets, decode, out, rows, width,
+/// elementBytes) writes the rows x width elements of a gathered input
+/// (Backend::gatherInput, ByteTable.h).
+extern const char *const kCudaRuntimeKernels;
 
 /// The CUDA backend of `program`, its kernels `source` (`kiln compile
 /// --emit=cuda`). Fails cleanly (a Status starting "no CUDA driver" or "no

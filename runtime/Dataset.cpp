@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Dataset.h"
+#include "runtime/ByteTable.h"
 
 #include <zlib.h>
 
@@ -298,28 +299,40 @@ void BatchIterator::reset(int64_t epoch) {
   position = 0;
 }
 
-bool BatchIterator::next(Batch &batch) {
+bool BatchIterator::nextExamples(std::vector<int64_t> &examples) {
   int64_t size = std::min(batchSize, dataset->count - position);
   if (size <= 0 || (dropLast && size < batchSize))
     return false;
-
-  float normalized[256];
-  for (int p = 0; p < 256; ++p)
-    normalized[p] = (float(p) / 255.0f - mean) / stddev;
-
-  int64_t imageSize = dataset->imageSize();
-  batch.size = size;
-  batch.images.resize(size_t(size * imageSize));
-  batch.labels.resize(size_t(size));
-  for (int64_t i = 0; i < size; ++i) {
-    int64_t example = permutation[size_t(position + i)];
-    const uint8_t *pixels = dataset->pixels.data() + example * imageSize;
-    float *out = batch.images.data() + i * imageSize;
-    for (int64_t k = 0; k < imageSize; ++k)
-      out[k] = normalized[pixels[k]];
-    batch.labels[size_t(i)] = int32_t(dataset->labels[size_t(example)]);
-  }
+  examples.assign(permutation.begin() + position,
+                  permutation.begin() + position + size);
   position += size;
+  return true;
+}
+
+std::array<float, 256> kiln::runtime::normalizedPixels(float mean,
+                                                       float stddev) {
+  std::array<float, 256> table;
+  for (int p = 0; p < 256; ++p)
+    table[size_t(p)] = (float(p) / 255.0f - mean) / stddev;
+  return table;
+}
+
+bool BatchIterator::next(Batch &batch) {
+  if (!nextExamples(examples))
+    return false;
+  int64_t imageSize = dataset->imageSize();
+  batch.size = int64_t(examples.size());
+  offsets.resize(examples.size());
+  for (size_t i = 0; i < examples.size(); ++i)
+    offsets[i] = examples[i] * imageSize;
+  std::array<float, 256> table = pixelTable();
+  batch.images.resize(size_t(batch.size * imageSize));
+  gatherRows(dataset->pixels.data(), table.data(), sizeof(float),
+             offsets.data(), offsets.size(), size_t(imageSize),
+             batch.images.data());
+  batch.labels.resize(examples.size());
+  for (size_t i = 0; i < examples.size(); ++i)
+    batch.labels[i] = int32_t(dataset->labels[size_t(examples[i])]);
   return true;
 }
 

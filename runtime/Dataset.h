@@ -13,6 +13,7 @@
 
 #include "runtime/Status.h"
 
+#include <array>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -69,6 +70,15 @@ struct Batch {
   int64_t size = 0;            ///< examples in this batch
 };
 
+/// The Fashion-MNIST training set's pixel statistics (of p / 255).
+inline constexpr float kFashionMnistMean = 0.2860f;
+inline constexpr float kFashionMnistStddev = 0.3530f;
+
+/// What each pixel value p becomes when normalised: entry p is
+/// (p / 255 - mean) / stddev, in float arithmetic.
+std::array<float, 256> normalizedPixels(float mean = kFashionMnistMean,
+                                        float stddev = kFashionMnistStddev);
+
 /// Cuts an ImageDataset into batches, one epoch at a time:
 ///
 ///   BatchIterator it(data, /*batchSize=*/64, /*seed=*/1, /*shuffle=*/true);
@@ -96,6 +106,16 @@ public:
   /// examples (fewer than batchSize) unless dropLast is set.
   bool next(Batch &batch);
 
+  /// Like next(), without the pixels: sets `examples` to the next batch's
+  /// indices into the dataset (for Backend::gatherInput, which decodes
+  /// them where the step runs, through pixelTable()).
+  bool nextExamples(std::vector<int64_t> &examples);
+
+  /// What each pixel value becomes (normalizedPixels(mean, stddev)).
+  std::array<float, 256> pixelTable() const {
+    return normalizedPixels(mean, stddev);
+  }
+
   /// Batches next() returns in one epoch.
   int64_t batchesPerEpoch() const;
 
@@ -104,8 +124,8 @@ public:
 
   /// Pixels p become (p / 255 - mean) / stddev; the defaults are the
   /// Fashion-MNIST training set's statistics.
-  float mean = 0.2860f;
-  float stddev = 0.3530f;
+  float mean = kFashionMnistMean;
+  float stddev = kFashionMnistStddev;
   /// Skip a final batch smaller than batchSize.
   bool dropLast = false;
 
@@ -116,6 +136,7 @@ private:
   bool shuffle;
   std::vector<int64_t> permutation;
   int64_t position = 0; // index into permutation of the next example
+  std::vector<int64_t> examples, offsets; // next()'s, kept to reuse
 };
 
 /// A uniform integer in [0, bound), bound >= 1, drawn from `rng` by rejection

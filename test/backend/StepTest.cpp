@@ -22,9 +22,13 @@
 #include "frontend/Parser.h"
 #include "passes/Pipeline.h"
 #include "reference/Executor.h"
+#include "runtime/ByteTable.h"
 #include "runtime/CpuBackend.h"
+#include "runtime/CudaBackend.h"
+#include "runtime/HostCompiler.h"
 #include "runtime/Initializers.h"
 #include "runtime/Nvrtc.h"
+#include "test/gpu/CudaEmulation.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/PassManager.h"
@@ -330,6 +334,196 @@ TEST_P(Step, CpuBackendSharesParametersBetweenSteps) {
     EXPECT_NEAR(scalars[i], (*evaluated)[i].data[0],
                 1e-4 * std::fabs((*evaluated)[i].data[0]) + 1e-6)
         << "eval result " << i;
+}
+
+// Inputs gathered from byte tables (Backend::gatherInput, as the trainers
+// feed Fashion-MNIST): a training step fed that way leaves the same loss
+// and parameters, bit for bit, as one fed the decoded values by setInput;
+// bad tables, sizes and rows are clear errors.
+TEST(ByteTables, CpuBackendGathersInputsAsSetInputSetsThem) {
+  std::string file = std::string(KILN_SOURCE_DIR) + "/examples/mlp.kiln";
+  mlir::MLIRContext context;
+  context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
+  auto planned = compile(context, file, Stage::planned);
+  ASSERT_TRUE(planned) << file;
+  auto generated = codegen::generateProgram(*planned);
+  ASSERT_TRUE(succeeded(generated));
+  auto backend =
+      runtime::createCpuBackend(generated->program, generated->cppSource, {});
+  ASSERT_TRUE(backend.ok()) << backend.status().message();
+  const runtime::Step *train = generated->program.step("train");
+  ASSERT_TRUE(train);
+
+  // Each input element is a random byte b: b / 256 for floats, b % 10 for
+  // labels. `tables` holds each input's rows in reverse order.
+  std::mt19937_64 rng(9);
+  struct Fed {
+    const runtime::StepArgument *arg;
+    std::vector<uint8_t> values, table, decode;
+    std::vector<int64_t> offsets;
+    size_t rows, width;
+  };
+  std::vector<Fed> inputs;
+  for (const runtime::StepArgument &arg : train->arguments) {
+    if (arg.role != "input")
+      continue;
+    Fed fed{&arg, {}, {}, {}, {}, size_t(arg.shape[0]), 0};
+    fed.width = size_t(arg.elements()) / fed.rows;
+    reference::Tensor decoded(elementType(arg.dtype), arg.shape);
+    reference::Tensor decode(elementType(arg.dtype), {256});
+    for (int b = 0; b < 256; ++b)
+      decode.data[b] = reference::isFloat(decode.type) ? b / 256.0 : b % 10;
+    fed.table.resize(decoded.data.size());
+    for (size_t r = 0; r < fed.rows; ++r) {
+      fed.offsets.push_back(int64_t((fed.rows - 1 - r) * fed.width));
+      for (size_t c = 0; c < fed.width; ++c) {
+        uint8_t b = uint8_t(rng());
+        fed.table[fed.offsets.back() + c] = b;
+        decoded.data[r * fed.width + c] = decode.data[b];
+      }
+    }
+    fed.values = toBytes(decoded, arg.dtype);
+    fed.decode = toBytes(decode, arg.dtype);
+    inputs.push_back(std::move(fed));
+  }
+  ASSERT_EQ(inputs.size(), 2u); // images and labels
+
+  // One training step from the initial parameters; its loss and the
+  // parameters it leaves.
+  auto step = [&](bool gathered) {
+    std::vector<std::vector<uint8_t>> state;
+    for (size_t i = 0; i < train->arguments.size(); ++i) {
+      const runtime::StepArgument &arg = train->arguments[i];
+      if (arg.role == "input")
+        continue;
+      reference::Tensor t(elementType(arg.dtype), arg.shape);
+      if (!arg.init.kind.empty()) {
+        EXPECT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
+                                        arg.shape, /*seed=*/3, i, t.data));
+      }
+      std::vector<uint8_t> bytes = toBytes(t, arg.dtype);
+      EXPECT_TRUE((*backend)->write(arg.name, bytes.data(), bytes.size()).ok());
+    }
+    for (const Fed &fed : inputs) {
+      runtime::Status set = runtime::Status::success();
+      if (gathered) {
+        auto table =
+            (*backend)->addByteTable(fed.table.data(), fed.table.size(),
+                                     fed.decode.data(), fed.decode.size());
+        EXPECT_TRUE(table.ok()) << table.status().message();
+        set = (*backend)->gatherInput("train", fed.arg->name, *table,
+                                      fed.offsets.data(), fed.rows, fed.width);
+      } else {
+        set = (*backend)->setInput("train", fed.arg->name, fed.values.data(),
+                                   fed.values.size());
+      }
+      EXPECT_TRUE(set.ok()) << set.message();
+    }
+    EXPECT_TRUE((*backend)->run("train", 5).ok());
+    std::vector<double> scalars;
+    EXPECT_TRUE((*backend)->scalars("train", scalars).ok());
+    std::vector<uint8_t> loss(scalars.size() * sizeof(double));
+    std::memcpy(loss.data(), scalars.data(), loss.size());
+    state.push_back(std::move(loss));
+    for (const runtime::StepArgument &arg : train->arguments) {
+      if (arg.role != "param")
+        continue;
+      std::vector<uint8_t> bytes(size_t(arg.bytes()));
+      EXPECT_TRUE((*backend)->read(arg.name, bytes.data(), bytes.size()).ok());
+      state.push_back(std::move(bytes));
+    }
+    return state;
+  };
+  auto set = step(/*gathered=*/false);
+  auto gathered = step(/*gathered=*/true);
+  ASSERT_GT(set.size(), 1u);
+  EXPECT_EQ(set, gathered);
+
+  // Errors.
+  const Fed &images = inputs[0];
+  auto table =
+      (*backend)->addByteTable(images.table.data(), images.table.size(),
+                               images.decode.data(), images.decode.size());
+  ASSERT_TRUE(table.ok());
+  auto badDecode = (*backend)->addByteTable(images.table.data(), 4,
+                                            images.decode.data(), 100);
+  ASSERT_FALSE(badDecode.ok());
+  EXPECT_NE(badDecode.status().message().find("256 elements"),
+            std::string::npos)
+      << badDecode.status().message();
+  runtime::Status noTable =
+      (*backend)->gatherInput("train", images.arg->name, 99,
+                              images.offsets.data(), images.rows, images.width);
+  EXPECT_EQ(noTable.message(), "no byte table 99");
+  runtime::Status wrongSize = (*backend)->gatherInput(
+      "train", images.arg->name, *table, images.offsets.data(), images.rows,
+      images.width - 1);
+  EXPECT_NE(wrongSize.message().find("has no input"), std::string::npos)
+      << wrongSize.message();
+  std::vector<int64_t> outside = images.offsets;
+  outside[2] = int64_t(images.table.size() - images.width + 1);
+  runtime::Status beyond =
+      (*backend)->gatherInput("train", images.arg->name, *table, outside.data(),
+                              images.rows, images.width);
+  EXPECT_NE(beyond.message().find("row 2 ("), std::string::npos)
+      << beyond.message();
+  EXPECT_NE(beyond.message().find("outside the byte table"), std::string::npos);
+  outside[2] = -1;
+  EXPECT_FALSE((*backend)
+                   ->gatherInput("train", images.arg->name, *table,
+                                 outside.data(), images.rows, images.width)
+                   .ok());
+}
+
+// The CUDA backend's gather kernel (kCudaRuntimeKernels), run on the host
+// by the CUDA emulation (test/gpu/CudaEmulation.h) on a grid smaller than
+// its rows, gives what gatherRows gives, for every element size.
+TEST(ByteTables, GatherKernelEmulatedMatchesGatherRows) {
+  gpucheck::EmulatedLaunch launch;
+  launch.symbol = "kiln_gather_bytes";
+  launch.inputs = {"unsigned char", "long long", "unsigned char"};
+  launch.outputs = {"unsigned char"};
+  launch.dims = 3; // rows, width, elementBytes
+  launch.grid[0] = 2;
+  launch.block[0] = 128;
+  runtime::HostCompileOptions options;
+  options.cacheDir = runtime::defaultCacheDir();
+  auto library = runtime::compileHostLibrary(
+      "gather_emulated",
+      gpucheck::emulateCudaSource(runtime::kCudaRuntimeKernels) +
+          gpucheck::emulationEntry(launch),
+      options);
+  ASSERT_TRUE(library.ok()) << library.status().message();
+  using Emulated =
+      void (*)(void *const *, const long long *, const unsigned long long *);
+  auto run =
+      reinterpret_cast<Emulated>(library->symbol("kiln_gather_bytes_emulated"));
+  ASSERT_TRUE(run);
+
+  std::mt19937_64 rng(4);
+  std::vector<uint8_t> table(1000);
+  for (uint8_t &b : table)
+    b = uint8_t(rng());
+  const long long rows = 7, width = 61; // 427 elements on 256 threads
+  std::vector<int64_t> offsets(rows);
+  for (int64_t &offset : offsets)
+    offset = int64_t(rng() % uint64_t(table.size() - width + 1));
+  offsets[3] = offsets[1]; // rows may repeat
+  for (long long elementBytes : {1, 2, 3, 4, 8}) {
+    std::vector<uint8_t> decode(runtime::kByteValues * size_t(elementBytes));
+    for (uint8_t &b : decode)
+      b = uint8_t(rng());
+    size_t bytes = size_t(rows * width * elementBytes);
+    std::vector<uint8_t> want(bytes), got(bytes, 0xee);
+    runtime::gatherRows(table.data(), decode.data(), size_t(elementBytes),
+                        offsets.data(), size_t(rows), size_t(width),
+                        want.data());
+    void *buffers[] = {table.data(), offsets.data(), decode.data(), got.data()};
+    const long long dims[] = {rows, width, elementBytes};
+    unsigned long long seed = 0;
+    run(buffers, dims, &seed);
+    EXPECT_EQ(got, want) << "element size " << elementBytes;
+  }
 }
 
 // The whole CUDA program of each example (every kernel of its training and

@@ -11,7 +11,10 @@
 //     float tolerance (different summation orders), each step starting
 //     from the same state;
 //   - two GPU runs with the same seeds, with and without CUDA graphs: bit
-//     for bit equal (the deterministic mode).
+//     for bit equal (the deterministic mode);
+//   - a GPU run whose inputs are gathered on the device from byte tables
+//     (Backend::gatherInput, as the trainers feed Fashion-MNIST): bit for
+//     bit equal to the run fed the same values by setInput.
 //
 // `kiln-step-check --probe` only tells whether there is a GPU (0) or not.
 // Exit codes: 0 all match, 1 a mismatch or an error, 2 usage, 77 no GPU.
@@ -87,21 +90,54 @@ Status initialize(Backend &backend) {
   return Status::success();
 }
 
-/// Random inputs for `step` number `n`: images in [0, 1), labels of ten
-/// classes, the same for every backend.
-Status feed(Backend &backend, const std::string &kind, int n) {
+/// Random inputs for `step` number `n`, the same for every backend: each
+/// element a random byte b, which becomes b / 256 (images in [0, 1)) or
+/// b % 10 (labels of ten classes). Set with setInput, or `gathered` from a
+/// byte table with the rows of each input in reverse order, decoding
+/// through a table of those values.
+Status feed(Backend &backend, const std::string &kind, int n,
+            bool gathered = false) {
   const Step *step = backend.program().step(kind);
   std::mt19937_64 rng(1000 + n);
   for (const StepArgument &arg : step->arguments) {
     if (arg.role != "input")
       continue;
-    std::vector<double> values(size_t(arg.elements()));
     const bool floating = isFloat(arg.dtype);
-    for (double &v : values)
-      v = floating ? std::uniform_real_distribution<double>(0, 1)(rng)
-                   : double(rng() % 10);
-    std::vector<uint8_t> bytes = encode(values, arg.dtype);
-    if (Status s = backend.setInput(kind, arg.name, bytes.data(), bytes.size());
+    auto value = [&](unsigned b) {
+      return floating ? double(b) / 256 : double(b % 10);
+    };
+    std::vector<uint8_t> raw(size_t(arg.elements()));
+    for (uint8_t &b : raw)
+      b = uint8_t(rng());
+    if (!gathered) {
+      std::vector<double> values(raw.size());
+      for (size_t i = 0; i < raw.size(); ++i)
+        values[i] = value(raw[i]);
+      std::vector<uint8_t> bytes = encode(values, arg.dtype);
+      if (Status s =
+              backend.setInput(kind, arg.name, bytes.data(), bytes.size());
+          !s.ok())
+        return s;
+      continue;
+    }
+    size_t rows = arg.shape.empty() ? 1 : size_t(arg.shape[0]);
+    size_t width = rows ? raw.size() / rows : 0;
+    std::vector<uint8_t> table(raw.size());
+    std::vector<int64_t> offsets(rows);
+    for (size_t r = 0; r < rows; ++r) {
+      offsets[r] = int64_t((rows - 1 - r) * width);
+      std::copy_n(raw.begin() + r * width, width, table.begin() + offsets[r]);
+    }
+    std::vector<double> decode(256);
+    for (unsigned b = 0; b < 256; ++b)
+      decode[b] = value(b);
+    std::vector<uint8_t> decodeBytes = encode(decode, arg.dtype);
+    auto handle = backend.addByteTable(table.data(), table.size(),
+                                       decodeBytes.data(), decodeBytes.size());
+    if (!handle.ok())
+      return handle.status();
+    if (Status s = backend.gatherInput(kind, arg.name, *handle, offsets.data(),
+                                       rows, width);
         !s.ok())
       return s;
   }
@@ -115,13 +151,13 @@ struct Trace {
   std::vector<std::vector<uint8_t>> tensors;
 };
 
-StatusOr<Trace> trace(Backend &backend) {
+StatusOr<Trace> trace(Backend &backend, bool gathered = false) {
   Trace t;
   if (Status s = initialize(backend); !s.ok())
     return s;
   std::vector<double> values;
   for (int n = 0; n < kSteps; ++n) {
-    if (Status s = feed(backend, "train", n); !s.ok())
+    if (Status s = feed(backend, "train", n, gathered); !s.ok())
       return s;
     if (Status s = backend.run("train", /*seed=*/77 + n); !s.ok())
       return s;
@@ -130,7 +166,7 @@ StatusOr<Trace> trace(Backend &backend) {
     t.scalars.push_back(values);
   }
   if (backend.program().step("eval")) {
-    if (Status s = feed(backend, "eval", kSteps); !s.ok())
+    if (Status s = feed(backend, "eval", kSteps, gathered); !s.ok())
       return s;
     if (Status s = backend.run("eval", 0); !s.ok())
       return s;
@@ -279,21 +315,25 @@ int check(const std::filesystem::path &programFile) {
   auto gpuTrace = trace(**gpu);
   auto gpuAgain = trace(**gpu);
   auto gpuPlain = trace(**gpuNoGraphs);
+  auto gpuGathered = trace(**gpu, /*gathered=*/true);
   if (!matches.ok()) {
     std::printf("  run: %s\n", matches.status().message().c_str());
     return 1;
   }
-  for (auto *t : {&gpuTrace, &gpuAgain, &gpuPlain})
+  for (auto *t : {&gpuTrace, &gpuAgain, &gpuPlain, &gpuGathered})
     if (!t->ok()) {
       std::printf("  run: %s\n", t->status().message().c_str());
       return 1;
     }
   bool again = identical(*gpuTrace, *gpuAgain);
   bool plain = identical(*gpuTrace, *gpuPlain);
-  std::printf("  gpu run twice: %s; with and without CUDA graphs: %s\n",
+  bool gathered = identical(*gpuTrace, *gpuGathered);
+  std::printf("  gpu run twice: %s; with and without CUDA graphs: %s; "
+              "inputs gathered on the GPU: %s\n",
               again ? "bit-identical" : "DIFFERENT",
-              plain ? "bit-identical" : "DIFFERENT");
-  bool ok = *matches && again && plain;
+              plain ? "bit-identical" : "DIFFERENT",
+              gathered ? "bit-identical" : "DIFFERENT");
+  bool ok = *matches && again && plain && gathered;
   std::printf("  %s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
 }

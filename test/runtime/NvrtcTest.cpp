@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Nvrtc.h"
+#include "runtime/CudaBackend.h"
 
 #include "TempDir.h"
 
@@ -252,6 +253,21 @@ TEST(NvrtcCompileTest, CubinForSm80AndSm90) {
     images.push_back(program->image);
   }
   EXPECT_NE(images[0], images[1]);
+}
+
+// The runtime's own kernels (the byte-table gather the CUDA backend runs
+// before a step whose inputs are gathered) compile with every program.
+TEST(NvrtcCompileTest, RuntimeKernelsCompile) {
+  SKIP_WITHOUT_NVRTC();
+  for (const char *arch : {"sm_80", "sm_90"}) {
+    CompileOptions options;
+    options.arch = arch;
+    StatusOr<CompiledProgram> program =
+        compileCuda("kiln_runtime.cu", kCudaRuntimeKernels, options);
+    ASSERT_TRUE(program.ok()) << program.status().message();
+    EXPECT_NE(imageText(*program).find("kiln_gather_bytes"), std::string::npos)
+        << arch;
+  }
 }
 
 TEST(NvrtcCompileTest, PtxHasEntryAndEndsWithNul) {
