@@ -7,17 +7,24 @@
 
 using namespace kiln::runtime;
 
-StatusOr<ByteTable> ByteTable::create(const uint8_t *bytes, size_t count,
-                                      const void *decode, size_t decodeBytes) {
+StatusOr<size_t> kiln::runtime::decodeElementBytes(size_t decodeBytes) {
   if (decodeBytes == 0 || decodeBytes % kByteValues != 0)
     return Status::error("a byte table's decode table needs 256 elements, "
                          "not " +
                          std::to_string(decodeBytes) + " bytes");
+  return decodeBytes / kByteValues;
+}
+
+StatusOr<ByteTable> ByteTable::create(const uint8_t *bytes, size_t count,
+                                      const void *decode, size_t decodeBytes) {
+  auto elementBytes = decodeElementBytes(decodeBytes);
+  if (!elementBytes.ok())
+    return elementBytes.status();
   ByteTable table;
   table.bytes.assign(bytes, bytes + count);
   const auto *d = static_cast<const uint8_t *>(decode);
   table.decode.assign(d, d + decodeBytes);
-  table.elementBytes = decodeBytes / kByteValues;
+  table.elementBytes = *elementBytes;
   return table;
 }
 

@@ -38,6 +38,10 @@ struct ByteTable {
                                     const void *decode, size_t decodeBytes);
 };
 
+/// The element size of a decode table of `decodeBytes` bytes (256
+/// elements), or an error when that is not a whole number of bytes.
+StatusOr<size_t> decodeElementBytes(size_t decodeBytes);
+
 /// Whether rows of `width` bytes from `offsets[0..rows)` lie inside a
 /// table of `tableBytes` bytes: an error naming the first that does not.
 Status checkRows(size_t tableBytes, const int64_t *offsets, size_t rows,

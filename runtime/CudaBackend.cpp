@@ -447,13 +447,12 @@ Status CudaBackend::setInput(const std::string &step, const std::string &name,
 StatusOr<int> CudaBackend::addByteTable(const uint8_t *data, size_t count,
                                         const void *decode,
                                         size_t decodeBytes) {
-  if (decodeBytes == 0 || decodeBytes % kByteValues != 0)
-    return Status::error("a byte table's decode table needs 256 elements, "
-                         "not " +
-                         std::to_string(decodeBytes) + " bytes");
+  auto elementBytes = decodeElementBytes(decodeBytes);
+  if (!elementBytes.ok())
+    return elementBytes.status();
   DeviceByteTable table;
   table.count = count;
-  table.elementBytes = decodeBytes / kByteValues;
+  table.elementBytes = *elementBytes;
   auto onDevice = cuda::DeviceBuffer::allocate(std::max<size_t>(count, 1));
   auto decoded = cuda::DeviceBuffer::allocate(decodeBytes);
   if (!onDevice.ok())
