@@ -54,6 +54,16 @@ compile(mlir::MLIRContext &context, const std::string &file, Stage stage) {
                             "batch=" + std::to_string(kBatch));
 }
 
+/// `file`'s steps at batch kBatch, planned and generated: the program and
+/// its CUDA C and C++.
+mlir::FailureOr<codegen::GeneratedProgram> generate(mlir::MLIRContext &context,
+                                                    const std::string &file) {
+  auto planned = compile(context, file, Stage::planned);
+  if (!planned)
+    return mlir::failure();
+  return codegen::generateProgram(*planned);
+}
+
 /// The function `name` of `module` (a step's unfused oracle), or null.
 mlir::func::FuncOp findFunction(mlir::ModuleOp module, llvm::StringRef name) {
   return module.lookupSymbol<mlir::func::FuncOp>(name);
@@ -257,10 +267,8 @@ TEST_P(Step, CpuBackendSharesParametersBetweenSteps) {
   std::string file = std::string(KILN_SOURCE_DIR) + "/" + GetParam();
   mlir::MLIRContext context;
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
-  auto planned = compile(context, file, Stage::planned);
-  ASSERT_TRUE(planned) << file;
-  auto generated = codegen::generateProgram(*planned);
-  ASSERT_TRUE(succeeded(generated));
+  auto generated = generate(context, file);
+  ASSERT_TRUE(succeeded(generated)) << file;
   auto backend =
       runtime::createCpuBackend(generated->program, generated->cppSource, {});
   ASSERT_TRUE(backend.ok()) << backend.status().message();
@@ -344,10 +352,8 @@ TEST(ByteTables, CpuBackendGathersInputsAsSetInputSetsThem) {
   std::string file = std::string(KILN_SOURCE_DIR) + "/examples/mlp.kiln";
   mlir::MLIRContext context;
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
-  auto planned = compile(context, file, Stage::planned);
-  ASSERT_TRUE(planned) << file;
-  auto generated = codegen::generateProgram(*planned);
-  ASSERT_TRUE(succeeded(generated));
+  auto generated = generate(context, file);
+  ASSERT_TRUE(succeeded(generated)) << file;
   auto backend =
       runtime::createCpuBackend(generated->program, generated->cppSource, {});
   ASSERT_TRUE(backend.ok()) << backend.status().message();
@@ -534,10 +540,8 @@ void expectCudaProgramCompiles(const std::string &model,
   std::string file = std::string(KILN_SOURCE_DIR) + "/" + model;
   mlir::MLIRContext context;
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
-  auto planned = compile(context, file, Stage::planned);
-  ASSERT_TRUE(planned) << file;
-  auto generated = codegen::generateProgram(*planned);
-  ASSERT_TRUE(succeeded(generated));
+  auto generated = generate(context, file);
+  ASSERT_TRUE(succeeded(generated)) << file;
   EXPECT_TRUE(generated->program.step("train"));
   EXPECT_TRUE(generated->program.step("eval"));
   for (const char *arch : archs) {
@@ -557,10 +561,8 @@ TEST(PredictStep, CpuBackendMatchesTheReferenceExecutor) {
       std::string(KILN_SOURCE_DIR) + "/test/trainer/Inputs/tiny_lm.kiln";
   mlir::MLIRContext context;
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
-  auto planned = compile(context, file, Stage::planned);
-  ASSERT_TRUE(planned) << file;
-  auto generated = codegen::generateProgram(*planned);
-  ASSERT_TRUE(succeeded(generated));
+  auto generated = generate(context, file);
+  ASSERT_TRUE(succeeded(generated)) << file;
   const runtime::Step *predict = generated->program.step("predict");
   ASSERT_TRUE(predict);
   ASSERT_EQ(predict->results.size(), 1u);
