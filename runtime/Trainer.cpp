@@ -761,7 +761,7 @@ Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
   BatchIterator batches(data.test, options.evalBatch, options.seed,
                         /*shuffle=*/false);
   batches.dropLast = true;
-  Batch batch;
+  int64_t batchSize = 0;       // examples (windows) in the batch
   std::vector<int64_t> images; // the test examples of the batch
   TextBatch windows;
   int64_t first = 0;
@@ -769,7 +769,7 @@ Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
   auto next = [&]() -> bool {
     if (!text) {
       bool more = batches.nextExamples(images);
-      batch.size = static_cast<int64_t>(images.size());
+      batchSize = static_cast<int64_t>(images.size());
       return more;
     }
     if (first >= heldOutWindows)
@@ -777,7 +777,7 @@ Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
     evaluationBatch(textData.heldOut, textModel.context, first,
                     options.evalBatch, windows);
     first += options.evalBatch;
-    batch.size = options.evalBatch;
+    batchSize = options.evalBatch;
     return true;
   };
   std::vector<double> sums, values;
@@ -795,8 +795,8 @@ Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
       return s;
     sums.resize(values.size(), 0.0);
     for (size_t k = 0; k < values.size(); ++k)
-      sums[k] += values[k] * static_cast<double>(batch.size);
-    examples += batch.size;
+      sums[k] += values[k] * static_cast<double>(batchSize);
+    examples += batchSize;
   }
   means = sums;
   for (double &m : means)
@@ -982,7 +982,7 @@ int Trainer::run() {
   BatchIterator batches(data.train, options.trainBatch, options.seed,
                         /*shuffle=*/true);
   batches.dropLast = true;
-  Batch batch;
+  int64_t batchSize = 0; // examples (windows) in the batch
   std::vector<int64_t> examples;
   TextBatch windows;
   std::vector<double> values, test;
@@ -1014,7 +1014,7 @@ int Trainer::run() {
     auto next = [&]() -> bool {
       if (!text) {
         bool more = batches.nextExamples(examples);
-        batch.size = static_cast<int64_t>(examples.size());
+        batchSize = static_cast<int64_t>(examples.size());
         return more;
       }
       if (drawn == perEpoch)
@@ -1023,7 +1023,7 @@ int Trainer::run() {
                     options.seed,
                     static_cast<uint64_t>(epoch * perEpoch + drawn), windows);
       ++drawn;
-      batch.size = options.trainBatch;
+      batchSize = options.trainBatch;
       return true;
     };
     Progress progress(epoch + 1, epochs, perEpoch, unit);
@@ -1053,7 +1053,7 @@ int Trainer::run() {
         firstStart = Clock::now();
       if (Status s = backend->run("train", stepSeed); !s.ok())
         return s;
-      inFlight.push_back(batch.size);
+      inFlight.push_back(batchSize);
       ++submitted;
       more = next();
       return Status::success();
