@@ -366,3 +366,15 @@ kiln::codegen::substitute(StringRef text,
   }
   return out;
 }
+
+LogicalResult kiln::codegen::setElementwiseBlock(KernelOp kernel, Target target,
+                                                 GeneratedKernel &generated) {
+  if (target != Target::cuda)
+    return success();
+  FailureOr<ElementwiseScheduleAttr> schedule =
+      requireSchedule<ElementwiseScheduleAttr>(kernel, kCudaTarget);
+  if (failed(schedule))
+    return failure();
+  generated.launch.block[0] = schedule->getBlock();
+  return success();
+}

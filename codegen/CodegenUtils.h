@@ -12,6 +12,7 @@
 #define KILN_CODEGEN_CODEGENUTILS_H
 
 #include "codegen/KernelCodegen.h"
+#include "ir/Schedules.h"
 
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/DenseMap.h"
@@ -112,6 +113,12 @@ mlir::LogicalResult emitElementwiseIteration(
     llvm::ArrayRef<llvm::SmallVector<std::string, 1>> outputs,
     llvm::StringRef indent, unsigned &next);
 
+/// Sets the CUDA block of an elementwise or horizontal kernel from its
+/// #kiln.elementwise schedule (the C++ target has none to read); fails, with
+/// an error at the kernel, without one.
+mlir::LogicalResult setElementwiseBlock(KernelOp kernel, Target target,
+                                        GeneratedKernel &generated);
+
 /// `text` with every `${key}` replaced by its value.
 std::string
 substitute(llvm::StringRef text,
@@ -122,14 +129,10 @@ mlir::FailureOr<GeneratedKernel>
 generateElementwise(KernelOp kernel, llvm::StringRef symbol, Target target);
 mlir::FailureOr<GeneratedKernel>
 generateReduction(KernelOp kernel, llvm::StringRef symbol, Target target);
-mlir::FailureOr<GeneratedKernel> generateMatmul(KernelOp kernel,
-                                                llvm::StringRef symbol,
-                                                Target target,
-                                                const SizeHints &hints = {});
-mlir::FailureOr<GeneratedKernel> generateOpaque(KernelOp kernel,
-                                                llvm::StringRef symbol,
-                                                Target target,
-                                                const SizeHints &hints = {});
+mlir::FailureOr<GeneratedKernel>
+generateMatmul(KernelOp kernel, llvm::StringRef symbol, Target target);
+mlir::FailureOr<GeneratedKernel>
+generateOpaque(KernelOp kernel, llvm::StringRef symbol, Target target);
 mlir::FailureOr<GeneratedKernel>
 generateHorizontal(KernelOp kernel, llvm::StringRef symbol, Target target);
 /// The fused attention kernels (Attention.cpp): an opaque kernel holding

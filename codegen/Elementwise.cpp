@@ -12,8 +12,8 @@
 //      of its dimension (broadcast like an input);
 //   4. store every kernel result at i.
 //
-// On the GPU the loop is grid-stride with 256 threads a block; on the CPU it
-// is a plain loop.
+// On the GPU the loop is grid-stride with the block of the kernel's
+// schedule (#kiln.elementwise<block = 256>); on the CPU it is a plain loop.
 //
 //===----------------------------------------------------------------------===//
 
@@ -155,9 +155,11 @@ kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
     os << cppEntry(kernel, generated);
   generated.source = std::move(text);
 
-  // One thread per element, 256 a block.
+  // One thread per element, the schedule's block of them a block.
+  if (failed(setElementwiseBlock(kernel, target, generated)))
+    return failure();
   GridExtent &grid = generated.launch.grid[0];
-  grid.perBlock = 256;
+  grid.perBlock = generated.launch.block[0];
   for (auto [d, size] : llvm::enumerate(shape)) {
     if (ShapedType::isDynamic(size))
       grid.dynamicFactors.push_back(dynamicDimIndex(generated, outOperand, d));

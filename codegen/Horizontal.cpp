@@ -118,9 +118,12 @@ kiln::codegen::generateHorizontal(KernelOp kernel, llvm::StringRef symbol,
   }
   generated.source = std::move(text);
 
-  // One thread per element of all the segments, 256 a block.
+  // One thread per element of all the segments, the schedule's block of
+  // them a block.
+  if (failed(setElementwiseBlock(kernel, target, generated)))
+    return failure();
   GridExtent &grid = generated.launch.grid[0];
-  grid.perBlock = 256;
+  grid.perBlock = generated.launch.block[0];
   grid.constant = total;
   return generated;
 }

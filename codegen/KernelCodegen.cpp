@@ -38,25 +38,18 @@ std::string kiln::codegen::preamble(Target target) {
   return text;
 }
 
-int64_t SizeHints::size(Value value, unsigned dim) const {
-  auto type = llvm::cast<RankedTensorType>(value.getType());
-  if (!type.isDynamicDim(dim))
-    return type.getDimSize(dim);
-  return sizes ? sizes->typeAt(value, batch).getDimSize(dim) : -1;
-}
-
-FailureOr<GeneratedKernel>
-kiln::codegen::generateKernel(KernelOp kernel, StringRef symbol, Target target,
-                              const SizeHints &hints) {
+FailureOr<GeneratedKernel> kiln::codegen::generateKernel(KernelOp kernel,
+                                                         StringRef symbol,
+                                                         Target target) {
   switch (kernel.getKind()) {
   case KernelKind::elementwise:
     return generateElementwise(kernel, symbol, target);
   case KernelKind::reduction:
     return generateReduction(kernel, symbol, target);
   case KernelKind::matmul:
-    return generateMatmul(kernel, symbol, target, hints);
+    return generateMatmul(kernel, symbol, target);
   case KernelKind::opaque:
-    return generateOpaque(kernel, symbol, target, hints);
+    return generateOpaque(kernel, symbol, target);
   case KernelKind::horizontal:
     return generateHorizontal(kernel, symbol, target);
   }

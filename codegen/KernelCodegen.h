@@ -81,27 +81,13 @@ struct GeneratedKernel {
 /// reductions).
 std::string preamble(Target target);
 
-/// What a generator may assume of a kernel's dynamic sizes (the code itself
-/// takes them at run time): in a step with a run-time batch, their values
-/// at its largest batch, a bound on each (every size grows with the batch)
-/// that the generators also tune for: the matmul tiling, the convolutions'
-/// tiles and 32-bit index arithmetic.
-struct SizeHints {
-  const BatchSizes *sizes = nullptr;
-  int64_t batch = 0;
-
-  /// Dimension `dim` of `value` (a value of the step): its static size, else
-  /// its size at the hinted batch, else -1.
-  int64_t size(mlir::Value value, unsigned dim) const;
-};
-
 /// Generates `kernel` as the function `symbol` with the generator for its
-/// kind. Fails, with an error at the kernel or at the op, for a kernel or
-/// op the generator does not handle.
-mlir::FailureOr<GeneratedKernel> generateKernel(KernelOp kernel,
-                                                llvm::StringRef symbol,
-                                                Target target,
-                                                const SizeHints &hints = {});
+/// kind, rendering the kernel's schedule for `target` (`kiln.schedule`,
+/// chosen by kiln-schedule; ir/Schedules.h). Fails, with an error at the
+/// kernel or at the op, for a kernel or op the generator does not handle,
+/// and for a missing schedule or one that does not fit the kernel.
+mlir::FailureOr<GeneratedKernel>
+generateKernel(KernelOp kernel, llvm::StringRef symbol, Target target);
 
 } // namespace kiln::codegen
 

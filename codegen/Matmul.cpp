@@ -34,33 +34,18 @@
 // the same bit for bit on every run. Every output is one sum per group in
 // increasing k, then the groups in order.
 //
-// The tiles come from a cost model of an H100 (chooseTiles, estimate):
-// every candidate tiling is scored by its busiest SM's issue, shared
-// memory, latency and L2/DRAM time, and the cheapest wins. Dynamic sizes
-// count as 1024, which gives the generic 64 x 64 tiles. The mlp 784-512-
-// 512-10 (f32) gets, at batch 4096: the 4096 x 512 products (K = 784 and
-// 512, forward and dX) 128 x 128 tiles, 8 x 8 per thread, 256 threads, 128
-// blocks (0.97 of one wave on 132 SMs, ptxas: ~150 registers, 1 block per
-// SM), an arithmetic intensity of 64 FMAs per 4 shared-memory vector reads
-// and 32 flops per byte from L2; the logits (N = 10) 32 x 16 tiles split
-// 8 ways (128 blocks, memory-bound: A read once); dX of the logits (K = 10)
-// 128 x 128 tiles, store-bound; the weight gradients (K = 4096) 64 x 64
-// tiles split 4 ways (dW1, 104 blocks) and 64 x 32 split 4 ways (dW2, 128
-// blocks), 16 x 16 split 4 ways (dW3). At batch 128: 32 x 16
-// tiles split 4 to 8 ways, so that 128 blocks share the k loop of 784 or
-// 512 instead of 16 blocks running it alone (the old 91 us for layer 1);
-// the model expects 2 to 4 us per product there, against cuBLAS's 7-10.
-// At batch 4096 it expects 40-85 us per large product (cuBLAS fp32: 72 us
-// for K = 784) if the SMs issue at ~75% of their FMA rate.
+// The tiling is the kernel's schedule (#kiln.gemm, chosen by kiln-schedule
+// from the cost model of passes/CostModel.cpp); the load widths follow from
+// it and the static sizes (gemmLoadVector).
 //
 // This is the fp32/fp64 SIMT variant; a tensor-core variant (TF32, bf16
 // mma) would replace step 2 and the tile choice, keeping the loads and
 // the epilogue.
 //
-// C++: rows one at a time, columns in blocks of 64 accumulated in a local
-// array, k in the middle (i-k-j): the innermost loop runs over a
-// contiguous row of B (unless transposed) and vectorizes. The epilogue
-// follows each block.
+// C++: rows one at a time, columns in blocks of the schedule's block_n
+// (#kiln.cpu_gemm) accumulated in a local array, k in the middle (i-k-j): the
+// innermost loop runs over a contiguous row of B (unless transposed) and
+// vectorizes. The epilogue follows each block.
 //
 //===----------------------------------------------------------------------===//
 
@@ -77,192 +62,14 @@ using namespace kiln::codegen;
 
 namespace {
 
-/// What the tile choice knows of a product: its static sizes (-1 when
-/// dynamic), the element size, the layouts.
-struct Problem {
-  /// -1 for a dynamic size.
-  int64_t m, n, k, batches;
-  unsigned elementBytes;
-  bool transposeLhs, transposeRhs;
-  /// Tensors of the output's shape the epilogue reads or writes.
-  int outputStreams;
-  /// What the cost model assumes of each dynamic size (SizeHints), or
-  /// -1: kDynamicGuess.
-  int64_t guessM = -1, guessN = -1, guessK = -1, guessBatches = -1;
-};
-
-/// The CUDA tiling of one kernel: a block computes BM x BN outputs, in
-/// steps of BK along k, each of its threads TM x TN of them, in `split`
-/// groups of threads that share the k range. `va` and `vb` are the
-/// elements per global load of A and B (a 16-byte vector, or 1).
-struct Tiles {
-  int bm = 0, bn = 0, bk = 0, tm = 0, tn = 0, split = 1;
-  int va = 1, vb = 1;
-  /// The cost model's estimate, in SM cycles.
-  double cycles = 0;
-  /// Blocks and blocks resident per SM, for the comment.
-  int64_t blocks = 0;
-  int perSM = 0;
-
-  int threadsPerGroup() const { return (bm / tm) * (bn / tn); }
-  int threads() const { return threadsPerGroup() * split; }
-};
-
-/// The H100 the estimates are for: SMs, and per SM the warp schedulers,
-/// resident threads, registers and shared memory.
-constexpr int kSMs = 132, kSchedulers = 4, kThreadsPerSM = 2048;
-constexpr int kRegistersPerSM = 65536, kSharedPerSM = 227 * 1024;
-/// An SM's share of the L2 (~5.5 TB/s) and DRAM (~3.35 TB/s) bandwidth in
-/// bytes per cycle (1.75 GHz).
-constexpr double kL2BytesPerCycle = 24, kDramBytesPerCycle = 14.5;
-/// Static shared memory is limited to 48 KiB per block.
-constexpr int kStaticShared = 48 * 1024;
-/// The size assumed for a dynamic M, N or K (a batch).
-constexpr int64_t kDynamicGuess = 1024;
-
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-/// Elements per 16-byte vector.
-int vectorWidth(const Problem &p) { return 16 / p.elementBytes; }
-
-/// The shared-memory elements a block declares: two buffers (double
-/// buffering) of the A and B tiles per group, rows padded by a vector, or
-/// the BM x BN partial sums of the split-K reduction if larger.
-int64_t sharedElements(const Tiles &t, const Problem &p) {
-  int pad = vectorWidth(p);
-  int64_t tiles = int64_t(t.split) * 2 * t.bk * (t.bm + pad + t.bn + pad);
-  return t.split > 1 ? std::max<int64_t>(tiles, int64_t(t.bm) * t.bn) : tiles;
-}
-
-/// The global load widths: a 16-byte vector along the dimension that is
-/// contiguous in memory when its static size and the tile's extent along
-/// it are multiples of the vector (so a vector is wholly inside or wholly
-/// outside the matrix, and aligned, given 16-byte aligned buffers: the
-/// memory plan aligns to 256 bytes, as cudaMalloc does).
-void chooseVectors(Tiles &t, const Problem &p) {
-  int w = vectorWidth(p);
-  auto fits = [&](int64_t size, int tile) {
-    return size > 0 && size % w == 0 && tile % w == 0;
-  };
-  t.va = (p.transposeLhs ? fits(p.m, t.bm) : fits(p.k, t.bk)) ? w : 1;
-  t.vb = (p.transposeRhs ? fits(p.k, t.bk) : fits(p.n, t.bn)) ? w : 1;
-}
-
-/// The cost model (cycles on the busiest SM). Blocks are spread round-robin
-/// over the SMs; an SM runs up to `perSM` of its blocks at once, limited by
-/// threads, registers (estimated) and shared memory. A round of q
-/// concurrent blocks takes the longest of:
-///   - issue: q * warps * instructions per thread / schedulers (FMAs,
-///     shared loads, global loads and stores, the split-K reduction);
-///   - shared memory: q * warps * wavefronts (128 bytes each) per k;
-///   - latency: one thread's instructions plus ~40 cycles per k-step
-///     (barrier, shared-memory latency) and ~800 cycles of start-up
-///     (first loads) and epilogue;
-///   - memory: the tiles' loads, (BM + BN) x K elements a block, at the
-///     SM's share of L2 bandwidth, plus the epilogue's loads and stores at
-///     its share of DRAM bandwidth.
-/// Dynamic sizes are assumed to be their hints, else kDynamicGuess.
-double estimate(Tiles &t, const Problem &p) {
-  auto known = [](int64_t s, int64_t guess) {
-    return s >= 0 ? s : guess > 0 ? guess : kDynamicGuess;
-  };
-  int64_t m = known(p.m, p.guessM), n = known(p.n, p.guessN),
-          k = known(p.k, p.guessK);
-  int64_t batches = known(p.batches, p.guessBatches);
-  int w = vectorWidth(p);
-  int vm = std::min(t.tm, w), vn = std::min(t.tn, w);
-  int group = t.threadsPerGroup(), threads = t.threads();
-  int64_t steps = ceilDiv(k, int64_t(t.split) * t.bk);
-  // Per thread and k-step: global loads (with the address arithmetic and
-  // the shared stores) and, per k, the shared loads and FMAs.
-  double loadsA = ceilDiv(int64_t(t.bm) * t.bk / t.va, group);
-  double loadsB = ceilDiv(int64_t(t.bn) * t.bk / t.vb, group);
-  double perStep = loadsA * (3 + (p.transposeLhs ? 1 : t.va)) +
-                   loadsB * (3 + (p.transposeRhs ? t.vb : 1)) + 10 +
-                   t.bk * (t.tm * t.tn + t.tm / vm + t.tn / vn);
-  double perThread =
-      steps * perStep + (t.split - 1) * t.tm * t.tn * 3.0 + t.tm * t.tn * 6.0;
-  // Shared-memory wavefronts per warp and k: a warp spans 32 / (BN / TN)
-  // rows of threads (at least 1) and min(32, BN / TN) columns.
-  int columnsPerWarp = std::min(32, t.bn / t.tn);
-  int rowsPerWarp = std::max(1, 32 / (t.bn / t.tn));
-  auto wavefronts = [&](int distinct, int vector) {
-    return std::max<int64_t>(
-        1, ceilDiv(int64_t(distinct) * vector * p.elementBytes, 128));
-  };
-  double smemPerK = (t.tm / vm) * wavefronts(rowsPerWarp, vm) +
-                    (t.tn / vn) * wavefronts(columnsPerWarp, vn);
-  // Registers: the accumulators, a and b, the prefetched loads, ~40 more.
-  int words = p.elementBytes / 4;
-  int64_t registers = words * (t.tm * t.tn + t.tm + t.tn + int(loadsA) * t.va +
-                               int(loadsB) * t.vb) +
-                      40;
-  registers = std::min<int64_t>(registers, 255);
-  int64_t shared = sharedElements(t, p) * p.elementBytes;
-  int perSM = std::min<int64_t>({32, kThreadsPerSM / threads,
-                                 kRegistersPerSM / (registers * threads),
-                                 kSharedPerSM / std::max<int64_t>(shared, 1)});
-  t.blocks = ceilDiv(m, t.bm) * ceilDiv(n, t.bn) * batches;
-  t.perSM = perSM;
-  int64_t blocksOnSM = ceilDiv(t.blocks, kSMs);
-  double warps = threads / 32.0, total = 0;
-  for (int64_t done = 0; done < blocksOnSM; done += perSM) {
-    double q = std::min<int64_t>(perSM, blocksOnSM - done);
-    double issue = q * warps * perThread / kSchedulers;
-    double smem = q * warps * steps * t.bk * smemPerK;
-    double latency = perThread + steps * 40.0 + 800;
-    double memory =
-        q * p.elementBytes *
-        (double(t.bm + t.bn) * steps * t.split * t.bk / kL2BytesPerCycle +
-         double(t.bm) * t.bn * p.outputStreams / kDramBytesPerCycle);
-    total += std::max({issue, smem, latency, memory});
-  }
-  return total;
-}
-
-/// Chooses the tiles with the lowest estimate among: BM, BN in {16, 32, 64,
-/// 128}, TM, TN in {1, 2, 4, 8} (at most 4 apart in ratio, at most 64
-/// outputs per thread, 16 for f64), 32 to 256 threads per group, BK in {8,
-/// 16}, SPLIT in {1, 2, 4, 8, 16} with at most 512 threads (256 when a
-/// thread holds 32 outputs or more, to keep its registers), static shared
-/// memory within 48 KiB. Ties keep the first found (larger tiles first).
-Tiles chooseTiles(const Problem &p) {
-  Tiles best;
-  int maxOutputs = p.elementBytes == 8 ? 16 : 64;
-  for (int bm : {128, 64, 32, 16})
-    for (int bn : {128, 64, 32, 16})
-      for (int tm : {8, 4, 2, 1})
-        for (int tn : {8, 4, 2, 1}) {
-          if (tm * tn > maxOutputs || tm > 4 * tn || tn > 4 * tm)
-            continue;
-          int group = (bm / tm) * (bn / tn);
-          if (group < 32 || group > 256)
-            continue;
-          for (int bk : {8, 16})
-            for (int split : {1, 2, 4, 8, 16}) {
-              Tiles t;
-              t.bm = bm, t.bn = bn, t.bk = bk, t.tm = tm, t.tn = tn;
-              t.split = split;
-              int maxThreads = tm * tn >= 32 ? 256 : 512;
-              if (t.threads() > maxThreads ||
-                  sharedElements(t, p) * p.elementBytes > kStaticShared)
-                continue;
-              chooseVectors(t, p);
-              t.cycles = estimate(t, p);
-              if (best.bm == 0 || t.cycles < best.cycles)
-                best = t;
-            }
-        }
-  return best;
-}
 
 /// Writes the kernels' code; one instance per kernel.
 class MatmulEmitter {
 public:
   MatmulEmitter(KernelOp kernel, MatmulOp matmul, GeneratedKernel &generated,
-                Target target, const SizeHints &hints)
-      : kernel(kernel), matmul(matmul), generated(generated), target(target),
-        hints(hints) {}
+                Target target)
+      : kernel(kernel), matmul(matmul), generated(generated), target(target) {}
 
   LogicalResult emit(raw_ostream &os);
 
@@ -280,7 +87,6 @@ private:
   MatmulOp matmul;
   GeneratedKernel &generated;
   Target target;
-  const SizeHints &hints;
 
   std::string type; // the accumulator's C type
   RankedTensorType outType;
@@ -417,46 +223,36 @@ LogicalResult MatmulEmitter::emitEpilogue(raw_ostream &os, StringRef indent,
 }
 
 LogicalResult MatmulEmitter::emitCuda(raw_ostream &os) {
+  FailureOr<GemmScheduleAttr> schedule =
+      requireSchedule<GemmScheduleAttr>(kernel, kCudaTarget);
+  if (failed(schedule))
+    return failure();
+  unsigned elementBytes = type == "double" ? 8 : 4;
   unsigned rank = outType.getRank();
-  auto staticSize = [](int64_t size) {
-    return ShapedType::isDynamic(size) ? int64_t(-1) : size;
-  };
   bool tl = matmul.getTransposeLhs(), tr = matmul.getTransposeRhs();
   auto lhsType = llvm::cast<RankedTensorType>(matmul.getLhs().getType());
-  int64_t batches = 1;
-  for (unsigned d = 0; d < batchRank; ++d)
-    batches = ShapedType::isDynamic(outType.getDimSize(d)) || batches < 0
-                  ? -1
-                  : batches * outType.getDimSize(d);
-  Problem problem{
-      staticSize(outType.getDimSize(rank - 2)),
-      staticSize(outType.getDimSize(rank - 1)),
-      staticSize(lhsType.getDimSize(lhsType.getRank() - (tl ? 2 : 1))),
-      batches,
-      type == "double" ? 8u : 4u,
-      tl,
-      tr,
-      static_cast<int>(generated.numOutputs)};
-  Value out = matmul.getResult();
-  problem.guessM = hints.size(out, rank - 2);
-  problem.guessN = hints.size(out, rank - 1);
-  problem.guessK =
-      hints.size(matmul.getLhs(), lhsType.getRank() - (tl ? 2 : 1));
-  int64_t guessBatches = 1;
-  for (unsigned d = 0; d < batchRank; ++d) {
-    int64_t size = hints.size(out, d);
-    guessBatches = size < 0 || guessBatches < 0 ? -1 : guessBatches * size;
-  }
-  problem.guessBatches = guessBatches;
-  for (BlockArgument arg : kernel.getBlock().getArguments())
-    if (llvm::any_of(arg.getUsers(), [&](Operation *user) {
-          return user != matmul.getOperation();
-        }))
-      ++problem.outputStreams;
-  Tiles t = chooseTiles(problem);
-  int w = vectorWidth(problem);
+  auto staticSize = [](RankedTensorType type, unsigned dim) {
+    return type.isDynamicDim(dim) ? int64_t(-1) : type.getDimSize(dim);
+  };
+  int64_t m = staticSize(outType, rank - 2), n = staticSize(outType, rank - 1);
+  int64_t k = staticSize(lhsType, lhsType.getRank() - (tl ? 2 : 1));
+  struct {
+    int bm, bn, bk, tm, tn, split, va, vb;
+    int threadsPerGroup() const { return (bm / tm) * (bn / tn); }
+    int threads() const { return threadsPerGroup() * split; }
+  } t;
+  t.bm = schedule->getBm(), t.bn = schedule->getBn(), t.bk = schedule->getBk();
+  t.tm = schedule->getTm(), t.tn = schedule->getTn();
+  t.split = schedule->getSplitK();
+  // Vector loads along the dimension contiguous in memory where the sizes
+  // allow them.
+  t.va = tl ? gemmLoadVector(m, t.bm, elementBytes)
+            : gemmLoadVector(k, t.bk, elementBytes);
+  t.vb = tr ? gemmLoadVector(k, t.bk, elementBytes)
+            : gemmLoadVector(n, t.bn, elementBytes);
+  int w = 16 / elementBytes;
   int vm = std::min(t.tm, w), vn = std::min(t.tn, w);
-  int64_t shared = sharedElements(t, problem);
+  int64_t shared = gemmSharedElements(t.bm, t.bn, t.bk, t.split, elementBytes);
 
   // The launch: one block per output tile (grid.x row tiles, as M is
   // usually the dynamic batch and grid.x has the largest limit; grid.y
@@ -489,21 +285,21 @@ LogicalResult MatmulEmitter::emitCuda(raw_ostream &os) {
     return width == 1 ? value.str()
                       : value.str() + "." + std::string(1, "xyzw"[c]);
   };
+  std::string scheduleText;
+  llvm::raw_string_ostream(scheduleText) << *schedule;
   os << llvm::formatv(
-      "  // Tiles (cost model: {0} blocks, {1} per SM at once, ~{2} cycles): "
-      "a block\n"
-      "  // computes {3} x {4} outputs in steps of {5} along k, each thread "
-      "{6} x {7}\n"
-      "  // of them; {8} group(s) of {9} threads split k (group s takes the "
+      "  // Tiles: {0}. A block\n"
+      "  // computes {1} x {2} outputs in steps of {3} along k, each thread "
+      "{4} x {5}\n"
+      "  // of them; {6} group(s) of {7} threads split k (group s takes the "
       "k tiles\n"
-      "  // s, s + {8}, ...). Launch: grid (ceil(M / {3}), ceil(N / {4}), "
+      "  // s, s + {6}, ...). Launch: grid (ceil(M / {1}), ceil(N / {2}), "
       "batches),\n"
-      "  // {10} threads, {11} bytes of static shared memory. Global loads: "
-      "{12} (A),\n"
-      "  // {13} (B).\n",
-      t.blocks, t.perSM, int64_t(t.cycles), t.bm, t.bn, t.bk, t.tm, t.tn,
-      t.split, t.threadsPerGroup(), t.threads(), shared * problem.elementBytes,
-      vectorType(t.va), vectorType(t.vb));
+      "  // {8} threads, {9} bytes of static shared memory. Global loads: "
+      "{10} (A),\n"
+      "  // {11} (B).\n",
+      scheduleText, t.bm, t.bn, t.bk, t.tm, t.tn, t.split, t.threadsPerGroup(),
+      t.threads(), shared * elementBytes, vectorType(t.va), vectorType(t.vb));
   emitSizes(os);
   os << llvm::formatv(
       "  constexpr int BM = {0}, BN = {1}, BK = {2}, TM = {3}, TN = {4}, "
@@ -712,9 +508,14 @@ LogicalResult MatmulEmitter::emitCuda(raw_ostream &os) {
 }
 
 LogicalResult MatmulEmitter::emitCpp(raw_ostream &os) {
+  FailureOr<CpuGemmScheduleAttr> schedule =
+      requireSchedule<CpuGemmScheduleAttr>(kernel, kCpuTarget);
+  if (failed(schedule))
+    return failure();
+  std::string nb = std::to_string(schedule->getBlockN());
   bool tl = matmul.getTransposeLhs(), tr = matmul.getTransposeRhs();
-  os << "  // i-k-j: rows one at a time, columns in blocks of 64 summed in "
-        "acc[] over\n"
+  os << "  // i-k-j: rows one at a time, columns in blocks of " << nb
+     << " summed in acc[] over\n"
         "  // k in increasing order, then the epilogue.\n";
   emitSizes(os);
   std::string indent = "  ";
@@ -724,9 +525,11 @@ LogicalResult MatmulEmitter::emitCpp(raw_ostream &os) {
   }
   emitBatchIndex(os, indent);
   os << indent << "for (long long row = 0; row < M; ++row) {\n"
-     << indent << "  for (long long col0 = 0; col0 < N; col0 += 64) {\n"
-     << indent << "    const long long width = N - col0 < 64 ? N - col0 : 64;\n"
-     << indent << "    " << type << " acc[64];\n"
+     << indent << "  for (long long col0 = 0; col0 < N; col0 += " << nb
+     << ") {\n"
+     << indent << "    const long long width = N - col0 < " << nb
+     << " ? N - col0 : " << nb << ";\n"
+     << indent << "    " << type << " acc[" << nb << "];\n"
      << indent << "    for (long long c = 0; c < width; ++c)\n"
      << indent << "      acc[c] = 0;\n"
      << indent << "    for (long long k = 0; k < K; ++k) {\n"
@@ -803,9 +606,9 @@ LogicalResult MatmulEmitter::emit(raw_ostream &os) {
   return success();
 }
 
-FailureOr<GeneratedKernel>
-kiln::codegen::generateMatmul(KernelOp kernel, llvm::StringRef symbol,
-                              Target target, const SizeHints &hints) {
+FailureOr<GeneratedKernel> kiln::codegen::generateMatmul(KernelOp kernel,
+                                                         llvm::StringRef symbol,
+                                                         Target target) {
   GeneratedKernel generated;
   if (failed(initGenerated(kernel, symbol, generated)))
     return failure();
@@ -816,7 +619,7 @@ kiln::codegen::generateMatmul(KernelOp kernel, llvm::StringRef symbol,
            << matmuls.size();
   std::string text;
   llvm::raw_string_ostream os(text);
-  MatmulEmitter emitter(kernel, matmuls.front(), generated, target, hints);
+  MatmulEmitter emitter(kernel, matmuls.front(), generated, target);
   if (failed(emitter.emit(os)))
     return failure();
   generated.source = std::move(text);

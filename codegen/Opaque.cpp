@@ -44,7 +44,8 @@
 // module, and the last block of a tile to arrive (an integer atomic counter)
 // adds the partials in slice order: deterministic, no floating-point
 // atomics, and the C++ target sums the same slices in the same order.
-// chooseConvTiles documents the tile choice.
+// The tiles, split-K and index width are the kernel's schedule (#kiln.conv,
+// chosen by kiln-schedule; passes/CostModel.cpp documents the rule).
 //
 // Expected speed on an H100/H200 for examples/cnn.kiln at batch 256 (fp32
 // FMA peak about 30 T/s, DRAM about 3 TB/s; the old direct kernels did one
@@ -91,9 +92,6 @@ struct Size {
   int64_t value = 0;
   /// For a dynamic size, its index in GeneratedKernel::dynamicDims.
   unsigned dynamicIndex = 0;
-  /// The value when static; for a dynamic size its largest (SizeHints), or
-  /// -1 when unknown.
-  int64_t bound = -1;
   bool isDynamic() const { return ShapedType::isDynamic(value); }
 };
 
@@ -102,9 +100,8 @@ struct Size {
 class OpaqueEmitter {
 public:
   OpaqueEmitter(KernelOp kernel, Operation *op, Target target,
-                GeneratedKernel &generated, const SizeHints &hints)
-      : kernel(kernel), op(op), target(target), generated(generated),
-        hints(hints) {}
+                GeneratedKernel &generated)
+      : kernel(kernel), op(op), target(target), generated(generated) {}
 
   /// The kernel's operand number (inputs, then results) of `v`, a block
   /// argument or the op's result; fails for anything else.
@@ -126,7 +123,6 @@ public:
     Size s;
     s.name = name.str();
     s.value = llvm::cast<RankedTensorType>(v.getType()).getDimSize(dim);
-    s.bound = hints.size(v, dim);
     std::string value = std::to_string(s.value) + "LL";
     if (s.isDynamic()) {
       s.dynamicIndex = dynamicDimIndex(generated, *operand, dim);
@@ -139,7 +135,7 @@ public:
   /// Declares a constant of the op (stride, padding, kernel size).
   Size constant(StringRef name, int64_t value) {
     declarations.push_back(name.str() + " = " + std::to_string(value) + "LL");
-    return Size{name.str(), value, 0, value};
+    return Size{name.str(), value, 0};
   }
 
   /// The grid extent covering the product of `sizes` with `perBlock`
@@ -233,7 +229,6 @@ public:
   Operation *op;
   Target target;
   GeneratedKernel &generated;
-  const SizeHints &hints;
   /// "NAME = value" of each named size, in order.
   SmallVector<std::string> declarations;
   /// The C type of the sizes and of index arithmetic: "long long" unless a
@@ -355,17 +350,6 @@ constexpr const char *kWeightAt = "((o * C + c) * KH + kh) * KW + kw";
 constexpr const char *kOutputAt = "((n * O + o) * OH + oh) * OW + ow";
 
 /// The product of `sizes` when all are static, -1 otherwise.
-/// The product of the sizes' bounds, or -1 when one is unknown.
-int64_t boundProduct(ArrayRef<Size> sizes) {
-  int64_t product = 1;
-  for (const Size &s : sizes) {
-    if (s.bound < 0)
-      return -1;
-    product *= s.bound;
-  }
-  return product;
-}
-
 int64_t staticProduct(ArrayRef<Size> sizes) {
   int64_t product = 1;
   for (const Size &s : sizes) {
@@ -376,83 +360,36 @@ int64_t staticProduct(ArrayRef<Size> sizes) {
   return product;
 }
 
-/// "int" when every tensor of the convolution has fewer than 2^31 elements
-/// (cheaper index arithmetic on the GPU), at its largest batch when the
-/// batch is a run-time size; "long long" otherwise.
-std::string convIndexType(const ConvSizes &s) {
-  const int64_t limit = int64_t(1) << 31;
-  for (int64_t elements : {boundProduct({s.N, s.C, s.H, s.W}),
-                           boundProduct({s.N, s.O, s.OH, s.OW}),
-                           boundProduct({s.O, s.C, s.KH, s.KW})})
-    if (elements < 0 || elements >= limit)
-      return "long long";
-  return "int";
-}
-
-/// Blocks worth launching: two per SM of an H100 or H200 (132 SMs), so that
-/// every SM has work and a second block hides the first one's waits.
-constexpr int64_t kTargetBlocks = 264;
-
-/// The CUDA tiling of a convolution as an implicit GEMM C[GM, GN] =
-/// A[GM, GK] B[GK, GN]: a block computes BM x BN outputs in steps of BK
-/// along k, each thread TM x TN of them; `splits` blocks share an output
-/// tile, each summing one slice of k (1: no split).
+/// The tiling of a convolution's implicit GEMM C[GM, GN] = A[GM, GK]
+/// B[GK, GN], from its schedule: a block computes BM x BN outputs in steps
+/// of BK along k, each thread TM x TN of them; `splits` blocks share an
+/// output tile, each summing one slice of k (1: no split).
 struct ConvTiles {
   int64_t bm, bn, bk, tm, tn, splits;
-  const char *why;
+  /// The schedule, for the comment.
+  std::string schedule;
   int64_t threads() const { return (bm / tm) * (bn / tn); }
 };
 
-/// Chooses the tiles from the GEMM's static sizes (-1 when dynamic).
-///
-///  - BN is the smallest of 16, 32, 64 that covers GN (the output channels
-///    of a forward convolution, the input channels of an input gradient),
-///    so narrow layers do not idle threads; BK is 16, or K when smaller
-///    (the first layer's K = C * KH * KW = 9).
-///  - A long M (the batch times the image, or an unknown batch): 256
-///    threads, 128 x BN tiles with 4 x 2, 4 x 4 or 8 x 4 outputs a thread
-///    (16 to 32 FMAs per 6 to 12 shared loads), M tiles 128 long; or 64
-///    long when that leaves fewer than kTargetBlocks blocks.
-///  - A short M (a weight gradient: M = O, K = the batch times the image):
-///    128 threads, 16, 32 or 64 x BN tiles, and the long k cut into slices
-///    summed by separate blocks (split-K), so that about kTargetBlocks
-///    blocks run: without it one block would sum all of k. At most 128
-///    slices, of at least 256 k each; needs a static M and N (the
-///    workspace is sized from them).
-ConvTiles chooseConvTiles(int64_t m, int64_t n, int64_t k) {
-  auto tilesOf = [](int64_t size, int64_t tile) {
-    return (size + tile - 1) / tile;
-  };
-  ConvTiles t;
-  t.bk = k >= 1 && k < 16 ? k : 16;
-  t.bn = n >= 0 && n <= 16 ? 16 : n >= 0 && n <= 32 ? 32 : 64;
-  t.splits = 1;
-  if (m < 0 || m >= 4096) {
-    t.bm = 128;
-    t.tm = t.bn == 64 ? 8 : 4;
-    t.tn = t.bn == 16 ? 2 : 4;
-    t.why = "long M";
-    if (m >= 0 && n >= 0 &&
-        tilesOf(m, 128) * tilesOf(n, t.bn) < kTargetBlocks) {
-      t.bm = 64;
-      t.tm /= 2;
-      t.why = "long M, 64-row tiles for more blocks";
-    }
-    return t;
-  }
-  t.bm = m <= 16 ? 16 : m <= 32 ? 32 : 64;
-  t.tm = t.bm / 16;
-  t.tn = t.bn / 8;
-  t.why = "short M";
-  if (n >= 0) {
-    int64_t splits = std::clamp<int64_t>(
-        kTargetBlocks / (tilesOf(m, t.bm) * tilesOf(n, t.bn)), 1, 128);
-    if (k >= 0)
-      splits = std::min(splits, std::max<int64_t>(1, k / 256));
-    t.splits = splits;
-    if (splits > 1)
-      t.why = "short M, split-K across blocks";
-  }
+/// The tiles of the kernel's convolution on `e.target` (the CUDA kernel,
+/// or the C++ weight gradient's slices) from its schedule, which
+/// requireSchedule checks against the kernel. Sets the index type (CUDA).
+FailureOr<ConvTiles> convTiles(OpaqueEmitter &e) {
+  StringRef target = e.target == Target::cuda ? kCudaTarget : kCpuTarget;
+  FailureOr<ConvScheduleAttr> schedule =
+      requireSchedule<ConvScheduleAttr>(e.kernel, target);
+  if (failed(schedule))
+    return failure();
+  ConvTiles t{schedule->getBm(),
+              schedule->getBn(),
+              schedule->getBk(),
+              schedule->getTm(),
+              schedule->getTn(),
+              schedule->getSplitK(),
+              ""};
+  llvm::raw_string_ostream(t.schedule) << *schedule;
+  if (e.target == Target::cuda)
+    e.indexType = schedule->getIndexBits() == 32 ? "int" : "long long";
   return t;
 }
 
@@ -503,7 +440,7 @@ std::string emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
       {"GM", OpaqueEmitter::product(g.m)},
       {"GN", OpaqueEmitter::product(g.n)},
       {"GK", OpaqueEmitter::product(g.k)},
-      {"WHY", t.why},
+      {"SCHEDULE", t.schedule},
       {"SYM", sym},
       {"SLICE", t.splits > 1 ? kSliceFormula : "GK"}};
   if (t.splits > 1)
@@ -517,7 +454,8 @@ std::string emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
         "__device__ unsigned ${SYM}_arrivals[${TILES}];\n",
         values);
   std::string text = substitute(
-      "  // Implicit GEMM C[GM, GN] = A[GM, GK] B[GK, GN] (${WHY}):\n" +
+      "  // Implicit GEMM C[GM, GN] = A[GM, GK] B[GK, GN], schedule\n"
+      "  // ${SCHEDULE}:\n" +
           g.what +
           "  // A block computes BM x BN of C in steps of BK along k: it "
           "loads the A and B\n"
@@ -685,7 +623,6 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op, std::string &body) {
     return failure();
   Names t = namesOf(op);
   if (e.target == Target::cuda) {
-    e.indexType = convIndexType(*s);
     // Rows m = (n, oh, ow), columns o, k = (c, kh, kw): the same terms in
     // the same order as the C++ loop.
     ImplicitGemm g;
@@ -711,9 +648,10 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op, std::string &body) {
     g.bLoad = weightLoads("", "col * GK + k");
     g.storeSetup = "    const I n = m / (OH * OW), ohw = m % (OH * OW);\n";
     g.storeAt = "(n * O + col) * (OH * OW) + ohw";
-    ConvTiles tiles = chooseConvTiles(staticProduct(g.m), staticProduct(g.n),
-                                      boundProduct(g.k));
-    body = emitImplicitGemmCuda(e, g, tiles);
+    FailureOr<ConvTiles> tiles = convTiles(e);
+    if (failed(tiles))
+      return failure();
+    body = emitImplicitGemmCuda(e, g, *tiles);
     return success();
   }
   std::string loop = OpaqueEmitter::split("i", {s->N, s->O, s->OH, s->OW},
@@ -762,7 +700,6 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
     return failure();
   Names t = namesOf(op);
   if (e.target == Target::cuda) {
-    e.indexType = convIndexType(*s);
     // Rows m = (n, ih, iw), columns c, k = (o, kh, kw): each input element
     // gathers the gradient at the output positions whose windows read it
     // through tap (kh, kw), which is a transposed convolution.
@@ -793,9 +730,10 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
                     "(o * C + col) * (KH * KW) + khw");
     g.storeSetup = "    const I n = m / (H * W), hw = m % (H * W);\n";
     g.storeAt = "(n * C + col) * (H * W) + hw";
-    ConvTiles tiles = chooseConvTiles(staticProduct(g.m), staticProduct(g.n),
-                                      boundProduct(g.k));
-    body = emitImplicitGemmCuda(e, g, tiles);
+    FailureOr<ConvTiles> tiles = convTiles(e);
+    if (failed(tiles))
+      return failure();
+    body = emitImplicitGemmCuda(e, g, *tiles);
     return success();
   }
   // The CUDA kernel's terms in its order: o, then the taps (kh, kw).
@@ -843,12 +781,11 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
   g.m = {s->O};
   g.n = {s->C, s->KH, s->KW};
   g.k = {s->N, s->OH, s->OW};
-  ConvTiles tiles = chooseConvTiles(staticProduct(g.m), staticProduct(g.n),
-                                    staticProduct(g.k));
   // Both tiles are loaded k fastest, a whole number of k columns a thread.
-  tiles.bk = 16;
+  FailureOr<ConvTiles> tiles = convTiles(e);
+  if (failed(tiles))
+    return failure();
   if (e.target == Target::cuda) {
-    e.indexType = convIndexType(*s);
     g.what = "  // A = the gradient as [O, N * OH * OW], B = the input's "
              "windows\n"
              "  // [N * OH * OW, C * KH * KW] (zero in the padding), C = the "
@@ -900,7 +837,7 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
               "              : 0;\n"
               "    }\n";
     g.storeAt = "m * GN + col";
-    body = emitImplicitGemmCuda(e, g, tiles);
+    body = emitImplicitGemmCuda(e, g, *tiles);
     return success();
   }
   std::string weightIndex = OpaqueEmitter::split(
@@ -935,9 +872,9 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
           "  }\n",
       {{"T", t.type},
        {"ZERO", t.zero},
-       {"SPLITS", std::to_string(tiles.splits)},
-       {"BK", std::to_string(tiles.bk)},
-       {"SLICE", tiles.splits > 1 ? kSliceFormula : "GK"}});
+       {"SPLITS", std::to_string(tiles->splits)},
+       {"BK", std::to_string(tiles->bk)},
+       {"SLICE", tiles->splits > 1 ? kSliceFormula : "GK"}});
   return success();
 }
 
@@ -1164,9 +1101,9 @@ LogicalResult emitEmbeddingGrad(OpaqueEmitter &e, EmbeddingGradOp op,
 
 } // namespace
 
-FailureOr<GeneratedKernel>
-kiln::codegen::generateOpaque(KernelOp kernel, llvm::StringRef symbol,
-                              Target target, const SizeHints &hints) {
+FailureOr<GeneratedKernel> kiln::codegen::generateOpaque(KernelOp kernel,
+                                                         llvm::StringRef symbol,
+                                                         Target target) {
   // Attention and its gradients have several results and a generator of
   // their own.
   auto ops = kernel.getBlock().without_terminator();
@@ -1185,7 +1122,7 @@ kiln::codegen::generateOpaque(KernelOp kernel, llvm::StringRef symbol,
                             "it yields ('")
            << kernel.getName() << "')";
   Operation *op = &*ops.begin();
-  OpaqueEmitter e(kernel, op, target, generated, hints);
+  OpaqueEmitter e(kernel, op, target, generated);
   std::string body;
   LogicalResult result =
       llvm::TypeSwitch<Operation *, LogicalResult>(op)

@@ -68,17 +68,6 @@ struct Dim {
   std::optional<unsigned> dynamicIndex;
 };
 
-/// Threads a block in the row schemes.
-constexpr unsigned kWarpRowsBlock = 256;
-constexpr unsigned kWarpsPerBlock = kWarpRowsBlock / 32;
-constexpr unsigned kBlockRowsBlock = 256;
-/// One block for cross_entropy, and for a block-row reduction with few rows.
-constexpr unsigned kWideBlock = 1024;
-/// Threads a block in the columns scheme (x columns times y slices).
-constexpr unsigned kColumnsBlock = 512;
-/// Warp-per-row up to this reduced extent (32 elements a lane).
-constexpr int64_t kWarpRowLimit = 1024;
-
 std::string product(ArrayRef<std::string> factors) {
   if (factors.empty())
     return "1LL";
@@ -101,13 +90,6 @@ SmallVector<std::string> decompose(StringRef var, ArrayRef<std::string> sizes) {
   return indices;
 }
 
-int64_t nextPowerOfTwo(int64_t n) {
-  int64_t p = 1;
-  while (p < n)
-    p *= 2;
-  return p;
-}
-
 class Emitter {
 public:
   Emitter(KernelOp kernel, Target target, GeneratedKernel &generated)
@@ -119,7 +101,7 @@ public:
 private:
   LogicalResult analyze();
   FailureOr<Dim> findDim(Value v, unsigned dim);
-  void chooseScheme();
+  LogicalResult readSchedule();
   LogicalResult emitBody(raw_ostream &os);
   LogicalResult emitRow(raw_ostream &os, StringRef ind);
   LogicalResult emitPass(raw_ostream &os, StringRef ind, Fold fold,
@@ -239,53 +221,26 @@ LogicalResult Emitter::analyze() {
   inType = llvm::cast<RankedTensorType>(input.getType());
   elementType = inType.getElementType();
   int64_t rank = inType.getRank();
-  reduced.assign(rank, false);
-  auto markAxes = [&](ArrayRef<int64_t> axes) {
-    for (int64_t d = 0; d < rank; ++d)
-      reduced[d] = axes.empty() || llvm::is_contained(axes, d) ||
-                   llvm::is_contained(axes, d - rank);
-  };
-  auto markAxis = [&](int64_t axis) -> LogicalResult {
-    if (axis < 0)
-      axis += rank;
-    if (axis < 0 || axis >= rank)
-      return red->emitError("axis out of range in code generation");
-    reduced[axis] = true;
-    return success();
-  };
-  LogicalResult marked =
-      llvm::TypeSwitch<Operation *, LogicalResult>(red)
-          .Case<ReduceSumOp, ReduceMeanOp, ReduceMaxOp>([&](auto r) {
-            family = Family::reduce;
-            fold = llvm::isa<ReduceMaxOp>(red) ? Fold::max : Fold::sum;
-            markAxes(r.getAxes());
-            return success();
-          })
-          .Case([&](ArgmaxOp a) {
-            family = Family::argmax;
-            fold = Fold::argmax;
-            return markAxis(a.getAxis());
-          })
-          .Case([&](CountOp c) {
-            family = Family::count;
-            markAxes(c.getAxes());
-            return success();
-          })
-          .Case<SoftmaxOp, LogSoftmaxOp>([&](auto s) {
-            family = Family::rowwise;
-            return markAxis(s.getAxis());
-          })
-          .Case<CrossEntropyGradOp, LayerNormOp>([&](auto) {
-            family = Family::rowwise;
-            return markAxis(-1);
-          })
-          .Case([&](CrossEntropyOp) {
-            family = Family::crossEntropy;
-            return markAxis(-1);
-          })
-          .Default([](Operation *) { return failure(); });
-  if (failed(marked))
+  FailureOr<SmallVector<bool>> reducedByOp = reducedDims(red);
+  if (failed(reducedByOp))
     return failure();
+  reduced = std::move(*reducedByOp);
+  llvm::TypeSwitch<Operation *>(red)
+      .Case<ReduceSumOp, ReduceMeanOp>([&](auto) {
+        family = Family::reduce;
+        fold = Fold::sum;
+      })
+      .Case([&](ReduceMaxOp) {
+        family = Family::reduce;
+        fold = Fold::max;
+      })
+      .Case([&](ArgmaxOp) {
+        family = Family::argmax;
+        fold = Fold::argmax;
+      })
+      .Case([&](CountOp) { family = Family::count; })
+      .Case([&](CrossEntropyOp) { family = Family::crossEntropy; })
+      .Default([&](Operation *) { family = Family::rowwise; });
 
   // Where each result comes from: a prologue value is written per input
   // element, R's result and the epilogue's per output element.
@@ -353,60 +308,34 @@ LogicalResult Emitter::analyze() {
   return success();
 }
 
-void Emitter::chooseScheme() {
+/// The scheme of the kernel's CUDA schedule (checked against the kernel by
+/// requireSchedule); the C++ target loops.
+LogicalResult Emitter::readSchedule() {
   if (!cuda()) {
     scheme = Scheme::loops;
-    return;
+    return success();
   }
-  if (family == Family::count) {
+  FailureOr<ReduceScheduleAttr> schedule =
+      requireSchedule<ReduceScheduleAttr>(kernel, kCudaTarget);
+  if (failed(schedule))
+    return failure();
+  blockX = schedule->getBlockX();
+  blockY = schedule->getBlockY();
+  switch (schedule->getScheme()) {
+  case ReductionScheme::single:
     scheme = Scheme::single;
-    return;
-  }
-  std::optional<int64_t> staticExtent = 1;
-  for (auto [d, dim] : llvm::enumerate(dims))
-    if (reduced[d] && staticExtent)
-      staticExtent = ShapedType::isDynamic(dim.size)
-                         ? std::nullopt
-                         : std::optional<int64_t>(*staticExtent * dim.size);
-  if (family != Family::crossEntropy && !groups.empty() &&
-      !groups.back().first) {
-    // Columns: x over kept columns, y over slices of the reduced extent.
-    int64_t columns = 1;
-    bool columnsStatic = true;
-    for (int64_t d = columnStart; d < int64_t(dims.size()); ++d) {
-      if (reduced[d])
-        continue;
-      if (ShapedType::isDynamic(dims[d].size))
-        columnsStatic = false;
-      else
-        columns *= dims[d].size;
-    }
-    blockX = columnsStatic && columns < 32 ? nextPowerOfTwo(columns) : 32;
-    blockY = kColumnsBlock / blockX;
-    if (staticExtent)
-      blockY = std::max<int64_t>(
-          1, std::min<int64_t>(blockY, nextPowerOfTwo(*staticExtent)));
+    break;
+  case ReductionScheme::warp_rows:
+    scheme = Scheme::warpRows;
+    break;
+  case ReductionScheme::block_rows:
+    scheme = Scheme::blockRows;
+    break;
+  case ReductionScheme::columns:
     scheme = Scheme::columns;
-    return;
+    break;
   }
-  bool warp = staticExtent && *staticExtent <= kWarpRowLimit;
-  scheme = warp ? Scheme::warpRows : Scheme::blockRows;
-  if (family == Family::crossEntropy) {
-    blockX = kWideBlock;
-    return;
-  }
-  if (warp) {
-    blockX = kWarpRowsBlock;
-    return;
-  }
-  // Few rows: wider blocks to use the bandwidth of more threads.
-  std::optional<int64_t> staticRows = 1;
-  for (auto [d, dim] : llvm::enumerate(dims))
-    if (!reduced[d] && staticRows)
-      staticRows = ShapedType::isDynamic(dim.size)
-                       ? std::nullopt
-                       : std::optional<int64_t>(*staticRows * dim.size);
-  blockX = staticRows && *staticRows < 128 ? kWideBlock : kBlockRowsBlock;
+  return success();
 }
 
 std::string Emitter::offset(ArrayRef<std::string> keptIndices, StringRef k) {
@@ -980,7 +909,7 @@ void Emitter::setLaunch() {
   switch (scheme) {
   case Scheme::warpRows:
     grid.constant *= columnsStatic;
-    grid.perBlock = kWarpsPerBlock;
+    grid.perBlock = blockX / 32;
     break;
   case Scheme::blockRows:
     grid.constant *= columnsStatic;
@@ -1002,9 +931,8 @@ void Emitter::setLaunch() {
 }
 
 LogicalResult Emitter::run() {
-  if (failed(analyze()))
+  if (failed(analyze()) || failed(readSchedule()))
     return failure();
-  chooseScheme();
   std::string body;
   llvm::raw_string_ostream bodyOs(body);
   if (failed(emitBody(bodyOs)))

@@ -74,8 +74,7 @@ private:
   /// `kernel`'s code for the GPU (its symbol, launch and parameters hold for
   /// the CPU's code too), generating both unless an identical kernel was
   /// generated before.
-  FailureOr<const GeneratedKernel *> kernelFor(KernelOp kernel,
-                                               const SizeHints &hints);
+  FailureOr<const GeneratedKernel *> kernelFor(KernelOp kernel);
 
   GeneratedProgram result;
   /// Generated kernels by their code (generated with a fixed symbol).
@@ -83,12 +82,11 @@ private:
   llvm::StringMap<unsigned> namesUsed;
 };
 
-FailureOr<const GeneratedKernel *>
-ProgramBuilder::kernelFor(KernelOp kernel, const SizeHints &hints) {
+FailureOr<const GeneratedKernel *> ProgramBuilder::kernelFor(KernelOp kernel) {
   FailureOr<GeneratedKernel> cuda =
-      generateKernel(kernel, "kiln_kernel", Target::cuda, hints);
+      generateKernel(kernel, "kiln_kernel", Target::cuda);
   FailureOr<GeneratedKernel> cpp =
-      generateKernel(kernel, "kiln_kernel", Target::cpp, hints);
+      generateKernel(kernel, "kiln_kernel", Target::cpp);
   if (failed(cuda) || failed(cpp))
     return failure();
   std::string key = cuda->source + '\0' + cpp->source;
@@ -99,8 +97,8 @@ ProgramBuilder::kernelFor(KernelOp kernel, const SizeHints &hints) {
   unsigned &uses = namesUsed[symbol];
   if (uses++)
     symbol += "_" + std::to_string(uses - 1);
-  cuda = generateKernel(kernel, symbol, Target::cuda, hints);
-  cpp = generateKernel(kernel, symbol, Target::cpp, hints);
+  cuda = generateKernel(kernel, symbol, Target::cuda);
+  cpp = generateKernel(kernel, symbol, Target::cpp);
   if (failed(cuda) || failed(cpp))
     return failure();
   result.cudaSource +=
@@ -129,8 +127,6 @@ LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
     batch = std::move(*sizes);
   }
   const BatchSizes *sizes = batch ? &*batch : nullptr;
-  // Kernels are tuned for the largest batch, which bounds every size.
-  SizeHints hints{sizes, step.maxBatch};
 
   llvm::DenseMap<Value, runtime::BufferRef> where;
   for (BlockArgument arg : func.getArguments()) {
@@ -172,7 +168,7 @@ LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
     auto inPlace = kernel->getAttrOfType<DenseI64ArrayAttr>(attrs::inPlace);
     if (!offsets || offsets.size() != int64_t(kernel.getNumResults()))
       return kernel.emitError("kernel without a memory plan");
-    FailureOr<const GeneratedKernel *> generated = kernelFor(kernel, hints);
+    FailureOr<const GeneratedKernel *> generated = kernelFor(kernel);
     if (failed(generated))
       return failure();
     runtime::Launch launch;

@@ -50,6 +50,13 @@ inline constexpr llvm::StringLiteral paramBytes = "kiln.param_bytes";
 inline constexpr llvm::StringLiteral stateBytes = "kiln.state_bytes";
 inline constexpr llvm::StringLiteral inputBytes = "kiln.input_bytes";
 
+// Scheduling (kiln-schedule).
+
+/// On a kernel: its schedule per target, a dictionary whose keys are the
+/// targets (`cuda`, `cpu`) and whose values are schedule attributes
+/// (ir/Schedules.td).
+inline constexpr llvm::StringLiteral schedule = "kiln.schedule";
+
 } // namespace kiln::attrs
 
 #endif // KILN_IR_ATTRNAMES_H

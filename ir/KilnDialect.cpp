@@ -1,6 +1,7 @@
 //===- KilnDialect.cpp - the kiln dialect and its attributes --------------===//
 
 #include "ir/KilnDialect.h"
+#include "ir/Schedules.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -25,7 +26,31 @@ void KilnDialect::initialize() {
 #define GET_ATTRDEF_LIST
 #include "ir/KilnAttrs.cpp.inc"
       >();
+  registerScheduleAttributes();
   attachGradientRules(*getContext());
+}
+
+Attribute KilnDialect::parseAttribute(DialectAsmParser &parser,
+                                      Type type) const {
+  SMLoc loc = parser.getCurrentLocation();
+  StringRef mnemonic;
+  Attribute value;
+  OptionalParseResult parsed =
+      generatedAttributeParser(parser, &mnemonic, type, value);
+  if (!parsed.has_value())
+    parsed = parseScheduleAttribute(parser, mnemonic, type, value);
+  if (parsed.has_value())
+    return succeeded(*parsed) ? value : Attribute();
+  parser.emitError(loc) << "unknown attribute `" << mnemonic
+                        << "` in dialect `kiln`";
+  return {};
+}
+
+void KilnDialect::printAttribute(Attribute attr,
+                                 DialectAsmPrinter &printer) const {
+  if (succeeded(generatedAttributePrinter(attr, printer)))
+    return;
+  (void)printScheduleAttribute(attr, printer);
 }
 
 Operation *KilnDialect::materializeConstant(OpBuilder &builder, Attribute value,

@@ -35,8 +35,19 @@ def Kiln_Dialect : Dialect {
     dropout). A model is a `func.func` whose arguments are the model's inputs
     and whose results are its loss and metrics.
   }];
-  let useDefaultAttributePrinterParser = 1;
+  // The attributes of KilnOps.td and of Schedules.td (generated apart).
+  let useDefaultAttributePrinterParser = 0;
   let hasConstantMaterializer = 1;
+  let extraClassDeclaration = [{
+    mlir::Attribute parseAttribute(mlir::DialectAsmParser &parser,
+                                   mlir::Type type) const override;
+    void printAttribute(mlir::Attribute attr,
+                        mlir::DialectAsmPrinter &printer) const override;
+
+  private:
+    /// Registers the attributes of Schedules.td (ir/Schedules.cpp).
+    void registerScheduleAttributes();
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -179,4 +179,53 @@ def KilnPlanMemory : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
   let dependentDialects = ["::kiln::KilnDialect"];
 }
 
+def KilnSchedule : Pass<"kiln-schedule", "mlir::ModuleOp"> {
+  let summary = "Choose how every kernel is computed, per target";
+  let description = [{
+    After fusion (and memory planning, whose `kiln.max_batch` tells what a
+    dynamic batch is at most): gives every top-level `kiln.kernel` its
+    schedule for each target, the dictionary `kiln.schedule`, from the cost
+    models of passes/CostModel.h. The code generators render these
+    schedules and choose nothing themselves. A kernel with nothing to
+    choose on a target (the C++ loops of an elementwise kernel) has no entry
+    for it; schedules already on a kernel are kept (given by hand or by
+    `--schedules`).
+
+    ```mlir
+    %0 = kiln.kernel "matmul_add_relu" matmul (%x, %w, %b) : ... {
+      ...
+    } {kiln.offsets = array<i64: 0>, kiln.schedule = {
+        cpu = #kiln.cpu_gemm<block_n = 64>,
+        cuda = #kiln.gemm<bm = 32, bn = 16, bk = 16, tm = 2, tn = 2, split_k = 8>}}
+    %1 = kiln.kernel "reduce_sum" reduction (%0) : ... {
+      ...
+    } {kiln.schedule = {cuda = #kiln.reduce<scheme = columns, block_x = 32, block_y = 16>}}
+    ```
+
+    Each kind's rule is documented with its cost model (passes/CostModel.cpp).
+
+    With `schedules=FILE`, the schedules of that file come first: one line
+    per kernel and target, the kernel named by its key (its name and a hash
+    of its contents, ir/Schedules.h), as `kiln compile --emit=schedules`
+    writes them:
+
+    ```
+    matmul_add_relu@5f0e3a1b2c4d6e78 cuda = #kiln.gemm<bm = 64, bn = 64, bk = 16, tm = 4, tn = 4, split_k = 1>
+    ```
+
+    A line that names no kernel of the module, an attribute out of its
+    valid space, or a schedule that does not fit its kernel is an error at
+    that line of the file.
+  }];
+  let options = [
+    Option<"schedules", "schedules", "std::string", /*default=*/"",
+           "A file of schedules to use before the cost models' "
+           "(kiln compile --emit=schedules writes one)">,
+    Option<"partialModule", "partial-module", "bool", /*default=*/"false",
+           "The schedules file may name kernels of other modules (the "
+           "steps of a trainer compiled apart): no error for those here">
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
 #endif // KILN_PASSES_TD

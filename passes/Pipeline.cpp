@@ -41,6 +41,12 @@ LogicalResult kiln::buildCompilePipeline(OpPassManager &pm,
   KilnPlanMemoryOptions plan;
   plan.maxBatch = options.maxBatch;
   pm.nest<func::FuncOp>().addPass(createKilnPlanMemory(plan));
+  if (options.stage == Stage::planned)
+    return success();
+  KilnScheduleOptions schedule;
+  schedule.schedules = options.schedules;
+  schedule.partialModule = options.schedulesOfOtherModules;
+  pm.addPass(createKilnSchedule(schedule));
   return success();
 }
 

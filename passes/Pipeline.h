@@ -27,6 +27,9 @@ enum class Stage {
   fused,
   /// Every kernel result given a buffer in the step's arena.
   planned,
+  /// Every kernel given its schedule per target (what code generation
+  /// renders).
+  scheduled,
 };
 
 struct CompilePipelineOptions
@@ -42,7 +45,9 @@ struct CompilePipelineOptions
                      "gradients, eval step and training step"),
           clEnumValN(Stage::fused, "fused", "ops grouped into kernels"),
           clEnumValN(Stage::planned, "planned",
-                     "kernels with their memory planned"))};
+                     "kernels with their memory planned"),
+          clEnumValN(Stage::scheduled, "scheduled",
+                     "kernels with their schedules"))};
   ListOption<std::string> bind{
       *this, "bind", llvm::cl::desc("Symbolic dimension sizes, as NAME=SIZE")};
   Option<int64_t> maxBatch{
@@ -50,6 +55,15 @@ struct CompilePipelineOptions
       llvm::cl::desc("Keep `batch` a run-time size and plan memory for "
                      "batches up to this size (0: bind it)"),
       llvm::cl::init(0)};
+  Option<std::string> schedules{
+      *this, "schedules",
+      llvm::cl::desc("A schedules file whose schedules kiln-schedule uses "
+                     "before its cost models")};
+  Option<bool> schedulesOfOtherModules{
+      *this, "schedules-of-other-modules",
+      llvm::cl::desc("The schedules file may name kernels this module does "
+                     "not have (a trainer's steps compiled apart)"),
+      llvm::cl::init(false)};
   Option<std::string> optimizerOptions{
       *this, "optimizer-options",
       llvm::cl::desc("Options of kiln-optimizer that override the model "

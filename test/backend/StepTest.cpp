@@ -58,7 +58,7 @@ compile(mlir::MLIRContext &context, const std::string &file, Stage stage) {
 /// its CUDA C and C++.
 mlir::FailureOr<codegen::GeneratedProgram> generate(mlir::MLIRContext &context,
                                                     const std::string &file) {
-  auto planned = compile(context, file, Stage::planned);
+  auto planned = compile(context, file, Stage::scheduled);
   if (!planned)
     return mlir::failure();
   return codegen::generateProgram(*planned);
@@ -154,8 +154,8 @@ void Step::checkTrainingStep(bool runTimeBatch) {
   // The compiled step: fused, planned, generated, built, loaded.
   auto planned =
       runTimeBatch
-          ? test::compileModel(context, file, Stage::planned, "", kBatch + 5)
-          : compile(context, file, Stage::planned);
+          ? test::compileModel(context, file, Stage::scheduled, "", kBatch + 5)
+          : compile(context, file, Stage::scheduled);
   ASSERT_TRUE(planned) << file;
   auto generated = codegen::generateProgram(*planned);
   ASSERT_TRUE(succeeded(generated));

@@ -14,6 +14,7 @@
 #include "test/gpu/CudaEmulation.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FileSystem.h"
@@ -43,7 +44,18 @@ std::string kiln::test::examplePath(const std::string &name) {
 mlir::OwningOpRef<mlir::ModuleOp>
 kiln::test::compileFused(mlir::MLIRContext &context, const std::string &file,
                          const std::string &bind) {
-  return compileModel(context, file, Stage::fused, bind);
+  auto module = compileModel(context, file, Stage::fused, bind);
+  if (!module || mlir::failed(scheduleKernels(*module)))
+    return nullptr;
+  return module;
+}
+
+mlir::OwningOpRef<mlir::ModuleOp>
+kiln::test::parseScheduled(llvm::StringRef text, mlir::MLIRContext &context) {
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+  if (!module || mlir::failed(scheduleKernels(*module)))
+    return nullptr;
+  return module;
 }
 
 std::vector<std::pair<KernelOp, std::string>>

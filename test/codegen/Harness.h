@@ -30,10 +30,16 @@ void loadDialects(mlir::MLIRContext &context);
 std::string examplePath(const std::string &name);
 
 /// Compiles a model file to its fused stage, binding `bind` ("batch=64")
-/// unless empty; null on any error.
+/// unless empty, and schedules its kernels (kiln-schedule); null on any
+/// error.
 mlir::OwningOpRef<mlir::ModuleOp> compileFused(mlir::MLIRContext &context,
                                                const std::string &file,
                                                const std::string &bind);
+
+/// Parses hand-written IR and schedules its kernels (kiln-schedule); null
+/// on any error.
+mlir::OwningOpRef<mlir::ModuleOp> parseScheduled(llvm::StringRef text,
+                                                 mlir::MLIRContext &context);
 
 /// The kernels of `module` of `kind`, each with a unique symbol.
 std::vector<std::pair<KernelOp, std::string>>

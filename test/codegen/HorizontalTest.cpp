@@ -115,7 +115,7 @@ constexpr const char *kHandWritten = R"mlir(
 TEST(HorizontalHandWritten, CppMatchesTheReferenceExecutor) {
   mlir::MLIRContext context;
   loadDialects(context);
-  auto module = mlir::parseSourceString<mlir::ModuleOp>(kHandWritten, &context);
+  auto module = parseScheduled(kHandWritten, context);
   ASSERT_TRUE(module);
   auto kernels = kernelsOfKind(*module, KernelKind::horizontal);
   ASSERT_EQ(kernels.size(), 1u);
@@ -135,7 +135,7 @@ TEST(HorizontalHandWritten, CudaCompilesWithNvrtc) {
                     "installed)";
   mlir::MLIRContext context;
   loadDialects(context);
-  auto module = mlir::parseSourceString<mlir::ModuleOp>(kHandWritten, &context);
+  auto module = parseScheduled(kHandWritten, context);
   ASSERT_TRUE(module);
   expectCudaCompiles(kernelsOfKind(*module, KernelKind::horizontal),
                      "hand-written");

@@ -183,7 +183,7 @@ class MatmulHandWritten : public ::testing::Test {
 protected:
   MatmulHandWritten() {
     loadDialects(context);
-    module = mlir::parseSourceString<mlir::ModuleOp>(kHandWritten, &context);
+    module = parseScheduled(kHandWritten, context);
   }
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> module;
@@ -205,8 +205,8 @@ TEST_F(MatmulHandWritten, CudaCompilesWithNvrtc) {
                      "matmul_hand_written");
 }
 
-// The launch configuration follows the tile choice (the cost model in
-// Matmul.cpp), here for a dynamic batch: the mlp's first layer ([?, 784] x
+// The launch configuration follows the kernel's schedule (kiln-schedule's
+// GEMM cost model, passes/CostModel.cpp), here for a dynamic batch: the mlp's first layer ([?, 784] x
 // [512, 784]^T) takes 64 x 64 tiles in two k groups of 128 threads, its
 // logits (N = 10) 16 x 16 tiles in eight k groups of 32, its smallest
 // weight gradient ([10, 512], K = batch) 16 x 16 tiles with eight k groups.
@@ -425,7 +425,7 @@ TEST(MatmulGpu, CudaMatchesTheReferenceExecutor) {
                                  /*dynamicSize=*/0);
   }
   auto handWritten =
-      mlir::parseSourceString<mlir::ModuleOp>(kHandWritten, &context);
+      parseScheduled(kHandWritten, context);
   ASSERT_TRUE(handWritten);
   for (auto &kernel : kernelsOfKind(*handWritten, KernelKind::matmul))
     expectCudaMatchesReference({kernel}, matmulTolerance(kernel.first, 0),
@@ -716,7 +716,7 @@ TEST(MatmulGpu, WriteCheckProgram) {
     }
   };
   modules.push_back(
-      mlir::parseSourceString<mlir::ModuleOp>(kHandWritten, &context));
+      parseScheduled(kHandWritten, context));
   ASSERT_TRUE(modules.back());
   add(*modules.back(), 0, false, "hand_");
   for (const char *model : {"mlp", "mlp_dropout", "cnn", "avgpool"}) {

@@ -161,7 +161,7 @@ protected:
   /// make every sum exact (with tolerance 0 unless `exactTolerance`).
   void check(const Tolerance &tolerance, int64_t dynamicSize = 0,
              const Tolerance &exactTolerance = relative(0, 0)) {
-    auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+    auto module = parseScheduled(text, context);
     ASSERT_TRUE(module) << text;
     auto kernels = kernelsOfKind(*module, KernelKind::opaque);
     ASSERT_EQ(kernels.size(), count);

@@ -297,7 +297,7 @@ protected:
                  (text[i + 1] == 'x' || text[i + 1] == '>');
       ir += dim ? batch : std::string(1, text[i]);
     }
-    modules.push_back(mlir::parseSourceString<mlir::ModuleOp>(ir, &context));
+    modules.push_back(parseScheduled(ir, context));
     if (!modules.back())
       return {};
     return kernelsOfKind(*modules.back(), KernelKind::reduction);

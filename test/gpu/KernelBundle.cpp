@@ -66,7 +66,10 @@ constexpr uint64_t kSeed = 20240917;
 mlir::OwningOpRef<mlir::ModuleOp> compileFused(mlir::MLIRContext &context,
                                                const std::string &file,
                                                const std::string &bind) {
-  return test::compileModel(context, file, Stage::fused, bind);
+  auto module = test::compileModel(context, file, Stage::fused, bind);
+  if (!module || mlir::failed(test::scheduleKernels(*module)))
+    return nullptr;
+  return module;
 }
 
 /// The bundle's element type for `type`; nullopt for i1 (no kernel boundary

@@ -4,6 +4,7 @@
 
 #include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
+#include "passes/Passes.h"
 
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -34,4 +35,10 @@ kiln::test::compileModel(mlir::MLIRContext &context, const std::string &file,
       failed(pm.run(*module)))
     return nullptr;
   return module;
+}
+
+mlir::LogicalResult kiln::test::scheduleKernels(mlir::ModuleOp module) {
+  mlir::PassManager pm(module.getContext());
+  pm.addPass(createKilnSchedule());
+  return pm.run(module);
 }

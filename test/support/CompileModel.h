@@ -27,6 +27,11 @@ mlir::OwningOpRef<mlir::ModuleOp>
 compileModel(mlir::MLIRContext &context, const std::string &file, Stage stage,
              const std::string &bind, int64_t maxBatch = 0);
 
+/// Runs kiln-schedule on every function of `module`: what code generation
+/// needs of fused IR that did not go through the whole pipeline (a
+/// hand-written kernel, a module compiled to `fused`).
+mlir::LogicalResult scheduleKernels(mlir::ModuleOp module);
+
 } // namespace kiln::test
 
 #endif // KILN_TEST_SUPPORT_COMPILEMODEL_H

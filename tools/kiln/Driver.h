@@ -102,6 +102,8 @@ struct TrainerOptions {
   std::vector<std::string> bindings;
   /// The pipeline's optimizer-options.
   std::string optimizerOptions;
+  /// --schedules FILE, or empty.
+  std::string schedules;
   /// The options above as a user would spell them, for the trainer's
   /// --help and --version.
   std::string description;

@@ -2,7 +2,7 @@
 //
 // Builds a compiled training executable:
 //
-//   1. compile the model to the `planned` stage once per step (training,
+//   1. compile the model to the `scheduled` stage once per step (training,
 //      evaluation, and predict for a model with outputs), each keeping
 //      `batch` a run-time size planned for that step's largest batch
 //      (--max-batch, --eval-batch, --predict-batch);
@@ -25,6 +25,7 @@
 
 #include "codegen/StepCodegen.h"
 #include "ir/AttrNames.h"
+#include "passes/Schedule.h"
 #include "runtime/AtomicFile.h"
 #include "runtime/Program.h"
 #include "runtime/TextData.h"
@@ -228,10 +229,13 @@ int kiln::driver::emitTrainer(const TrainerOptions &options) {
     if (int code = checkPlanningBindings(file, planned))
       return code;
     CompilePipelineOptions pipeline;
-    pipeline.stage = Stage::planned;
+    pipeline.stage = Stage::scheduled;
     pipeline.bind = bind;
     pipeline.maxBatch = largest;
     pipeline.optimizerOptions = options.optimizerOptions;
+    pipeline.schedules = options.schedules;
+    // The file names the kernels of every step; each compile has some.
+    pipeline.schedulesOfOtherModules = true;
     return file.compile(pipeline);
   };
   if (int code = compileAt(trainFile, options.maxBatch))
@@ -254,6 +258,14 @@ int kiln::driver::emitTrainer(const TrainerOptions &options) {
     sources.push_back({predictFile.getModule(), "predict"});
     described.description +=
         " --predict-batch " + std::to_string(options.predictBatch);
+  }
+  if (!options.schedules.empty()) {
+    llvm::StringSet<> keys;
+    for (const codegen::StepSource &source : sources)
+      collectScheduleKeys(source.module, keys);
+    if (mlir::failed(checkScheduleKeys(&trainFile.getContext(),
+                                       options.schedules, keys)))
+      return kModelError;
   }
   auto generated = codegen::generateProgram(sources);
   if (mlir::failed(generated))

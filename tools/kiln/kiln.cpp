@@ -22,6 +22,7 @@
 #include "ir/KilnDialect.h"
 #include "passes/Pipeline.h"
 #include "passes/PlanMemory.h"
+#include "passes/Schedule.h"
 #include "runtime/Nvrtc.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -54,6 +55,8 @@ enum class Emit {
   grad,
   fused,
   planned,
+  scheduled,
+  schedules,
   dot,
   cuda,
   cpp,
@@ -78,6 +81,11 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::fused, "fused", "ops grouped into kernels"),
                clEnumValN(Emit::planned, "planned",
                           "kernels with their memory planned"),
+               clEnumValN(Emit::scheduled, "scheduled",
+                          "planned kernels with their schedule per target"),
+               clEnumValN(Emit::schedules, "schedules",
+                          "the kernels' schedules as a file for "
+                          "--schedules"),
                clEnumValN(Emit::dot, "dot",
                           "the fused stage as a Graphviz graph"),
                clEnumValN(Emit::cuda, "cuda",
@@ -97,6 +105,12 @@ cl::opt<Emit> emit(
                           "the trainer's main.cpp and CMakeLists.txt, "
                           "written to the directory -o DIR")),
     cl::sub(compileCommand()), cl::cat(category()));
+cl::opt<std::string> schedulesFile(
+    "schedules",
+    cl::desc("Use the kernels' schedules in FILE (as --emit=schedules "
+             "writes) before the cost models'"),
+    cl::value_desc("FILE"), cl::init(""), cl::sub(compileCommand()),
+    cl::cat(category()));
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
                                 cl::sub(compileCommand()), cl::cat(category()));
@@ -271,6 +285,7 @@ int trainer(llvm::StringRef optimizerOptions) {
   options.evalBatch = evalBatch;
   options.predictBatch = predictBatch;
   options.optimizerOptions = optimizerOptions.str();
+  options.schedules = std::string(schedulesFile);
   options.description = "--batch " + std::to_string(trainBatch);
   if (options.maxBatch != trainBatch)
     options.description += " --max-batch " + std::to_string(options.maxBatch);
@@ -312,6 +327,13 @@ int compile() {
         llvm::StringRef(binding).split('=').first == "batch")
       return fail(kUsageError, "--max-batch keeps 'batch' a run-time size: "
                                "it cannot be combined with --bind batch=N");
+  if (!schedulesFile.empty()) {
+    // An unreadable schedules file is an I/O error, before any work.
+    auto schedules = llvm::MemoryBuffer::getFile(schedulesFile);
+    if (!schedules)
+      return fail(kIOError, "cannot read '" + schedulesFile +
+                                "': " + schedules.getError().message());
+  }
   for (const std::string &pass : printIRAfter)
     if (!mlir::PassInfo::lookup(pass))
       return fail(kUsageError, "--print-ir-after: unknown pass '" + pass + "'");
@@ -332,7 +354,9 @@ int compile() {
   bool generating = emit == Emit::cuda || emit == Emit::cpp ||
                     emit == Emit::ptx || emit == Emit::program;
   std::vector<std::string> sizes(bindings.begin(), bindings.end());
-  if (printStats || emit == Emit::planned || generating) {
+  bool planning = emit == Emit::planned || emit == Emit::scheduled ||
+                  emit == Emit::schedules;
+  if (printStats || planning || generating) {
     // With --max-batch, `batch` is sized at run time.
     std::vector<std::string> planned = sizes;
     if (maxBatch.getNumOccurrences())
@@ -350,8 +374,11 @@ int compile() {
                   : emit == Emit::grad                     ? kiln::Stage::grad
                   : emit == Emit::primitive ? kiln::Stage::primitive
                                             : kiln::Stage::ir;
-  if (emit == Emit::planned || printStats || generating)
+  if (emit == Emit::planned || printStats)
     options.stage = kiln::Stage::planned;
+  if (emit == Emit::scheduled || emit == Emit::schedules || generating)
+    options.stage = kiln::Stage::scheduled;
+  options.schedules = std::string(schedulesFile);
   options.bind = sizes;
   options.maxBatch = static_cast<int64_t>(maxBatch);
   options.optimizerOptions = *overrides;
@@ -381,6 +408,10 @@ int compile() {
     });
   if (generating)
     return generate(file);
+  if (emit == Emit::schedules)
+    return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
+      kiln::printSchedules(file.getModule(), os);
+    });
   return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
     file.getModule().print(os);
     os << "\n"; // as kiln-opt prints it

@@ -1,0 +1,313 @@
+//===- ScheduleTest.cpp - generators render any valid schedule ------------===//
+//
+// The code generators render the schedule a kernel carries, whichever it is
+// in its valid space, not only the one kiln-schedule would choose. A sample
+// of each kind's space is rendered for hand-written kernels whose sizes are
+// not multiples of the tiles, and each copy checked against the reference
+// executor: the CUDA C emulated on the host (or on a GPU), the C++
+// compiled. A schedule that does not fit its kernel is an error at the
+// kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Harness.h"
+
+#include "ir/Schedules.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+
+#include <gtest/gtest.h>
+
+using namespace kiln;
+using namespace kiln::test;
+
+namespace {
+
+using Kernels = std::vector<std::pair<KernelOp, std::string>>;
+
+/// Each of `kernels` once per schedule of `schedules`: copies of it, each
+/// with that schedule for every target of `targets`, named by kernel and
+/// schedule.
+Kernels withSchedules(const Kernels &kernels,
+                      llvm::ArrayRef<llvm::StringRef> targets,
+                      llvm::ArrayRef<mlir::Attribute> schedules) {
+  Kernels copies;
+  for (auto [kernel, symbol] : kernels)
+    for (auto [n, schedule] : llvm::enumerate(schedules)) {
+      mlir::OpBuilder builder(kernel);
+      auto copy = llvm::cast<KernelOp>(builder.clone(*kernel));
+      for (llvm::StringRef target : targets)
+        setSchedule(copy, target, schedule);
+      copies.push_back({copy, symbol + "_s" + std::to_string(n)});
+    }
+  return copies;
+}
+
+// f32 products whose sizes are not multiples of any tile: plain with a bias,
+// the lhs transposed (a weight gradient's layout), the rhs transposed with
+// K a multiple of the vector (16-byte loads).
+constexpr const char *kMatmuls = R"mlir(
+  func.func @f(%a: tensor<37x300xf32>, %b: tensor<300x29xf32>, %bias: tensor<29xf32>,
+               %g: tensor<130x10xf32>, %h: tensor<130x70xf32>,
+               %x: tensor<33x64xf32>, %w: tensor<20x64xf32>) {
+    %0 = kiln.kernel "matmul_add" matmul (%a, %b, %bias) : (tensor<37x300xf32>, tensor<300x29xf32>, tensor<29xf32>) -> tensor<37x29xf32> {
+    ^bb0(%a0: tensor<37x300xf32>, %a1: tensor<300x29xf32>, %a2: tensor<29xf32>):
+      %1 = kiln.matmul %a0, %a1 : (tensor<37x300xf32>, tensor<300x29xf32>) -> tensor<37x29xf32>
+      %2 = kiln.add %1, %a2 : (tensor<37x29xf32>, tensor<29xf32>) -> tensor<37x29xf32>
+      kiln.yield %2 : tensor<37x29xf32>
+    }
+    %3 = kiln.kernel "matmul" matmul (%g, %h) : (tensor<130x10xf32>, tensor<130x70xf32>) -> tensor<10x70xf32> {
+    ^bb0(%a0: tensor<130x10xf32>, %a1: tensor<130x70xf32>):
+      %4 = kiln.matmul %a0, %a1 transpose_lhs : (tensor<130x10xf32>, tensor<130x70xf32>) -> tensor<10x70xf32>
+      kiln.yield %4 : tensor<10x70xf32>
+    }
+    %5 = kiln.kernel "matmul" matmul (%x, %w) : (tensor<33x64xf32>, tensor<20x64xf32>) -> tensor<33x20xf32> {
+    ^bb0(%a0: tensor<33x64xf32>, %a1: tensor<20x64xf32>):
+      %6 = kiln.matmul %a0, %a1 transpose_rhs : (tensor<33x64xf32>, tensor<20x64xf32>) -> tensor<33x20xf32>
+      kiln.yield %6 : tensor<33x20xf32>
+    }
+    return
+  })mlir";
+
+// A sample of #kiln.gemm's space: the smallest and largest tiles, long and
+// short thread tiles, every k step, split-K up to 16 groups.
+TEST(GemmScheduleSpace, SampleMatchesTheReference) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto module = parseScheduled(kMatmuls, context);
+  ASSERT_TRUE(module);
+  auto gemm = [&](int64_t bm, int64_t bn, int64_t bk, int64_t tm, int64_t tn,
+                  int64_t split) -> mlir::Attribute {
+    return GemmScheduleAttr::get(&context, bm, bn, bk, tm, tn, split);
+  };
+  auto kernels =
+      withSchedules(kernelsOfKind(*module, KernelKind::matmul), {kCudaTarget},
+                    {gemm(16, 16, 8, 1, 1, 1), gemm(128, 128, 16, 8, 8, 1),
+                     gemm(16, 16, 16, 2, 2, 8), gemm(128, 16, 8, 8, 1, 2),
+                     gemm(32, 128, 16, 2, 8, 2), gemm(16, 16, 8, 2, 4, 16)});
+  ASSERT_EQ(kernels.size(), 18u);
+  // Each copy is rendered with its own schedule: its block and tiles.
+  for (auto &[kernel, symbol] : kernels) {
+    auto schedule =
+        llvm::cast<GemmScheduleAttr>(getSchedule(kernel, kCudaTarget));
+    auto generated =
+        codegen::generateKernel(kernel, symbol, codegen::Target::cuda);
+    ASSERT_TRUE(mlir::succeeded(generated)) << symbol;
+    EXPECT_EQ(generated->launch.block[0], unsigned(schedule.threads()));
+    EXPECT_NE(
+        generated->source.find("BM = " + std::to_string(schedule.getBm()) +
+                               ", BN = " + std::to_string(schedule.getBn()) +
+                               ", BK = " + std::to_string(schedule.getBk())),
+        std::string::npos)
+        << symbol;
+  }
+  expectCudaOrEmulatedMatchesReference(kernels, relative(1e-4, 1e-5),
+                                       /*dynamicSize=*/0);
+}
+
+// #kiln.cpu_gemm's column block: one column, fewer than N, more than N.
+TEST(CpuGemmScheduleSpace, SampleMatchesTheReference) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto module = parseScheduled(kMatmuls, context);
+  ASSERT_TRUE(module);
+  std::vector<mlir::Attribute> schedules;
+  for (int64_t block : {1, 7, 64, 1024})
+    schedules.push_back(CpuGemmScheduleAttr::get(&context, block));
+  auto kernels = withSchedules(kernelsOfKind(*module, KernelKind::matmul),
+                               {kCpuTarget}, schedules);
+  expectCppMatchesReference(kernels, relative(1e-4, 1e-5));
+}
+
+// Rows of 300 (reduced innermost) and columns of 37 (kept innermost), a sum
+// and an argmax, under each scheme that fits them.
+constexpr const char *kReductions = R"mlir(
+  func.func @f(%x: tensor<37x300xf32>, %y: tensor<300x37xf32>) {
+    %0 = kiln.kernel "reduce_sum" reduction (%x) : (tensor<37x300xf32>) -> tensor<37xf32> {
+    ^bb0(%a: tensor<37x300xf32>):
+      %r = kiln.reduce_sum %a [1] : (tensor<37x300xf32>) -> tensor<37xf32>
+      kiln.yield %r : tensor<37xf32>
+    }
+    %1 = kiln.kernel "argmax" reduction (%x) : (tensor<37x300xf32>) -> tensor<37xi32> {
+    ^bb0(%a: tensor<37x300xf32>):
+      %r = kiln.argmax %a axis 1 : (tensor<37x300xf32>) -> tensor<37xi32>
+      kiln.yield %r : tensor<37xi32>
+    }
+    %2 = kiln.kernel "reduce_sum" reduction (%y) : (tensor<300x37xf32>) -> tensor<37xf32> {
+    ^bb0(%a: tensor<300x37xf32>):
+      %r = kiln.reduce_sum %a [0] : (tensor<300x37xf32>) -> tensor<37xf32>
+      kiln.yield %r : tensor<37xf32>
+    }
+    return
+  })mlir";
+
+TEST(ReduceScheduleSpace, SampleMatchesTheReference) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto module = parseScheduled(kReductions, context);
+  ASSERT_TRUE(module);
+  auto reduce = [&](ReductionScheme scheme, int64_t x,
+                    int64_t y) -> mlir::Attribute {
+    return ReduceScheduleAttr::get(&context, scheme, x, y);
+  };
+  // Every kernel under the row schemes; the columns kernel also in column
+  // blocks of several shapes.
+  Kernels reductions = kernelsOfKind(*module, KernelKind::reduction);
+  Kernels kernels =
+      withSchedules(reductions, {kCudaTarget},
+                    {reduce(ReductionScheme::warp_rows, 32, 1),
+                     reduce(ReductionScheme::warp_rows, 1024, 1),
+                     reduce(ReductionScheme::block_rows, 64, 1),
+                     reduce(ReductionScheme::block_rows, 1024, 1)});
+  Kernels columns = withSchedules({reductions.back()}, {kCudaTarget},
+                                  {reduce(ReductionScheme::columns, 1, 1),
+                                   reduce(ReductionScheme::columns, 8, 4),
+                                   reduce(ReductionScheme::columns, 32, 32)});
+  for (auto &[kernel, symbol] : columns)
+    symbol = "columns_" + symbol;
+  kernels.insert(kernels.end(), columns.begin(), columns.end());
+  expectCudaOrEmulatedMatchesReference(kernels, relative(1e-4, 1e-5),
+                                       /*dynamicSize=*/0);
+}
+
+// An elementwise kernel with the smallest and the largest block.
+TEST(ElementwiseScheduleSpace, SampleMatchesTheReference) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto module = parseScheduled(R"mlir(
+    func.func @f(%x: tensor<37x29xf32>, %b: tensor<29xf32>) {
+      %0 = kiln.kernel "add_relu" elementwise (%x, %b) : (tensor<37x29xf32>, tensor<29xf32>) -> tensor<37x29xf32> {
+      ^bb0(%a: tensor<37x29xf32>, %c: tensor<29xf32>):
+        %1 = kiln.add %a, %c : (tensor<37x29xf32>, tensor<29xf32>) -> tensor<37x29xf32>
+        %2 = kiln.relu %1 : tensor<37x29xf32>
+        kiln.yield %2 : tensor<37x29xf32>
+      }
+      return
+    })mlir",
+                               context);
+  ASSERT_TRUE(module);
+  auto kernels = withSchedules(kernelsOfKind(*module, KernelKind::elementwise),
+                               {kCudaTarget},
+                               {ElementwiseScheduleAttr::get(&context, 32),
+                                ElementwiseScheduleAttr::get(&context, 1024)});
+  expectCudaOrEmulatedMatchesReference(kernels, relative(0, 0),
+                                       /*dynamicSize=*/0);
+}
+
+// A convolution and its two gradients under tilings other than the
+// chosen ones: 64- and 16-row tiles, and the weight gradient's k in 3 and
+// 7 slices (the C++ target sums the same slices).
+TEST(ConvScheduleSpace, SampleMatchesTheReference) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  std::string tx = "tensor<2x3x9x9xf32>", tw = "tensor<8x3x3x3xf32>",
+              ty = "tensor<2x8x9x9xf32>";
+  std::string attrs = "stride [1, 1] padding [1, 1]";
+  std::string text =
+      "func.func @f(%x: " + tx + ", %w: " + tw + ", %y: " + ty + ") {\n" +
+      "  %0 = kiln.kernel \"conv2d\" opaque (%x, %w) : (" + tx + ", " + tw +
+      ") -> " + ty + " {\n  ^bb0(%a0: " + tx + ", %a1: " + tw +
+      "):\n    %r = kiln.conv2d %a0, %a1 " + attrs + " : (" + tx + ", " + tw +
+      ") -> " + ty + "\n    kiln.yield %r : " + ty + "\n  }\n" +
+      "  %1 = kiln.kernel \"conv2d_grad_input\" opaque (%y, %w, %x) : (" + ty +
+      ", " + tw + ", " + tx + ") -> " + tx + " {\n  ^bb0(%a0: " + ty +
+      ", %a1: " + tw + ", %a2: " + tx +
+      "):\n    %r = kiln.conv2d_grad_input %a0, %a1, %a2 " + attrs + " : (" +
+      ty + ", " + tw + ", " + tx + ") -> " + tx +
+      "\n    kiln.yield %r : " + tx + "\n  }\n" +
+      "  %2 = kiln.kernel \"conv2d_grad_weight\" opaque (%x, %y, %w) : (" + tx +
+      ", " + ty + ", " + tw + ") -> " + tw + " {\n  ^bb0(%a0: " + tx +
+      ", %a1: " + ty + ", %a2: " + tw +
+      "):\n    %r = kiln.conv2d_grad_weight %a0, %a1, %a2 " + attrs + " : (" +
+      tx + ", " + ty + ", " + tw + ") -> " + tw +
+      "\n    kiln.yield %r : " + tw + "\n  }\n  return\n}\n";
+  auto module = parseScheduled(text, context);
+  ASSERT_TRUE(module) << text;
+  auto conv = [&](int64_t bm, int64_t bn, int64_t bk, int64_t tm, int64_t tn,
+                  int64_t split, int64_t bits) -> mlir::Attribute {
+    return ConvScheduleAttr::get(&context, bm, bn, bk, tm, tn, split, bits);
+  };
+  auto opaque = kernelsOfKind(*module, KernelKind::opaque);
+  ASSERT_EQ(opaque.size(), 3u);
+  // Forward and input gradient: whole A rows a thread (threads a multiple
+  // of bm), 64-bit indices too.
+  Kernels kernels = withSchedules({opaque[0], opaque[1]}, {kCudaTarget},
+                                  {conv(64, 16, 16, 2, 2, 1, 32),
+                                   conv(16, 32, 4, 1, 4, 1, 64),
+                                   conv(128, 64, 16, 8, 4, 1, 32)});
+  // Weight gradient (M = 8, N = 27, K = 162): k in slices, the same on
+  // both targets.
+  Kernels weightGradients = withSchedules(
+      {opaque[2]}, {kCudaTarget, kCpuTarget},
+      {conv(16, 32, 16, 1, 4, 3, 32), conv(32, 16, 16, 2, 2, 7, 64),
+       conv(16, 16, 16, 2, 2, 1, 32)});
+  kernels.insert(kernels.end(), weightGradients.begin(), weightGradients.end());
+  expectCudaOrEmulatedMatchesReference(kernels, relative(1e-4, 1e-5),
+                                       /*dynamicSize=*/0);
+  expectCppMatchesReference(weightGradients, relative(1e-4, 1e-5));
+}
+
+/// The message of the error that generating `kernel` for `target` reports.
+std::string generationError(KernelOp kernel, codegen::Target target) {
+  std::string message;
+  mlir::ScopedDiagnosticHandler handler(kernel.getContext(),
+                                        [&](mlir::Diagnostic &d) {
+                                          message = d.str();
+                                          return mlir::success();
+                                        });
+  EXPECT_TRUE(mlir::failed(codegen::generateKernel(kernel, "k", target)));
+  return message;
+}
+
+// A schedule that does not fit its kernel, or of another kind, or none:
+// an error at the kernel, never a wrong kernel.
+TEST(Schedules, InvalidForTheKernelIsAnError) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto module = parseScheduled(kReductions, context);
+  ASSERT_TRUE(module);
+  auto reductions = kernelsOfKind(*module, KernelKind::reduction);
+  KernelOp rows = reductions[0].first, columns = reductions[2].first;
+  setSchedule(
+      rows, kCudaTarget,
+      ReduceScheduleAttr::get(&context, ReductionScheme::columns, 32, 16));
+  EXPECT_EQ(generationError(rows, codegen::Target::cuda),
+            "the schedule #kiln.reduce<scheme = columns, block_x = 32, "
+            "block_y = 16> does not fit this reduction: columns need the kept "
+            "dimensions innermost");
+  setSchedule(columns, kCudaTarget,
+              ReduceScheduleAttr::get(&context, ReductionScheme::single, 1, 1));
+  EXPECT_EQ(generationError(columns, codegen::Target::cuda),
+            "the schedule #kiln.reduce<scheme = single, block_x = 1, block_y "
+            "= 1> does not fit this reduction: count, and only count, is "
+            "computed by a single thread");
+  setSchedule(columns, kCudaTarget, ElementwiseScheduleAttr::get(&context, 64));
+  EXPECT_EQ(generationError(columns, codegen::Target::cuda),
+            "kernel 'reduce_sum' has the cuda schedule "
+            "#kiln.elementwise<block = 64>, not a #kiln.reduce schedule");
+  setSchedule(columns, kCudaTarget, nullptr);
+  EXPECT_EQ(generationError(columns, codegen::Target::cuda),
+            "kernel 'reduce_sum' has no cuda schedule (run kiln-schedule)");
+
+  // f64 tiles whose shared memory exceeds 48 KiB.
+  auto f64 = parseScheduled(R"mlir(
+    func.func @f(%a: tensor<37x300xf64>, %b: tensor<300x29xf64>) {
+      %0 = kiln.kernel "matmul" matmul (%a, %b) : (tensor<37x300xf64>, tensor<300x29xf64>) -> tensor<37x29xf64> {
+      ^bb0(%a0: tensor<37x300xf64>, %a1: tensor<300x29xf64>):
+        %1 = kiln.matmul %a0, %a1 : (tensor<37x300xf64>, tensor<300x29xf64>) -> tensor<37x29xf64>
+        kiln.yield %1 : tensor<37x29xf64>
+      }
+      return
+    })mlir",
+                            context);
+  ASSERT_TRUE(f64);
+  KernelOp matmul = kernelsOfKind(*f64, KernelKind::matmul)[0].first;
+  setSchedule(matmul, kCudaTarget,
+              GemmScheduleAttr::get(&context, 64, 64, 16, 4, 4, 2));
+  EXPECT_EQ(generationError(matmul, codegen::Target::cuda),
+            "#kiln.gemm<bm = 64, bn = 64, bk = 16, tm = 4, tn = 4, split_k "
+            "= 2>: 67584 bytes of shared memory, more than 48 KiB");
+}
+
+} // namespace
