@@ -73,8 +73,9 @@ std::string shapeText(const std::vector<int64_t> &shape) {
   return text;
 }
 
-/// A grid extent: `4`, or a formula such as `d0/128` or `6*d0*d1/64`.
-std::string extentText(const GridExtent &extent) {
+} // namespace
+
+std::string kiln::runtime::gridExtentText(const GridExtent &extent) {
   if (extent.isFixed())
     return std::to_string(extent.constant);
   std::string text;
@@ -86,6 +87,8 @@ std::string extentText(const GridExtent &extent) {
     text += "/" + std::to_string(extent.perBlock);
   return text;
 }
+
+namespace {
 
 std::string bufferText(const BufferRef &ref) {
   return (ref.kind == BufferRef::Kind::argument ? "a" : "@") +
@@ -123,10 +126,11 @@ std::string kiln::runtime::printProgram(const Program &program) {
       os << "\n";
     }
     for (const Launch &launch : step.launches) {
-      os << "launch " << launch.kernel << " grid " << extentText(launch.grid[0])
-         << "," << extentText(launch.grid[1]) << ","
-         << extentText(launch.grid[2]) << " block " << launch.block[0] << ","
-         << launch.block[1] << "," << launch.block[2] << " shared "
+      os << "launch " << launch.kernel << " grid "
+         << gridExtentText(launch.grid[0]) << ","
+         << gridExtentText(launch.grid[1]) << ","
+         << gridExtentText(launch.grid[2]) << " block " << launch.block[0]
+         << "," << launch.block[1] << "," << launch.block[2] << " shared "
          << launch.sharedBytes << " seed " << (launch.takesSeed ? 1 : 0)
          << " dims " << shapeText(launch.dims) << " buffers";
       for (const BufferRef &ref : launch.buffers)

@@ -127,6 +127,10 @@ struct GridExtent {
   bool isFixed() const { return dynamicFactors.empty() && perBlock == 1; }
 };
 
+/// A grid extent as the program text writes it: `4`, or a formula of the
+/// launch's dims such as `d0/128` or `6*d0*d1/64`.
+std::string gridExtentText(const GridExtent &extent);
+
 /// One kernel launch.
 struct Launch {
   /// The kernel's symbol in the generated source.

@@ -29,7 +29,7 @@ llvm_config.use_default_substitutions()
 # kiln's tools first, then FileCheck, not, count from LLVM.
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.kiln_tools_dir, append_path=True)
-tools = ["kiln", "kiln-opt", "FileCheck", "not", "count"]
+tools = ["kiln", "kiln-opt", "kiln-translate", "FileCheck", "not", "count"]
 llvm_config.add_tool_substitutions(tools, [config.kiln_tools_dir, config.llvm_tools_dir])
 
 # An AddressSanitizer build of kiln, when the build has one: the malformed
