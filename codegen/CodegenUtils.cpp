@@ -92,11 +92,7 @@ std::string kiln::codegen::locationOf(Operation *op) {
 }
 
 bool kiln::codegen::isScalarOp(Operation *op) {
-  return llvm::isa<NegOp, AbsOp, ExpOp, LogOp, TanhOp, SigmoidOp, ReluOp,
-                   SqrtOp, RsqrtOp, CosOp, SinOp, FloorOp, GeluOp, CastOp,
-                   AddOp, SubOp, MulOp, DivOp, MaxOp, MinOp, PowOp, CmpOp,
-                   SelectOp, DropoutOp, GeluGradOp, BroadcastOp, ConstantOp>(
-      op);
+  return op->hasTrait<kiln::OpTrait::Injective>() || llvm::isa<ConstantOp>(op);
 }
 
 FailureOr<std::string>

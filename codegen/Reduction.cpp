@@ -198,9 +198,7 @@ LogicalResult Emitter::analyze() {
       constants.push_back(&op);
       continue;
     }
-    if (llvm::isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ArgmaxOp, CountOp,
-                  SoftmaxOp, LogSoftmaxOp, CrossEntropyOp, CrossEntropyGradOp,
-                  LayerNormOp>(op)) {
+    if (op.hasTrait<kiln::OpTrait::RowReduction>()) {
       if (red)
         return op.emitError("a reduction kernel holds one reduction; this "
                             "is a second one");

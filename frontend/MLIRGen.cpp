@@ -189,7 +189,7 @@ public:
     // log-sum-exp); the value of the expression is the first result.
     Type none = builder.getNoneType();
     OpTy op;
-    if constexpr (OpTy::template hasTrait<OpTrait::OneResult>())
+    if constexpr (OpTy::template hasTrait<mlir::OpTrait::OneResult>())
       op = builder.create<OpTy>(loc, none, std::forward<Args>(args)...);
     else
       op = builder.create<OpTy>(loc, none, none, std::forward<Args>(args)...);

@@ -22,6 +22,7 @@
 #define GET_ATTRDEF_CLASSES
 #include "ir/KilnAttrs.h.inc"
 
+#include "ir/OpTraits.h"
 #include "ir/ShapeUtils.h"
 
 #include "ir/KilnInterfaces.h.inc"

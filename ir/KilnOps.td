@@ -126,6 +126,23 @@ def Kiln_AnyTensor : RankedTensorOf<[F16, BF16, F32, F64, I1, I32, I64]>;
 // Base classes
 //===----------------------------------------------------------------------===//
 
+// Op classes, asked with `op->hasTrait<...>()` by fusion and the code
+// generators (ir/OpTraits.h).
+
+// Each result element is a function of the operands' elements at the same
+// index (NumPy broadcasting): the ops fusion chains into elementwise
+// kernels, prologues and epilogues, and the generators write as scalar C.
+def Kiln_Injective : NativeOpTrait<"Injective"> {
+  let cppNamespace = "::kiln::OpTrait";
+}
+
+// Reduces its first operand along some dimensions (ir/Schedules.h,
+// reducedDims), possibly with a row-wise epilogue of the operand's shape
+// (softmax, layer norm): the main op of a reduction kernel.
+def Kiln_RowReduction : NativeOpTrait<"RowReduction"> {
+  let cppNamespace = "::kiln::OpTrait";
+}
+
 // Every kiln op infers its result types from its operands and attributes.
 // Declared result types may be less refined than the inferred ones (a `?`
 // where inference knows the size); the shape inference pass refines them.
@@ -142,7 +159,7 @@ class Kiln_Op<string mnemonic, list<Trait> traits = []> :
 }
 
 class Kiln_UnaryOp<string mnemonic, Type type, string doc> :
-    Kiln_Op<mnemonic, [Pure]> {
+    Kiln_Op<mnemonic, [Pure, Kiln_Injective]> {
   let summary = "elementwise " # doc;
   let description = [{
     Applies }] # doc # [{ to every element. The result has the operand's type.
@@ -157,7 +174,7 @@ class Kiln_UnaryOp<string mnemonic, Type type, string doc> :
 }
 
 class Kiln_BinaryOp<string mnemonic, Type type, string doc> :
-    Kiln_Op<mnemonic, [Pure]> {
+    Kiln_Op<mnemonic, [Pure, Kiln_Injective]> {
   let summary = "elementwise " # doc # " with NumPy broadcasting";
   let description = [{
     Computes }] # doc # [{ of the two operands element by element. Both
@@ -175,7 +192,8 @@ class Kiln_BinaryOp<string mnemonic, Type type, string doc> :
   }];
 }
 
-class Kiln_ReduceOp<string mnemonic, string doc> : Kiln_Op<mnemonic, [Pure]> {
+class Kiln_ReduceOp<string mnemonic, string doc> :
+    Kiln_Op<mnemonic, [Pure, Kiln_RowReduction]> {
   let summary = doc # " over axes";
   let description = [{
     Reduces the operand over `axes` (all axes when the list is empty) by }] #
@@ -276,7 +294,7 @@ def Kiln_SinOp : Kiln_UnaryOp<"sin", Kiln_FloatTensor, "sine">;
 def Kiln_FloorOp : Kiln_UnaryOp<"floor", Kiln_FloatTensor,
                                 "the largest integer not above x">;
 
-def Kiln_GeluOp : Kiln_Op<"gelu", [Pure]> {
+def Kiln_GeluOp : Kiln_Op<"gelu", [Pure, Kiln_Injective]> {
   let summary = "elementwise GELU";
   let description = [{
     The Gaussian error linear unit `x * Phi(x)`, exact (`erf`) by default or
@@ -295,7 +313,7 @@ def Kiln_GeluOp : Kiln_Op<"gelu", [Pure]> {
   }];
 }
 
-def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape]> {
+def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape, Kiln_Injective]> {
   let summary = "element type conversion";
   let description = [{
     Converts every element to the element type of the result: floats round to
@@ -327,7 +345,7 @@ def Kiln_MinOp : Kiln_BinaryOp<"min", Kiln_NumericTensor, "the minimum">;
 def Kiln_PowOp : Kiln_BinaryOp<"pow", Kiln_FloatTensor,
                                "lhs raised to the power rhs">;
 
-def Kiln_CmpOp : Kiln_Op<"cmp", [Pure]> {
+def Kiln_CmpOp : Kiln_Op<"cmp", [Pure, Kiln_Injective]> {
   let summary = "elementwise comparison with broadcasting";
   let description = [{
     Compares two tensors of one element type element by element, with NumPy
@@ -345,7 +363,7 @@ def Kiln_CmpOp : Kiln_Op<"cmp", [Pure]> {
   }];
 }
 
-def Kiln_SelectOp : Kiln_Op<"select", [Pure]> {
+def Kiln_SelectOp : Kiln_Op<"select", [Pure, Kiln_Injective]> {
   let summary = "elementwise choice with broadcasting";
   let description = [{
     Takes `true_value` where `condition` holds and `false_value` elsewhere;
@@ -428,7 +446,7 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure]> {
   let hasFolder = 1;
 }
 
-def Kiln_BroadcastOp : Kiln_Op<"broadcast", [Pure]> {
+def Kiln_BroadcastOp : Kiln_Op<"broadcast", [Pure, Kiln_Injective]> {
   let summary = "broadcast to the shape of another tensor";
   let description = [{
     Stretches `input` to the shape of `like` by NumPy rules (only `like`'s
@@ -454,7 +472,7 @@ def Kiln_ReduceSumOp : Kiln_ReduceOp<"reduce_sum", "the sum">;
 def Kiln_ReduceMeanOp : Kiln_ReduceOp<"reduce_mean", "the mean">;
 def Kiln_ReduceMaxOp : Kiln_ReduceOp<"reduce_max", "the maximum">;
 
-def Kiln_ArgmaxOp : Kiln_Op<"argmax", [Pure]> {
+def Kiln_ArgmaxOp : Kiln_Op<"argmax", [Pure, Kiln_RowReduction]> {
   let summary = "index of the maximum along one axis";
   let description = [{
     The `i32` index of the first maximum along `axis`.
@@ -476,7 +494,7 @@ def Kiln_ArgmaxOp : Kiln_Op<"argmax", [Pure]> {
 // Normalization and losses (primitives with fused kernels and gradients)
 //===----------------------------------------------------------------------===//
 
-def Kiln_SoftmaxOp : Kiln_Op<"softmax", [Pure]> {
+def Kiln_SoftmaxOp : Kiln_Op<"softmax", [Pure, Kiln_RowReduction]> {
   let summary = "softmax along one axis";
   let description = [{
     `exp(x - max) / sum(exp(x - max))` along `axis`, computed stably.
@@ -490,7 +508,7 @@ def Kiln_SoftmaxOp : Kiln_Op<"softmax", [Pure]> {
   let assemblyFormat = "$input `axis` $axis attr-dict `:` type($input)";
 }
 
-def Kiln_LogSoftmaxOp : Kiln_Op<"log_softmax", [Pure]> {
+def Kiln_LogSoftmaxOp : Kiln_Op<"log_softmax", [Pure, Kiln_RowReduction]> {
   let summary = "log of softmax along one axis";
   let description = [{
     `x - max - log(sum(exp(x - max)))` along `axis`, computed stably.
@@ -504,7 +522,7 @@ def Kiln_LogSoftmaxOp : Kiln_Op<"log_softmax", [Pure]> {
   let assemblyFormat = "$input `axis` $axis attr-dict `:` type($input)";
 }
 
-def Kiln_CrossEntropyOp : Kiln_Op<"cross_entropy", [Pure]> {
+def Kiln_CrossEntropyOp : Kiln_Op<"cross_entropy", [Pure, Kiln_RowReduction]> {
   let summary = "mean softmax cross-entropy with integer labels";
   let description = [{
     For logits `[..., C]` and integer labels `[...]` in `[0, C)`, the mean
@@ -524,7 +542,7 @@ def Kiln_CrossEntropyOp : Kiln_Op<"cross_entropy", [Pure]> {
   }];
 }
 
-def Kiln_LayerNormOp : Kiln_Op<"layer_norm", [Pure]> {
+def Kiln_LayerNormOp : Kiln_Op<"layer_norm", [Pure, Kiln_RowReduction]> {
   let summary = "layer normalization over the last dimension";
   let description = [{
     Normalizes each row of the last dimension to zero mean and unit variance
@@ -592,7 +610,7 @@ def Kiln_EmbeddingOp : Kiln_Op<"embedding", [Pure]> {
   }];
 }
 
-def Kiln_DropoutOp : Kiln_Op<"dropout", [Pure]> {
+def Kiln_DropoutOp : Kiln_Op<"dropout", [Pure, Kiln_Injective]> {
   let summary = "inverted dropout with a counter-based random mask";
   let description = [{
     In training, zeroes each element with probability `rate` and scales the
@@ -725,7 +743,7 @@ def Kiln_IotaOp : Kiln_Op<"iota", [Pure]> {
 // kernel beats the decomposition.
 //===----------------------------------------------------------------------===//
 
-def Kiln_CountOp : Kiln_Op<"count", [Pure]> {
+def Kiln_CountOp : Kiln_Op<"count", [Pure, Kiln_RowReduction]> {
   let summary = "number of elements along axes, as a float scalar";
   let description = [{
     The number of elements of `input` along `axes` (all axes when empty), as
@@ -744,7 +762,7 @@ def Kiln_CountOp : Kiln_Op<"count", [Pure]> {
   }];
 }
 
-def Kiln_CrossEntropyGradOp : Kiln_Op<"cross_entropy_grad", [Pure]> {
+def Kiln_CrossEntropyGradOp : Kiln_Op<"cross_entropy_grad", [Pure, Kiln_RowReduction]> {
   let summary = "gradient of cross_entropy with respect to the logits";
   let description = [{
     `(softmax(logits) - onehot(labels)) * grad / N` for N label positions,
@@ -764,7 +782,7 @@ def Kiln_CrossEntropyGradOp : Kiln_Op<"cross_entropy_grad", [Pure]> {
   }];
 }
 
-def Kiln_GeluGradOp : Kiln_Op<"gelu_grad", [Pure]> {
+def Kiln_GeluGradOp : Kiln_Op<"gelu_grad", [Pure, Kiln_Injective]> {
   let summary = "gradient of gelu";
   let description = [{
     `grad * gelu'(input)` elementwise, for the same `approximate` formula as

@@ -85,14 +85,9 @@ enum class Role { source, injective, reduction, matmul, opaque };
 Role roleOf(Operation *op) {
   if (llvm::isa<ConstantOp, IotaOp, ParamOp>(op))
     return Role::source;
-  if (llvm::isa<NegOp, AbsOp, ExpOp, LogOp, TanhOp, SigmoidOp, ReluOp, SqrtOp,
-                RsqrtOp, CosOp, SinOp, FloorOp, GeluOp, CastOp, AddOp, SubOp,
-                MulOp, DivOp, MaxOp, MinOp, PowOp, CmpOp, SelectOp, DropoutOp,
-                GeluGradOp, BroadcastOp>(op))
+  if (op->hasTrait<kiln::OpTrait::Injective>())
     return Role::injective;
-  if (llvm::isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ArgmaxOp, CountOp,
-                SoftmaxOp, LogSoftmaxOp, CrossEntropyOp, CrossEntropyGradOp,
-                LayerNormOp>(op))
+  if (op->hasTrait<kiln::OpTrait::RowReduction>())
     return Role::reduction;
   if (llvm::isa<MatmulOp>(op))
     return Role::matmul;
@@ -159,7 +154,7 @@ bool Fuser::isRecomputed(Operation *op) {
       !shapeOf(op->getResult(0)).empty())
     return false;
   for (Operation *user : op->getUsers())
-    if (user->hasTrait<OpTrait::IsTerminator>())
+    if (user->hasTrait<mlir::OpTrait::IsTerminator>())
       return false;
   for (Value operand : op->getOperands()) {
     Operation *def = operand.getDefiningOp();
