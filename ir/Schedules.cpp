@@ -404,6 +404,100 @@ kiln::verifyScheduleFor(KernelOp kernel, StringRef target, Attribute schedule,
   return success();
 }
 
+SmallVector<Attribute> kiln::scheduleSpace(KernelOp kernel, StringRef target) {
+  MLIRContext *context = kernel.getContext();
+  SmallVector<Attribute> space;
+  // Candidates outside the valid space report through the context: the
+  // enumeration keeps the others and drops the diagnostics.
+  ScopedDiagnosticHandler quiet(context,
+                                [](Diagnostic &) { return success(); });
+  auto report = [&] { return emitError(kernel.getLoc()); };
+  auto keep = [&](Attribute candidate) {
+    if (candidate &&
+        succeeded(verifyScheduleFor(kernel, target, candidate, report)))
+      space.push_back(candidate);
+  };
+  const int64_t powers[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+  auto upTo = [&](int64_t low, int64_t high) {
+    SmallVector<int64_t> values;
+    for (int64_t p : powers)
+      if (p >= low && p <= high)
+        values.push_back(p);
+    return values;
+  };
+  bool cuda = target == kCudaTarget;
+  switch (kernel.getKind()) {
+  case KernelKind::elementwise:
+  case KernelKind::horizontal:
+    if (cuda)
+      for (int64_t block : upTo(32, 1024))
+        keep(ElementwiseScheduleAttr::getChecked(report, context, block));
+    break;
+  case KernelKind::reduction:
+    if (!cuda)
+      break;
+    keep(ReduceScheduleAttr::getChecked(report, context,
+                                        ReductionScheme::single, 1, 1));
+    for (ReductionScheme scheme :
+         {ReductionScheme::warp_rows, ReductionScheme::block_rows})
+      for (int64_t x : upTo(32, 1024))
+        keep(ReduceScheduleAttr::getChecked(report, context, scheme, x, 1));
+    for (int64_t x : upTo(1, 32))
+      for (int64_t y : upTo(1, 1024 / x))
+        keep(ReduceScheduleAttr::getChecked(report, context,
+                                            ReductionScheme::columns, x, y));
+    break;
+  case KernelKind::matmul:
+    if (!cuda) {
+      for (int64_t block : upTo(16, 256))
+        keep(CpuGemmScheduleAttr::getChecked(report, context, block));
+      break;
+    }
+    for (int64_t bm : upTo(16, 128))
+      for (int64_t bn : upTo(16, 128))
+        for (int64_t bk : {8, 16})
+          for (int64_t tm : upTo(1, 8))
+            for (int64_t tn : upTo(1, 8))
+              for (int64_t split : upTo(1, 16))
+                keep(GemmScheduleAttr::getChecked(report, context, bm, bn, bk,
+                                                  tm, tn, split));
+    break;
+  case KernelKind::opaque: {
+    Operation *conv = nullptr;
+    for (Operation &op : kernel.getBlock().without_terminator())
+      if (llvm::isa<Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp>(op))
+        conv = &op;
+    if (!conv)
+      break;
+    // A forward or input gradient whose GK is shorter than 16 takes it as
+    // its k step.
+    SmallVector<int64_t> steps = {8, 16};
+    auto weight = llvm::cast<RankedTensorType>(conv->getOperand(1).getType());
+    if (!llvm::isa<Conv2dGradWeightOp>(conv)) {
+      // GK: C * KH * KW (forward) or O * KH * KW (input gradient), from the
+      // weight [O, C, KH, KW].
+      unsigned channels = llvm::isa<Conv2dOp>(conv) ? 1 : 0;
+      int64_t gk = staticProduct(weight, {channels, 2, 3});
+      if (gk > 0 && gk < 16 && gk != 8)
+        steps.push_back(gk);
+    }
+    auto current =
+        llvm::dyn_cast_or_null<ConvScheduleAttr>(getSchedule(kernel, target));
+    int64_t indexBits = current ? current.getIndexBits() : 64;
+    for (int64_t bm : upTo(16, 128))
+      for (int64_t bn : upTo(16, 64))
+        for (int64_t bk : steps)
+          for (int64_t tm : upTo(1, 8))
+            for (int64_t tn : upTo(1, 8))
+              for (int64_t split : upTo(1, 128))
+                keep(ConvScheduleAttr::getChecked(report, context, bm, bn, bk,
+                                                  tm, tn, split, indexBits));
+    break;
+  }
+  }
+  return space;
+}
+
 //===----------------------------------------------------------------------===//
 // Parsing and printing
 //===----------------------------------------------------------------------===//

@@ -50,6 +50,19 @@ verifyScheduleFor(KernelOp kernel, llvm::StringRef target,
                   mlir::Attribute schedule,
                   llvm::function_ref<mlir::InFlightDiagnostic()> emitError);
 
+/// The space of schedules of `kernel` for `target`: every schedule of its
+/// kind's grid that is valid (the attribute's verifier) and fits the kernel
+/// (verifyScheduleFor), in a fixed order. What a tuner searches and what
+/// the tests sample; empty for a kernel that takes no schedule there. The
+/// grids: GEMM tiles and thread tiles in powers of two (bm, bn 16-128, tm,
+/// tn 1-8, bk 8 or 16, split_k 1-16); convolution tiles alike (bn up to 64,
+/// bk 8 or 16, or GK when shorter, split_k 1-128 in powers of two; the
+/// index width of the kernel's schedule, else 64 bits); reduction blocks
+/// of 32-1024 threads a row, or 1-32 columns times 1-1024 slices; blocks of
+/// 32-1024 threads for elementwise kernels; C++ column blocks of 16-256.
+llvm::SmallVector<mlir::Attribute> scheduleSpace(KernelOp kernel,
+                                                 llvm::StringRef target);
+
 /// The schedule of `kernel` for `target` as an `A`, checked against the
 /// kernel (verifyScheduleFor); fails with an error at the kernel when it has
 /// none, one of another kind, or one that does not fit it.

@@ -44,6 +44,27 @@ Kernels withSchedules(const Kernels &kernels,
   return copies;
 }
 
+/// Every `stride`-th schedule of each kernel's space for `target` (from the
+/// first), as copies of the kernels.
+Kernels sampleOfSpaces(const Kernels &kernels, llvm::StringRef target,
+                       size_t samples) {
+  Kernels copies;
+  for (const auto &kernel : kernels) {
+    llvm::SmallVector<mlir::Attribute> space =
+        scheduleSpace(kernel.first, target);
+    EXPECT_GE(space.size(), samples) << kernel.second;
+    size_t stride = std::max<size_t>(1, space.size() / samples);
+    std::vector<mlir::Attribute> sample;
+    for (size_t i = 0; i < space.size() && sample.size() < samples; i += stride)
+      sample.push_back(space[i]);
+    Kernels some = withSchedules({kernel}, {target}, sample);
+    for (auto &[copy, symbol] : some)
+      symbol = "space_" + symbol;
+    copies.insert(copies.end(), some.begin(), some.end());
+  }
+  return copies;
+}
+
 // f32 products whose sizes are not multiples of any tile: plain with a bias,
 // the lhs transposed (a weight gradient's layout), the rhs transposed with
 // K a multiple of the vector (16-byte loads).
@@ -246,6 +267,52 @@ TEST(ConvScheduleSpace, SampleMatchesTheReference) {
   expectCudaOrEmulatedMatchesReference(kernels, relative(1e-4, 1e-5),
                                        /*dynamicSize=*/0);
   expectCppMatchesReference(weightGradients, relative(1e-4, 1e-5));
+  // Samples spread over each convolution's whole space.
+  expectCudaOrEmulatedMatchesReference(sampleOfSpaces(opaque, kCudaTarget, 6),
+                                       relative(1e-4, 1e-5),
+                                       /*dynamicSize=*/0);
+  expectCppMatchesReference(sampleOfSpaces({opaque[2]}, kCpuTarget, 4),
+                            relative(1e-4, 1e-5));
+}
+
+// Samples spread over each kind's whole space (scheduleSpace), rendered and
+// checked against the reference: every schedule of a space is meant to be
+// correct, whichever a tuner picks.
+TEST(ScheduleSpaces, SamplesMatchTheReference) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto matmuls = parseScheduled(kMatmuls, context);
+  auto reductions = parseScheduled(kReductions, context);
+  ASSERT_TRUE(matmuls && reductions);
+  Kernels gemms = kernelsOfKind(*matmuls, KernelKind::matmul);
+  // The cost model's choice is in the space.
+  for (auto &[kernel, symbol] : gemms)
+    EXPECT_TRUE(llvm::is_contained(scheduleSpace(kernel, kCudaTarget),
+                                   getSchedule(kernel, kCudaTarget)))
+        << symbol;
+  Kernels kernels = sampleOfSpaces(gemms, kCudaTarget, 8);
+  Kernels rows = sampleOfSpaces(
+      kernelsOfKind(*reductions, KernelKind::reduction), kCudaTarget, 6);
+  kernels.insert(kernels.end(), rows.begin(), rows.end());
+  expectCudaOrEmulatedMatchesReference(kernels, relative(1e-4, 1e-5),
+                                       /*dynamicSize=*/0);
+  expectCppMatchesReference(sampleOfSpaces(gemms, kCpuTarget, 5),
+                            relative(1e-4, 1e-5));
+  // An elementwise kernel takes no C++ schedule: an empty space.
+  auto elementwise = parseScheduled(R"mlir(
+    func.func @f(%x: tensor<4xf32>) {
+      %0 = kiln.kernel "neg" elementwise (%x) : (tensor<4xf32>) -> tensor<4xf32> {
+      ^bb0(%a: tensor<4xf32>):
+        %r = kiln.neg %a : tensor<4xf32>
+        kiln.yield %r : tensor<4xf32>
+      }
+      return
+    })mlir",
+                                    context);
+  ASSERT_TRUE(elementwise);
+  KernelOp neg = kernelsOfKind(*elementwise, KernelKind::elementwise)[0].first;
+  EXPECT_TRUE(scheduleSpace(neg, kCpuTarget).empty());
+  EXPECT_EQ(scheduleSpace(neg, kCudaTarget).size(), 6u);
 }
 
 /// The message of the error that generating `kernel` for `target` reports.
