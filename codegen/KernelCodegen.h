@@ -11,7 +11,6 @@
 #ifndef KILN_CODEGEN_KERNELCODEGEN_H
 #define KILN_CODEGEN_KERNELCODEGEN_H
 
-#include "ir/BatchSizes.h"
 #include "ir/KilnDialect.h"
 #include "runtime/Program.h"
 

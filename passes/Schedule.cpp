@@ -252,8 +252,8 @@ LogicalResult schedule(KernelOp kernel, const Sizes &sizes) {
 struct FileSchedule {
   std::string key, target;
   Attribute schedule;
-  /// Where the line is, and where its key and schedule start.
-  Location line, keyLoc, scheduleLoc;
+  /// Where its key and its schedule start in the file.
+  Location keyLoc, scheduleLoc;
   /// Whether it names a kernel, and whether it fits (checked once: every
   /// kernel of a key computes the same).
   bool used = false, fits = false;
@@ -295,12 +295,8 @@ FailureOr<std::vector<FileSchedule>> readSchedules(MLIRContext *context,
     }
     StringRef attrText = eq.ltrim();
     size_t attrStart = line.size() - attrText.size();
-    FileSchedule entry{key.str(),
-                       target.str(),
-                       Attribute(),
-                       at(lineNo, keyStart),
-                       at(lineNo, keyStart),
-                       at(lineNo, attrStart)};
+    FileSchedule entry{key.str(), target.str(), Attribute(),
+                       at(lineNo, keyStart), at(lineNo, attrStart)};
     if (target != kCudaTarget && target != kCpuTarget) {
       emitError(at(lineNo, line.size() - afterKey.size()), "unknown target '")
           << target << "' (the targets are cuda and cpu)";

@@ -206,10 +206,11 @@ TEST_F(MatmulHandWritten, CudaCompilesWithNvrtc) {
 }
 
 // The launch configuration follows the kernel's schedule (kiln-schedule's
-// GEMM cost model, passes/CostModel.cpp), here for a dynamic batch: the mlp's first layer ([?, 784] x
-// [512, 784]^T) takes 64 x 64 tiles in two k groups of 128 threads, its
-// logits (N = 10) 16 x 16 tiles in eight k groups of 32, its smallest
-// weight gradient ([10, 512], K = batch) 16 x 16 tiles with eight k groups.
+// GEMM cost model, passes/CostModel.cpp), here for a dynamic batch: the mlp's
+// first layer ([?, 784] x [512, 784]^T) takes 64 x 64 tiles in two k groups of
+// 128 threads, its logits (N = 10) 16 x 16 tiles in eight k groups of 32, its
+// smallest weight gradient ([10, 512], K = batch) 16 x 16 tiles with eight k
+// groups.
 TEST(MatmulLaunch, FollowsTheTiles) {
   mlir::MLIRContext context;
   loadDialects(context);
@@ -424,8 +425,7 @@ TEST(MatmulGpu, CudaMatchesTheReferenceExecutor) {
       expectCudaMatchesReference({kernel}, matmulTolerance(kernel.first, 0),
                                  /*dynamicSize=*/0);
   }
-  auto handWritten =
-      parseScheduled(kHandWritten, context);
+  auto handWritten = parseScheduled(kHandWritten, context);
   ASSERT_TRUE(handWritten);
   for (auto &kernel : kernelsOfKind(*handWritten, KernelKind::matmul))
     expectCudaMatchesReference({kernel}, matmulTolerance(kernel.first, 0),
@@ -715,8 +715,7 @@ TEST(MatmulGpu, WriteCheckProgram) {
       appendGpuCheck(main, kernel, symbol, dynamicSize, timed);
     }
   };
-  modules.push_back(
-      parseScheduled(kHandWritten, context));
+  modules.push_back(parseScheduled(kHandWritten, context));
   ASSERT_TRUE(modules.back());
   add(*modules.back(), 0, false, "hand_");
   for (const char *model : {"mlp", "mlp_dropout", "cnn", "avgpool"}) {
