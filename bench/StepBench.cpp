@@ -1,8 +1,9 @@
 //===- StepBench.cpp - milliseconds per compiled training step ------------===//
 //
-// kiln-bench [--steps N] [--profile N] [--json FILE] DIR times every
-// compiled model in DIR (MODEL.program and MODEL.cu from `kiln compile
-// --emit=program|cuda`) on the GPU:
+// kiln-bench [--device cuda|cpu] [--steps N] [--profile N] [--tune]
+// [--tune-budget S] [--json FILE] DIR times every compiled model in DIR
+// (MODEL.program, MODEL.cu and MODEL.cpp from `kiln compile
+// --emit=program|cuda|cpp`, as bench/prepare.sh writes them) on the GPU:
 //
 //   - kernel compile time, cold (an empty NVRTC cache) and warm (cached);
 //   - the first training step (graph capture included);
@@ -13,15 +14,29 @@
 //   - device memory the backend holds, and the device's used memory;
 //   - with --profile N, the kernels' device times over N more steps, timed
 //     one by one with events (CudaBackendOptions::profile): per step, the
-//     kernels that take the most, those of one name (matmul_3) summed.
+//     kernels that take the most, those of one name (matmul_3) summed, then
+//     the slowest kernels each with its schedule and source lines;
+//   - with --tune, the step tuned (Tuner.h: the candidates of
+//     MODEL.candidates.cu, `kiln compile --emit=cuda-candidates`, timed
+//     from an empty tuning cache for at most --tune-budget seconds, 120 by
+//     default): the tuning time and the milliseconds per
+//     step tuned beside the compiler's; with --profile, the tuned step is
+//     profiled, each kernel's tuned and compiled times beside it.
+//
+// With --device cpu it times the C++ steps instead (the CPU backend, one
+// thread): milliseconds per step over N steps (default 20) after 2 warm-up
+// steps, and with --tune the same tuned (MODEL.candidates.cpp).
 //
 // Exit codes: 0 measured, 1 an error, 2 usage, 77 no GPU.
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/CpuBackend.h"
 #include "runtime/Cuda.h"
 #include "runtime/CudaBackend.h"
 #include "runtime/Initializers.h"
+#include "runtime/Nvrtc.h"
+#include "runtime/Tuner.h"
 
 #include <algorithm>
 #include <chrono>
@@ -90,9 +105,9 @@ Status prepare(Backend &backend) {
   return Status::success();
 }
 
-/// Milliseconds per step over `steps` steps after a warm-up.
-StatusOr<double> time(Backend &backend, int steps) {
-  for (int i = 0; i < 20; ++i)
+/// Milliseconds per step over `steps` steps after `warmUp` steps.
+StatusOr<double> time(Backend &backend, int steps, int warmUp = 20) {
+  for (int i = 0; i < warmUp; ++i)
     if (Status s = backend.run("train", i); !s.ok())
       return s;
   if (Status s = backend.synchronize(); !s.ok())
@@ -118,8 +133,10 @@ std::string family(const std::string &kernel) {
 }
 
 /// The `top` kernel families of `backend` by device time over `steps`
-/// steps.
-Status profile(Backend &backend, int steps, size_t top) {
+/// steps, then its slowest kernels with their schedules and source lines
+/// (and, from `tuning`, their times tuned and as compiled).
+Status profile(Backend &backend, int steps, size_t top,
+               const TuneReport *tuning) {
   for (int i = 0; i < steps; ++i)
     if (Status s = backend.run("train", uint64_t(i)); !s.ok())
       return s;
@@ -150,11 +167,137 @@ Status profile(Backend &backend, int steps, size_t top) {
                 100 * families[i].milliseconds / total,
                 (unsigned long long)(families[i].launches / steps),
                 families[i].kernel.c_str());
+  std::vector<KernelTime> kernels = backend.kernelTimes();
+  std::stable_sort(kernels.begin(), kernels.end(), [](auto &a, auto &b) {
+    return a.milliseconds > b.milliseconds;
+  });
+  std::printf("  the slowest kernels, with their schedules%s:\n",
+              tuning ? " (tuned; the tuner's times tuned / as compiled)" : "");
+  const Program &program = backend.program();
+  for (size_t i = 0; i < std::min<size_t>(top / 2, kernels.size()); ++i) {
+    const KernelTime &k = kernels[i];
+    // A tuned candidate is named after its kernel: KERNEL__cudaN.
+    std::string kernel = k.kernel.substr(0, k.kernel.find("__cuda"));
+    const KernelInfo *info = program.kernel(kernel);
+    std::string schedule = info ? info->cudaSchedule : "";
+    if (info && kernel != k.kernel)
+      for (const KernelCandidate &c : info->candidates)
+        if (c.symbol == k.kernel)
+          schedule = c.schedule;
+    std::string times;
+    if (tuning)
+      for (const TunedKernel &t : tuning->kernels)
+        if (t.kernel == kernel) {
+          char text[64];
+          std::snprintf(text, sizeof(text), "  [%.4f / %.4f ms]", t.tunedMs,
+                        t.heuristicMs);
+          times = text;
+        }
+    std::printf("  %8.4f ms  %s  %s  %s%s\n", k.milliseconds / steps,
+                k.kernel.c_str(), info ? info->source.c_str() : "",
+                schedule.c_str(), times.c_str());
+  }
   return Status::success();
 }
 
-int bench(const std::filesystem::path &programFile, int steps, int profileSteps,
-          std::FILE *json) {
+/// Reads DIR/MODEL.candidates.EXT for --tune.
+StatusOr<std::string> candidatesOf(std::filesystem::path programFile,
+                                   const char *extension) {
+  std::filesystem::path path =
+      programFile.replace_extension(std::string(".candidates") + extension);
+  if (!std::filesystem::exists(path))
+    return Status::error(path.string() +
+                         ": no candidates (kiln compile --emit=" +
+                         (std::string(extension) == ".cu" ? "cuda" : "cpp") +
+                         "-candidates, and --emit=program with "
+                         "--tune-candidates N)");
+  return readText(path);
+}
+
+/// --tune-budget: seconds of tuning per model.
+double tuneBudget = 120;
+
+/// A fresh directory for a tuning cache, so that --tune tunes.
+std::string freshCache(const std::string &name) {
+  return (std::filesystem::temp_directory_path() /
+          ("kiln-bench-tune-" + std::to_string(::getpid()) + "-" + name))
+      .string();
+}
+
+/// Tunes `backend`'s training step from an empty cache.
+StatusOr<TuneReport> tune(Backend &backend, const std::string &candidates,
+                          const std::string &name) {
+  TuneOptions options;
+  options.budgetSeconds = tuneBudget;
+  options.cacheDir = freshCache(name);
+  auto report = backend.tune("train", candidates, options);
+  std::error_code error;
+  std::filesystem::remove_all(options.cacheDir, error);
+  return report;
+}
+
+unsigned changed(const TuneReport &report) {
+  return unsigned(
+      std::count_if(report.kernels.begin(), report.kernels.end(),
+                    [](const TunedKernel &k) { return k.candidate >= 0; }));
+}
+
+/// --device cpu: the C++ step, and with `tuned` the same tuned.
+int benchCpu(const std::filesystem::path &programFile, const Program &program,
+             int steps, bool tuned, std::FILE *json) {
+  std::string name = programFile.stem().string();
+  std::filesystem::path cpp = programFile;
+  std::string source = readText(cpp.replace_extension(".cpp"));
+  HostCompileOptions options;
+  options.cacheDir = defaultCacheDir();
+  auto fail = [&](const Status &s) {
+    std::printf("%s: %s\n", name.c_str(), s.message().c_str());
+    return 1;
+  };
+  auto backend = createCpuBackend(program, source, options);
+  if (!backend.ok())
+    return fail(backend.status());
+  if (Status s = prepare(**backend); !s.ok())
+    return fail(s);
+  auto ms = time(**backend, steps, 2);
+  if (!ms.ok())
+    return fail(ms.status());
+  std::printf("%-14s cpu  %4zu kernels  %.3f ms/step", name.c_str(),
+              program.step("train")->launches.size(), *ms);
+  StatusOr<double> tunedMs = -1.0;
+  StatusOr<TuneReport> report = TuneReport();
+  if (tuned) {
+    auto candidates = candidatesOf(programFile, ".cpp");
+    if (!candidates.ok())
+      return fail(candidates.status());
+    auto fresh = createCpuBackend(program, source, options);
+    if (!fresh.ok())
+      return fail(fresh.status());
+    report = tune(**fresh, *candidates, name);
+    if (!report.ok())
+      return fail(report.status());
+    if (Status s = prepare(**fresh); !s.ok())
+      return fail(s);
+    tunedMs = time(**fresh, steps, 2);
+    if (!tunedMs.ok())
+      return fail(tunedMs.status());
+    std::printf("  tuned %.3f ms/step (tuning %.1f s, %u of %zu kernels "
+                "changed)",
+                *tunedMs, report->seconds, changed(*report),
+                report->kernels.size());
+  }
+  std::printf("\n");
+  if (json)
+    std::fprintf(json,
+                 "{\"model\": \"%s\", \"device\": \"cpu\", "
+                 "\"ms_per_step\": %.4f, \"ms_per_step_tuned\": %.4f, "
+                 "\"tuning_s\": %.2f, \"steps\": %d}\n",
+                 name.c_str(), *ms, *tunedMs, report->seconds, steps);
+  return 0;
+}
+
+int bench(const std::filesystem::path &programFile, bool cpu, int steps,
+          int profileSteps, bool tuned, std::FILE *json) {
   std::string name = programFile.stem().string();
   auto program = parseProgram(readText(programFile), programFile.string());
   // A program with a run-time batch runs at its largest batch.
@@ -165,6 +308,8 @@ int bench(const std::filesystem::path &programFile, int steps, int profileSteps,
     std::printf("%s: %s\n", name.c_str(), program.status().message().c_str());
     return 1;
   }
+  if (cpu)
+    return benchCpu(programFile, *program, steps, tuned, json);
   std::filesystem::path cu = programFile;
   std::string source = readText(cu.replace_extension(".cu"));
   // A fresh cache: the first backend compiles, the second finds it.
@@ -224,6 +369,26 @@ int bench(const std::filesystem::path &programFile, int steps, int profileSteps,
                     .c_str());
     return 1;
   }
+  // Tuned: a fresh backend whose step is tuned from an empty cache.
+  StatusOr<double> tunedMs = -1.0;
+  StatusOr<TuneReport> report = TuneReport();
+  std::string candidates;
+  if (tuned) {
+    auto read = candidatesOf(programFile, ".cu");
+    auto fresh = read.ok() ? createCudaBackend(*program, source, options)
+                           : StatusOr<std::unique_ptr<Backend>>(read.status());
+    if (read.ok())
+      candidates = *read;
+    report = fresh.ok() ? tune(**fresh, candidates, name)
+                        : StatusOr<TuneReport>(fresh.status());
+    Status s = report.ok() ? prepare(**fresh) : report.status();
+    tunedMs = s.ok() ? time(**fresh, steps) : StatusOr<double>(s);
+    if (!tunedMs.ok()) {
+      std::printf("%s: --tune: %s\n", name.c_str(),
+                  tunedMs.status().message().c_str());
+      return 1;
+    }
+  }
   const Step *step = program->step("train");
   double usedMiB =
       info.ok() ? double(info->totalBytes - info->freeBytes) / (1 << 20) : -1;
@@ -234,6 +399,11 @@ int bench(const std::filesystem::path &programFile, int steps, int profileSteps,
               name.c_str(), step->launches.size(), coldCompile, coldSeconds,
               warmSeconds, 1000 * firstStep, *graphMs, *plainMs,
               double((*backend)->memoryBytes()) / (1 << 20), usedMiB);
+  if (tuned)
+    std::printf("%-14s tuned: %.4f ms/step (graph), tuning %.1f s from an "
+                "empty cache, %u of %zu kernels changed\n",
+                name.c_str(), *tunedMs, report->seconds, changed(*report),
+                report->kernels.size());
   if (json)
     std::fprintf(json,
                  "{\"model\": \"%s\", \"device\": \"%s\", \"launches\": %zu, "
@@ -241,19 +411,29 @@ int bench(const std::filesystem::path &programFile, int steps, int profileSteps,
                  "\"backend_warm_s\": %.4f, \"first_step_ms\": %.3f, "
                  "\"ms_per_step_graph\": %.5f, \"ms_per_step_no_graph\": "
                  "%.5f, \"backend_bytes\": %zu, \"device_used_mib\": %.0f, "
+                 "\"ms_per_step_tuned\": %.5f, \"tuning_s\": %.2f, "
                  "\"steps\": %d}\n",
                  name.c_str(), (*backend)->description().c_str(),
                  step->launches.size(), coldCompile, coldSeconds, warmSeconds,
                  1000 * firstStep, *graphMs, *plainMs,
-                 (*backend)->memoryBytes(), usedMiB, steps);
+                 (*backend)->memoryBytes(), usedMiB, *tunedMs, report->seconds,
+                 steps);
   if (profileSteps > 0) {
     backend->reset();
     plain->reset();
     options.profile = true;
     auto profiled = createCudaBackend(*program, source, options);
-    Status s = profiled.ok() ? prepare(**profiled) : profiled.status();
+    Status s = profiled.ok() ? Status::success() : profiled.status();
+    // The tuned kernels, from the choices just made (cached apart).
+    StatusOr<TuneReport> again = TuneReport();
+    if (s.ok() && tuned) {
+      again = tune(**profiled, candidates, name);
+      s = again.status();
+    }
     if (s.ok())
-      s = profile(**profiled, profileSteps, 30);
+      s = prepare(**profiled);
+    if (s.ok())
+      s = profile(**profiled, profileSteps, 30, tuned ? &*report : nullptr);
     if (!s.ok()) {
       std::printf("%s: %s\n", name.c_str(), s.message().c_str());
       return 1;
@@ -265,12 +445,21 @@ int bench(const std::filesystem::path &programFile, int steps, int profileSteps,
 } // namespace
 
 int main(int argc, char **argv) {
-  int steps = 500, profileSteps = 0;
+  int steps = 0, profileSteps = 0;
+  bool cpu = false, tuned = false;
   std::string jsonPath, dir;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--steps" && i + 1 < argc)
       steps = std::max(1, std::atoi(argv[++i]));
+    else if (arg == "--device" && i + 1 < argc &&
+             (std::string(argv[i + 1]) == "cpu" ||
+              std::string(argv[i + 1]) == "cuda"))
+      cpu = std::string(argv[++i]) == "cpu";
+    else if (arg == "--tune")
+      tuned = true;
+    else if (arg == "--tune-budget" && i + 1 < argc)
+      tuneBudget = std::max(0.0, std::atof(argv[++i]));
     else if (arg == "--json" && i + 1 < argc)
       jsonPath = argv[++i];
     else if (arg == "--profile" && i + 1 < argc)
@@ -280,17 +469,21 @@ int main(int argc, char **argv) {
     else {
       std::fprintf(
           stderr,
-          "usage: kiln-bench [--steps N] [--profile N] [--json FILE] DIR\n");
+          "usage: kiln-bench [--device cuda|cpu] [--steps N] [--profile N] "
+          "[--tune] [--tune-budget S] [--json FILE] DIR\n");
       return 2;
     }
   }
+  if (steps == 0)
+    steps = cpu ? 20 : 500;
   if (dir.empty()) {
     std::fprintf(
         stderr,
-        "usage: kiln-bench [--steps N] [--profile N] [--json FILE] DIR\n");
+        "usage: kiln-bench [--device cuda|cpu] [--steps N] [--profile N] "
+        "[--tune] [--tune-budget S] [--json FILE] DIR\n");
     return 2;
   }
-  if (Status s = cuda::initialize(); !s.ok()) {
+  if (Status s = cpu ? Status::success() : cuda::initialize(); !s.ok()) {
     std::printf("skipped: %s\n", s.message().c_str());
     return 77;
   }
@@ -303,7 +496,7 @@ int main(int argc, char **argv) {
   std::sort(programs.begin(), programs.end());
   int failures = 0;
   for (const auto &path : programs)
-    failures += bench(path, steps, profileSteps, json) != 0;
+    failures += bench(path, cpu, steps, profileSteps, tuned, json) != 0;
   if (json)
     std::fclose(json);
   return failures || programs.empty() ? 1 : 0;

@@ -2,12 +2,18 @@
 
 #include "codegen/StepCodegen.h"
 
+#include "codegen/CodegenUtils.h"
 #include "ir/AttrNames.h"
 #include "ir/BatchSizes.h"
+#include "ir/Schedules.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Path.h"
+
+#include <map>
+#include <set>
 
 #include <cctype>
 
@@ -65,6 +71,37 @@ std::string identifier(llvm::StringRef name) {
   return id;
 }
 
+/// The text of a schedule attribute, as the IR prints it.
+std::string attributeText(Attribute attr) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  attr.print(os);
+  return text;
+}
+
+/// Where the ops of `kernel` come from, per file: `mlp.kiln:7,8,12`.
+std::string sourceLines(KernelOp kernel) {
+  std::map<std::string, std::set<unsigned>> lines;
+  kernel.getBlock().walk([&](Operation *op) {
+    Location loc = op->getLoc();
+    while (auto site = llvm::dyn_cast<CallSiteLoc>(loc))
+      loc = site.getCallee();
+    if (auto file = llvm::dyn_cast<FileLineColLoc>(loc))
+      lines[llvm::sys::path::filename(file.getFilename().getValue()).str()]
+          .insert(file.getLine());
+  });
+  std::string text;
+  for (auto &[file, numbers] : lines) {
+    text += (text.empty() ? "" : " ") + file + ":";
+    bool first = true;
+    for (unsigned line : numbers) {
+      text += (first ? "" : ",") + std::to_string(line);
+      first = false;
+    }
+  }
+  return text;
+}
+
 class ProgramBuilder {
 public:
   LogicalResult addStep(func::FuncOp func, llvm::StringRef kind);
@@ -76,9 +113,17 @@ private:
   /// generated before.
   FailureOr<const GeneratedKernel *> kernelFor(KernelOp kernel);
 
+  /// Records `kernel` (generated as `generated`) in the program's kernels,
+  /// rendering its candidate schedules, or adds its key to the record of an
+  /// identical kernel.
+  LogicalResult describeKernel(KernelOp kernel,
+                               const GeneratedKernel &generated);
+
   GeneratedProgram result;
   /// Generated kernels by their code (generated with a fixed symbol).
   llvm::StringMap<GeneratedKernel> byCode;
+  /// Each generated kernel's record in result.program.kernels.
+  llvm::StringMap<size_t> recordOf;
   llvm::StringMap<unsigned> namesUsed;
 };
 
@@ -91,8 +136,11 @@ FailureOr<const GeneratedKernel *> ProgramBuilder::kernelFor(KernelOp kernel) {
     return failure();
   std::string key = cuda->source + '\0' + cpp->source;
   auto it = byCode.find(key);
-  if (it != byCode.end())
+  if (it != byCode.end()) {
+    if (failed(describeKernel(kernel, it->second)))
+      return failure();
     return &it->second;
+  }
   std::string symbol = identifier(kernel.getName());
   unsigned &uses = namesUsed[symbol];
   if (uses++)
@@ -105,7 +153,77 @@ FailureOr<const GeneratedKernel *> ProgramBuilder::kernelFor(KernelOp kernel) {
       std::string("\n") + runtime::kKernelMarker + cuda->source;
   result.cppSource += std::string("\n") + runtime::kKernelMarker + cpp->source;
   ++result.kernels;
-  return &byCode.insert({key, std::move(*cuda)}).first->second;
+  const GeneratedKernel *generated =
+      &byCode.insert({key, std::move(*cuda)}).first->second;
+  if (failed(describeKernel(kernel, *generated)))
+    return failure();
+  return generated;
+}
+
+LogicalResult ProgramBuilder::describeKernel(KernelOp kernel,
+                                             const GeneratedKernel &generated) {
+  std::string key = scheduleKey(kernel);
+  auto [at, fresh] =
+      recordOf.try_emplace(generated.symbol, result.program.kernels.size());
+  if (!fresh) {
+    std::vector<std::string> &keys = result.program.kernels[at->second].keys;
+    if (llvm::find(keys, key) == keys.end())
+      keys.push_back(key);
+    return success();
+  }
+  runtime::KernelInfo info;
+  info.symbol = generated.symbol;
+  info.keys.push_back(key);
+  info.source = sourceLines(kernel);
+  if (Attribute cuda = getSchedule(kernel, kCudaTarget))
+    info.cudaSchedule = attributeText(cuda);
+  if (Attribute cpu = getSchedule(kernel, kCpuTarget))
+    info.cpuSchedule = attributeText(cpu);
+  // Each candidate rendered with the kernel's schedule swapped for it.
+  auto candidates = kernel->getAttrOfType<DictionaryAttr>(attrs::candidates);
+  for (auto [name, target] :
+       {std::pair{kCudaTarget, Target::cuda}, {kCpuTarget, Target::cpp}}) {
+    auto list = candidates ? candidates.getAs<ArrayAttr>(name) : ArrayAttr();
+    if (!list)
+      continue;
+    Attribute chosen = getSchedule(kernel, name);
+    std::string &source =
+        target == Target::cuda ? result.cudaCandidates : result.cppCandidates;
+    for (auto [i, schedule] : llvm::enumerate(list)) {
+      runtime::KernelCandidate c;
+      c.target = name.str();
+      c.symbol = generated.symbol + "__" + name.str() + std::to_string(i + 1);
+      c.schedule = attributeText(schedule);
+      setSchedule(kernel, name, schedule);
+      FailureOr<GeneratedKernel> variant =
+          generateKernel(kernel, c.symbol, target);
+      setSchedule(kernel, name, chosen);
+      if (failed(variant))
+        return failure();
+      auto sameDim = [](const DynamicDim &a, const DynamicDim &b) {
+        return a.operand == b.operand && a.dim == b.dim;
+      };
+      if (!llvm::equal(variant->dynamicDims, generated.dynamicDims, sameDim) ||
+          variant->takesSeed != generated.takesSeed)
+        return kernel.emitError("candidate schedule ")
+               << schedule << " changes the kernel's parameters";
+      // The CPU ignores launch configurations: a C++ candidate has none.
+      for (int d = 0; d < 3 && target == Target::cuda; ++d) {
+        c.grid[d] = variant->launch.grid[d];
+        // A fixed extent as its number (the program's text of a fixed one).
+        if (c.grid[d].dynamicFactors.empty())
+          c.grid[d] = {c.grid[d].evaluate(std::vector<int64_t>()), {}, 1};
+        c.block[d] = variant->launch.block[d];
+      }
+      c.sharedBytes = variant->launch.sharedBytes;
+      if (source.empty())
+        source = preamble(target);
+      source += std::string("\n") + runtime::kKernelMarker + variant->source;
+      info.candidates.push_back(std::move(c));
+    }
+  }
+  result.program.kernels.push_back(std::move(info));
+  return success();
 }
 
 LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {

@@ -9,7 +9,12 @@
 //     emitted once;
 //   - a runtime::Program (runtime/Program.h): per step, its arguments, the
 //     arena size, the launches in order with the buffers each reads and
-//     writes, and where each result lives.
+//     writes, and where each result lives; per kernel, its keys, source
+//     lines and schedules;
+//   - for kernels with candidate schedules (`kiln.candidates`, kiln-schedule
+//     `candidates=N`), two more translation units with each candidate as a
+//     kernel of its own (`SYMBOL__cuda1`, `SYMBOL__cpu1`, ...), which a
+//     tuner compiles and times in place of the kernel.
 //
 // One program serves both targets (the CPU ignores the CUDA launch
 // configurations), so the CPU and the GPU run the same plan.
@@ -30,6 +35,9 @@ struct GeneratedProgram {
   runtime::Program program;
   /// The translation units: the preamble and every distinct kernel.
   std::string cudaSource, cppSource;
+  /// The candidates' translation units: the preamble and every candidate
+  /// kernel; empty when there are none.
+  std::string cudaCandidates, cppCandidates;
   const std::string &source(Target target) const {
     return target == Target::cuda ? cudaSource : cppSource;
   }

@@ -57,6 +57,12 @@ inline constexpr llvm::StringLiteral inputBytes = "kiln.input_bytes";
 /// (ir/Schedules.td).
 inline constexpr llvm::StringLiteral schedule = "kiln.schedule";
 
+/// On a kernel: other schedules worth timing per target, a dictionary like
+/// `kiln.schedule` whose values are arrays of schedule attributes, the
+/// likeliest first (kiln-schedule's `candidates=N`): what a trainer's
+/// `--tune` searches.
+inline constexpr llvm::StringLiteral candidates = "kiln.candidates";
+
 } // namespace kiln::attrs
 
 #endif // KILN_IR_ATTRNAMES_H

@@ -177,6 +177,15 @@ GemmTiles kiln::cost::chooseGemmTiles(const GemmProblem &p) {
   return best;
 }
 
+GemmTiles kiln::cost::estimateTiles(int bm, int bn, int bk, int tm, int tn,
+                                    int split, const GemmProblem &p) {
+  GemmTiles t;
+  t.bm = bm, t.bn = bn, t.bk = bk, t.tm = tm, t.tn = tn, t.split = split;
+  chooseVectors(t, p);
+  t.cycles = estimateGemm(t, p);
+  return t;
+}
+
 GemmScheduleAttr kiln::cost::toSchedule(MLIRContext *context,
                                         const GemmTiles &t) {
   return GemmScheduleAttr::get(context, t.bm, t.bn, t.bk, t.tm, t.tn, t.split);

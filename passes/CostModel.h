@@ -62,6 +62,12 @@ double estimateGemm(GemmTiles &t, const GemmProblem &p);
 /// larger tiles first).
 GemmTiles chooseGemmTiles(const GemmProblem &p);
 
+/// The tiling bm x bn x bk, tm x tn a thread, split `split` ways, with its
+/// load widths and the model's estimate for `p`: how the tuner ranks the
+/// schedules of a GEMM's (or a convolution's implicit GEMM's) space.
+GemmTiles estimateTiles(int bm, int bn, int bk, int tm, int tn, int split,
+                        const GemmProblem &p);
+
 /// `t` as a schedule attribute.
 GemmScheduleAttr toSchedule(mlir::MLIRContext *context, const GemmTiles &t);
 

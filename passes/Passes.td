@@ -216,6 +216,19 @@ def KilnSchedule : Pass<"kiln-schedule", "mlir::ModuleOp"> {
     A line that names no kernel of the module, an attribute out of its
     valid space, or a schedule that does not fit its kernel is an error at
     that line of the file.
+
+    With `candidates=N`, each kernel also gets up to N other schedules of
+    its space per target (`kiln.candidates`), which code generation renders
+    as alternative kernels and a trainer's `--tune` times on the machine:
+    for GEMMs and convolutions the tilings the GEMM model estimates
+    fastest (a spread of block tiles and splits first), for the other kinds
+    the schedules nearest the chosen one (at most 2 for an elementwise
+    kernel, whose block size matters little).
+
+    ```mlir
+    } {kiln.candidates = {cpu = [#kiln.cpu_gemm<block_n = 32>, #kiln.cpu_gemm<block_n = 128>]},
+       kiln.schedule = {cpu = #kiln.cpu_gemm<block_n = 64>, ...}}
+    ```
   }];
   let options = [
     Option<"schedules", "schedules", "std::string", /*default=*/"",
@@ -223,7 +236,11 @@ def KilnSchedule : Pass<"kiln-schedule", "mlir::ModuleOp"> {
            "(kiln compile --emit=schedules writes one)">,
     Option<"partialModule", "partial-module", "bool", /*default=*/"false",
            "The schedules file may name kernels of other modules (the "
-           "steps of a trainer compiled apart): no error for those here">
+           "steps of a trainer compiled apart): no error for those here">,
+    Option<"candidates", "candidates", "unsigned", /*default=*/"0",
+           "Also list up to this many other schedules per kernel and "
+           "target (kiln.candidates), the likeliest first, for a trainer's "
+           "--tune to time">
   ];
   let dependentDialects = ["::kiln::KilnDialect"];
 }

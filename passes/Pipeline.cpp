@@ -46,6 +46,7 @@ LogicalResult kiln::buildCompilePipeline(OpPassManager &pm,
   KilnScheduleOptions schedule;
   schedule.schedules = options.schedules;
   schedule.partialModule = options.schedulesOfOtherModules;
+  schedule.candidates = options.candidates;
   pm.addPass(createKilnSchedule(schedule));
   return success();
 }

@@ -64,6 +64,11 @@ struct CompilePipelineOptions
       llvm::cl::desc("The schedules file may name kernels this module does "
                      "not have (a trainer's steps compiled apart)"),
       llvm::cl::init(false)};
+  Option<unsigned> candidates{
+      *this, "candidates",
+      llvm::cl::desc("Other schedules kiln-schedule lists per kernel and "
+                     "target for a trainer's --tune (kiln.candidates)"),
+      llvm::cl::init(0)};
   Option<std::string> optimizerOptions{
       *this, "optimizer-options",
       llvm::cl::desc("Options of kiln-optimizer that override the model "

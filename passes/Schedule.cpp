@@ -13,7 +13,13 @@
 //      choice (GEMM tiles, convolution tiles and index width, reduction
 //      scheme, elementwise block); the CPU where its C++ has one (the
 //      GEMM's column block; a weight gradient's split-K slices, which both
-//      targets sum alike).
+//      targets sum alike);
+//   4. with `candidates=N`, lists up to N other schedules of the kernel's
+//      space per target (`kiln.candidates`) for a trainer's --tune to time:
+//      for GEMMs and convolutions the tilings the GEMM model estimates
+//      fastest, a spread of block tiles and splits first; for reductions,
+//      elementwise kernels (at most 2) and the C++ GEMM the schedules
+//      nearest the chosen one.
 //
 // Kernels that already have a schedule for a target keep it, and a
 // schedules file (`schedules=FILE`) gives schedules before the models: each
@@ -36,7 +42,10 @@
 #include "llvm/Support/Debug.h"
 #include "llvm/Support/MemoryBuffer.h"
 
+#include <array>
+#include <cmath>
 #include <optional>
+#include <set>
 
 #define DEBUG_TYPE "kiln-schedule"
 
@@ -248,6 +257,131 @@ LogicalResult schedule(KernelOp kernel, const Sizes &sizes) {
   return kernel.emitError("unknown kernel kind");
 }
 
+/// log2 of how far apart `a` and `b` (both positive) are.
+double logDistance(int64_t a, int64_t b) {
+  return std::abs(std::log2(double(a)) - std::log2(double(b)));
+}
+
+/// How far `schedule` is from `chosen` (attributes of one kind): the log2
+/// distances of their sizes, and a large step for another reduction scheme.
+double distance(Attribute schedule, Attribute chosen) {
+  if (auto a = llvm::dyn_cast<ReduceScheduleAttr>(schedule)) {
+    auto b = llvm::cast<ReduceScheduleAttr>(chosen);
+    return (a.getScheme() != b.getScheme() ? 100 : 0) +
+           logDistance(a.getBlockX(), b.getBlockX()) +
+           logDistance(a.getBlockY(), b.getBlockY());
+  }
+  if (auto a = llvm::dyn_cast<ElementwiseScheduleAttr>(schedule))
+    return logDistance(a.getBlock(),
+                       llvm::cast<ElementwiseScheduleAttr>(chosen).getBlock());
+  if (auto a = llvm::dyn_cast<CpuGemmScheduleAttr>(schedule))
+    return logDistance(a.getBlockN(),
+                       llvm::cast<CpuGemmScheduleAttr>(chosen).getBlockN());
+  return 0;
+}
+
+/// The GEMM model's problem for a convolution kernel's implicit GEMM.
+std::optional<cost::GemmProblem> convGemmProblem(KernelOp kernel,
+                                                 const Sizes &sizes) {
+  for (Operation &op : kernel.getBlock().without_terminator())
+    if (std::optional<cost::ConvProblem> conv = convProblem(&op, sizes)) {
+      cost::GemmProblem p;
+      p.m = conv->m, p.n = conv->n, p.k = conv->k;
+      p.guessM = conv->m, p.guessN = conv->n, p.guessK = conv->k;
+      return p;
+    }
+  return std::nullopt;
+}
+
+/// Up to `limit` schedules of `kernel`'s space for `target` other than its
+/// own, the likeliest first (see the pass description).
+FailureOr<SmallVector<Attribute>> candidatesFor(KernelOp kernel,
+                                                StringRef target,
+                                                unsigned limit,
+                                                const Sizes &sizes) {
+  Attribute chosen = getSchedule(kernel, target);
+  SmallVector<Attribute> space = scheduleSpace(kernel, target);
+  llvm::erase(space, chosen);
+  // An elementwise kernel's block size matters little: its neighbours.
+  if (llvm::isa_and_nonnull<ElementwiseScheduleAttr>(chosen))
+    limit = std::min(limit, 2u);
+  if (!chosen || space.empty() || limit == 0)
+    return SmallVector<Attribute>();
+  // Each schedule's score: the GEMM model's cycles, or the distance.
+  std::optional<cost::GemmProblem> gemm;
+  if (kernel.getKind() == KernelKind::matmul &&
+      llvm::isa<GemmScheduleAttr>(chosen)) {
+    FailureOr<cost::GemmProblem> p = gemmProblem(kernel, sizes);
+    if (failed(p))
+      return failure();
+    gemm = *p;
+  } else if (llvm::isa<ConvScheduleAttr>(chosen)) {
+    gemm = convGemmProblem(kernel, sizes);
+  }
+  SmallVector<std::pair<double, Attribute>> scored;
+  for (Attribute schedule : space) {
+    double score = distance(schedule, chosen);
+    if (auto t = llvm::dyn_cast<GemmScheduleAttr>(schedule); t && gemm)
+      score = cost::estimateTiles(t.getBm(), t.getBn(), t.getBk(), t.getTm(),
+                                  t.getTn(), t.getSplitK(), *gemm)
+                  .cycles;
+    if (auto t = llvm::dyn_cast<ConvScheduleAttr>(schedule); t && gemm)
+      score = cost::estimateTiles(t.getBm(), t.getBn(), t.getBk(), t.getTm(),
+                                  t.getTn(), t.getSplitK(), *gemm)
+                  .cycles;
+    scored.push_back({score, schedule});
+  }
+  // Ties keep the space's order.
+  std::stable_sort(
+      scored.begin(), scored.end(),
+      [](const auto &a, const auto &b) { return a.first < b.first; });
+  // A spread of tilings first: the best of each block tile and split, then
+  // the next best of each, and so on.
+  auto tileOf = [](Attribute schedule) -> std::array<int64_t, 3> {
+    if (auto t = llvm::dyn_cast<GemmScheduleAttr>(schedule))
+      return {t.getBm(), t.getBn(), t.getSplitK()};
+    if (auto t = llvm::dyn_cast<ConvScheduleAttr>(schedule))
+      return {t.getBm(), t.getBn(), t.getSplitK()};
+    return {0, 0, 0};
+  };
+  SmallVector<Attribute> result;
+  SmallVector<bool> taken(scored.size(), false);
+  while (result.size() < limit && result.size() < scored.size()) {
+    std::set<std::array<int64_t, 3>> round;
+    for (auto [i, entry] : llvm::enumerate(scored))
+      if (!taken[i] && result.size() < limit &&
+          round.insert(tileOf(entry.second)).second) {
+        taken[i] = true;
+        result.push_back(entry.second);
+      }
+  }
+  return result;
+}
+
+/// Records `kernel`'s candidates per target it has a schedule for.
+LogicalResult listCandidates(KernelOp kernel, unsigned limit,
+                             const Sizes &sizes) {
+  auto schedules = kernel->getAttrOfType<DictionaryAttr>(attrs::schedule);
+  if (!schedules || kernel.getKind() == KernelKind::horizontal)
+    return success();
+  SmallVector<NamedAttribute> entries;
+  for (NamedAttribute entry : schedules) {
+    FailureOr<SmallVector<Attribute>> found =
+        candidatesFor(kernel, entry.getName().getValue(), limit, sizes);
+    if (failed(found))
+      return failure();
+    if (!found->empty())
+      entries.push_back(
+          {entry.getName(), ArrayAttr::get(kernel.getContext(), *found)});
+  }
+  if (entries.empty())
+    kernel->removeAttr(attrs::candidates);
+  else
+    kernel->setAttr(attrs::candidates,
+                    DictionaryAttr::get(kernel.getContext(), entries));
+  return success();
+}
+
 /// One line of a schedules file: a kernel's key, a target and a schedule.
 struct FileSchedule {
   std::string key, target;
@@ -404,6 +538,11 @@ struct KilnSchedulePass
       });
       if (result.wasInterrupted())
         return signalPassFailure();
+      // The other schedules a tuner times, of the kernels a step launches.
+      if (candidates)
+        for (KernelOp kernel : func.getOps<KernelOp>())
+          if (failed(listCandidates(kernel, candidates, sizes)))
+            return signalPassFailure();
     }
   }
 };

@@ -28,6 +28,7 @@
 
 #include "runtime/Program.h"
 #include "runtime/Status.h"
+#include "runtime/Tuner.h"
 
 #include <cstdint>
 #include <memory>
@@ -108,6 +109,19 @@ public:
   /// Bytes of device memory the backend holds (parameters, state, inputs,
   /// arena, byte tables).
   virtual size_t memoryBytes() const = 0;
+
+  /// Tunes the kernels step `step` launches (Tuner.h): times their
+  /// candidate schedules for this backend's target, whose kernels
+  /// `candidates` holds (the program's `--emit=cpp-candidates` or
+  /// `cuda-candidates` source), on buffers of its own, and from then on
+  /// launches the fastest in every step. Call it before the first run. The
+  /// parameters and state are untouched.
+  virtual StatusOr<TuneReport> tune(const std::string &step,
+                                    const std::string &candidates,
+                                    const TuneOptions &options) {
+    (void)step, (void)candidates, (void)options;
+    return Status::error(description() + " does not tune");
+  }
 
   /// When the backend profiles (CudaBackendOptions::profile): each kernel's
   /// device time over the steps run so far, in the order of first launch.

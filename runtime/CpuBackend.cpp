@@ -3,23 +3,37 @@
 #include "runtime/CpuBackend.h"
 #include "runtime/ByteTable.h"
 
+#include <chrono>
 #include <cstring>
+#include <fstream>
+#include <limits>
 #include <map>
+#include <random>
+#include <thread>
 
 using namespace kiln::runtime;
 
 StatusOr<CpuStep> CpuStep::create(const Step &step,
                                   const SharedLibrary &library) {
-  if (Status s = verifyProgram(Program{"", {step}}); !s.ok())
+  return create(step, std::vector<const SharedLibrary *>{&library});
+}
+
+StatusOr<CpuStep>
+CpuStep::create(const Step &step,
+                const std::vector<const SharedLibrary *> &libraries) {
+  if (Status s = verifyProgram(Program{"", {step}, {}}); !s.ok())
     return s;
   CpuStep cpu;
   cpu.program = &step;
   for (const Launch &launch : step.launches) {
-    auto entry =
-        reinterpret_cast<Entry>(library.symbol(launch.kernel + "_entry"));
+    Entry entry = nullptr;
+    for (const SharedLibrary *library : libraries)
+      if (!entry)
+        entry =
+            reinterpret_cast<Entry>(library->symbol(launch.kernel + "_entry"));
     if (!entry)
       return Status::error("kernel '" + launch.kernel + "' is not in " +
-                           library.path());
+                           libraries.front()->path());
     Resolved resolved{entry, launch.buffers, {}};
     for (int64_t d : launch.dims)
       resolved.dims.push_back(d);
@@ -50,10 +64,8 @@ StatusOr<CpuStep> CpuStep::create(const Step &step,
 }
 
 void CpuStep::run(void *const *arguments, uint64_t seed) {
-  auto pointer = [&](const BufferRef &ref) -> void * {
-    return ref.kind == BufferRef::Kind::argument
-               ? arguments[ref.value]
-               : static_cast<void *>(arena + ref.value);
+  auto pointer = [&](const BufferRef &ref) {
+    return this->pointer(ref, arguments);
   };
   std::vector<void *> buffers;
   for (const Resolved &launch : launches) {
@@ -72,6 +84,122 @@ void CpuStep::run(void *const *arguments, uint64_t seed) {
 }
 
 namespace {
+
+/// The processor's name, from /proc/cpuinfo.
+std::string processorName() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0)
+      if (size_t colon = line.find(':'); colon != std::string::npos)
+        return line.substr(line.find_first_not_of(' ', colon + 1));
+  return "unknown processor";
+}
+
+/// Times a step's C++ kernels and their candidates on buffers of its own:
+/// its arguments filled with random numbers in [-1, 1) (integers with 0,
+/// which indexes anything), its arena with what one run of the step leaves.
+class CpuTuneTarget final : public TuneTarget {
+public:
+  CpuTuneTarget(const Step &step, const SharedLibrary &library,
+                const HostCompileOptions &options, std::string name)
+      : step(step), library(library), options(options), name(std::move(name)) {}
+
+  Status prepare() {
+    std::mt19937 rng(0);
+    std::uniform_real_distribution<double> uniform(-1, 1);
+    for (const StepArgument &arg : step.arguments) {
+      Buffer buffer(static_cast<size_t>(arg.bytes()));
+      for (int64_t i = 0; i < arg.elements(); ++i) {
+        if (arg.dtype == DType::F32)
+          reinterpret_cast<float *>(buffer.data)[i] = float(uniform(rng));
+        else if (arg.dtype == DType::F64)
+          reinterpret_cast<double *>(buffer.data)[i] = uniform(rng);
+      }
+      arguments.push_back(buffer.data);
+      buffers.push_back(std::move(buffer));
+    }
+    auto cpu = CpuStep::create(step, library);
+    if (!cpu.ok())
+      return cpu.status();
+    cpu->run(arguments.data(), 0);
+    scratch = std::move(*cpu);
+    return Status::success();
+  }
+
+  std::string target() const override { return "cpu"; }
+  std::string identity() const override {
+    std::string text = "cpu " + processorName() + " (" +
+                       std::to_string(std::thread::hardware_concurrency()) +
+                       " threads); " + hostCompilerIdentity(options);
+    for (const std::string &flag : options.flags)
+      text += " " + flag;
+    return text;
+  }
+  Status load(const std::string &source) override {
+    auto compiled = compileHostLibrary(name, source, options);
+    if (!compiled.ok())
+      return compiled.status();
+    candidates = std::move(*compiled);
+    return Status::success();
+  }
+  StatusOr<double> time(const std::vector<size_t> &launches,
+                        const KernelCandidate *variant) override {
+    CpuStep::Entry entry = nullptr;
+    if (variant) {
+      entry = reinterpret_cast<CpuStep::Entry>(
+          candidates.symbol(variant->symbol + "_entry"));
+      if (!entry)
+        return Status::error("candidate '" + variant->symbol +
+                             "' is not in the compiled candidates");
+    }
+    std::vector<void *> pointers;
+    std::vector<long long> dims;
+    auto once = [&] {
+      for (size_t l : launches) {
+        const Launch &launch = step.launches[l];
+        pointers.clear();
+        for (const BufferRef &ref : launch.buffers)
+          pointers.push_back(scratch.pointer(ref, arguments.data()));
+        dims.assign(launch.dims.begin(), launch.dims.end());
+        (entry ? entry : scratch.entry(l))(pointers.data(), dims.data(), 0);
+      }
+    };
+    // The best of at least 3 runs, and of as many as 20 ms allow (up to
+    // 100), after one to warm the caches.
+    using Clock = std::chrono::steady_clock;
+    once();
+    double best = std::numeric_limits<double>::infinity(), total = 0;
+    for (int runs = 0; runs < 3 || (total < 0.02 && runs < 100); ++runs) {
+      auto start = Clock::now();
+      once();
+      double seconds =
+          std::chrono::duration<double>(Clock::now() - start).count();
+      best = std::min(best, seconds);
+      total += seconds;
+    }
+    return best * 1000;
+  }
+
+private:
+  /// 256-byte aligned zeroed bytes.
+  struct Buffer {
+    explicit Buffer(size_t bytes)
+        : storage(new uint8_t[bytes + 256]()),
+          data(storage.get() +
+               (256 - reinterpret_cast<uintptr_t>(storage.get()) % 256) % 256) {
+    }
+    std::unique_ptr<uint8_t[]> storage;
+    uint8_t *data;
+  };
+  const Step &step;
+  const SharedLibrary &library;
+  const HostCompileOptions &options;
+  std::string name;
+  std::vector<Buffer> buffers;
+  std::vector<void *> arguments;
+  CpuStep scratch;
+  SharedLibrary candidates;
+};
 
 class CpuBackend final : public Backend {
 public:
@@ -190,6 +318,41 @@ public:
   Status synchronize() override { return Status::success(); }
   size_t memoryBytes() const override { return bytes; }
 
+  StatusOr<TuneReport> tune(const std::string &step,
+                            const std::string &candidateSource,
+                            const TuneOptions &tuneOptions) override {
+    const Step *tuned = compiled.step(step);
+    if (!tuned)
+      return Status::error("the program has no step '" + step + "'");
+    std::string name = compiled.model.empty() ? "model" : compiled.model;
+    StatusOr<TuneReport> report = Status::error("");
+    {
+      CpuTuneTarget target(*tuned, library, options, name + "-candidates");
+      if (Status s = target.prepare(); !s.ok())
+        return s;
+      report = tuneStep(compiled, *tuned, candidateSource, target, tuneOptions);
+      if (!report.ok())
+        return report.status();
+    }
+    // The chosen candidates, compiled apart (cached for the next run).
+    std::string chosen = chosenSource(compiled, *report, candidateSource);
+    if (chosen.empty())
+      return report;
+    auto library = compileHostLibrary(name + "-tuned", chosen, options);
+    if (!library.ok())
+      return library.status();
+    tunedLibrary = std::move(*library);
+    applyTuning(compiled, *report);
+    for (auto &[kind, state] : steps) {
+      auto cpu = CpuStep::create(*compiled.step(kind),
+                                 {&this->library, &tunedLibrary});
+      if (!cpu.ok())
+        return cpu.status();
+      state.cpu = std::move(*cpu);
+    }
+    return report;
+  }
+
 private:
   using Tensors = std::map<std::string, std::vector<uint8_t>>;
   static std::vector<uint8_t> *find(Tensors &tensors, const std::string &name,
@@ -207,7 +370,10 @@ private:
     uint64_t runs = 0;
   };
   Program compiled;
+  HostCompileOptions options;
   SharedLibrary library;
+  /// The candidates tune() chose.
+  SharedLibrary tunedLibrary;
   Tensors shared; // parameters and state, by name
   std::map<std::string, StepState> steps;
   std::vector<ByteTable> tables;
@@ -221,6 +387,7 @@ CpuBackend::create(const Program &program, const std::string &source,
     return s;
   auto backend = std::make_unique<CpuBackend>();
   backend->compiled = program;
+  backend->options = options;
   auto library = compileHostLibrary(
       program.model.empty() ? "model" : program.model, source, options);
   if (!library.ok())

@@ -29,6 +29,10 @@ public:
   /// CpuStep) and allocates the arena.
   static StatusOr<CpuStep> create(const Step &step,
                                   const SharedLibrary &library);
+  /// The same, each kernel found in the first of `libraries` that has it
+  /// (the model's kernels, then tuned candidates).
+  static StatusOr<CpuStep>
+  create(const Step &step, const std::vector<const SharedLibrary *> &libraries);
 
   /// Runs the step; `arguments[i]` is argument i's buffer (step.arguments
   /// gives its type and shape). `seed` drives the random ops (dropout).
@@ -39,8 +43,18 @@ public:
 
   const Step &step() const { return *program; }
 
-private:
+  /// A kernel's `_entry` function (KernelCodegen.h).
   using Entry = void (*)(void *const *, const long long *, unsigned long long);
+  /// The function launch `i` calls.
+  Entry entry(size_t i) const { return launches[i].entry; }
+  /// Where `ref` lies, given the arguments' buffers.
+  void *pointer(const BufferRef &ref, void *const *arguments) const {
+    return ref.kind == BufferRef::Kind::argument
+               ? arguments[ref.value]
+               : static_cast<void *>(arena + ref.value);
+  }
+
+private:
   struct Resolved {
     Entry entry;
     std::vector<BufferRef> buffers;
@@ -58,7 +72,9 @@ private:
 
 /// The CPU backend of `program`: compiles `source` (its kernels as C++,
 /// `kiln compile --emit=cpp`) with the host compiler (cached as `options`
-/// says) and runs each step with a CpuStep.
+/// says) and runs each step with a CpuStep. Its tune() times the C++
+/// candidates (`kiln compile --emit=cpp-candidates`) on scratch buffers of
+/// the step's sizes, one thread, and compiles the chosen ones.
 StatusOr<std::unique_ptr<Backend>>
 createCpuBackend(const Program &program, const std::string &source,
                  const HostCompileOptions &options);

@@ -33,8 +33,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <map>
 #include <optional>
+#include <random>
 #include <thread>
 
 using namespace kiln::runtime;
@@ -163,6 +165,9 @@ public:
   Status synchronize() override;
   std::vector<KernelTime> kernelTimes() override;
   size_t memoryBytes() const override { return bytes; }
+  StatusOr<TuneReport> tune(const std::string &step,
+                            const std::string &candidates,
+                            const TuneOptions &options) override;
 
   ~CudaBackend() override {
     // Work in flight reads the buffers about to be freed.
@@ -171,7 +176,17 @@ public:
   }
 
 private:
+  friend class CudaTuneTarget;
   CudaBackend(cuda::Device device) : device(std::move(device)) {}
+  /// `source` compiled as several programs in parallel (each from the
+  /// on-disk cache when it is there) and loaded; `name` names them.
+  StatusOr<std::vector<cuda::Module>> compileModules(const std::string &source,
+                                                     const std::string &name,
+                                                     bool &fromCache);
+  /// The function `symbol` of the loaded modules.
+  StatusOr<cuda::Function> function(const std::string &symbol) const;
+  /// Sets `k`'s function and launch configuration to `launch`'s.
+  Status configure(KernelLaunch &k, const Launch &launch) const;
   Status build(StepState &state, const Step &step);
   Status submit(StepState &state, Slot &slot);
   /// Launches slot's gathers on the copy stream.
@@ -193,6 +208,7 @@ private:
   double seconds = 0;
   bool cached = false;
   bool graphs = true;
+  std::string cacheDir;
   size_t bytes = 0;
   std::map<std::string, cuda::DeviceBuffer> shared; // params and state
   std::map<std::string, StepState> steps;
@@ -267,25 +283,9 @@ Status CudaBackend::build(StepState &state, const Step &step) {
     slot.done.emplace(std::move(*done));
 
     for (const Launch &launch : step.launches) {
-      StatusOr<cuda::Function> function =
-          Status::error("kernel '" + launch.kernel + "' is in no module");
-      for (const cuda::Module &module : modules)
-        if (auto found = module.function(launch.kernel); found.ok()) {
-          function = std::move(found);
-          break;
-        }
-      if (!function.ok())
-        return function.status();
       KernelLaunch &k = slot.launches.emplace_back();
-      k.function = *function;
-      k.grid = {launch.gridSize(0), launch.gridSize(1), launch.gridSize(2)};
-      k.block = {launch.block[0], launch.block[1], launch.block[2]};
-      k.sharedBytes = launch.sharedBytes;
-      if (k.sharedBytes > 48 * 1024)
-        if (Status s = k.function.setMaxDynamicSharedBytes(
-                static_cast<int>(k.sharedBytes));
-            !s.ok())
-          return s;
+      if (Status s = configure(k, launch); !s.ok())
+        return s;
       for (const BufferRef &ref : launch.buffers)
         k.pointers.push_back(where(ref, slot));
       k.dims.assign(launch.dims.begin(), launch.dims.end());
@@ -660,6 +660,268 @@ Status CudaBackend::synchronize() {
   return compute.synchronize();
 }
 
+StatusOr<std::vector<cuda::Module>>
+CudaBackend::compileModules(const std::string &source, const std::string &name,
+                            bool &fromCache) {
+  // Several programs compiled on parallel threads (NVRTC compiles one
+  // program on one thread); the runtime's own kernels with the model's.
+  CompileOptions compile;
+  compile.arch = device.properties().arch();
+  compile.cacheDir = cacheDir;
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::string> parts =
+      splitKernelSource(source, std::min(threads, 8u));
+  std::vector<std::pair<std::string, std::string>> programs;
+  for (size_t i = 0; i < parts.size(); ++i)
+    programs.push_back({name + "_" + std::to_string(i) + ".cu", parts[i]});
+  if (modules.empty())
+    programs.push_back({"kiln_runtime.cu", kCudaRuntimeKernels});
+  auto images = compileCudaParallel(programs, compile, threads);
+  fromCache = true;
+  std::vector<cuda::Module> loaded;
+  for (auto &image : images) {
+    if (!image.ok())
+      return image.status();
+    fromCache = fromCache && image->fromCache;
+    auto module = cuda::Module::load(image->image);
+    if (!module.ok())
+      return module.status();
+    loaded.push_back(std::move(*module));
+  }
+  return loaded;
+}
+
+StatusOr<cuda::Function>
+CudaBackend::function(const std::string &symbol) const {
+  for (const cuda::Module &module : modules)
+    if (auto found = module.function(symbol); found.ok())
+      return found;
+  return Status::error("kernel '" + symbol + "' is in no module");
+}
+
+Status CudaBackend::configure(KernelLaunch &k, const Launch &launch) const {
+  StatusOr<cuda::Function> function = this->function(launch.kernel);
+  if (!function.ok())
+    return function.status();
+  k.function = *function;
+  k.grid = {launch.gridSize(0), launch.gridSize(1), launch.gridSize(2)};
+  k.block = {launch.block[0], launch.block[1], launch.block[2]};
+  k.sharedBytes = launch.sharedBytes;
+  if (k.sharedBytes > 48 * 1024)
+    return k.function.setMaxDynamicSharedBytes(static_cast<int>(k.sharedBytes));
+  return Status::success();
+}
+
+/// Times a step's CUDA kernels and their candidates on device buffers of
+/// its own: its arguments filled with random numbers in [-1, 1) (integers
+/// with 0, which indexes anything), its arena with what one run of the
+/// step leaves. Each variant is launched once to warm up, then timed with
+/// events launch by launch: the best of at least 5 runs, and of as many as
+/// 10 ms allow (up to 100).
+class CudaTuneTarget final : public TuneTarget {
+public:
+  CudaTuneTarget(CudaBackend &backend, const Step &step)
+      : backend(backend), step(step) {}
+
+  Status prepare() {
+    std::mt19937 rng(0);
+    std::uniform_real_distribution<double> uniform(-1, 1);
+    for (const StepArgument &arg : step.arguments) {
+      std::vector<uint8_t> host(static_cast<size_t>(arg.bytes()), 0);
+      for (int64_t i = 0; i < arg.elements(); ++i) {
+        if (arg.dtype == DType::F32)
+          reinterpret_cast<float *>(host.data())[i] = float(uniform(rng));
+        else if (arg.dtype == DType::F64)
+          reinterpret_cast<double *>(host.data())[i] = uniform(rng);
+      }
+      auto buffer =
+          cuda::DeviceBuffer::allocate(std::max<size_t>(host.size(), 1));
+      if (!buffer.ok())
+        return buffer.status();
+      if (Status s = buffer->upload(host.data(), host.size()); !s.ok())
+        return s;
+      arguments.push_back(std::move(*buffer));
+    }
+    auto arena = cuda::DeviceBuffer::allocate(
+        static_cast<size_t>(std::max<int64_t>(step.arenaBytes, 1)));
+    auto seed = cuda::DeviceBuffer::allocate(sizeof(uint64_t));
+    auto start = cuda::Event::create();
+    auto end = cuda::Event::create();
+    if (!arena.ok() || !seed.ok() || !start.ok() || !end.ok())
+      return !arena.ok()   ? arena.status()
+             : !seed.ok()  ? seed.status()
+             : !start.ok() ? start.status()
+                           : end.status();
+    this->arena = std::move(*arena);
+    this->seed = std::move(*seed);
+    if (Status s = this->seed.fill(0); !s.ok())
+      return s;
+    this->start.emplace(std::move(*start));
+    this->end.emplace(std::move(*end));
+    for (const Launch &launch : step.launches) {
+      auto function = backend.function(launch.kernel);
+      if (!function.ok())
+        return function.status();
+      functions.push_back(*function);
+    }
+    // One run of the step fills the arena.
+    std::vector<size_t> all(step.launches.size());
+    for (size_t l = 0; l < all.size(); ++l)
+      all[l] = l;
+    if (Status s = launchAll(all, nullptr); !s.ok())
+      return s;
+    return backend.compute.synchronize();
+  }
+
+  std::string target() const override { return "cuda"; }
+  std::string identity() const override {
+    const cuda::DeviceProperties &props = backend.device.properties();
+    auto driver = cuda::driverVersion();
+    auto nvrtc = nvrtcVersion();
+    return "cuda " + props.name + " (" + props.arch() + "); driver " +
+           (driver.ok() ? std::to_string(*driver) : "?") + "; nvrtc " +
+           (nvrtc.ok() ? std::to_string(*nvrtc) : "?");
+  }
+  Status load(const std::string &source) override {
+    bool cached = false;
+    candidates.clear();
+    auto modules = backend.compileModules(source, "candidates", cached);
+    if (!modules.ok())
+      return modules.status();
+    candidates = std::move(*modules);
+    return Status::success();
+  }
+  StatusOr<double> time(const std::vector<size_t> &launches,
+                        const KernelCandidate *variant) override {
+    if (Status s = launchAll(launches, variant); !s.ok())
+      return s;
+    if (Status s = backend.compute.synchronize(); !s.ok())
+      return s;
+    double best = std::numeric_limits<double>::infinity(), total = 0;
+    for (int runs = 0; runs < 5 || (total < 10 && runs < 100); ++runs) {
+      if (Status s = start->record(backend.compute); !s.ok())
+        return s;
+      if (Status s = launchAll(launches, variant); !s.ok())
+        return s;
+      if (Status s = end->record(backend.compute); !s.ok())
+        return s;
+      if (Status s = end->synchronize(); !s.ok())
+        return s;
+      auto ms = cuda::Event::elapsedMilliseconds(*start, *end);
+      if (!ms.ok())
+        return ms.status();
+      best = std::min(best, double(*ms));
+      total += *ms;
+    }
+    return best;
+  }
+
+private:
+  /// Launches `launches` of the step, as `variant` (null: as compiled).
+  Status launchAll(const std::vector<size_t> &launches,
+                   const KernelCandidate *variant) {
+    std::optional<cuda::Function> chosen;
+    if (variant) {
+      for (const cuda::Module &module : candidates)
+        if (auto found = module.function(variant->symbol); found.ok())
+          chosen = *found;
+      if (!chosen)
+        return Status::error("candidate '" + variant->symbol +
+                             "' is not in the compiled candidates");
+    }
+    for (size_t l : launches) {
+      const Launch &launch = step.launches[l];
+      const cuda::Function &function = chosen ? *chosen : functions[l];
+      unsigned shared = variant ? variant->sharedBytes : launch.sharedBytes;
+      cuda::Dim3 grid, block;
+      if (variant) {
+        grid = {unsigned(variant->grid[0].evaluate(launch.dims)),
+                unsigned(variant->grid[1].evaluate(launch.dims)),
+                unsigned(variant->grid[2].evaluate(launch.dims))};
+        block = {variant->block[0], variant->block[1], variant->block[2]};
+      } else {
+        grid = {launch.gridSize(0), launch.gridSize(1), launch.gridSize(2)};
+        block = {launch.block[0], launch.block[1], launch.block[2]};
+      }
+      if (shared > 48 * 1024)
+        if (Status s = function.setMaxDynamicSharedBytes(int(shared)); !s.ok())
+          return s;
+      std::vector<cuda::DevicePointer> pointers;
+      for (const BufferRef &ref : launch.buffers)
+        pointers.push_back(ref.kind == BufferRef::Kind::arena
+                               ? arena.get() + uint64_t(ref.value)
+                               : arguments[size_t(ref.value)].get());
+      std::vector<long long> dims(launch.dims.begin(), launch.dims.end());
+      cuda::DevicePointer seedPointer = seed.get();
+      std::vector<void *> params;
+      for (cuda::DevicePointer &p : pointers)
+        params.push_back(&p);
+      for (long long &d : dims)
+        params.push_back(&d);
+      if (launch.takesSeed)
+        params.push_back(&seedPointer);
+      if (Status s = cuda::launch(function, grid, block, shared,
+                                  backend.compute, params.data());
+          !s.ok())
+        return s;
+    }
+    return Status::success();
+  }
+
+  CudaBackend &backend;
+  const Step &step;
+  std::vector<cuda::DeviceBuffer> arguments;
+  cuda::DeviceBuffer arena, seed;
+  std::optional<cuda::Event> start, end;
+  std::vector<cuda::Function> functions;
+  std::vector<cuda::Module> candidates;
+};
+
+StatusOr<TuneReport> CudaBackend::tune(const std::string &stepKind,
+                                       const std::string &candidateSource,
+                                       const TuneOptions &options) {
+  const Step *tuned = compiled.step(stepKind);
+  if (!tuned)
+    return Status::error("the program has no step '" + stepKind + "'");
+  if (Status s = synchronize(); !s.ok())
+    return s;
+  StatusOr<TuneReport> report = Status::error("");
+  {
+    CudaTuneTarget target(*this, *tuned);
+    if (Status s = target.prepare(); !s.ok())
+      return s;
+    report = tuneStep(compiled, *tuned, candidateSource, target, options);
+    if (!report.ok())
+      return report.status();
+  }
+  // The chosen candidates, compiled apart (cached for the next run), and
+  // launched in place of their kernels by every slot of every step.
+  std::string chosen = chosenSource(compiled, *report, candidateSource);
+  if (chosen.empty())
+    return report;
+  std::string name = compiled.model.empty() ? "model" : compiled.model;
+  bool cachedToo = false;
+  auto loaded = compileModules(chosen, name + "_tuned", cachedToo);
+  if (!loaded.ok())
+    return loaded.status();
+  for (cuda::Module &module : *loaded)
+    modules.push_back(std::move(module));
+  applyTuning(compiled, *report);
+  for (auto &[kind, state] : steps)
+    for (Slot &slot : state.slots) {
+      // A graph captured before would replay the old kernels.
+      slot.graph.reset();
+      for (size_t l = 0; l < state.step->launches.size(); ++l) {
+        const Launch &launch = state.step->launches[l];
+        KernelLaunch &k = slot.launches[l];
+        if (k.function.name() != launch.kernel)
+          if (Status s = configure(k, launch); !s.ok())
+            return s;
+      }
+    }
+  return report;
+}
+
 StatusOr<std::unique_ptr<Backend>>
 CudaBackend::create(const Program &program, const std::string &source,
                     const CudaBackendOptions &options) {
@@ -684,35 +946,16 @@ CudaBackend::create(const Program &program, const std::string &source,
   backend->graphs = options.graphs && !options.profile &&
                     !(graphsEnv && std::string(graphsEnv) == "0");
 
-  // The kernels as several programs compiled on parallel threads (NVRTC
-  // compiles one program on one thread), each from the on-disk cache when
-  // it is there.
-  CompileOptions compile;
-  compile.arch = props.arch();
-  compile.cacheDir = options.cacheDir;
-  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::string> parts =
-      splitKernelSource(source, std::min(threads, 8u));
-  std::vector<std::pair<std::string, std::string>> programs;
-  std::string name = program.model.empty() ? "model" : program.model;
-  for (size_t i = 0; i < parts.size(); ++i)
-    programs.push_back({name + "_" + std::to_string(i) + ".cu", parts[i]});
-  programs.push_back({"kiln_runtime.cu", kCudaRuntimeKernels});
+  backend->cacheDir = options.cacheDir;
   auto start = std::chrono::steady_clock::now();
-  auto images = compileCudaParallel(programs, compile, threads);
+  std::string name = program.model.empty() ? "model" : program.model;
+  auto modules = backend->compileModules(source, name, backend->cached);
   backend->seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
-  backend->cached = true;
-  for (auto &image : images) {
-    if (!image.ok())
-      return image.status();
-    backend->cached = backend->cached && image->fromCache;
-    auto module = cuda::Module::load(image->image);
-    if (!module.ok())
-      return module.status();
-    backend->modules.push_back(std::move(*module));
-  }
+  if (!modules.ok())
+    return modules.status();
+  backend->modules = std::move(*modules);
   auto gatherKernel = backend->modules.back().function("kiln_gather_bytes");
   if (!gatherKernel.ok())
     return gatherKernel.status();

@@ -90,16 +90,39 @@ int run(const std::vector<std::string> &argv, const std::string &logPath) {
 
 } // namespace
 
+namespace {
+
+/// The compiler to run: options.compiler, else $KILN_CXX, else c++.
+std::string compilerOf(const HostCompileOptions &options) {
+  if (!options.compiler.empty())
+    return options.compiler;
+  const char *env = std::getenv("KILN_CXX");
+  return env && *env ? env : "c++";
+}
+
+} // namespace
+
+std::string
+kiln::runtime::hostCompilerIdentity(const HostCompileOptions &options) {
+  std::string compiler = compilerOf(options);
+  char pattern[] = "/tmp/kiln-cxx-version-XXXXXX";
+  int fd = ::mkstemp(pattern);
+  if (fd < 0)
+    return compiler;
+  ::close(fd);
+  int rc = run({compiler, "--version"}, pattern);
+  std::string text = readText(pattern);
+  std::filesystem::remove(pattern);
+  std::string first = text.substr(0, text.find('\n'));
+  return rc == 0 && !first.empty() ? first : compiler;
+}
+
 StatusOr<SharedLibrary>
 kiln::runtime::compileHostLibrary(const std::string &name,
                                   const std::string &source,
                                   const HostCompileOptions &options) {
   std::string context = "compileHostLibrary(" + name + "): ";
-  std::string compiler = options.compiler;
-  if (compiler.empty()) {
-    const char *env = std::getenv("KILN_CXX");
-    compiler = env && *env ? env : "c++";
-  }
+  std::string compiler = compilerOf(options);
   std::vector<std::string> argv = {compiler};
   argv.insert(argv.end(), options.flags.begin(), options.flags.end());
   argv.insert(argv.end(), {"-shared", "-fPIC"});

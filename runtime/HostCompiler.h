@@ -54,6 +54,10 @@ private:
   std::string file;
 };
 
+/// The compiler `options` name, as its `--version` says (its first line),
+/// e.g. "c++ (Debian 12.2.0-14) 12.2.0"; its name alone when that fails.
+std::string hostCompilerIdentity(const HostCompileOptions &options);
+
 /// Compiles the C++ `source` called `name` into a shared object and loads
 /// it. A failing compile reports the compiler's command, its output and the
 /// source with numbered lines.

@@ -55,6 +55,13 @@ const Step *Program::step(const std::string &kind) const {
   return nullptr;
 }
 
+const KernelInfo *Program::kernel(const std::string &symbol) const {
+  for (const KernelInfo &k : kernels)
+    if (k.symbol == symbol)
+      return &k;
+  return nullptr;
+}
+
 namespace {
 
 /// A size: a number, `b` (the batch) or `k*b`.
@@ -101,6 +108,11 @@ std::string exact(double value) {
   return text;
 }
 
+std::string gridText(const GridExtent grid[3]) {
+  return gridExtentText(grid[0]) + "," + gridExtentText(grid[1]) + "," +
+         gridExtentText(grid[2]);
+}
+
 std::string specText(const TensorSpec &spec) {
   return spec.role + " " + spec.name + " " + dtypeName(spec.dtype) + " " +
          shapeText(spec.shape);
@@ -126,13 +138,11 @@ std::string kiln::runtime::printProgram(const Program &program) {
       os << "\n";
     }
     for (const Launch &launch : step.launches) {
-      os << "launch " << launch.kernel << " grid "
-         << gridExtentText(launch.grid[0]) << ","
-         << gridExtentText(launch.grid[1]) << ","
-         << gridExtentText(launch.grid[2]) << " block " << launch.block[0]
-         << "," << launch.block[1] << "," << launch.block[2] << " shared "
-         << launch.sharedBytes << " seed " << (launch.takesSeed ? 1 : 0)
-         << " dims " << shapeText(launch.dims) << " buffers";
+      os << "launch " << launch.kernel << " grid " << gridText(launch.grid)
+         << " block " << launch.block[0] << "," << launch.block[1] << ","
+         << launch.block[2] << " shared " << launch.sharedBytes << " seed "
+         << (launch.takesSeed ? 1 : 0) << " dims " << shapeText(launch.dims)
+         << " buffers";
       for (const BufferRef &ref : launch.buffers)
         os << " " << bufferText(ref);
       os << "\n";
@@ -140,6 +150,23 @@ std::string kiln::runtime::printProgram(const Program &program) {
     for (const StepResult &result : step.results)
       os << "result " << specText(result) << " " << bufferText(result.buffer)
          << "\n";
+    os << "end\n";
+  }
+  for (const KernelInfo &kernel : program.kernels) {
+    os << "kernel " << kernel.symbol << " keys ";
+    for (size_t i = 0; i < kernel.keys.size(); ++i)
+      os << (i ? "," : "") << kernel.keys[i];
+    if (kernel.keys.empty())
+      os << "-";
+    os << " source " << (kernel.source.empty() ? "-" : kernel.source) << "\n";
+    for (const char *target : {"cuda", "cpu"})
+      if (!kernel.schedule(target).empty())
+        os << "schedule " << target << " " << kernel.schedule(target) << "\n";
+    for (const KernelCandidate &c : kernel.candidates)
+      os << "candidate " << c.target << " " << c.symbol << " grid "
+         << gridText(c.grid) << " block " << c.block[0] << "," << c.block[1]
+         << "," << c.block[2] << " shared " << c.sharedBytes << " schedule "
+         << c.schedule << "\n";
     os << "end\n";
   }
   return os.str();
@@ -335,6 +362,27 @@ public:
     }
     return true;
   }
+  /// The rest of the line, its words joined by single spaces.
+  bool rest(std::string &out, const char *what) {
+    if (done()) {
+      status = error(std::string("expected ") + what);
+      return false;
+    }
+    out.clear();
+    while (!done())
+      out += (out.empty() ? "" : " ") + words[next++];
+    return true;
+  }
+  /// "cuda" or "cpu".
+  bool target(std::string &out) {
+    if (!word(out, "a target"))
+      return false;
+    if (out != "cuda" && out != "cpu") {
+      status = error("unknown target '" + out + "' (cuda or cpu)");
+      return false;
+    }
+    return true;
+  }
   bool expectEnd() {
     if (!done()) {
       status = error("unexpected '" + words[next] + "'");
@@ -361,6 +409,7 @@ StatusOr<Program> kiln::runtime::parseProgram(const std::string &text,
   std::string lineText;
   int line = 0;
   Step *step = nullptr;
+  KernelInfo *kernel = nullptr;
   bool sawHeader = false;
   while (std::getline(in, lineText)) {
     ++line;
@@ -382,9 +431,30 @@ StatusOr<Program> kiln::runtime::parseProgram(const std::string &text,
     }
     if (head == "model") {
       ok = r.word(program.model, "a model name") && r.expectEnd();
-    } else if (head == "step") {
-      if (step)
-        return r.error("'step' inside a step (missing 'end')");
+    } else if (head == "step" || head == "kernel") {
+      if (step || kernel)
+        return r.error("'" + head + "' inside a " + (step ? "step" : "kernel") +
+                       " (missing 'end')");
+      if (head == "kernel") {
+        program.kernels.emplace_back();
+        kernel = &program.kernels.back();
+        std::string keys;
+        ok = r.word(kernel->symbol, "a kernel") && r.keyword("keys") &&
+             r.word(keys, "keys") && r.keyword("source") &&
+             r.rest(kernel->source, "a source");
+        if (kernel->source == "-")
+          kernel->source.clear();
+        for (size_t start = 0; ok && keys != "-";) {
+          size_t comma = keys.find(',', start);
+          kernel->keys.push_back(keys.substr(start, comma - start));
+          if (comma == std::string::npos)
+            break;
+          start = comma + 1;
+        }
+        if (!ok)
+          return r.status;
+        continue;
+      }
       program.steps.emplace_back();
       step = &program.steps.back();
       ok = r.word(step->kind, "a step kind") &&
@@ -395,10 +465,27 @@ StatusOr<Program> kiln::runtime::parseProgram(const std::string &text,
              r.integer(step->maxBatch, "the largest batch");
       ok = ok && r.expectEnd();
     } else if (head == "end") {
-      if (!step)
-        return r.error("'end' outside a step");
+      if (!step && !kernel)
+        return r.error("'end' outside a step or kernel");
       step = nullptr;
+      kernel = nullptr;
       ok = r.expectEnd();
+    } else if (kernel && head == "schedule") {
+      std::string target, text;
+      ok = r.target(target) && r.rest(text, "a schedule");
+      (target == "cuda" ? kernel->cudaSchedule : kernel->cpuSchedule) = text;
+    } else if (kernel && head == "candidate") {
+      KernelCandidate c;
+      int64_t shared = 0;
+      ok = r.target(c.target) && r.word(c.symbol, "a kernel") &&
+           r.keyword("grid") && r.grid(c.grid) && r.keyword("block") &&
+           r.triple(c.block, "block") && r.keyword("shared") &&
+           r.integer(shared, "shared bytes") && r.keyword("schedule") &&
+           r.rest(c.schedule, "a schedule");
+      c.sharedBytes = static_cast<unsigned>(shared);
+      kernel->candidates.push_back(std::move(c));
+    } else if (kernel) {
+      return r.error("unknown record '" + head + "' in a kernel");
     } else if (!step) {
       return r.error("'" + head + "' outside a step");
     } else if (head == "arg") {
@@ -442,12 +529,29 @@ StatusOr<Program> kiln::runtime::parseProgram(const std::string &text,
     return Status::error(source + ": empty program");
   if (step)
     return Status::error(source + ": step '" + step->kind + "' has no 'end'");
+  if (kernel)
+    return Status::error(source + ": kernel '" + kernel->symbol +
+                         "' has no 'end'");
   if (Status status = verifyProgram(program); !status.ok())
     return Status::error(source + ": " + status.message());
   return program;
 }
 
 Status kiln::runtime::verifyProgram(const Program &program) {
+  for (size_t i = 0; i < program.kernels.size(); ++i) {
+    const KernelInfo &kernel = program.kernels[i];
+    if (kernel.symbol.empty())
+      return Status::error("an unnamed kernel record");
+    for (size_t j = 0; j < i; ++j)
+      if (program.kernels[j].symbol == kernel.symbol)
+        return Status::error("kernel '" + kernel.symbol + "' has two records");
+    for (const KernelCandidate &c : kernel.candidates)
+      if (c.symbol.empty() || (c.target != "cuda" && c.target != "cpu") ||
+          c.schedule.empty())
+        return Status::error("kernel '" + kernel.symbol +
+                             "': a candidate without a target, symbol or "
+                             "schedule");
+  }
   for (const Step &step : program.steps) {
     auto check = [&](const BufferRef &ref, const std::string &where) -> Status {
       if (ref.kind == BufferRef::Kind::argument
@@ -486,12 +590,21 @@ Status kiln::runtime::verifyProgram(const Program &program) {
       if (Status s = sizes(launch.dims, "kernel '" + launch.kernel + "'");
           !s.ok())
         return s;
-      for (const GridExtent &extent : launch.grid)
-        for (unsigned f : extent.dynamicFactors)
-          if (f >= launch.dims.size())
-            return Status::error("step '" + step.kind + "': kernel '" +
-                                 launch.kernel + "' has a grid factor d" +
-                                 std::to_string(f) + " beyond its dims");
+      auto factors = [&](const GridExtent grid[3]) -> Status {
+        for (int i = 0; i < 3; ++i)
+          for (unsigned f : grid[i].dynamicFactors)
+            if (f >= launch.dims.size())
+              return Status::error("step '" + step.kind + "': kernel '" +
+                                   launch.kernel + "' has a grid factor d" +
+                                   std::to_string(f) + " beyond its dims");
+        return Status::success();
+      };
+      if (Status s = factors(launch.grid); !s.ok())
+        return s;
+      if (const KernelInfo *kernel = program.kernel(launch.kernel))
+        for (const KernelCandidate &c : kernel->candidates)
+          if (Status s = factors(c.grid); !s.ok())
+            return s;
       for (const BufferRef &ref : launch.buffers)
         if (Status s = check(ref, "kernel '" + launch.kernel + "'"); !s.ok())
           return s;

@@ -21,6 +21,20 @@
 //   result param l1.weight F32 512,784 a0
 //   end
 //
+// Then a record per generated kernel: its keys (what a schedules file
+// names), the source lines of the ops it fuses, its schedule per target,
+// and the other schedules a tuner may time, each generated as a kernel of
+// its own in the candidates' sources (grid extents there are formulas of
+// the launch's dims, as below):
+//
+//   kernel matmul_add_relu keys matmul_add_relu@5f0e3a1b2c4d6e78
+//       source mlp.kiln:7,8                      (one line in the file)
+//   schedule cuda #kiln.gemm<bm = 32, bn = 16, bk = 16, tm = 2, ...>
+//   schedule cpu #kiln.cpu_gemm<block_n = 64>
+//   candidate cpu matmul_add_relu__cpu1 grid 1,1,1 block 1,1,1 shared 0
+//       schedule #kiln.cpu_gemm<block_n = 128>   (one line in the file)
+//   end
+//
 // A buffer is `aN` (the step's argument N: a parameter, state or input the
 // caller owns, also written in place by updates) or `@OFFSET` (bytes into
 // the step's arena). Shapes are comma-separated; `-` is a scalar. Numbers
@@ -173,12 +187,52 @@ struct Step {
   std::vector<StepResult> results;
 };
 
+/// Another schedule of a kernel, generated as a kernel of its own (in the
+/// candidates' source) for a tuner to time: what to launch in its place.
+struct KernelCandidate {
+  /// "cuda" or "cpu".
+  std::string target;
+  /// Its symbol in the candidates' source for `target`.
+  std::string symbol;
+  /// Its schedule attribute, as the IR prints it.
+  std::string schedule;
+  /// Its CUDA launch: grid extents as formulas of the launch's dims.
+  GridExtent grid[3];
+  unsigned block[3] = {1, 1, 1};
+  unsigned sharedBytes = 0;
+};
+
+/// What the compiler knows of one generated kernel, for profiles and the
+/// tuner.
+struct KernelInfo {
+  /// The kernel's symbol, as launches name it.
+  std::string symbol;
+  /// The keys of the IR kernels it was generated from (ir/Schedules.h:
+  /// `matmul_add_relu@5f0e3a1b2c4d6e78`): what a schedules file names.
+  std::vector<std::string> keys;
+  /// Where the ops it fuses come from: `mlp.kiln:7,8,12`.
+  std::string source;
+  /// Its schedule per target ("cuda", "cpu"), as the IR prints it; empty
+  /// when it has none there.
+  std::string cudaSchedule, cpuSchedule;
+  /// Other schedules, the likeliest first.
+  std::vector<KernelCandidate> candidates;
+
+  const std::string &schedule(const std::string &target) const {
+    return target == "cuda" ? cudaSchedule : cpuSchedule;
+  }
+};
+
 struct Program {
   std::string model;
   std::vector<Step> steps;
+  /// The generated kernels, each once (none in a hand-written program).
+  std::vector<KernelInfo> kernels;
 
   /// The step of `kind`, or null.
   const Step *step(const std::string &kind) const;
+  /// The kernel `symbol`, or null.
+  const KernelInfo *kernel(const std::string &symbol) const;
 };
 
 /// The line that precedes each kernel in generated sources (after the

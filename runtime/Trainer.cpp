@@ -26,6 +26,7 @@
 
 #include "runtime/Trainer.h"
 
+#include "runtime/AtomicFile.h"
 #include "runtime/Backend.h"
 #include "runtime/ByteTable.h"
 #include "runtime/CpuBackend.h"
@@ -113,6 +114,11 @@ struct Options {
   /// The batch sizes of the training and evaluation steps (defaults: the
   /// model's).
   int64_t trainBatch = 0, evalBatch = 0;
+  /// --tune: time the kernels' candidate schedules first (Tuner.h), for at
+  /// most tuneBudget seconds; --tuned-schedules FILE writes the choices.
+  bool tune = false;
+  double tuneBudget = 60;
+  std::string tunedSchedules;
   bool help = false, version = false;
 };
 
@@ -138,6 +144,12 @@ void printHelp(const EmbeddedModel &model) {
       "  --test-examples N     use only the first N test examples\n"
       "  --lr X                base learning rate, scaled by the compiled\n"
       "                        schedule (default: the model's, as compiled)\n"
+      "  --tune                before training, time each kernel's other\n"
+      "                        schedules on this device and use the fastest\n"
+      "                        (cached: later runs load the choices)\n"
+      "  --tune-budget S       seconds of timing at most (default 60)\n"
+      "  --tuned-schedules FILE  write the choices for `kiln compile\n"
+      "                        --schedules FILE`\n"
       "  --help, --version\n\n"
       "Text models (inputs tokens and targets) train on a text file:\n"
       "  --data FILE           the text; its last 10%% is held out (default\n"
@@ -199,6 +211,10 @@ int parseFlags(int argc, char **argv, Options &options) {
       options.version = true;
       continue;
     }
+    if (arg == "--tune") {
+      options.tune = true;
+      continue;
+    }
     if (arg.rfind("--", 0) != 0)
       return fail(kTrainerUsageError,
                   "unexpected argument '" + arg +
@@ -227,7 +243,9 @@ int parseFlags(int argc, char **argv, Options &options) {
                                         "--top-k",
                                         "--batch",
                                         "--eval-batch",
-                                        "--lr"};
+                                        "--lr",
+                                        "--tune-budget",
+                                        "--tuned-schedules"};
     if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
           return name == k;
         }) == std::end(known))
@@ -303,10 +321,22 @@ int parseFlags(int argc, char **argv, Options &options) {
       if (!parseNumber(value, options.lr) || options.lr <= 0)
         return fail(kTrainerUsageError,
                     "--lr: expected a positive number, got '" + value + "'");
+    } else if (name == "--tune-budget") {
+      if (!parseNumber(value, options.tuneBudget) || options.tuneBudget < 0)
+        return fail(kTrainerUsageError,
+                    "--tune-budget: expected seconds >= 0, got '" + value +
+                        "'");
+    } else if (name == "--tuned-schedules") {
+      options.tunedSchedules = value;
     }
     if (code)
       return code;
   }
+  if (!options.tune)
+    for (const char *flag : {"--tune-budget", "--tuned-schedules"})
+      for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]).rfind(flag, 0) == 0)
+          return fail(kTrainerUsageError, std::string(flag) + " needs --tune");
   if (options.generate < 0)
     for (const char *flag : {"--prompt", "--temperature", "--top-k"})
       for (int i = 1; i < argc; ++i)
@@ -438,6 +468,9 @@ private:
   int loadTextData();
   int readCheckpoint();
   int createBackend();
+  /// --tune: the backend's kernels tuned on the training step, the choices
+  /// written to --tuned-schedules, and the summary kept in `tuning`.
+  int tune();
   /// Keeps the images and labels of `dataset` on the backend (on the GPU)
   /// as byte tables decoded into `inputs`' dtypes.
   Status addTables(const ImageDataset &dataset, Inputs &inputs);
@@ -489,6 +522,7 @@ private:
   TextData textData;
   std::string textPath;
   int64_t heldOutWindows = 0; // evaluated: whole eval batches
+  std::string tuning;         // the line --tune prints
 };
 
 int Trainer::loadProgram() {
@@ -644,7 +678,7 @@ int Trainer::createBackend() {
         createCudaBackend(program, std::string(model.cudaSource), cuda);
     if (created.ok()) {
       backend = std::move(*created);
-      return kTrainerSuccess;
+      return tune();
     }
     const std::string &message = created.status().message();
     bool noGpu = message.rfind("no CUDA driver", 0) == 0 ||
@@ -663,6 +697,36 @@ int Trainer::createBackend() {
     return fail(kTrainerRuntimeError,
                 "cannot train on the CPU: " + created.status().message());
   backend = std::move(*created);
+  return tune();
+}
+
+int Trainer::tune() {
+  if (!options.tune)
+    return kTrainerSuccess;
+  bool gpu = backend->description() != "cpu";
+  std::string_view candidates =
+      gpu ? model.cudaCandidates : model.cppCandidates;
+  TuneOptions tuneOptions;
+  tuneOptions.budgetSeconds = options.tuneBudget;
+  tuneOptions.cacheDir = defaultCacheDir();
+  auto report = backend->tune("train", std::string(candidates), tuneOptions);
+  if (!report.ok())
+    return fail(kTrainerRuntimeError,
+                "--tune failed: " + report.status().message());
+  tuning = describeTuning(*report, options.tuneBudget);
+  if (report->kernels.empty())
+    tuning += candidates.empty()
+                  ? " (the trainer has no candidates: compile it with "
+                    "--tune-candidates N)"
+                  : "";
+  if (!options.tunedSchedules.empty()) {
+    std::string text = tunedSchedules(program, *report);
+    auto bytes = reinterpret_cast<const uint8_t *>(text.data());
+    if (Status s =
+            writeFileAtomically(options.tunedSchedules, {{bytes, text.size()}});
+        !s.ok())
+      return fail(kTrainerIOError, "cannot write " + s.message());
+  }
   return kTrainerSuccess;
 }
 
@@ -977,6 +1041,8 @@ int Trainer::run() {
       backend->compiledFromCache() ? "loaded from the cache" : "compiled",
       backend->compileSeconds(), setupSeconds,
       backend->memoryBytes() / (1024.0 * 1024.0));
+  if (!tuning.empty())
+    std::fprintf(out, "%s\n", tuning.c_str());
   std::fflush(out);
 
   BatchIterator batches(data.train, options.trainBatch, options.seed,

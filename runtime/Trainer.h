@@ -42,6 +42,11 @@ struct EmbeddedModel {
   std::string_view program;
   std::string_view cudaSource;
   std::string_view cppSource;
+  /// The kernels of the program's candidate schedules (KernelCandidate),
+  /// for the GPU and the CPU, which --tune times; empty when there are
+  /// none.
+  std::string_view cudaCandidates;
+  std::string_view cppCandidates;
   /// The default training and evaluation batches (`--batch`,
   /// `--eval-batch`; the steps take any batch up to their max-batch), and
   /// the predict step's rows (0: no predict step).

@@ -85,6 +85,10 @@ llvm::cl::SubCommand &compileCommand();
 /// usage error for a bad `--optimizer`.
 llvm::FailureOr<std::string> optimizerOverrides();
 
+/// The other schedules per kernel and target a trainer carries for --tune
+/// (`--tune-candidates`).
+inline constexpr unsigned kDefaultTuneCandidates = 7;
+
 /// A compiled training executable (`kiln compile --emit=trainer`, or its
 /// sources with `--emit=trainer-source`): EmitTrainer.cpp.
 struct TrainerOptions {
@@ -104,6 +108,9 @@ struct TrainerOptions {
   std::string optimizerOptions;
   /// --schedules FILE, or empty.
   std::string schedules;
+  /// --tune-candidates N: other schedules per kernel and target that the
+  /// trainer's --tune times.
+  unsigned tuneCandidates = kDefaultTuneCandidates;
   /// The options above as a user would spell them, for the trainer's
   /// --help and --version.
   std::string description;

@@ -82,7 +82,8 @@ std::string mainSource(const TrainerOptions &options,
                                 ? KILN_SOURCE_DIR "/data/kjv.txt"
                                 : "";
   std::string delimiter = rawDelimiter(
-      {program, generated.cudaSource, generated.cppSource, model,
+      {program, generated.cudaSource, generated.cppSource,
+       generated.cudaCandidates, generated.cppCandidates, model,
        options.modelFile, options.description, version, defaultText});
   auto raw = [&](llvm::StringRef text) {
     return "R\"" + delimiter + "(" + text.str() + ")" + delimiter + "\"";
@@ -106,6 +107,11 @@ std::string mainSource(const TrainerOptions &options,
      << "// The same kernels as C++, compiled by the host compiler at run\n"
      << "// time.\n"
      << "constexpr char kCppSource[] = " << raw(generated.cppSource) << ";\n\n"
+     << "// The kernels of other schedules, timed by --tune.\n"
+     << "constexpr char kCudaCandidates[] = " << raw(generated.cudaCandidates)
+     << ";\n"
+     << "constexpr char kCppCandidates[] = " << raw(generated.cppCandidates)
+     << ";\n\n"
      << "constexpr char kName[] = " << raw(model) << ";\n"
      << "constexpr char kModelFile[] = " << raw(options.modelFile) << ";\n"
      << "constexpr char kCompileOptions[] = " << raw(options.description)
@@ -120,6 +126,10 @@ std::string mainSource(const TrainerOptions &options,
      << "  model.program = {kProgram, sizeof(kProgram) - 1};\n"
      << "  model.cudaSource = {kCudaSource, sizeof(kCudaSource) - 1};\n"
      << "  model.cppSource = {kCppSource, sizeof(kCppSource) - 1};\n"
+     << "  model.cudaCandidates = {kCudaCandidates, sizeof(kCudaCandidates) "
+        "- 1};\n"
+     << "  model.cppCandidates = {kCppCandidates, sizeof(kCppCandidates) - "
+        "1};\n"
      << "  model.trainBatch = " << options.trainBatch << ";\n"
      << "  model.evalBatch = " << options.evalBatch << ";\n"
      << "  model.predictBatch = " << predictBatch << ";\n"
@@ -234,6 +244,7 @@ int kiln::driver::emitTrainer(const TrainerOptions &options) {
     pipeline.maxBatch = largest;
     pipeline.optimizerOptions = options.optimizerOptions;
     pipeline.schedules = options.schedules;
+    pipeline.candidates = options.tuneCandidates;
     // The file names the kernels of every step; each compile has some.
     pipeline.schedulesOfOtherModules = true;
     return file.compile(pipeline);

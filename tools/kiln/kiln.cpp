@@ -60,6 +60,8 @@ enum class Emit {
   dot,
   cuda,
   cpp,
+  cudaCandidates,
+  cppCandidates,
   ptx,
   program,
   trainer,
@@ -93,6 +95,11 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::cpp, "cpp",
                           "the steps' kernels as C++ for the CPU backend "
                           "(needs --bind)"),
+               clEnumValN(Emit::cudaCandidates, "cuda-candidates",
+                          "the kernels of the candidate schedules a tuner "
+                          "times, as CUDA C (see --tune-candidates)"),
+               clEnumValN(Emit::cppCandidates, "cpp-candidates",
+                          "the same candidates as C++"),
                clEnumValN(Emit::ptx, "ptx",
                           "the CUDA C compiled to PTX by NVRTC for --arch "
                           "(needs --bind)"),
@@ -110,6 +117,14 @@ cl::opt<std::string> schedulesFile(
     cl::desc("Use the kernels' schedules in FILE (as --emit=schedules "
              "writes) before the cost models'"),
     cl::value_desc("FILE"), cl::init(""), cl::sub(compileCommand()),
+    cl::cat(category()));
+cl::opt<unsigned> tuneCandidates(
+    "tune-candidates",
+    cl::desc("Other schedules per kernel and target to generate for a "
+             "tuner to time (--tune): default 7 for --emit=trainer and "
+             "--emit=*-candidates, else 0; with --emit=program they are "
+             "listed in the program"),
+    cl::value_desc("N"), cl::init(0), cl::sub(compileCommand()),
     cl::cat(category()));
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
@@ -231,8 +246,9 @@ void writeStats(mlir::ModuleOp module, llvm::raw_ostream &os) {
 
 /// `--emit=cuda|cpp|ptx|program`: the generated code of the planned steps.
 int generate(ModelFile &file) {
-  auto target = emit == Emit::cpp ? kiln::codegen::Target::cpp
-                                  : kiln::codegen::Target::cuda;
+  auto target = emit == Emit::cpp || emit == Emit::cppCandidates
+                    ? kiln::codegen::Target::cpp
+                    : kiln::codegen::Target::cuda;
   mlir::FailureOr<kiln::codegen::GeneratedProgram> generated =
       kiln::codegen::generateProgram(file.getModule());
   if (mlir::failed(generated))
@@ -240,6 +256,11 @@ int generate(ModelFile &file) {
   if (emit == Emit::program)
     return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
       os << kiln::runtime::printProgram(generated->program);
+    });
+  if (emit == Emit::cudaCandidates || emit == Emit::cppCandidates)
+    return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
+      os << (target == kiln::codegen::Target::cuda ? generated->cudaCandidates
+                                                   : generated->cppCandidates);
     });
   if (emit != Emit::ptx)
     return writeOutput(outputFile, [&](llvm::raw_ostream &os) {
@@ -286,10 +307,16 @@ int trainer(llvm::StringRef optimizerOptions) {
   options.predictBatch = predictBatch;
   options.optimizerOptions = optimizerOptions.str();
   options.schedules = std::string(schedulesFile);
+  options.tuneCandidates = tuneCandidates.getNumOccurrences()
+                               ? unsigned(tuneCandidates)
+                               : kDefaultTuneCandidates;
   options.description = "--batch " + std::to_string(trainBatch);
   if (options.maxBatch != trainBatch)
     options.description += " --max-batch " + std::to_string(options.maxBatch);
   options.description += " --eval-batch " + std::to_string(evalBatch);
+  if (tuneCandidates.getNumOccurrences())
+    options.description +=
+        " --tune-candidates " + std::to_string(options.tuneCandidates);
   for (const std::string &binding : bindings) {
     if (llvm::StringRef(binding).split('=').first == "batch")
       return fail(kUsageError, "--emit=trainer binds 'batch' itself: use "
@@ -351,8 +378,9 @@ int compile() {
   ModelFile file;
   if (int code = file.parse(inputFile))
     return code;
+  bool candidates = emit == Emit::cudaCandidates || emit == Emit::cppCandidates;
   bool generating = emit == Emit::cuda || emit == Emit::cpp ||
-                    emit == Emit::ptx || emit == Emit::program;
+                    emit == Emit::ptx || emit == Emit::program || candidates;
   std::vector<std::string> sizes(bindings.begin(), bindings.end());
   bool planning = emit == Emit::planned || emit == Emit::scheduled ||
                   emit == Emit::schedules;
@@ -379,6 +407,10 @@ int compile() {
   if (emit == Emit::scheduled || emit == Emit::schedules || generating)
     options.stage = kiln::Stage::scheduled;
   options.schedules = std::string(schedulesFile);
+  options.candidates = tuneCandidates.getNumOccurrences()
+                           ? unsigned(tuneCandidates)
+                       : candidates ? kDefaultTuneCandidates
+                                    : 0u;
   options.bind = sizes;
   options.maxBatch = static_cast<int64_t>(maxBatch);
   options.optimizerOptions = *overrides;
