@@ -29,6 +29,7 @@
 #include "mlir/IR/BuiltinTypes.h"
 
 #include <algorithm>
+#include <limits>
 
 using namespace mlir;
 using namespace kiln;
@@ -122,6 +123,10 @@ double kiln::cost::estimateGemm(GemmTiles &t, const GemmProblem &p) {
                                  kSharedPerSM / std::max<int64_t>(shared, 1)});
   t.blocks = ceilDiv(m, t.bm) * ceilDiv(n, t.bn) * batches;
   t.perSM = perSM;
+  // A block that does not fit an SM (registers or shared memory) does not
+  // launch.
+  if (perSM < 1)
+    return std::numeric_limits<double>::infinity();
   int64_t blocksOnSM = ceilDiv(t.blocks, kSMs);
   double warps = threads / 32.0, total = 0;
   for (int64_t done = 0; done < blocksOnSM; done += perSM) {

@@ -55,7 +55,8 @@ struct GemmTiles {
 };
 
 /// The model's estimate of `t` for `p`, in cycles of the busiest SM of an
-/// H100 (also fills t.blocks and t.perSM). See CostModel.cpp.
+/// H100 (also fills t.blocks and t.perSM); infinite for a block that does
+/// not fit an SM. See CostModel.cpp.
 double estimateGemm(GemmTiles &t, const GemmProblem &p);
 
 /// The candidate with the lowest estimate (ties keep the first found,

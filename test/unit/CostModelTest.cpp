@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 using namespace kiln;
 using namespace kiln::cost;
 
@@ -70,6 +72,18 @@ TEST(GemmCostModel, MlpAtBatch128SplitsK) {
     EXPECT_GE(t.split, 4) << k;
     EXPECT_LE(t.split, 8) << k;
   }
+}
+
+// The tuner ranks every tiling of a space: one whose block cannot be
+// resident on an SM (1024 threads of 64 accumulators each: too many
+// registers) is estimated as never finishing, and the others finitely.
+TEST(GemmCostModel, EstimatesEveryTiling) {
+  GemmProblem p = gemm(25088, 64, 800);
+  EXPECT_TRUE(std::isinf(estimateTiles(128, 128, 16, 8, 8, 64, p).cycles));
+  GemmTiles t = estimateTiles(64, 64, 16, 4, 4, 2, p);
+  EXPECT_TRUE(std::isfinite(t.cycles));
+  EXPECT_GT(t.cycles, 0);
+  EXPECT_GE(t.perSM, 1);
 }
 
 // A dynamic size counts as its hint, else 1024: the generic 64 x 64 tiles.
