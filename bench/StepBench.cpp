@@ -135,7 +135,7 @@ std::string family(const std::string &kernel) {
 /// The `top` kernel families of `backend` by device time over `steps`
 /// steps, then its slowest kernels with their schedules and source lines
 /// (and, from `tuning`, their times tuned and as compiled).
-Status profile(Backend &backend, int steps, size_t top,
+Status profile(Backend &backend, const char *target, int steps, size_t top,
                const TuneReport *tuning) {
   for (int i = 0; i < steps; ++i)
     if (Status s = backend.run("train", uint64_t(i)); !s.ok())
@@ -176,10 +176,11 @@ Status profile(Backend &backend, int steps, size_t top,
   const Program &program = backend.program();
   for (size_t i = 0; i < std::min<size_t>(top / 2, kernels.size()); ++i) {
     const KernelTime &k = kernels[i];
-    // A tuned candidate is named after its kernel: KERNEL__cudaN.
-    std::string kernel = k.kernel.substr(0, k.kernel.find("__cuda"));
+    // A tuned candidate is named after its kernel: KERNEL__cudaN, __cpuN.
+    std::string kernel =
+        k.kernel.substr(0, k.kernel.find("__" + std::string(target)));
     const KernelInfo *info = program.kernel(kernel);
-    std::string schedule = info ? info->cudaSchedule : "";
+    std::string schedule = info ? info->schedule(target) : "";
     if (info && kernel != k.kernel)
       for (const KernelCandidate &c : info->candidates)
         if (c.symbol == k.kernel)
@@ -224,16 +225,25 @@ std::string freshCache(const std::string &name) {
       .string();
 }
 
-/// Tunes `backend`'s training step from an empty cache.
+/// A tuning cache of one model's run, empty at first: the first tune()
+/// times every kernel, a second one (the profiled backend's) reads its
+/// choices back.
+struct BenchCache {
+  explicit BenchCache(const std::string &name) : dir(freshCache(name)) {}
+  ~BenchCache() {
+    std::error_code error;
+    std::filesystem::remove_all(dir, error);
+  }
+  std::string dir;
+};
+
+/// Tunes `backend`'s training step with the cache `cache`.
 StatusOr<TuneReport> tune(Backend &backend, const std::string &candidates,
-                          const std::string &name) {
+                          const BenchCache &cache) {
   TuneOptions options;
   options.budgetSeconds = tuneBudget;
-  options.cacheDir = freshCache(name);
-  auto report = backend.tune("train", candidates, options);
-  std::error_code error;
-  std::filesystem::remove_all(options.cacheDir, error);
-  return report;
+  options.cacheDir = cache.dir;
+  return backend.tune("train", candidates, options);
 }
 
 unsigned changed(const TuneReport &report) {
@@ -244,7 +254,7 @@ unsigned changed(const TuneReport &report) {
 
 /// --device cpu: the C++ step, and with `tuned` the same tuned.
 int benchCpu(const std::filesystem::path &programFile, const Program &program,
-             int steps, bool tuned, std::FILE *json) {
+             int steps, int profileSteps, bool tuned, std::FILE *json) {
   std::string name = programFile.stem().string();
   std::filesystem::path cpp = programFile;
   std::string source = readText(cpp.replace_extension(".cpp"));
@@ -266,14 +276,17 @@ int benchCpu(const std::filesystem::path &programFile, const Program &program,
               program.step("train")->launches.size(), *ms);
   StatusOr<double> tunedMs = -1.0;
   StatusOr<TuneReport> report = TuneReport();
+  BenchCache cache(name);
+  std::string candidates;
   if (tuned) {
-    auto candidates = candidatesOf(programFile, ".cpp");
-    if (!candidates.ok())
-      return fail(candidates.status());
+    auto read = candidatesOf(programFile, ".cpp");
+    if (!read.ok())
+      return fail(read.status());
+    candidates = *read;
     auto fresh = createCpuBackend(program, source, options);
     if (!fresh.ok())
       return fail(fresh.status());
-    report = tune(**fresh, *candidates, name);
+    report = tune(**fresh, candidates, cache);
     if (!report.ok())
       return fail(report.status());
     if (Status s = prepare(**fresh); !s.ok())
@@ -293,6 +306,24 @@ int benchCpu(const std::filesystem::path &programFile, const Program &program,
                  "\"ms_per_step\": %.4f, \"ms_per_step_tuned\": %.4f, "
                  "\"tuning_s\": %.2f, \"steps\": %d}\n",
                  name.c_str(), *ms, *tunedMs, report->seconds, steps);
+  if (profileSteps > 0) {
+    // The kernels of the step as compiled, or tuned as above (the choices
+    // read back from the cache).
+    auto profiled = createCpuBackend(program, source, options, true);
+    if (!profiled.ok())
+      return fail(profiled.status());
+    if (tuned) {
+      auto again = tune(**profiled, candidates, cache);
+      if (!again.ok())
+        return fail(again.status());
+    }
+    Status s = prepare(**profiled);
+    if (s.ok())
+      s = profile(**profiled, "cpu", profileSteps, 30,
+                  tuned ? &*report : nullptr);
+    if (!s.ok())
+      return fail(s);
+  }
   return 0;
 }
 
@@ -309,7 +340,7 @@ int bench(const std::filesystem::path &programFile, bool cpu, int steps,
     return 1;
   }
   if (cpu)
-    return benchCpu(programFile, *program, steps, tuned, json);
+    return benchCpu(programFile, *program, steps, profileSteps, tuned, json);
   std::filesystem::path cu = programFile;
   std::string source = readText(cu.replace_extension(".cu"));
   // A fresh cache: the first backend compiles, the second finds it.
@@ -372,6 +403,7 @@ int bench(const std::filesystem::path &programFile, bool cpu, int steps,
   // Tuned: a fresh backend whose step is tuned from an empty cache.
   StatusOr<double> tunedMs = -1.0;
   StatusOr<TuneReport> report = TuneReport();
+  BenchCache tuning(name);
   std::string candidates;
   if (tuned) {
     auto read = candidatesOf(programFile, ".cu");
@@ -379,7 +411,7 @@ int bench(const std::filesystem::path &programFile, bool cpu, int steps,
                            : StatusOr<std::unique_ptr<Backend>>(read.status());
     if (read.ok())
       candidates = *read;
-    report = fresh.ok() ? tune(**fresh, candidates, name)
+    report = fresh.ok() ? tune(**fresh, candidates, tuning)
                         : StatusOr<TuneReport>(fresh.status());
     Status s = report.ok() ? prepare(**fresh) : report.status();
     tunedMs = s.ok() ? time(**fresh, steps) : StatusOr<double>(s);
@@ -427,13 +459,14 @@ int bench(const std::filesystem::path &programFile, bool cpu, int steps,
     // The tuned kernels, from the choices just made (cached apart).
     StatusOr<TuneReport> again = TuneReport();
     if (s.ok() && tuned) {
-      again = tune(**profiled, candidates, name);
+      again = tune(**profiled, candidates, tuning);
       s = again.status();
     }
     if (s.ok())
       s = prepare(**profiled);
     if (s.ok())
-      s = profile(**profiled, profileSteps, 30, tuned ? &*report : nullptr);
+      s = profile(**profiled, "cuda", profileSteps, 30,
+                  tuned ? &*report : nullptr);
     if (!s.ok()) {
       std::printf("%s: %s\n", name.c_str(), s.message().c_str());
       return 1;

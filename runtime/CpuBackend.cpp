@@ -3,6 +3,7 @@
 #include "runtime/CpuBackend.h"
 #include "runtime/ByteTable.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -63,16 +64,21 @@ CpuStep::create(const Step &step,
   return cpu;
 }
 
-void CpuStep::run(void *const *arguments, uint64_t seed) {
+void CpuStep::run(void *const *arguments, uint64_t seed, double *seconds) {
+  using Clock = std::chrono::steady_clock;
   auto pointer = [&](const BufferRef &ref) {
     return this->pointer(ref, arguments);
   };
   std::vector<void *> buffers;
-  for (const Resolved &launch : launches) {
+  for (size_t l = 0; l < launches.size(); ++l) {
+    const Resolved &launch = launches[l];
     buffers.clear();
     for (const BufferRef &ref : launch.buffers)
       buffers.push_back(pointer(ref));
+    Clock::time_point start = seconds ? Clock::now() : Clock::time_point();
     launch.entry(buffers.data(), launch.dims.data(), seed);
+    if (seconds)
+      seconds[l] += std::chrono::duration<double>(Clock::now() - start).count();
   }
   for (size_t r = 0; r < program->results.size(); ++r)
     resultPointers[r] = pointer(program->results[r].buffer);
@@ -205,7 +211,7 @@ class CpuBackend final : public Backend {
 public:
   static StatusOr<std::unique_ptr<Backend>>
   create(const Program &program, const std::string &source,
-         const HostCompileOptions &options);
+         const HostCompileOptions &options, bool profile);
 
   std::string description() const override { return "cpu"; }
   const Program &program() const override { return compiled; }
@@ -272,7 +278,11 @@ public:
     if (it == steps.end())
       return Status::error("the program has no step '" + step + "'");
     StepState &state = it->second;
-    state.cpu.run(state.arguments.data(), seed);
+    if (profiling)
+      state.seconds.resize(state.cpu.step().launches.size(), 0.0);
+    state.cpu.run(state.arguments.data(), seed,
+                  profiling ? state.seconds.data() : nullptr);
+    state.profiledRuns += profiling;
     // The run is over: keep its scalars, and the previous run's.
     state.previous = std::move(state.last);
     state.last.clear();
@@ -317,6 +327,20 @@ public:
   }
   Status synchronize() override { return Status::success(); }
   size_t memoryBytes() const override { return bytes; }
+  std::vector<KernelTime> kernelTimes() override {
+    std::vector<KernelTime> times;
+    for (auto &[kind, state] : steps)
+      for (size_t l = 0; l < state.seconds.size(); ++l) {
+        const std::string &kernel = state.cpu.step().launches[l].kernel;
+        auto it = std::find_if(times.begin(), times.end(),
+                               [&](auto &t) { return t.kernel == kernel; });
+        if (it == times.end())
+          it = times.insert(times.end(), {kernel, 0, 0});
+        it->launches += state.profiledRuns;
+        it->milliseconds += 1000 * state.seconds[l];
+      }
+    return times;
+  }
 
   StatusOr<TuneReport> tune(const std::string &step,
                             const std::string &candidateSource,
@@ -368,9 +392,13 @@ private:
     /// The scalars of the last two runs, and how many runs there were.
     std::vector<double> last, previous;
     uint64_t runs = 0;
+    /// When profiling: seconds per launch over the runs profiled.
+    std::vector<double> seconds;
+    uint64_t profiledRuns = 0;
   };
   Program compiled;
   HostCompileOptions options;
+  bool profiling = false;
   SharedLibrary library;
   /// The candidates tune() chose.
   SharedLibrary tunedLibrary;
@@ -382,12 +410,13 @@ private:
 
 StatusOr<std::unique_ptr<Backend>>
 CpuBackend::create(const Program &program, const std::string &source,
-                   const HostCompileOptions &options) {
+                   const HostCompileOptions &options, bool profile) {
   if (Status s = verifyProgram(program); !s.ok())
     return s;
   auto backend = std::make_unique<CpuBackend>();
   backend->compiled = program;
   backend->options = options;
+  backend->profiling = profile;
   auto library = compileHostLibrary(
       program.model.empty() ? "model" : program.model, source, options);
   if (!library.ok())
@@ -397,7 +426,7 @@ CpuBackend::create(const Program &program, const std::string &source,
     auto cpu = CpuStep::create(step, backend->library);
     if (!cpu.ok())
       return cpu.status();
-    StepState state{std::move(*cpu), {}, {}, {}, {}, 0};
+    StepState state{std::move(*cpu), {}, {}, {}, {}, 0, {}, 0};
     for (const StepArgument &arg : step.arguments) {
       size_t size = static_cast<size_t>(arg.bytes());
       Tensors &home = arg.role == "input" ? state.inputs : backend->shared;
@@ -420,11 +449,10 @@ CpuBackend::create(const Program &program, const std::string &source,
 
 } // namespace
 
-StatusOr<std::unique_ptr<Backend>>
-kiln::runtime::createCpuBackend(const Program &program,
-                                const std::string &source,
-                                const HostCompileOptions &options) {
+StatusOr<std::unique_ptr<Backend>> kiln::runtime::createCpuBackend(
+    const Program &program, const std::string &source,
+    const HostCompileOptions &options, bool profile) {
   if (Status s = requireFixedSizes(program); !s.ok())
     return s;
-  return CpuBackend::create(program, source, options);
+  return CpuBackend::create(program, source, options, profile);
 }

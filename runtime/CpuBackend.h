@@ -36,7 +36,8 @@ public:
 
   /// Runs the step; `arguments[i]` is argument i's buffer (step.arguments
   /// gives its type and shape). `seed` drives the random ops (dropout).
-  void run(void *const *arguments, uint64_t seed);
+  /// With `seconds` (one entry per launch), adds each launch's time there.
+  void run(void *const *arguments, uint64_t seed, double *seconds = nullptr);
 
   /// Result i of the last run (step.results[i]).
   const void *result(size_t i) const { return resultPointers[i]; }
@@ -74,10 +75,11 @@ private:
 /// `kiln compile --emit=cpp`) with the host compiler (cached as `options`
 /// says) and runs each step with a CpuStep. Its tune() times the C++
 /// candidates (`kiln compile --emit=cpp-candidates`) on scratch buffers of
-/// the step's sizes, one thread, and compiles the chosen ones.
+/// the step's sizes, one thread, and compiles the chosen ones. With
+/// `profile`, it times every launch with the clock (Backend::kernelTimes).
 StatusOr<std::unique_ptr<Backend>>
 createCpuBackend(const Program &program, const std::string &source,
-                 const HostCompileOptions &options);
+                 const HostCompileOptions &options, bool profile = false);
 
 } // namespace kiln::runtime
 
