@@ -67,6 +67,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/CodegenUtils.h"
+#include "codegen/DeviceSources.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/StringExtras.h"
@@ -887,46 +888,6 @@ FailureOr<GeneratedKernel> kiln::codegen::generateAttention(KernelOp kernel,
 }
 
 std::string kiln::codegen::attentionPreamble(Target target) {
-  if (target != Target::cuda)
-    return "";
-  return "// Loads rows [row0, row0 + rows) of a [count, width] matrix into a\n"
-         "// shared tile with `pitch` elements a row, zeros past `count`:\n"
-         "// consecutive threads read consecutive elements.\n"
-         "template <typename T>\n"
-         "KILN_FN void kiln_attention_load(T *tile, int pitch, const T *m,\n"
-         "                                 long long row0, long long count,\n"
-         "                                 int width, int rows) {\n"
-         "  for (int x = threadIdx.x; x < rows * width; x += blockDim.x) {\n"
-         "    const int row = x / width, col = x % width;\n"
-         "    tile[row * pitch + col] =\n"
-         "        row0 + row < count ? m[(row0 + row) * width + col] : (T)0;\n"
-         "  }\n"
-         "}\n"
-         "// acc[a][j] = row r + 16a of `rows` . row c + 16j of `cols`\n"
-         "// (shared tiles, `width` columns, `pitch` a row), summed in\n"
-         "// column order: a thread's R x R block of a tile product.\n"
-         "template <typename T, int R>\n"
-         "KILN_FN void kiln_attention_products(T (&acc)[R][R], const T *rows,\n"
-         "                                     const T *cols, int pitch,\n"
-         "                                     int width, int r, int c) {\n"
-         "#pragma unroll\n"
-         "  for (int a = 0; a < R; ++a)\n"
-         "#pragma unroll\n"
-         "    for (int j = 0; j < R; ++j)\n"
-         "      acc[a][j] = (T)0;\n"
-         "  for (int d = 0; d < width; ++d) {\n"
-         "    T x[R], y[R];\n"
-         "#pragma unroll\n"
-         "    for (int a = 0; a < R; ++a)\n"
-         "      x[a] = rows[(r + 16 * a) * pitch + d];\n"
-         "#pragma unroll\n"
-         "    for (int j = 0; j < R; ++j)\n"
-         "      y[j] = cols[(c + 16 * j) * pitch + d];\n"
-         "#pragma unroll\n"
-         "    for (int a = 0; a < R; ++a)\n"
-         "#pragma unroll\n"
-         "      for (int j = 0; j < R; ++j)\n"
-         "        acc[a][j] += x[a] * y[j];\n"
-         "  }\n"
-         "}\n";
+  // The tile loads and products of the CUDA kernels (codegen/device).
+  return target == Target::cuda ? device::kDeviceAttentionCuh : "";
 }

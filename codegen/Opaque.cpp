@@ -69,6 +69,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/CodegenUtils.h"
+#include "codegen/DeviceSources.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/StringExtras.h"
@@ -1162,52 +1163,9 @@ FailureOr<GeneratedKernel> kiln::codegen::generateOpaque(KernelOp kernel,
 }
 
 std::string kiln::codegen::opaquePreamble(Target target) {
-  // Windows of a sliding window op (pooling, convolution) along one axis:
-  // window o covers positions [o * stride - pad, o * stride - pad + kernel).
-  // NVRTC has no math.h (nor __builtin_huge_val) for infinity.
-  std::string text = target == Target::cuda
-                         ? "#define KILN_OPAQUE_INFINITY "
-                           "__longlong_as_double(0x7ff0000000000000LL)\n"
-                         : "#define KILN_OPAQUE_INFINITY HUGE_VAL\n";
-  text += "// The first window (of a sliding window with `kernel`, `stride`,\n"
-          "// `pad`) that contains position i; C division truncates, so a\n"
-          "// negative numerator is already rounded up.\n"
-          "KILN_FN long long kiln_window_first(long long i, long long pad,\n"
-          "                                    long long kernel, long long "
-          "stride) {\n"
-          "  const long long t = i + pad - kernel + 1;\n"
-          "  return t <= 0 ? 0 : (t + stride - 1) / stride;\n"
-          "}\n"
-          "// The last of `windows` windows that contains position i.\n"
-          "KILN_FN long long kiln_window_last(long long i, long long pad,\n"
-          "                                   long long stride, long long "
-          "windows) {\n"
-          "  const long long last = (i + pad) / stride;\n"
-          "  return last < windows - 1 ? last : windows - 1;\n"
-          "}\n";
+  // Both targets: sliding windows; CUDA: the block sum (codegen/device).
+  std::string text = device::kDeviceWindowH;
   if (target == Target::cuda)
-    text +=
-        "// The sum of `value` over a block of whole warps (at most 1024\n"
-        "// threads), in thread 0: each warp adds its values with shuffles,\n"
-        "// then the first warp adds the warps' sums. The order is fixed, so\n"
-        "// the result is the same on every run. `partial` holds blockDim.x "
-        "/\n"
-        "// 32 values in shared memory.\n"
-        "template <typename T>\n"
-        "KILN_FN T kiln_opaque_block_sum(T value, T *partial) {\n"
-        "  for (int offset = 16; offset > 0; offset /= 2)\n"
-        "    value += __shfl_down_sync(0xffffffffu, value, offset);\n"
-        "  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;\n"
-        "  if (lane == 0)\n"
-        "    partial[warp] = value;\n"
-        "  __syncthreads();\n"
-        "  value = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : "
-        "(T)0;\n"
-        "  if (warp == 0)\n"
-        "    for (int offset = 16; offset > 0; offset /= 2)\n"
-        "      value += __shfl_down_sync(0xffffffffu, value, offset);\n"
-        "  __syncthreads(); // `partial` is free again\n"
-        "  return value;\n"
-        "}\n";
+    text += device::kDeviceOpaqueCuh;
   return text;
 }

@@ -36,6 +36,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/CodegenUtils.h"
+#include "codegen/DeviceSources.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/STLExtras.h"
@@ -985,104 +986,10 @@ kiln::codegen::generateReduction(KernelOp kernel, llvm::StringRef symbol,
 }
 
 std::string kiln::codegen::reductionPreamble(Target target) {
-  // Both targets: argmax's order (the reference's first maximum).
-  std::string text =
-      target == Target::cuda
-          ? "#define KILN_INFINITY_F __int_as_float(0x7f800000)\n"
-            "#define KILN_INFINITY __longlong_as_double(0x7ff0000000000000LL)\n"
-            "#define KILN_NAN_F __int_as_float(0x7fffffff)\n"
-            "#define KILN_NAN __longlong_as_double(0x7ff8000000000000LL)\n"
-          : "#define KILN_INFINITY_F __builtin_huge_valf()\n"
-            "#define KILN_INFINITY __builtin_huge_val()\n"
-            "#define KILN_NAN_F __builtin_nanf(\"\")\n"
-            "#define KILN_NAN __builtin_nan(\"\")\n";
-  text += R"c(
-// Reductions. kKilnNoIndex marks an argmax that has seen no candidate.
-#define kKilnNoIndex 9223372036854775807LL
-// Whether (v, i) beats (best, bestIndex) as the first maximum: a NaN at
-// index 0 wins (the reference scans with `>` from index 0), other NaNs
-// never do, and equal values go to the lower index. A total order, so any
-// combination order gives the same answer.
-template <typename T>
-KILN_FN bool kiln_argmax_better(T v, long long i, T best, long long bestIndex) {
-  if (bestIndex == 0 && best != best)
-    return false;
-  if (i == 0 && v != v)
-    return true;
-  return v > best || (v == best && i < bestIndex);
-}
-)c";
-  if (target == Target::cpp)
-    return text;
-  text += R"c(
-// Warp reductions by butterfly shuffles: each lane combines with its
-// partner in the same order, so every lane ends with the same value.
-template <typename T> KILN_FN T kiln_reduce_warp_sum(T v) {
-  for (int offset = 16; offset > 0; offset >>= 1)
-    v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-template <typename T> KILN_FN T kiln_reduce_warp_max(T v) {
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    T other = __shfl_xor_sync(0xffffffffu, v, offset);
-    v = other > v ? other : v;
-  }
-  return v;
-}
-template <typename T> KILN_FN void kiln_reduce_warp_argmax(T &v, long long &i) {
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    T otherValue = __shfl_xor_sync(0xffffffffu, v, offset);
-    long long otherIndex = __shfl_xor_sync(0xffffffffu, i, offset);
-    if (kiln_argmax_better(otherValue, otherIndex, v, i)) {
-      v = otherValue;
-      i = otherIndex;
-    }
-  }
-}
-
-// Block reductions (blockDim.x a multiple of 32): warp shuffles, then each
-// warp's value through `scratch` (32 entries of shared memory), combined in
-// order of warp by every thread, so all threads return the same value.
-template <typename T> KILN_FN T kiln_reduce_block_sum(T v, T *scratch) {
-  v = kiln_reduce_warp_sum(v);
-  __syncthreads(); // a previous call may still read scratch
-  if ((threadIdx.x & 31) == 0)
-    scratch[threadIdx.x >> 5] = v;
-  __syncthreads();
-  T total = scratch[0];
-  for (unsigned w = 1; w < (blockDim.x >> 5); ++w)
-    total += scratch[w];
-  return total;
-}
-template <typename T> KILN_FN T kiln_reduce_block_max(T v, T *scratch) {
-  v = kiln_reduce_warp_max(v);
-  __syncthreads();
-  if ((threadIdx.x & 31) == 0)
-    scratch[threadIdx.x >> 5] = v;
-  __syncthreads();
-  T best = scratch[0];
-  for (unsigned w = 1; w < (blockDim.x >> 5); ++w)
-    best = scratch[w] > best ? scratch[w] : best;
-  return best;
-}
-template <typename T>
-KILN_FN void kiln_reduce_block_argmax(T &v, long long &i, T *scratch,
-                               long long *scratchIndex) {
-  kiln_reduce_warp_argmax(v, i);
-  __syncthreads();
-  if ((threadIdx.x & 31) == 0) {
-    scratch[threadIdx.x >> 5] = v;
-    scratchIndex[threadIdx.x >> 5] = i;
-  }
-  __syncthreads();
-  v = scratch[0];
-  i = scratchIndex[0];
-  for (unsigned w = 1; w < (blockDim.x >> 5); ++w)
-    if (kiln_argmax_better(scratch[w], scratchIndex[w], v, i)) {
-      v = scratch[w];
-      i = scratchIndex[w];
-    }
-}
-)c";
+  // Both targets: argmax's order; CUDA: warp and block reductions
+  // (codegen/device).
+  std::string text = device::kDeviceReductionH;
+  if (target == Target::cuda)
+    text += device::kDeviceReductionCuh;
   return text;
 }
