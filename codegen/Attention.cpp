@@ -78,6 +78,20 @@ using namespace mlir;
 using namespace kiln;
 using namespace kiln::codegen;
 
+/// `text` with every `${key}` given replaced by its value, others left
+/// (until this generator fills its templates in one pass with fill()).
+static std::string
+substitute(StringRef text, ArrayRef<std::pair<StringRef, std::string>> values) {
+  std::string out = text.str();
+  for (const auto &[key, value] : values) {
+    std::string pattern = "${" + key.str() + "}";
+    for (size_t at = out.find(pattern); at != std::string::npos;
+         at = out.find(pattern, at + value.size()))
+      out.replace(at, pattern.size(), value);
+  }
+  return out;
+}
+
 namespace {
 
 /// Threads a block: a 16 x 16 grid.

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/CodegenUtils.h"
+#include "codegen/Template.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -219,10 +220,9 @@ FailureOr<std::string> kiln::codegen::constantLiteral(Operation *op) {
   return literal(value, type);
 }
 
-LogicalResult kiln::codegen::emitScalarOps(raw_ostream &os,
+LogicalResult kiln::codegen::emitScalarOps(raw_indented_ostream &os,
                                            ArrayRef<Operation *> ops,
                                            DenseMap<Value, std::string> &locals,
-                                           StringRef indent,
                                            StringRef flatIndex,
                                            unsigned &next) {
   for (Operation *op : ops) {
@@ -238,9 +238,12 @@ LogicalResult kiln::codegen::emitScalarOps(raw_ostream &os,
     if (failed(value))
       return failure();
     std::string local = "v" + std::to_string(next++);
-    os << indent << "const " << cType(elementOf(op->getResult(0))) << " "
-       << local << " = " << *value << "; // " << op->getName().stripDialect()
-       << " at " << locationOf(op) << "\n";
+    print(os, "const ${T} ${LOCAL} = ${VALUE}; // ${OP} at ${LOCATION}\n",
+          {{"T", cType(elementOf(op->getResult(0)))},
+           {"LOCAL", local},
+           {"VALUE", *value},
+           {"OP", op->getName().stripDialect().str()},
+           {"LOCATION", locationOf(op)}});
     locals[op->getResult(0)] = local;
   }
   return success();
@@ -348,19 +351,6 @@ std::string kiln::codegen::cppEntry(KernelOp kernel,
          "_entry(void *const *buffers, const long long *dims, "
          "unsigned long long seed) {\n  (void)dims;\n  (void)seed;\n  " +
          generated.symbol + "(" + llvm::join(args, ", ") + ");\n}\n";
-}
-
-std::string
-kiln::codegen::substitute(StringRef text,
-                          ArrayRef<std::pair<StringRef, std::string>> values) {
-  std::string out = text.str();
-  for (const auto &[key, value] : values) {
-    std::string pattern = "${" + key.str() + "}";
-    for (size_t at = out.find(pattern); at != std::string::npos;
-         at = out.find(pattern, at + value.size()))
-      out.replace(at, pattern.size(), value);
-  }
-  return out;
 }
 
 LogicalResult kiln::codegen::setElementwiseBlock(KernelOp kernel, Target target,

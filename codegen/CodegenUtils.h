@@ -14,6 +14,8 @@
 #include "codegen/KernelCodegen.h"
 #include "ir/Schedules.h"
 
+#include "mlir/Support/IndentedOstream.h"
+
 #include "mlir/IR/Operation.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
@@ -57,14 +59,14 @@ scalarExpression(mlir::Operation *op,
 mlir::FailureOr<std::string> constantLiteral(mlir::Operation *op);
 
 /// Writes `ops` as scalar C, one `const T v<N> = ...; // op at loc` line
-/// each, indented by `indent`; constants become literals. Operands are
-/// looked up in `locals`, which receives each result's name. `next` numbers
-/// the locals (so several calls in one kernel do not clash).
+/// each; constants become literals. Operands are looked up in `locals`,
+/// which receives each result's name. `next` numbers the locals (so several
+/// calls in one kernel do not clash).
 mlir::LogicalResult
-emitScalarOps(llvm::raw_ostream &os, llvm::ArrayRef<mlir::Operation *> ops,
+emitScalarOps(mlir::raw_indented_ostream &os,
+              llvm::ArrayRef<mlir::Operation *> ops,
               llvm::DenseMap<mlir::Value, std::string> &locals,
-              llvm::StringRef indent, llvm::StringRef flatIndex,
-              unsigned &next);
+              llvm::StringRef flatIndex, unsigned &next);
 
 /// The comment that opens every kernel: its name, kind and each fused op
 /// with its source location.
@@ -100,7 +102,7 @@ std::string signature(KernelOp kernel, const GeneratedKernel &generated,
 std::string cppEntry(KernelOp kernel, const GeneratedKernel &generated);
 
 /// Writes one iteration of an elementwise kernel's loop over its flat index
-/// `i` (a variable the caller declares), each line indented by `indent`:
+/// `i` (a variable the caller declares):
 /// the multi-index dimensions broadcast loads need, one load per region
 /// argument n from the pointer `inputs[n]`, the fused ops as scalar C, and
 /// the store of yielded value k into each pointer of `outputs[k]`. `sizes`
@@ -108,21 +110,15 @@ std::string cppEntry(KernelOp kernel, const GeneratedKernel &generated);
 /// result's shape); `next` numbers the locals. The elementwise generator
 /// and each segment of a horizontal kernel use it.
 mlir::LogicalResult emitElementwiseIteration(
-    llvm::raw_ostream &os, KernelOp kernel, llvm::ArrayRef<std::string> sizes,
-    llvm::ArrayRef<std::string> inputs,
-    llvm::ArrayRef<llvm::SmallVector<std::string, 1>> outputs,
-    llvm::StringRef indent, unsigned &next);
+    mlir::raw_indented_ostream &os, KernelOp kernel,
+    llvm::ArrayRef<std::string> sizes, llvm::ArrayRef<std::string> inputs,
+    llvm::ArrayRef<llvm::SmallVector<std::string, 1>> outputs, unsigned &next);
 
 /// Sets the CUDA block of an elementwise or horizontal kernel from its
 /// #kiln.elementwise schedule (the C++ target has none to read); fails, with
 /// an error at the kernel, without one.
 mlir::LogicalResult setElementwiseBlock(KernelOp kernel, Target target,
                                         GeneratedKernel &generated);
-
-/// `text` with every `${key}` replaced by its value.
-std::string
-substitute(llvm::StringRef text,
-           llvm::ArrayRef<std::pair<llvm::StringRef, std::string>> values);
 
 /// The generators, one per kernel kind.
 mlir::FailureOr<GeneratedKernel>

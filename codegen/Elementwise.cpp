@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/CodegenUtils.h"
+#include "codegen/Template.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 
@@ -28,9 +29,9 @@ using namespace kiln;
 using namespace kiln::codegen;
 
 LogicalResult kiln::codegen::emitElementwiseIteration(
-    raw_ostream &os, KernelOp kernel, ArrayRef<std::string> sizes,
+    raw_indented_ostream &os, KernelOp kernel, ArrayRef<std::string> sizes,
     ArrayRef<std::string> inputs, ArrayRef<SmallVector<std::string, 1>> outputs,
-    StringRef indent, unsigned &next) {
+    unsigned &next) {
   // The iteration shape is the first result's.
   ArrayRef<int64_t> shape =
       llvm::cast<RankedTensorType>(kernel.getResult(0).getType()).getShape();
@@ -58,19 +59,20 @@ LogicalResult kiln::codegen::emitElementwiseIteration(
     return index.empty() ? "0" : index;
   };
 
-  // Loads first (they decide which multi-index dimensions are needed).
+  // Loads and ops first: they decide which multi-index dimensions are
+  // needed, which come before them.
   llvm::DenseMap<Value, std::string> locals;
-  std::string loads;
+  Code body;
   for (auto [n, arg] : llvm::enumerate(kernel.getBlock().getArguments())) {
     std::string local = "x" + std::to_string(n);
-    loads += indent.str() + "const " + cType(elementOf(arg)) + " " + local +
-             " = " + inputs[n] + "[" +
-             broadcastIndex(llvm::cast<RankedTensorType>(arg.getType())) +
-             "];\n";
+    print(body.os, "const ${T} ${X} = ${IN}[${INDEX}];\n",
+          {{"T", cType(elementOf(arg))},
+           {"X", local},
+           {"IN", inputs[n]},
+           {"INDEX",
+            broadcastIndex(llvm::cast<RankedTensorType>(arg.getType()))}});
     locals[arg] = local;
   }
-  std::string body;
-  llvm::raw_string_ostream bodyOs(body);
   SmallVector<Operation *> ops;
   for (Operation &op : kernel.getBlock().without_terminator()) {
     auto iota = llvm::dyn_cast<IotaOp>(op);
@@ -89,24 +91,46 @@ LogicalResult kiln::codegen::emitElementwiseIteration(
     usedDims.insert(out);
     locals[iota.getResult()] = "(int)i" + std::to_string(out);
   }
-  if (failed(emitScalarOps(bodyOs, ops, locals, indent, "i", next)))
+  if (failed(emitScalarOps(body.os, ops, locals, "i", next)))
     return failure();
   Operation *yield = kernel.getBlock().getTerminator();
   for (auto [n, v] : llvm::enumerate(yield->getOperands()))
     for (const std::string &out : outputs[n])
-      bodyOs << indent << out << "[i] = " << locals.lookup(v) << ";\n";
+      print(body.os, "${OUT}[i] = ${V};\n",
+            {{"OUT", out}, {"V", locals.lookup(v)}});
 
   for (int64_t d : usedDims) {
     std::string inner;
     for (size_t k = d + 1; k < shape.size(); ++k)
       inner += (inner.empty() ? "" : " * ") + sizes[k];
-    os << indent << "const long long i" << d << " = "
-       << (inner.empty() ? "i" : "(i / (" + inner + "))") << " % " << sizes[d]
-       << ";\n";
+    print(os, "const long long i${D} = ${QUOTIENT} % ${SIZE};\n",
+          {{"D", std::to_string(d)},
+           {"QUOTIENT", inner.empty() ? "i" : "(i / (" + inner + "))"},
+           {"SIZE", sizes[d]}});
   }
-  os << loads << body;
+  os << body.str();
   return success();
 }
+
+/// The kernel over the flat index i < n of its output shape.
+constexpr const char *kElementwiseCuda = R"(
+${SIGNATURE} {
+  const long long n = ${COUNT};
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+       i += (long long)gridDim.x * blockDim.x) {
+    ${ITERATION}
+  }
+}
+)";
+constexpr const char *kElementwiseCpp = R"(
+${SIGNATURE} {
+  const long long n = ${COUNT};
+  for (long long i = 0; i < n; ++i) {
+    ${ITERATION}
+  }
+}
+${ENTRY}
+)";
 
 FailureOr<GeneratedKernel>
 kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
@@ -129,31 +153,23 @@ kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
   SmallVector<SmallVector<std::string, 1>> outputs;
   for (unsigned n = 0; n < generated.numOutputs; ++n)
     outputs.push_back({"out" + std::to_string(n)});
-  std::string iteration;
-  llvm::raw_string_ostream iterationOs(iteration);
+  Code iteration;
   unsigned next = 0;
-  if (failed(emitElementwiseIteration(iterationOs, kernel, sizes, inputs,
-                                      outputs, "    ", next)))
+  if (failed(emitElementwiseIteration(iteration.os, kernel, sizes, inputs,
+                                      outputs, next)))
     return failure();
 
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  writeKernelComment(os, kernel);
-  os << signature(kernel, generated, target) << " {\n";
   std::string count;
   for (size_t d = 0; d < shape.size(); ++d)
     count += (d ? " * " : "") + sizes[d];
-  os << "  const long long n = " << (count.empty() ? "1LL" : count) << ";\n";
-  if (target == Target::cuda)
-    os << "  for (long long i = blockIdx.x * (long long)blockDim.x + "
-          "threadIdx.x; i < n;\n       i += (long long)gridDim.x * "
-          "blockDim.x) {\n";
-  else
-    os << "  for (long long i = 0; i < n; ++i) {\n";
-  os << iteration << "  }\n}\n";
-  if (target == Target::cpp)
-    os << cppEntry(kernel, generated);
-  generated.source = std::move(text);
+  Code text;
+  writeKernelComment(text.os, kernel);
+  print(text.os, target == Target::cuda ? kElementwiseCuda : kElementwiseCpp,
+        {{"SIGNATURE", signature(kernel, generated, target)},
+         {"COUNT", count.empty() ? "1LL" : count},
+         {"ITERATION", iteration.str()},
+         {"ENTRY", target == Target::cpp ? cppEntry(kernel, generated) : ""}});
+  generated.source = text.str();
 
   // One thread per element, the schedule's block of them a block.
   if (failed(setElementwiseBlock(kernel, target, generated)))

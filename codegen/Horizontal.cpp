@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/CodegenUtils.h"
+#include "codegen/Template.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 
@@ -34,6 +35,39 @@ struct Segment {
   int64_t elements = 0;
   std::string iteration;
 };
+
+/// The segments laid end to end, one grid-stride loop; ${SEGMENTS} are
+/// kSegmentCuda's, chained by `else`.
+constexpr const char *kHorizontalCuda = R"(
+${SIGNATURE} {
+  // The segments laid end to end: t = segment start + i.
+  const long long n = ${TOTAL}LL;
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n;
+       t += (long long)gridDim.x * blockDim.x) {
+    ${SEGMENTS}
+    }
+  }
+}
+)";
+constexpr const char *kSegmentCuda = R"(
+${ELSE}if (t < ${END}LL) { // segment ${K}: ${NAME}
+  const long long i = t - ${START}LL;
+  ${ITERATION}
+)";
+
+/// The segments one after the other; ${SEGMENTS} are kSegmentCpp's.
+constexpr const char *kHorizontalCpp = R"(
+${SIGNATURE} {
+  ${SEGMENTS}
+}
+${ENTRY}
+)";
+constexpr const char *kSegmentCpp = R"(
+// segment ${K}: ${NAME}
+for (long long i = 0; i < ${ELEMENTS}LL; ++i) {
+  ${ITERATION}
+}
+)";
 
 } // namespace
 
@@ -75,48 +109,37 @@ kiln::codegen::generateHorizontal(KernelOp kernel, llvm::StringRef symbol,
     for (int64_t size : type.getShape())
       sizes.push_back(std::to_string(size) + "LL");
 
-    Segment s{segment, type.getNumElements(), ""};
-    llvm::raw_string_ostream os(s.iteration);
-    if (failed(emitElementwiseIteration(
-            os, segment, sizes, inputs, outputs,
-            target == Target::cuda ? "      " : "    ", next)))
+    Code iteration;
+    if (failed(emitElementwiseIteration(iteration.os, segment, sizes, inputs,
+                                        outputs, next)))
       return failure();
-    segments.push_back(std::move(s));
+    segments.push_back({segment, type.getNumElements(), iteration.str()});
   }
   if (segments.empty())
     return kernel.emitError("a horizontal kernel without segments");
 
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  writeKernelComment(os, kernel);
-  os << signature(kernel, generated, target) << " {\n";
-  int64_t total = 0;
-  for (const Segment &s : segments)
-    total += s.elements;
-  if (target == Target::cuda) {
-    os << "  // The segments laid end to end: t = segment start + i.\n"
-       << "  const long long n = " << total << "LL;\n"
-       << "  for (long long t = blockIdx.x * (long long)blockDim.x + "
-          "threadIdx.x; t < n;\n       t += (long long)gridDim.x * "
-          "blockDim.x) {\n";
-    int64_t start = 0;
-    for (auto [k, s] : llvm::enumerate(segments)) {
-      int64_t end = start + s.elements;
-      os << "    " << (k ? "} else " : "") << "if (t < " << end
-         << "LL) { // segment " << k << ": " << s.kernel.getName() << "\n"
-         << "      const long long i = t - " << start << "LL;\n"
-         << s.iteration;
-      start = end;
-    }
-    os << "    }\n  }\n}\n";
-  } else {
-    for (auto [k, s] : llvm::enumerate(segments))
-      os << "  // segment " << k << ": " << s.kernel.getName() << "\n"
-         << "  for (long long i = 0; i < " << s.elements << "LL; ++i) {\n"
-         << s.iteration << "  }\n";
-    os << "}\n" << cppEntry(kernel, generated);
+  Code body;
+  int64_t start = 0;
+  for (auto [k, s] : llvm::enumerate(segments)) {
+    print(body.os, target == Target::cuda ? kSegmentCuda : kSegmentCpp,
+          {{"ELSE", k ? "} else " : ""},
+           {"K", std::to_string(k)},
+           {"NAME", s.kernel.getName().str()},
+           {"START", std::to_string(start)},
+           {"END", std::to_string(start + s.elements)},
+           {"ELEMENTS", std::to_string(s.elements)},
+           {"ITERATION", s.iteration}});
+    start += s.elements;
   }
-  generated.source = std::move(text);
+  int64_t total = start;
+  Code text;
+  writeKernelComment(text.os, kernel);
+  print(text.os, target == Target::cuda ? kHorizontalCuda : kHorizontalCpp,
+        {{"SIGNATURE", signature(kernel, generated, target)},
+         {"TOTAL", std::to_string(total)},
+         {"SEGMENTS", body.str()},
+         {"ENTRY", target == Target::cpp ? cppEntry(kernel, generated) : ""}});
+  generated.source = text.str();
 
   // One thread per element of all the segments, the schedule's block of
   // them a block.

@@ -60,6 +60,19 @@ using namespace mlir;
 using namespace kiln;
 using namespace kiln::codegen;
 
+/// emitScalarOps at an indent string (until this generator writes through
+/// a raw_indented_ostream).
+static LogicalResult emitScalarOpsAt(raw_ostream &os, ArrayRef<Operation *> ops,
+                                     DenseMap<Value, std::string> &locals,
+                                     StringRef indent, StringRef flatIndex,
+                                     unsigned &next) {
+  assert(indent.size() % 2 == 0 && "indents are steps of two");
+  raw_indented_ostream indented(os);
+  for (size_t i = 0; i < indent.size(); i += 2)
+    indented.indent();
+  return emitScalarOps(indented, ops, locals, flatIndex, next);
+}
+
 namespace {
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -215,7 +228,7 @@ LogicalResult MatmulEmitter::emitEpilogue(raw_ostream &os, StringRef indent,
     locals[arg] = local;
   }
   unsigned next = 0;
-  if (failed(emitScalarOps(os, ops, locals, indent, "idx", next)))
+  if (failed(emitScalarOpsAt(os, ops, locals, indent, "idx", next)))
     return failure();
   for (auto [n, v] : llvm::enumerate(yield->getOperands()))
     os << indent << "out" << n << "[idx] = " << locals.lookup(v) << ";\n";

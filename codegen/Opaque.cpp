@@ -70,6 +70,7 @@
 
 #include "codegen/CodegenUtils.h"
 #include "codegen/DeviceSources.h"
+#include "codegen/Template.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/StringExtras.h"
@@ -445,7 +446,7 @@ std::string emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
       {"SYM", sym},
       {"SLICE", t.splits > 1 ? kSliceFormula : "GK"}};
   if (t.splits > 1)
-    e.globals += substitute(
+    e.globals += fill(
         "// Split-K workspace of ${SYM}: each block's partial tile, "
         "[SPLITS][TILES][BM * BN],\n"
         "// and per output tile the number of its blocks done (zero between "
@@ -454,7 +455,7 @@ std::string emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
         "${BN}];\n"
         "__device__ unsigned ${SYM}_arrivals[${TILES}];\n",
         values);
-  std::string text = substitute(
+  std::string text = fill(
       "  // Implicit GEMM C[GM, GN] = A[GM, GK] B[GK, GN], schedule\n"
       "  // ${SCHEDULE}:\n" +
           g.what +
@@ -513,7 +514,7 @@ std::string emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
           "  }\n",
       values);
   if (t.splits > 1)
-    text += substitute(
+    text += fill(
         "  // Split-K: every block stores its partial tile; the last block "
         "of a tile to\n"
         "  // arrive (an integer atomic counts them) adds the SPLITS partials "
@@ -550,23 +551,23 @@ std::string emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
         "  if (tid == 0)\n"
         "    ${SYM}_arrivals[tile] = 0; // ready for the next launch\n",
         values);
-  text += substitute("  // The stores.\n"
-                     "#pragma unroll\n"
-                     "  for (int i = 0; i < TM; ++i) {\n"
-                     "    const I m = m0 + tm + i * (BM / TM);\n"
-                     "    if (m >= GM)\n"
-                     "      continue;\n" +
-                         g.storeSetup +
-                         "#pragma unroll\n"
-                         "    for (int j = 0; j < TN; ++j) {\n"
-                         "      const I col = n0 + tn * TN + j;\n"
-                         "      if (col < GN)\n"
-                         "        out0[" +
-                         g.storeAt +
-                         "] = acc[i][j];\n"
-                         "    }\n"
-                         "  }\n",
-                     values);
+  text += fill("  // The stores.\n"
+               "#pragma unroll\n"
+               "  for (int i = 0; i < TM; ++i) {\n"
+               "    const I m = m0 + tm + i * (BM / TM);\n"
+               "    if (m >= GM)\n"
+               "      continue;\n" +
+                   g.storeSetup +
+                   "#pragma unroll\n"
+                   "    for (int j = 0; j < TN; ++j) {\n"
+                   "      const I col = n0 + tn * TN + j;\n"
+                   "      if (col < GN)\n"
+                   "        out0[" +
+                   g.storeAt +
+                   "] = acc[i][j];\n"
+                   "    }\n"
+                   "  }\n",
+               values);
   LaunchConfig &launch = e.generated.launch;
   launch.grid[0] = OpaqueEmitter::extent(g.m, t.bm);
   launch.grid[1] = OpaqueEmitter::extent(g.n, t.bn);
@@ -843,7 +844,7 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
   }
   std::string weightIndex = OpaqueEmitter::split(
       "e", {s->O, s->C, s->KH, s->KW}, {"o", "c", "kh", "kw"}, "    ");
-  body = substitute(
+  body = fill(
       "  // The CUDA kernel's sum: slices of kSlice terms (n, oh, ow) each "
       "summed in\n"
       "  // order, then the slices' sums in order.\n"

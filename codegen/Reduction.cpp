@@ -50,6 +50,19 @@ using namespace mlir;
 using namespace kiln;
 using namespace kiln::codegen;
 
+/// emitScalarOps at an indent string (until this generator writes through
+/// a raw_indented_ostream).
+static LogicalResult emitScalarOpsAt(raw_ostream &os, ArrayRef<Operation *> ops,
+                                     DenseMap<Value, std::string> &locals,
+                                     StringRef indent, StringRef flatIndex,
+                                     unsigned &next) {
+  assert(indent.size() % 2 == 0 && "indents are steps of two");
+  raw_indented_ostream indented(os);
+  for (size_t i = 0; i < indent.size(); i += 2)
+    indented.indent();
+  return emitScalarOps(indented, ops, locals, flatIndex, next);
+}
+
 namespace {
 
 /// What R computes per output row.
@@ -435,8 +448,8 @@ LogicalResult Emitter::emitPrologue(raw_ostream &os, StringRef ind,
            llvm::to_vector(llvm::map_range(
                dims, [](const Dim &d) -> std::string { return d.expr; })),
            flat, locals);
-  if (failed(emitScalarOps(os, constants, locals, ind, flat, next)) ||
-      failed(emitScalarOps(os, prologue, locals, ind, flat, next)))
+  if (failed(emitScalarOpsAt(os, constants, locals, ind, flat, next)) ||
+      failed(emitScalarOpsAt(os, prologue, locals, ind, flat, next)))
     return failure();
   if (writesPrologue)
     writeYields(os, ind, flat, locals, /*prologueValues=*/true);
@@ -450,8 +463,8 @@ LogicalResult Emitter::emitEpilogue(raw_ostream &os, StringRef ind,
   for (Operation *op : epilogue)
     llvm::append_range(values, op->getOperands());
   loadArgs(os, ind, values, outShape, outSizes, flat, locals);
-  if (failed(emitScalarOps(os, constants, locals, ind, flat, next)) ||
-      failed(emitScalarOps(os, epilogue, locals, ind, flat, next)))
+  if (failed(emitScalarOpsAt(os, constants, locals, ind, flat, next)) ||
+      failed(emitScalarOpsAt(os, epilogue, locals, ind, flat, next)))
     return failure();
   writeYields(os, ind, flat, locals, /*prologueValues=*/false);
   return success();
