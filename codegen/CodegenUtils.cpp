@@ -9,6 +9,8 @@
 #include "codegen/CodegenUtils.h"
 #include "codegen/Template.h"
 
+#include "ir/ScalarSemantics.h"
+
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/StringExtras.h"
@@ -100,108 +102,34 @@ FailureOr<std::string>
 kiln::codegen::scalarExpression(Operation *op,
                                 llvm::function_ref<std::string(Value)> operand,
                                 llvm::StringRef flatIndex) {
-  auto in = [&](unsigned i) { return operand(op->getOperand(i)); };
   Type type = elementOf(op->getResult(0));
-  auto lit = [&](double v) { return literal(v, type); };
-  auto call = [&](llvm::StringRef f, const std::string &a) {
-    return math(f, type) + "(" + a + ")";
-  };
-  auto gelu = [&](GeluApproximation approximation, const std::string &x) {
-    if (approximation == GeluApproximation::tanh) {
-      std::string inner = lit(std::sqrt(2.0 / M_PI)) + " * (" + x + " + " +
-                          lit(0.044715) + " * " + x + " * " + x + " * " + x +
-                          ")";
-      return lit(0.5) + " * " + x + " * (" + lit(1) + " + " +
-             call("tanh", inner) + ")";
-    }
-    return lit(0.5) + " * " + x + " * (" + lit(1) + " + " +
-           call("erf", x + " * " + lit(M_SQRT1_2)) + ")";
-  };
-  std::optional<std::string> result =
-      llvm::TypeSwitch<Operation *, std::optional<std::string>>(op)
-          .Case([&](NegOp) { return "-(" + in(0) + ")"; })
-          .Case([&](AbsOp) {
-            return llvm::isa<FloatType>(type)
-                       ? call("fabs", in(0))
-                       : "(" + in(0) + " < 0 ? -" + in(0) + " : " + in(0) + ")";
-          })
-          .Case([&](ExpOp) { return call("exp", in(0)); })
-          .Case([&](LogOp) { return call("log", in(0)); })
-          .Case([&](TanhOp) { return call("tanh", in(0)); })
-          .Case([&](SqrtOp) { return call("sqrt", in(0)); })
-          .Case([&](CosOp) { return call("cos", in(0)); })
-          .Case([&](SinOp) { return call("sin", in(0)); })
-          .Case([&](FloorOp) { return call("floor", in(0)); })
-          .Case([&](RsqrtOp) { return lit(1) + " / " + call("sqrt", in(0)); })
-          .Case([&](SigmoidOp) {
-            return lit(1) + " / (" + lit(1) + " + " +
-                   call("exp", "-(" + in(0) + ")") + ")";
-          })
-          .Case([&](ReluOp) {
-            return "(" + in(0) + " > " + lit(0) + " ? " + in(0) + " : " +
-                   lit(0) + ")";
-          })
-          .Case([&](GeluOp g) { return gelu(g.getApproximate(), in(0)); })
-          .Case([&](CastOp) { return "(" + cType(type) + ")(" + in(0) + ")"; })
-          .Case([&](AddOp) { return in(0) + " + " + in(1); })
-          .Case([&](SubOp) { return in(0) + " - " + in(1); })
-          .Case([&](MulOp) { return in(0) + " * " + in(1); })
-          .Case([&](DivOp) { return in(0) + " / " + in(1); })
-          // As std::max and std::min choose, also for NaN.
-          .Case([&](MaxOp) {
-            return "(" + in(0) + " < " + in(1) + " ? " + in(1) + " : " + in(0) +
-                   ")";
-          })
-          .Case([&](MinOp) {
-            return "(" + in(1) + " < " + in(0) + " ? " + in(1) + " : " + in(0) +
-                   ")";
-          })
-          .Case([&](PowOp) { return call("pow", in(0) + ", " + in(1)); })
-          .Case([&](CmpOp c) {
-            static const char *ops[] = {"==", "!=", "<", "<=", ">", ">="};
-            return in(0) + " " + ops[static_cast<int>(c.getPredicate())] + " " +
-                   in(1);
-          })
-          .Case([&](SelectOp) {
-            return "(" + in(0) + " ? " + in(1) + " : " + in(2) + ")";
-          })
-          .Case([&](BroadcastOp) { return in(0); }) // loaded by broadcasting
-          .Case([&](DropoutOp d) {
-            // The mask is Philox of (seed, stream, element index), as in
-            // the reference executor and in the backward pass.
-            double rate = d.getRate().convertToDouble();
-            return "(kiln_uniform01(*seed, " +
-                   std::to_string(static_cast<uint64_t>(d.getStream())) +
-                   "ULL, (unsigned long long)(" + flatIndex.str() + ")) >= " +
-                   literal(rate, Float64Type::get(op->getContext())) + " ? " +
-                   in(0) + " * " + lit(1.0 / (1.0 - rate)) + " : " + lit(0) +
-                   ")";
-          })
-          .Case([&](GeluGradOp g) -> std::optional<std::string> {
-            std::string x = in(0);
-            if (g.getApproximate() == GeluApproximation::tanh) {
-              // d/dx of 0.5 x (1 + tanh(u)), u = k (x + 0.044715 x^3).
-              double k = std::sqrt(2.0 / M_PI);
-              std::string t =
-                  call("tanh", lit(k) + " * (" + x + " + " + lit(0.044715) +
-                                   " * " + x + " * " + x + " * " + x + ")");
-              std::string du = lit(k) + " * (" + lit(1) + " + " +
-                               lit(3 * 0.044715) + " * " + x + " * " + x + ")";
-              return in(1) + " * (" + lit(0.5) + " * (" + lit(1) + " + " + t +
-                     ") + " + lit(0.5) + " * " + x + " * (" + lit(1) + " - " +
-                     t + " * " + t + ") * " + du + ")";
-            }
-            std::string cdf = lit(0.5) + " * (" + lit(1) + " + " +
-                              call("erf", x + " * " + lit(M_SQRT1_2)) + ")";
-            std::string pdf = call("exp", lit(-0.5) + " * " + x + " * " + x) +
-                              " * " + lit(1 / std::sqrt(2 * M_PI));
-            return in(1) + " * (" + cdf + " + " + x + " * " + pdf + ")";
-          })
-          .Default([](Operation *) { return std::nullopt; });
-  if (!result)
+  // Loaded by broadcasting: the operand's element is the result's.
+  if (llvm::isa<BroadcastOp>(op))
+    return operand(op->getOperand(0));
+  if (auto dropout = llvm::dyn_cast<DropoutOp>(op)) {
+    // The mask is Philox of (seed, stream, element index), as in the
+    // reference executor and in the backward pass.
+    double rate = dropout.getRate().convertToDouble();
+    return "(kiln_uniform01(*seed, " +
+           std::to_string(static_cast<uint64_t>(dropout.getStream())) +
+           "ULL, (unsigned long long)(" + flatIndex.str() +
+           ")) >= " + literal(rate, Float64Type::get(op->getContext())) +
+           " ? " + operand(op->getOperand(0)) + " * " +
+           literal(1.0 / (1.0 - rate), type) + " : " + literal(0, type) + ")";
+  }
+  std::optional<ScalarSemantics> semantics = scalarSemantics(op);
+  if (!semantics)
     return op->emitError("code generation does not handle '")
            << op->getName() << "' as scalar code";
-  return *result;
+  CSpelling spelling{[&](double value) { return literal(value, type); },
+                     [&](StringRef name, StringRef arguments) {
+                       return math(name, type) + "(" + arguments.str() + ")";
+                     },
+                     cType(type)};
+  SmallVector<std::string> operands;
+  for (Value v : op->getOperands())
+    operands.push_back(operand(v));
+  return semantics->spell(operands, spelling);
 }
 
 FailureOr<std::string> kiln::codegen::constantLiteral(Operation *op) {

@@ -47,9 +47,11 @@ std::string locationOf(mlir::Operation *op);
 bool isScalarOp(mlir::Operation *op);
 
 /// The C expression computing one element of `op`'s result (an op for which
-/// isScalarOp holds), given the expressions of its operands' elements.
-/// `flatIndex` names the flat index of the element in the result tensor
-/// (dropout draws its mask from it). Fails with an error at the op.
+/// isScalarOp holds), given the expressions of its operands' elements: the
+/// spelling of the dialect's table of scalar ops (ir/ScalarSemantics.h),
+/// and dropout's mask. `flatIndex` names the flat index of the element in
+/// the result tensor (dropout draws its mask from it). Fails with an error
+/// at the op.
 mlir::FailureOr<std::string>
 scalarExpression(mlir::Operation *op,
                  llvm::function_ref<std::string(mlir::Value)> operand,

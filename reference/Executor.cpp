@@ -10,6 +10,7 @@
 #include "reference/Kernels.h"
 
 #include "ir/KilnDialect.h"
+#include "ir/ScalarSemantics.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/DenseMap.h"
@@ -22,8 +23,6 @@ using namespace kiln;
 using namespace kiln::reference;
 
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
 
 /// Evaluates one op; the result goes to `out`.
 class OpEvaluator {
@@ -46,12 +45,13 @@ public:
     auto in = [&](unsigned i) -> const Tensor & {
       return values.find(op->getOperand(i))->second;
     };
-    auto unary = [&](double (*f)(double)) {
-      return Result(map(in(0), resultType(), f));
-    };
-    auto binary = [&](auto f) {
-      return zip({&in(0), &in(1)}, resultType(),
-                 [&](ArrayRef<double> v) { return f(v[0], v[1]); });
+    auto store = [&](Result result) -> LogicalResult {
+      if (!result) {
+        op->emitError() << llvm::toString(result.takeError());
+        return failure();
+      }
+      values[op->getResult(0)] = std::move(*result);
+      return success();
     };
 
     // Ops with several results.
@@ -71,6 +71,15 @@ public:
       return storeAll(attentionGradKv(in(0), in(1), in(2), in(3), in(4), in(5),
                                       a.getCausal(),
                                       a.getScale().convertToDouble()));
+
+    // Scalar ops: the dialect's table (ir/ScalarSemantics.h) over the
+    // broadcast of the operands.
+    if (std::optional<ScalarSemantics> scalar = scalarSemantics(op)) {
+      SmallVector<const Tensor *> operands;
+      for (unsigned i = 0; i < op->getNumOperands(); ++i)
+        operands.push_back(&in(i));
+      return store(reference::zip(operands, resultType(), scalar->evaluate));
+    }
 
     std::optional<Result> result =
         llvm::TypeSwitch<Operation *, std::optional<Result>>(op)
@@ -104,105 +113,6 @@ public:
                 return std::nullopt;
               }
               return Result(it->second);
-            })
-            // Elementwise unary.
-            .Case([&](NegOp) { return unary([](double x) { return -x; }); })
-            .Case([&](AbsOp) {
-              return unary([](double x) { return std::fabs(x); });
-            })
-            .Case([&](ExpOp) {
-              return unary([](double x) { return std::exp(x); });
-            })
-            .Case([&](LogOp) {
-              return unary([](double x) { return std::log(x); });
-            })
-            .Case([&](TanhOp) {
-              return unary([](double x) { return std::tanh(x); });
-            })
-            .Case([&](SigmoidOp) {
-              return unary([](double x) { return 1.0 / (1.0 + std::exp(-x)); });
-            })
-            .Case([&](ReluOp) {
-              return unary([](double x) { return x > 0 ? x : 0.0; });
-            })
-            .Case([&](SqrtOp) {
-              return unary([](double x) { return std::sqrt(x); });
-            })
-            .Case([&](RsqrtOp) {
-              return unary([](double x) { return 1.0 / std::sqrt(x); });
-            })
-            .Case([&](CosOp) {
-              return unary([](double x) { return std::cos(x); });
-            })
-            .Case([&](SinOp) {
-              return unary([](double x) { return std::sin(x); });
-            })
-            .Case([&](FloorOp) {
-              return unary([](double x) { return std::floor(x); });
-            })
-            .Case([&](GeluOp g) {
-              if (g.getApproximate() == GeluApproximation::tanh)
-                return unary([](double x) {
-                  double k = std::sqrt(2.0 / kPi);
-                  return 0.5 * x *
-                         (1.0 + std::tanh(k * (x + 0.044715 * x * x * x)));
-                });
-              return unary([](double x) {
-                return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-              });
-            })
-            .Case([&](CastOp) {
-              return Result(
-                  map(in(0), resultType(), [](double x) { return x; }));
-            })
-            // Elementwise binary.
-            .Case([&](AddOp) {
-              return binary([](double a, double b) { return a + b; });
-            })
-            .Case([&](SubOp) {
-              return binary([](double a, double b) { return a - b; });
-            })
-            .Case([&](MulOp) {
-              return binary([](double a, double b) { return a * b; });
-            })
-            .Case([&](DivOp) {
-              bool integer = !isFloat(resultType());
-              return binary([integer](double a, double b) {
-                return integer ? std::trunc(a / b) : a / b;
-              });
-            })
-            .Case([&](MaxOp) {
-              return binary([](double a, double b) { return std::max(a, b); });
-            })
-            .Case([&](MinOp) {
-              return binary([](double a, double b) { return std::min(a, b); });
-            })
-            .Case([&](PowOp) {
-              return binary([](double a, double b) { return std::pow(a, b); });
-            })
-            .Case([&](CmpOp c) {
-              CmpPredicate p = c.getPredicate();
-              return binary([p](double a, double b) -> double {
-                switch (p) {
-                case CmpPredicate::eq:
-                  return a == b;
-                case CmpPredicate::ne:
-                  return a != b;
-                case CmpPredicate::lt:
-                  return a < b;
-                case CmpPredicate::le:
-                  return a <= b;
-                case CmpPredicate::gt:
-                  return a > b;
-                case CmpPredicate::ge:
-                  return a >= b;
-                }
-                return 0.0;
-              });
-            })
-            .Case([&](SelectOp) {
-              return zip({&in(0), &in(1), &in(2)}, resultType(),
-                         [](ArrayRef<double> v) { return v[0] ? v[1] : v[2]; });
             })
             // Matmul and layout.
             .Case([&](MatmulOp m) {
@@ -281,25 +191,6 @@ public:
             .Case([&](CrossEntropyGradOp) {
               return crossEntropyGrad(in(0), in(1), in(2));
             })
-            .Case([&](GeluGradOp g) {
-              bool approximate = g.getApproximate() == GeluApproximation::tanh;
-              return zip(
-                  {&in(0), &in(1)}, resultType(),
-                  [approximate](ArrayRef<double> v) {
-                    double x = v[0];
-                    if (approximate) {
-                      double k = std::sqrt(2.0 / kPi);
-                      double u = k * (x + 0.044715 * x * x * x);
-                      double t = std::tanh(u);
-                      double du = k * (1.0 + 3 * 0.044715 * x * x);
-                      return v[1] *
-                             (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
-                    }
-                    double cdf = 0.5 * (1.0 + std::erf(x / std::sqrt(2.0)));
-                    double pdf = std::exp(-0.5 * x * x) / std::sqrt(2.0 * kPi);
-                    return v[1] * (cdf + x * pdf);
-                  });
-            })
             .Case([&](Conv2dGradInputOp c) {
               return conv2dGradInput(in(0), in(1), in(2).shape, c.getStride(),
                                      c.getPadding());
@@ -351,12 +242,7 @@ public:
 
     if (!result)
       return failure();
-    if (!*result) {
-      op->emitError() << llvm::toString(result->takeError());
-      return failure();
-    }
-    values[op->getResult(0)] = std::move(**result);
-    return success();
+    return store(std::move(*result));
   }
 
 private:
