@@ -50,9 +50,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/CodegenUtils.h"
+#include "codegen/Template.h"
 
 #include "mlir/IR/BuiltinTypes.h"
-#include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
 
@@ -60,18 +60,207 @@ using namespace mlir;
 using namespace kiln;
 using namespace kiln::codegen;
 
-/// emitScalarOps at an indent string (until this generator writes through
-/// a raw_indented_ostream).
-static LogicalResult emitScalarOpsAt(raw_ostream &os, ArrayRef<Operation *> ops,
-                                     DenseMap<Value, std::string> &locals,
-                                     StringRef indent, StringRef flatIndex,
-                                     unsigned &next) {
-  assert(indent.size() % 2 == 0 && "indents are steps of two");
-  raw_indented_ostream indented(os);
-  for (size_t i = 0; i < indent.size(); i += 2)
-    indented.indent();
-  return emitScalarOps(indented, ops, locals, flatIndex, next);
+// The CUDA kernel's `#pragma unroll` lines start at column 0 of the
+// generated code, so its templates are written at their columns in the
+// kernel, and its parts that hold such lines (a tile's loads, split-K) are
+// placed at column 0.
+
+/// The CUDA kernel: ${LOAD_A} and ${LOAD_B} are kTileLoadsCuda's, ${SPLIT_K}
+/// is kSplitKCuda when the groups split k, ${READ_A} and ${READ_B} the
+/// components of the vectors read from the shared tiles.
+constexpr const char *kMatmulCuda = R"(
+${SIGNATURE} {
+  // Tiles: ${SCHEDULE}. A block
+  // computes ${BM} x ${BN} outputs in steps of ${BK} along k, each thread ${TM} x ${TN}
+  // of them; ${SPLIT} group(s) of ${GROUP} threads split k (group s takes the k tiles
+  // s, s + ${SPLIT}, ...). Launch: grid (ceil(M / ${BM}), ceil(N / ${BN}), batches),
+  // ${THREADS} threads, ${SHARED_BYTES} bytes of static shared memory. Global loads: ${LOAD_TYPE_A} (A),
+  // ${LOAD_TYPE_B} (B).
+  ${SIZES}
+  constexpr int BM = ${BM}, BN = ${BN}, BK = ${BK}, TM = ${TM}, TN = ${TN}, SPLIT = ${SPLIT};
+  constexpr int GROUP = ${GROUP}, THREADS = ${THREADS};
+  // A thread's rows are TM / VM runs of VM consecutive rows, BM / TM * VM apart
+  // (columns alike), so it reads them from shared memory as vectors and a
+  // warp's reads are consecutive.
+  constexpr int VM = ${VM}, VN = ${VN};
+  // Tiles are stored k-major (As[k][m], Bs[k][n]), rows padded by one vector
+  // (conflict-free transposing stores, aligned vector reads); two buffers per
+  // group: the next k tile is stored while this one is used.
+  constexpr int LDA = BM + ${PAD}, LDB = BN + ${PAD};
+  constexpr int A_TILE = BK * LDA, B_TILE = BK * LDB;
+  __shared__ __align__(16) ${T} smem[${SHARED}];
+  const int tid = threadIdx.x;
+  const int group = tid / GROUP, t = tid % GROUP;
+  const int ty = t / (BN / TN), tx = t % (BN / TN);
+  const long long rowBase = (long long)blockIdx.x * BM;
+  const long long colBase = (long long)blockIdx.y * BN;
+  ${BATCH}
+  ${BATCH_INDEX}
+  ${T} acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j)
+      acc[i][j] = 0;
+${LOAD_A}
+${LOAD_B}
+  // Each thread's TM x TN outer products, k in increasing order (the zeros
+  // past K add nothing).
+  auto multiply = [&](int buf) {
+    const ${T} *As = smem + (group * 2 + buf) * A_TILE;
+    const ${T} *Bs = smem + SPLIT * 2 * A_TILE + (group * 2 + buf) * B_TILE;
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      ${T} a[TM], b[TN];
+#pragma unroll
+      for (int c = 0; c < TM / VM; ++c) {
+        const ${READ_TYPE_A} x = *reinterpret_cast<const ${READ_TYPE_A} *>(&As[kk * LDA + c * (BM / TM) * VM + ty * VM]);
+        ${READ_A}
+      }
+#pragma unroll
+      for (int c = 0; c < TN / VN; ++c) {
+        const ${READ_TYPE_B} x = *reinterpret_cast<const ${READ_TYPE_B} *>(&Bs[kk * LDB + c * (BN / TN) * VN + tx * VN]);
+        ${READ_B}
+      }
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j)
+          acc[i][j] = ${FMA}(a[i], b[j], acc[i][j]);
+    }
+  };
+  // The k loop, double-buffered: the next tile's global loads are in flight
+  // while this one is multiplied; one barrier per step.
+  const long long steps = (K + SPLIT * BK - 1) / (SPLIT * BK);
+  loadA(group * BK);
+  loadB(group * BK);
+  storeA(0);
+  storeB(0);
+  __syncthreads();
+  for (long long step = 0; step < steps; ++step) {
+    const int buf = step & 1;
+    const bool more = step + 1 < steps;
+    if (more) {
+      loadA((step + 1) * SPLIT * BK + group * BK);
+      loadB((step + 1) * SPLIT * BK + group * BK);
+    }
+    multiply(buf);
+    if (more) {
+      storeA(buf ^ 1);
+      storeB(buf ^ 1);
+    }
+    __syncthreads();
+  }
+${SPLIT_K}
+  // The epilogue, in registers, and the stores.
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const long long row = rowBase + (i / VM) * (BM / TM) * VM + ty * VM + i % VM;
+    if (row >= M)
+      break;
+#pragma unroll
+    for (int j = 0; j < TN; ++j) {
+      const long long col = colBase + (j / VN) * (BN / TN) * VN + tx * VN + j % VN;
+      if (col >= N)
+        break;
+      ${EPILOGUE}
+    }
+  }
 }
+)";
+
+/// One tile's loads (loadA, storeA; loadB, storeB): ${CHECK_E} skips the
+/// vectors past the tile when the threads do not divide it; ${STORE} writes
+/// one vector, transposing a [rows, K] tile.
+constexpr const char *kTileLoadsCuda = R"(
+  // ${NAME} tile: ${NAME} is stored ${LAYOUT}; ${PER_THREAD} loads of ${VECTOR_TYPE} per thread.
+  ${VECTOR_TYPE} r${X}[${PER_THREAD}];
+  auto load${NAME} = [&](long long k0) {
+#pragma unroll
+    for (int l = 0; l < ${PER_THREAD}; ++l) {
+      const int e = t + l * GROUP;
+      ${INDEX}
+      const long long row = ${BASE} + r, k = k0 + kk;
+      r${X}[l] = ${VECTOR_TYPE}{};
+      if (${IN_BOUNDS})
+        r${X}[l] = *reinterpret_cast<const ${VECTOR_TYPE} *>(${NAME} + ${ADDRESS});
+    }
+  };
+  auto store${NAME} = [&](int buf) {
+    ${T} *s = smem + ${BUFFER};
+#pragma unroll
+    for (int l = 0; l < ${PER_THREAD}; ++l) {
+      const int e = t + l * GROUP;
+      ${CHECK_E}
+      ${INDEX}
+      ${STORE}
+    }
+  };
+)";
+
+/// Group 0 adds up the groups' partial sums.
+constexpr const char *kSplitKCuda = R"(
+  // Split-K: group 0 adds the other groups' partial sums in group order
+  // (deterministic), one group at a time through the tiles' shared memory;
+  // partial[(i * TN + j) * GROUP + t] keeps the accesses consecutive.
+  for (int s = 1; s < SPLIT; ++s) {
+    if (group == s)
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j)
+          smem[(i * TN + j) * GROUP + t] = acc[i][j];
+    __syncthreads();
+    if (group == 0)
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j)
+          acc[i][j] += smem[(i * TN + j) * GROUP + t];
+    __syncthreads();
+  }
+  if (group > 0)
+    return;
+)";
+
+/// The C++ kernel: ${PRODUCT} is kProductCpp, in kBatchLoopCpp when there
+/// are batch dimensions.
+constexpr const char *kMatmulCpp = R"(
+${SIGNATURE} {
+  // i-k-j: rows one at a time, columns in blocks of ${BLOCK_N} summed in acc[] over
+  // k in increasing order, then the epilogue.
+  ${SIZES}
+  ${PRODUCT}
+}
+${ENTRY}
+)";
+constexpr const char *kBatchLoopCpp = R"(
+for (long long batch = 0; batch < batches; ++batch) {
+  ${PRODUCT}
+}
+)";
+/// One batch's product and epilogue.
+constexpr const char *kProductCpp = R"(
+${BATCH_INDEX}
+for (long long row = 0; row < M; ++row) {
+  for (long long col0 = 0; col0 < N; col0 += ${BLOCK_N}) {
+    const long long width = N - col0 < ${BLOCK_N} ? N - col0 : ${BLOCK_N};
+    ${T} acc[${BLOCK_N}];
+    for (long long c = 0; c < width; ++c)
+      acc[c] = 0;
+    for (long long k = 0; k < K; ++k) {
+      const ${T} a = A[${A_INDEX}];
+      const ${T} *b = B + ${B_OFFSET};
+      for (long long c = 0; c < width; ++c)
+        acc[c] += a * b[${B_INDEX}];
+    }
+    for (long long c = 0; c < width; ++c) {
+      const long long col = col0 + c;
+      ${EPILOGUE}
+    }
+  }
+}
+)";
 
 namespace {
 
@@ -84,17 +273,17 @@ public:
                 Target target)
       : kernel(kernel), matmul(matmul), generated(generated), target(target) {}
 
-  LogicalResult emit(raw_ostream &os);
+  LogicalResult emit(raw_indented_ostream &os);
 
 private:
   std::string broadcastIndex(ArrayRef<int64_t> input,
                              ArrayRef<std::string> sizes,
                              ArrayRef<std::string> index, StringRef flat) const;
-  void emitSizes(raw_ostream &os);
-  void emitBatchIndex(raw_ostream &os, StringRef indent);
-  LogicalResult emitEpilogue(raw_ostream &os, StringRef indent, StringRef acc);
-  LogicalResult emitCuda(raw_ostream &os);
-  LogicalResult emitCpp(raw_ostream &os);
+  void emitSizes(raw_indented_ostream &os);
+  void emitBatchIndex(raw_indented_ostream &os);
+  LogicalResult emitEpilogue(raw_indented_ostream &os, StringRef acc);
+  LogicalResult emitCuda(raw_indented_ostream &os);
+  LogicalResult emitCpp(raw_indented_ostream &os);
 
   KernelOp kernel;
   MatmulOp matmul;
@@ -144,28 +333,30 @@ std::string MatmulEmitter::broadcastIndex(ArrayRef<int64_t> input,
 }
 
 /// M, N, K and the batch count as locals.
-void MatmulEmitter::emitSizes(raw_ostream &os) {
+void MatmulEmitter::emitSizes(raw_indented_ostream &os) {
   unsigned rank = outType.getRank();
-  os << "  const long long M = " << sizes[rank - 2]
-     << ", N = " << sizes[rank - 1] << ", K = " << kSize << ";\n";
+  print(os, "const long long M = ${M}, N = ${N}, K = ${K};\n",
+        {{"M", sizes[rank - 2]}, {"N", sizes[rank - 1]}, {"K", kSize}});
   std::string batches;
   for (unsigned d = 0; d < batchRank; ++d)
     batches += (d ? " * " : "") + sizes[d];
   if (batchRank)
-    os << "  const long long batches = " << batches << ";\n";
+    print(os, "const long long batches = ${BATCHES};\n",
+          {{"BATCHES", batches}});
 }
 
 /// The multi-index b0, b1, ... of `batch`, and the offsets of A's and B's
 /// matrices, as locals `A` and `B`.
-void MatmulEmitter::emitBatchIndex(raw_ostream &os, StringRef indent) {
+void MatmulEmitter::emitBatchIndex(raw_indented_ostream &os) {
   SmallVector<std::string> index;
   for (unsigned d = 0; d < batchRank; ++d) {
     std::string inner;
     for (unsigned k = d + 1; k < batchRank; ++k)
       inner += (inner.empty() ? "" : " * ") + sizes[k];
-    os << indent << "const long long b" << d << " = "
-       << (inner.empty() ? "batch" : "(batch / (" + inner + "))") << " % "
-       << sizes[d] << ";\n";
+    print(os, "const long long b${D} = ${QUOTIENT} % ${SIZE};\n",
+          {{"D", std::to_string(d)},
+           {"QUOTIENT", inner.empty() ? "batch" : "(batch / (" + inner + "))"},
+           {"SIZE", sizes[d]}});
     index.push_back("b" + std::to_string(d));
   }
   ArrayRef<std::string> batchSizes(sizes.begin(), sizes.begin() + batchRank);
@@ -178,8 +369,11 @@ void MatmulEmitter::emitBatchIndex(raw_ostream &os, StringRef indent) {
                broadcastIndex(argType.getShape().drop_back(2), batchSizes,
                               index, "") +
                ") * " + elements.str();
-    os << indent << "const " << type << " *__restrict__ " << name << " = in"
-       << arg << offset << ";\n";
+    print(os, "const ${T} *__restrict__ ${NAME} = in${ARG}${OFFSET};\n",
+          {{"T", type},
+           {"NAME", name.str()},
+           {"ARG", std::to_string(arg)},
+           {"OFFSET", offset}});
   };
   matrix(lhsArg, "A", "(M * K)");
   matrix(rhsArg, "B", "(K * N)");
@@ -187,11 +381,11 @@ void MatmulEmitter::emitBatchIndex(raw_ostream &os, StringRef indent) {
 
 /// The epilogue of one output element at (batch, row, col) whose product
 /// is `acc`: loads of the inputs it reads, the fused ops, the stores.
-LogicalResult MatmulEmitter::emitEpilogue(raw_ostream &os, StringRef indent,
+LogicalResult MatmulEmitter::emitEpilogue(raw_indented_ostream &os,
                                           StringRef acc) {
   unsigned rank = outType.getRank();
-  os << indent << "const long long idx = ("
-     << (batchRank ? "batch * M + row" : "row") << ") * N + col;\n";
+  print(os, "const long long idx = (${ROW}) * N + col;\n",
+        {{"ROW", batchRank ? "batch * M + row" : "row"}});
   SmallVector<std::string> index;
   for (unsigned d = 0; d < batchRank; ++d)
     index.push_back("b" + std::to_string(d));
@@ -222,20 +416,23 @@ LogicalResult MatmulEmitter::emitEpilogue(raw_ostream &os, StringRef indent,
       return kernel.emitError("epilogue input ")
              << arg.getArgNumber() << " has a higher rank than the product";
     std::string local = "x" + std::to_string(arg.getArgNumber());
-    os << indent << "const " << cType(argType.getElementType()) << " " << local
-       << " = in" << arg.getArgNumber() << "["
-       << broadcastIndex(argType.getShape(), sizes, index, "idx") << "];\n";
+    print(os, "const ${T} ${X} = in${ARG}[${INDEX}];\n",
+          {{"T", cType(argType.getElementType())},
+           {"X", local},
+           {"ARG", std::to_string(arg.getArgNumber())},
+           {"INDEX", broadcastIndex(argType.getShape(), sizes, index, "idx")}});
     locals[arg] = local;
   }
   unsigned next = 0;
-  if (failed(emitScalarOpsAt(os, ops, locals, indent, "idx", next)))
+  if (failed(emitScalarOps(os, ops, locals, "idx", next)))
     return failure();
   for (auto [n, v] : llvm::enumerate(yield->getOperands()))
-    os << indent << "out" << n << "[idx] = " << locals.lookup(v) << ";\n";
+    print(os, "out${N}[idx] = ${V};\n",
+          {{"N", std::to_string(n)}, {"V", locals.lookup(v)}});
   return success();
 }
 
-LogicalResult MatmulEmitter::emitCuda(raw_ostream &os) {
+LogicalResult MatmulEmitter::emitCuda(raw_indented_ostream &os) {
   FailureOr<GemmScheduleAttr> schedule =
       requireSchedule<GemmScheduleAttr>(kernel, kCudaTarget);
   if (failed(schedule))
@@ -298,272 +495,169 @@ LogicalResult MatmulEmitter::emitCuda(raw_ostream &os) {
     return width == 1 ? value.str()
                       : value.str() + "." + std::string(1, "xyzw"[c]);
   };
-  std::string scheduleText;
-  llvm::raw_string_ostream(scheduleText) << *schedule;
-  os << llvm::formatv(
-      "  // Tiles: {0}. A block\n"
-      "  // computes {1} x {2} outputs in steps of {3} along k, each thread "
-      "{4} x {5}\n"
-      "  // of them; {6} group(s) of {7} threads split k (group s takes the "
-      "k tiles\n"
-      "  // s, s + {6}, ...). Launch: grid (ceil(M / {1}), ceil(N / {2}), "
-      "batches),\n"
-      "  // {8} threads, {9} bytes of static shared memory. Global loads: "
-      "{10} (A),\n"
-      "  // {11} (B).\n",
-      scheduleText, t.bm, t.bn, t.bk, t.tm, t.tn, t.split, t.threadsPerGroup(),
-      t.threads(), shared * elementBytes, vectorType(t.va), vectorType(t.vb));
-  emitSizes(os);
-  os << llvm::formatv(
-      "  constexpr int BM = {0}, BN = {1}, BK = {2}, TM = {3}, TN = {4}, "
-      "SPLIT = {5};\n"
-      "  constexpr int GROUP = {6}, THREADS = {7};\n"
-      "  // A thread's rows are TM / VM runs of VM consecutive rows, BM / TM "
-      "* VM apart\n"
-      "  // (columns alike), so it reads them from shared memory as vectors "
-      "and a\n"
-      "  // warp's reads are consecutive.\n"
-      "  constexpr int VM = {8}, VN = {9};\n"
-      "  // Tiles are stored k-major (As[k][m], Bs[k][n]), rows padded by "
-      "one vector\n"
-      "  // (conflict-free transposing stores, aligned vector reads); two "
-      "buffers per\n"
-      "  // group: the next k tile is stored while this one is used.\n"
-      "  constexpr int LDA = BM + {10}, LDB = BN + {10};\n"
-      "  constexpr int A_TILE = BK * LDA, B_TILE = BK * LDB;\n"
-      "  __shared__ __align__(16) {11} smem[{12}];\n",
-      t.bm, t.bn, t.bk, t.tm, t.tn, t.split, t.threadsPerGroup(), t.threads(),
-      vm, vn, w, type, shared);
-  os << "  const int tid = threadIdx.x;\n"
-        "  const int group = tid / GROUP, t = tid % GROUP;\n"
-        "  const int ty = t / (BN / TN), tx = t % (BN / TN);\n"
-        "  const long long rowBase = (long long)blockIdx.x * BM;\n"
-        "  const long long colBase = (long long)blockIdx.y * BN;\n";
-  if (batchRank)
-    os << "  const long long batch = blockIdx.z;\n";
-  emitBatchIndex(os, "  ");
-  os << "  " << type << " acc[TM][TN];\n"
-     << "#pragma unroll\n"
-        "  for (int i = 0; i < TM; ++i)\n"
-        "#pragma unroll\n"
-        "    for (int j = 0; j < TN; ++j)\n"
-        "      acc[i][j] = 0;\n";
 
   // Step 1: the loads, global memory to registers (ra, rb) and registers
   // to shared memory, in vectors of VA (VB) elements along the dimension
   // contiguous in global memory; consecutive threads take consecutive
   // vectors.
-  auto emitLoads = [&](StringRef name, bool rowsContiguous, int vector,
-                       int tile, StringRef matrix, StringRef limit,
-                       StringRef base, StringRef ld) {
+  auto tileLoads = [&](StringRef name, bool rowsContiguous, int vector,
+                       int tile, StringRef limit, StringRef base,
+                       StringRef buffer) {
     // `rowsContiguous`: the matrix is stored [K, rows] (k-major, like the
     // shared tile); otherwise [rows, K], and the store transposes.
     std::string vt = vectorType(vector);
     int64_t vectors = int64_t(tile) * t.bk / vector;
     int64_t perThread = ceilDiv(vectors, t.threadsPerGroup());
     bool exact = perThread * t.threadsPerGroup() == vectors;
-    std::string index =
+    std::string x = StringRef(name).lower();
+    std::string index = fill(
         rowsContiguous
-            ? "const int kk = e / (" + std::to_string(tile) + " / " +
-                  std::to_string(vector) + "), r = (e % (" +
-                  std::to_string(tile) + " / " + std::to_string(vector) +
-                  ")) * " + std::to_string(vector) + ";"
-            : "const int r = e / (BK / " + std::to_string(vector) +
-                  "), kk = (e % (BK / " + std::to_string(vector) + ")) * " +
-                  std::to_string(vector) + ";";
-    os << llvm::formatv(
-        "  // {0} tile: {1} is stored {2}; {3} loads of {4} per thread.\n"
-        "  {4} r{5}[{3}];\n"
-        "  auto load{0} = [&](long long k0) {{\n"
-        "#pragma unroll\n"
-        "    for (int l = 0; l < {3}; ++l) {{\n"
-        "      const int e = t + l * GROUP;\n"
-        "      {6}\n"
-        "      const long long row = {7} + r, k = k0 + kk;\n"
-        "      r{5}[l] = {4}{{};\n"
-        "      if ({8}row < {9} && k < K)\n"
-        "        r{5}[l] = *reinterpret_cast<const {4} *>({1} + {10});\n"
-        "    }\n"
-        "  };\n",
-        name, matrix,
-        rowsContiguous ? "[K, " + limit.str() + "]"
-                       : "[" + limit.str() + ", K]",
-        perThread, vt, StringRef(name).lower(), index, base,
-        exact ? "" : "e < " + std::to_string(vectors) + " && ", limit,
-        rowsContiguous ? "k * " + limit.str() + " + row" : "row * K + k");
-    os << llvm::formatv("  auto store{0} = [&](int buf) {{\n"
-                        "    {1} *s = smem + {2};\n"
-                        "#pragma unroll\n"
-                        "    for (int l = 0; l < {3}; ++l) {{\n"
-                        "      const int e = t + l * GROUP;\n",
-                        name, type, ld, perThread);
+            ? "const int kk = e / (${TILE} / ${V}), r = (e % (${TILE} / ${V})) "
+              "* ${V};"
+            : "const int r = e / (BK / ${V}), kk = (e % (BK / ${V})) * ${V};",
+        {{"TILE", std::to_string(tile)}, {"V", std::to_string(vector)}});
+    std::string inBounds = "row < " + limit.str() + " && k < K";
     if (!exact)
-      os << "      if (e >= " << vectors << ")\n        break;\n";
-    os << "      " << index << "\n";
-    std::string reg = "r" + StringRef(name).lower() + "[l]";
-    std::string stride = name == "A" ? "LDA" : "LDB";
+      inBounds = "e < " + std::to_string(vectors) + " && " + inBounds;
+    Code checkE;
+    if (!exact)
+      print(checkE.os, "if (e >= ${VECTORS})\n  break;\n",
+            {{"VECTORS", std::to_string(vectors)}});
+    Code store;
+    std::string ld = name == "A" ? "LDA" : "LDB";
+    std::string reg = "r" + x + "[l]";
     if (rowsContiguous)
-      os << "      *reinterpret_cast<" << vt << " *>(&s[kk * " << stride
-         << " + r]) = " << reg << ";\n";
+      print(store.os,
+            "*reinterpret_cast<${VECTOR_TYPE} *>(&s[kk * ${LD} + r]) = "
+            "${REG};\n",
+            {{"VECTOR_TYPE", vt}, {"LD", ld}, {"REG", reg}});
     else
       for (int c = 0; c < vector; ++c)
-        os << "      s[(kk + " << c << ") * " << stride
-           << " + r] = " << component(reg, c, vector) << ";\n";
-    os << "    }\n  };\n";
+        print(store.os, "s[(kk + ${C}) * ${LD} + r] = ${VALUE};\n",
+              {{"C", std::to_string(c)},
+               {"LD", ld},
+               {"VALUE", component(reg, c, vector)}});
+    Code loads;
+    print(loads.os, kTileLoadsCuda,
+          {{"NAME", name.str()},
+           {"X", x},
+           {"T", type},
+           {"LAYOUT", rowsContiguous ? "[K, " + limit.str() + "]"
+                                     : "[" + limit.str() + ", K]"},
+           {"PER_THREAD", std::to_string(perThread)},
+           {"VECTOR_TYPE", vt},
+           {"INDEX", index},
+           {"BASE", base.str()},
+           {"IN_BOUNDS", inBounds},
+           {"ADDRESS",
+            rowsContiguous ? "k * " + limit.str() + " + row" : "row * K + k"},
+           {"BUFFER", buffer.str()},
+           {"CHECK_E", checkE.str()},
+           {"STORE", store.str()}});
+    return loads.str();
   };
-  emitLoads("A", tl, t.va, t.bm, "A", "M", "rowBase",
-            "(group * 2 + buf) * A_TILE");
-  emitLoads("B", !tr, t.vb, t.bn, "B", "N", "colBase",
-            "SPLIT * 2 * A_TILE + (group * 2 + buf) * B_TILE");
 
-  // Step 2: the register-blocked product.
-  auto emitRead = [&](StringRef tile, StringRef reg, StringRef count,
-                      StringRef v, int width, StringRef stride, StringRef runs,
-                      StringRef self) {
-    os << "#pragma unroll\n"
-       << "      for (int c = 0; c < " << count << " / " << v << "; ++c) {\n"
-       << "        const " << vectorType(width)
-       << " x = *reinterpret_cast<const " << vectorType(width) << " *>(&"
-       << tile << "[kk * " << stride << " + c * " << runs << " * " << v << " + "
-       << self << " * " << v << "]);\n";
+  // Step 2: the register-blocked product reads a thread's rows (columns)
+  // from the shared tiles as vectors of `width`, split into `reg`.
+  auto readComponents = [&](StringRef reg, StringRef v, int width) {
+    Code read;
     for (int c = 0; c < width; ++c)
-      os << "        " << reg << "[c * " << v << " + " << c
-         << "] = " << component("x", c, width) << ";\n";
-    os << "      }\n";
+      print(read.os, "${REG}[c * ${V} + ${C}] = ${VALUE};\n",
+            {{"REG", reg.str()},
+             {"V", v.str()},
+             {"C", std::to_string(c)},
+             {"VALUE", component("x", c, width)}});
+    return read.str();
   };
-  os << "  // Each thread's TM x TN outer products, k in increasing order "
-        "(the zeros\n"
-        "  // past K add nothing).\n"
-        "  auto multiply = [&](int buf) {\n"
-     << "    const " << type << " *As = smem + (group * 2 + buf) * A_TILE;\n"
-     << "    const " << type
-     << " *Bs = smem + SPLIT * 2 * A_TILE + (group * 2 + buf) * B_TILE;\n"
-     << "#pragma unroll\n"
-        "    for (int kk = 0; kk < BK; ++kk) {\n"
-     << "      " << type << " a[TM], b[TN];\n";
-  emitRead("As", "a", "TM", "VM", vm, "LDA", "(BM / TM)", "ty");
-  emitRead("Bs", "b", "TN", "VN", vn, "LDB", "(BN / TN)", "tx");
-  os << "#pragma unroll\n"
-        "      for (int i = 0; i < TM; ++i)\n"
-        "#pragma unroll\n"
-        "        for (int j = 0; j < TN; ++j)\n"
-     << "          acc[i][j] = " << (type == "double" ? "fma" : "fmaf")
-     << "(a[i], b[j], acc[i][j]);\n"
-     << "    }\n"
-        "  };\n";
-  os << "  // The k loop, double-buffered: the next tile's global loads are "
-        "in flight\n"
-        "  // while this one is multiplied; one barrier per step.\n"
-        "  const long long steps = (K + SPLIT * BK - 1) / (SPLIT * BK);\n"
-        "  loadA(group * BK);\n"
-        "  loadB(group * BK);\n"
-        "  storeA(0);\n"
-        "  storeB(0);\n"
-        "  __syncthreads();\n"
-        "  for (long long step = 0; step < steps; ++step) {\n"
-        "    const int buf = step & 1;\n"
-        "    const bool more = step + 1 < steps;\n"
-        "    if (more) {\n"
-        "      loadA((step + 1) * SPLIT * BK + group * BK);\n"
-        "      loadB((step + 1) * SPLIT * BK + group * BK);\n"
-        "    }\n"
-        "    multiply(buf);\n"
-        "    if (more) {\n"
-        "      storeA(buf ^ 1);\n"
-        "      storeB(buf ^ 1);\n"
-        "    }\n"
-        "    __syncthreads();\n"
-        "  }\n";
-  if (t.split > 1) {
-    os << "  // Split-K: group 0 adds the other groups' partial sums in "
-          "group order\n"
-          "  // (deterministic), one group at a time through the tiles' "
-          "shared memory;\n"
-          "  // partial[(i * TN + j) * GROUP + t] keeps the accesses "
-          "consecutive.\n"
-          "  for (int s = 1; s < SPLIT; ++s) {\n"
-          "    if (group == s)\n"
-          "#pragma unroll\n"
-          "      for (int i = 0; i < TM; ++i)\n"
-          "#pragma unroll\n"
-          "        for (int j = 0; j < TN; ++j)\n"
-          "          smem[(i * TN + j) * GROUP + t] = acc[i][j];\n"
-          "    __syncthreads();\n"
-          "    if (group == 0)\n"
-          "#pragma unroll\n"
-          "      for (int i = 0; i < TM; ++i)\n"
-          "#pragma unroll\n"
-          "        for (int j = 0; j < TN; ++j)\n"
-          "          acc[i][j] += smem[(i * TN + j) * GROUP + t];\n"
-          "    __syncthreads();\n"
-          "  }\n"
-          "  if (group > 0)\n"
-          "    return;\n";
-  }
-  os << "  // The epilogue, in registers, and the stores.\n"
-        "#pragma unroll\n"
-        "  for (int i = 0; i < TM; ++i) {\n"
-        "    const long long row = rowBase + (i / VM) * (BM / TM) * VM + ty "
-        "* VM + i % VM;\n"
-        "    if (row >= M)\n"
-        "      break;\n"
-        "#pragma unroll\n"
-        "    for (int j = 0; j < TN; ++j) {\n"
-        "      const long long col = colBase + (j / VN) * (BN / TN) * VN + tx "
-        "* VN + j % VN;\n"
-        "      if (col >= N)\n"
-        "        break;\n";
-  if (failed(emitEpilogue(os, "      ", "acc[i][j]")))
+
+  Code sizesCode, batchIndex, epilogue, splitK;
+  emitSizes(sizesCode.os);
+  emitBatchIndex(batchIndex.os);
+  if (failed(emitEpilogue(epilogue.os, "acc[i][j]")))
     return failure();
-  os << "    }\n"
-        "  }\n";
+  if (t.split > 1)
+    print(splitK.os, kSplitKCuda);
+  std::string scheduleText;
+  llvm::raw_string_ostream(scheduleText) << *schedule;
+
+  // Tell the compiler the block size, so that it may use more registers.
+  std::string header = signature(kernel, generated, target);
+  StringRef global = "__global__ void";
+  header.replace(header.find(global.str()), global.size(),
+                 fill("${GLOBAL} __launch_bounds__(${THREADS}, 1)",
+                      {{"GLOBAL", global.str()},
+                       {"THREADS", std::to_string(launch.block[0])}}));
+  print(
+      os, kMatmulCuda,
+      {{"SIGNATURE", header},
+       {"SCHEDULE", scheduleText},
+       {"BM", std::to_string(t.bm)},
+       {"BN", std::to_string(t.bn)},
+       {"BK", std::to_string(t.bk)},
+       {"TM", std::to_string(t.tm)},
+       {"TN", std::to_string(t.tn)},
+       {"SPLIT", std::to_string(t.split)},
+       {"GROUP", std::to_string(t.threadsPerGroup())},
+       {"THREADS", std::to_string(t.threads())},
+       {"SHARED_BYTES", std::to_string(shared * elementBytes)},
+       {"LOAD_TYPE_A", vectorType(t.va)},
+       {"LOAD_TYPE_B", vectorType(t.vb)},
+       {"SIZES", sizesCode.str()},
+       {"VM", std::to_string(vm)},
+       {"VN", std::to_string(vn)},
+       {"PAD", std::to_string(w)},
+       {"T", type},
+       {"SHARED", std::to_string(shared)},
+       {"BATCH", batchRank ? "const long long batch = blockIdx.z;" : ""},
+       {"BATCH_INDEX", batchIndex.str()},
+       {"LOAD_A", tileLoads("A", tl, t.va, t.bm, "M", "rowBase",
+                            "(group * 2 + buf) * A_TILE")},
+       {"LOAD_B", tileLoads("B", !tr, t.vb, t.bn, "N", "colBase",
+                            "SPLIT * 2 * A_TILE + (group * 2 + buf) * B_TILE")},
+       {"READ_TYPE_A", vectorType(vm)},
+       {"READ_A", readComponents("a", "VM", vm)},
+       {"READ_TYPE_B", vectorType(vn)},
+       {"READ_B", readComponents("b", "VN", vn)},
+       {"FMA", type == "double" ? "fma" : "fmaf"},
+       {"SPLIT_K", splitK.str()},
+       {"EPILOGUE", epilogue.str()}});
   return success();
 }
 
-LogicalResult MatmulEmitter::emitCpp(raw_ostream &os) {
+LogicalResult MatmulEmitter::emitCpp(raw_indented_ostream &os) {
   FailureOr<CpuGemmScheduleAttr> schedule =
       requireSchedule<CpuGemmScheduleAttr>(kernel, kCpuTarget);
   if (failed(schedule))
     return failure();
   std::string nb = std::to_string(schedule->getBlockN());
   bool tl = matmul.getTransposeLhs(), tr = matmul.getTransposeRhs();
-  os << "  // i-k-j: rows one at a time, columns in blocks of " << nb
-     << " summed in acc[] over\n"
-        "  // k in increasing order, then the epilogue.\n";
-  emitSizes(os);
-  std::string indent = "  ";
-  if (batchRank) {
-    os << "  for (long long batch = 0; batch < batches; ++batch) {\n";
-    indent = "    ";
-  }
-  emitBatchIndex(os, indent);
-  os << indent << "for (long long row = 0; row < M; ++row) {\n"
-     << indent << "  for (long long col0 = 0; col0 < N; col0 += " << nb
-     << ") {\n"
-     << indent << "    const long long width = N - col0 < " << nb
-     << " ? N - col0 : " << nb << ";\n"
-     << indent << "    " << type << " acc[" << nb << "];\n"
-     << indent << "    for (long long c = 0; c < width; ++c)\n"
-     << indent << "      acc[c] = 0;\n"
-     << indent << "    for (long long k = 0; k < K; ++k) {\n"
-     << indent << "      const " << type << " a = A["
-     << (tl ? "k * M + row" : "row * K + k") << "];\n"
-     << indent << "      const " << type << " *b = B + "
-     << (tr ? "col0 * K + k" : "k * N + col0") << ";\n"
-     << indent << "      for (long long c = 0; c < width; ++c)\n"
-     << indent << "        acc[c] += a * b[" << (tr ? "c * K" : "c") << "];\n"
-     << indent << "    }\n"
-     << indent << "    for (long long c = 0; c < width; ++c) {\n"
-     << indent << "      const long long col = col0 + c;\n";
-  if (failed(emitEpilogue(os, indent + "      ", "acc[c]")))
+  Code sizesCode, batchIndex, epilogue;
+  emitSizes(sizesCode.os);
+  emitBatchIndex(batchIndex.os);
+  if (failed(emitEpilogue(epilogue.os, "acc[c]")))
     return failure();
-  os << indent << "    }\n" << indent << "  }\n" << indent << "}\n";
+  Code product;
+  print(product.os, kProductCpp,
+        {{"BATCH_INDEX", batchIndex.str()},
+         {"BLOCK_N", nb},
+         {"T", type},
+         {"A_INDEX", tl ? "k * M + row" : "row * K + k"},
+         {"B_OFFSET", tr ? "col0 * K + k" : "k * N + col0"},
+         {"B_INDEX", tr ? "c * K" : "c"},
+         {"EPILOGUE", epilogue.str()}});
+  Code batches;
   if (batchRank)
-    os << "  }\n";
+    print(batches.os, kBatchLoopCpp, {{"PRODUCT", product.str()}});
+  print(os, kMatmulCpp,
+        {{"SIGNATURE", signature(kernel, generated, target)},
+         {"BLOCK_N", nb},
+         {"SIZES", sizesCode.str()},
+         {"PRODUCT", batchRank ? batches.str() : product.str()},
+         {"ENTRY", cppEntry(kernel, generated)}});
   return success();
 }
 
-LogicalResult MatmulEmitter::emit(raw_ostream &os) {
+LogicalResult MatmulEmitter::emit(raw_indented_ostream &os) {
   auto lhs = llvm::dyn_cast<BlockArgument>(matmul.getLhs());
   auto rhs = llvm::dyn_cast<BlockArgument>(matmul.getRhs());
   if (!lhs || !rhs)
@@ -599,24 +693,8 @@ LogicalResult MatmulEmitter::emit(raw_ostream &os) {
   else
     kSize = dimSize(generated, lhsType, lhsArg, lhsK);
 
-  std::string body;
-  llvm::raw_string_ostream bodyOs(body);
-  if (failed(target == Target::cuda ? emitCuda(bodyOs) : emitCpp(bodyOs)))
-    return failure();
-
   writeKernelComment(os, kernel);
-  std::string header = signature(kernel, generated, target);
-  if (target == Target::cuda) {
-    // Tell the compiler the block size, so that it may use more registers.
-    StringRef global = "__global__ void";
-    std::string launchBounds = llvm::formatv("{0} __launch_bounds__({1}, 1)",
-                                             global, generated.launch.block[0]);
-    header.replace(header.find(global.str()), global.size(), launchBounds);
-  }
-  os << header << " {\n" << body << "}\n";
-  if (target == Target::cpp)
-    os << cppEntry(kernel, generated);
-  return success();
+  return target == Target::cuda ? emitCuda(os) : emitCpp(os);
 }
 
 FailureOr<GeneratedKernel> kiln::codegen::generateMatmul(KernelOp kernel,
@@ -630,12 +708,11 @@ FailureOr<GeneratedKernel> kiln::codegen::generateMatmul(KernelOp kernel,
     return kernel.emitError("a matmul kernel holds exactly one kiln.matmul, "
                             "not ")
            << matmuls.size();
-  std::string text;
-  llvm::raw_string_ostream os(text);
+  Code text;
   MatmulEmitter emitter(kernel, matmuls.front(), generated, target);
-  if (failed(emitter.emit(os)))
+  if (failed(emitter.emit(text.os)))
     return failure();
-  generated.source = std::move(text);
+  generated.source = text.str();
   return generated;
 }
 
