@@ -37,6 +37,7 @@
 
 #include "codegen/CodegenUtils.h"
 #include "codegen/DeviceSources.h"
+#include "codegen/Template.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/STLExtras.h"
@@ -49,19 +50,6 @@
 using namespace mlir;
 using namespace kiln;
 using namespace kiln::codegen;
-
-/// emitScalarOps at an indent string (until this generator writes through
-/// a raw_indented_ostream).
-static LogicalResult emitScalarOpsAt(raw_ostream &os, ArrayRef<Operation *> ops,
-                                     DenseMap<Value, std::string> &locals,
-                                     StringRef indent, StringRef flatIndex,
-                                     unsigned &next) {
-  assert(indent.size() % 2 == 0 && "indents are steps of two");
-  raw_indented_ostream indented(os);
-  for (size_t i = 0; i < indent.size(); i += 2)
-    indented.indent();
-  return emitScalarOps(indented, ops, locals, flatIndex, next);
-}
 
 namespace {
 
@@ -116,31 +104,39 @@ private:
   LogicalResult analyze();
   FailureOr<Dim> findDim(Value v, unsigned dim);
   LogicalResult readSchedule();
-  LogicalResult emitBody(raw_ostream &os);
-  LogicalResult emitRow(raw_ostream &os, StringRef ind);
-  LogicalResult emitPass(raw_ostream &os, StringRef ind, Fold fold,
-                         StringRef acc,
+  LogicalResult emitBody(raw_indented_ostream &os);
+  LogicalResult emitRow(raw_indented_ostream &os);
+  LogicalResult emitPass(raw_indented_ostream &os, Fold fold, StringRef acc,
                          llvm::function_ref<std::string(StringRef)> term,
                          StringRef comment, bool writesPrologue);
-  void emitCombine(raw_ostream &os, StringRef ind, Fold fold, StringRef acc);
-  LogicalResult emitPrologue(raw_ostream &os, StringRef ind, StringRef flat,
+  void emitFold(raw_indented_ostream &os, Fold fold, StringRef acc, StringRef x,
+                StringRef k);
+  void emitCombine(raw_indented_ostream &os, Fold fold, StringRef acc);
+  std::string emitResult(raw_indented_ostream &os, StringRef type,
+                         StringRef expr);
+  LogicalResult emitPrologue(raw_indented_ostream &os, StringRef flat,
                              DenseMap<Value, std::string> &locals,
                              bool writesPrologue);
-  LogicalResult emitEpilogue(raw_ostream &os, StringRef ind, StringRef flat,
+  LogicalResult emitEpilogue(raw_indented_ostream &os, StringRef flat,
                              DenseMap<Value, std::string> &locals);
-  void loadArgs(raw_ostream &os, StringRef ind, ArrayRef<Value> values,
+  void loadArgs(raw_indented_ostream &os, ArrayRef<Value> values,
                 ArrayRef<int64_t> shape, ArrayRef<std::string> sizes,
                 StringRef flat, DenseMap<Value, std::string> &locals);
-  void writeYields(raw_ostream &os, StringRef ind, StringRef flat,
+  void writeYields(raw_indented_ostream &os, StringRef flat,
                    DenseMap<Value, std::string> &locals, bool prologueValues);
   FailureOr<std::string> auxiliary(Value v, StringRef index);
   std::string offset(ArrayRef<std::string> keptIndices, StringRef k);
   std::string elementOffset(StringRef k);
+  std::string loop() const;
   void setLaunch();
 
   std::string T() const { return cType(elementType); }
   std::string lit(double v) const { return literal(v, elementType); }
   std::string lowest() const;
+  /// The reduced extent as a T: what a sum divides by.
+  std::string extentAsT() const {
+    return fill("(${T})${R}", {{"T", T()}, {"R", extent}});
+  }
   bool cuda() const { return target == Target::cuda; }
 
   KernelOp kernel;
@@ -378,7 +374,18 @@ std::string Emitter::elementOffset(StringRef k) {
   return offset(kept, k);
 }
 
-void Emitter::loadArgs(raw_ostream &os, StringRef ind, ArrayRef<Value> values,
+/// A template printed on its own, as a block value for another: a raw
+/// string's leading newline skipped, as `print` does.
+std::string block(StringRef text, TemplateValues values) {
+  Code code;
+  print(code.os, text, values);
+  return code.str();
+}
+
+/// One element of a kernel input.
+constexpr const char *kLoad = "const ${T} ${X} = in${N}[${INDEX}];\n";
+
+void Emitter::loadArgs(raw_indented_ostream &os, ArrayRef<Value> values,
                        ArrayRef<int64_t> shape, ArrayRef<std::string> sizes,
                        StringRef flat, DenseMap<Value, std::string> &locals) {
   for (Value v : values) {
@@ -416,15 +423,21 @@ void Emitter::loadArgs(raw_ostream &os, StringRef ind, ArrayRef<Value> values,
         index = "0";
     }
     std::string local = "x" + std::to_string(loads++);
-    os << ind << "const " << cType(type.getElementType()) << " " << local
-       << " = in" << arg.getArgNumber() << "[" << index << "];\n";
+    print(os, kLoad,
+          {{"T", cType(type.getElementType())},
+           {"X", local},
+           {"N", std::to_string(arg.getArgNumber())},
+           {"INDEX", index}});
     locals[v] = local;
   }
 }
 
+/// One element of a kernel result.
+constexpr const char *kStore = "out${N}[${FLAT}] = ${V};\n";
+
 /// Stores each kernel result computed in `locals`: prologue values when
 /// `prologueValues`, otherwise R's result and the epilogue's.
-void Emitter::writeYields(raw_ostream &os, StringRef ind, StringRef flat,
+void Emitter::writeYields(raw_indented_ostream &os, StringRef flat,
                           DenseMap<Value, std::string> &locals,
                           bool prologueValues) {
   Operation *yield = kernel.getBlock().getTerminator();
@@ -432,41 +445,41 @@ void Emitter::writeYields(raw_ostream &os, StringRef ind, StringRef flat,
     bool fromPrologue = prologueSet.contains(v.getDefiningOp());
     if (fromPrologue != prologueValues || !locals.count(v))
       continue;
-    os << ind << "out" << n << "[" << flat << "] = " << locals.lookup(v)
-       << ";\n";
+    print(os, kStore,
+          {{"N", std::to_string(n)},
+           {"FLAT", flat.str()},
+           {"V", locals.lookup(v)}});
   }
 }
 
-LogicalResult Emitter::emitPrologue(raw_ostream &os, StringRef ind,
-                                    StringRef flat,
+LogicalResult Emitter::emitPrologue(raw_indented_ostream &os, StringRef flat,
                                     DenseMap<Value, std::string> &locals,
                                     bool writesPrologue) {
   SmallVector<Value> values{input};
   for (Operation *op : prologue)
     llvm::append_range(values, op->getOperands());
-  loadArgs(os, ind, values, inType.getShape(),
+  loadArgs(os, values, inType.getShape(),
            llvm::to_vector(llvm::map_range(
                dims, [](const Dim &d) -> std::string { return d.expr; })),
            flat, locals);
-  if (failed(emitScalarOpsAt(os, constants, locals, ind, flat, next)) ||
-      failed(emitScalarOpsAt(os, prologue, locals, ind, flat, next)))
+  if (failed(emitScalarOps(os, constants, locals, flat, next)) ||
+      failed(emitScalarOps(os, prologue, locals, flat, next)))
     return failure();
   if (writesPrologue)
-    writeYields(os, ind, flat, locals, /*prologueValues=*/true);
+    writeYields(os, flat, locals, /*prologueValues=*/true);
   return success();
 }
 
-LogicalResult Emitter::emitEpilogue(raw_ostream &os, StringRef ind,
-                                    StringRef flat,
+LogicalResult Emitter::emitEpilogue(raw_indented_ostream &os, StringRef flat,
                                     DenseMap<Value, std::string> &locals) {
   SmallVector<Value> values;
   for (Operation *op : epilogue)
     llvm::append_range(values, op->getOperands());
-  loadArgs(os, ind, values, outShape, outSizes, flat, locals);
-  if (failed(emitScalarOpsAt(os, constants, locals, ind, flat, next)) ||
-      failed(emitScalarOpsAt(os, epilogue, locals, ind, flat, next)))
+  loadArgs(os, values, outShape, outSizes, flat, locals);
+  if (failed(emitScalarOps(os, constants, locals, flat, next)) ||
+      failed(emitScalarOps(os, epilogue, locals, flat, next)))
     return failure();
-  writeYields(os, ind, flat, locals, /*prologueValues=*/false);
+  writeYields(os, flat, locals, /*prologueValues=*/false);
   return success();
 }
 
@@ -481,148 +494,260 @@ FailureOr<std::string> Emitter::auxiliary(Value v, StringRef index) {
          << red->getName() << "' to be a kernel input or a constant";
 }
 
-void Emitter::emitCombine(raw_ostream &os, StringRef ind, Fold how,
-                          StringRef acc) {
-  std::string value = acc.str() + "Value", index = acc.str() + "Index";
+/// A thread's loop over its positions k of the row, per scheme.
+constexpr const char *kLoopAll = "for (long long k = 0; k < ${R}; ++k)";
+constexpr const char *kLoopWarp = "for (long long k = lane; k < ${R}; k += 32)";
+constexpr const char *kLoopBlock =
+    "for (long long k = threadIdx.x; k < ${R}; k += ${BX})";
+constexpr const char *kLoopColumns =
+    "for (long long k = threadIdx.y; valid && k < ${R}; k += ${BY})";
+
+/// The header of the loop over k (its body's braces are the caller's).
+std::string Emitter::loop() const {
+  const char *text = kLoopAll;
+  switch (scheme) {
+  case Scheme::loops:
+  case Scheme::single:
+    break;
+  case Scheme::warpRows:
+    text = kLoopWarp;
+    break;
+  case Scheme::blockRows:
+    text = kLoopBlock;
+    break;
+  case Scheme::columns:
+    text = kLoopColumns;
+    break;
+  }
+  return fill(text, {{"R", extent},
+                     {"BX", std::to_string(blockX)},
+                     {"BY", std::to_string(blockY)}});
+}
+
+/// Folds element ${X} at position ${K} into ${ACC} (argmax: ${ACC}Value
+/// and ${ACC}Index).
+constexpr const char *kFoldSum = "${ACC} += ${X};\n";
+constexpr const char *kFoldMax = "${ACC} = ${X} > ${ACC} ? ${X} : ${ACC};\n";
+constexpr const char *kFoldArgmax = R"(
+if (kiln_argmax_better(${X}, ${K}, ${ACC}Value, ${ACC}Index)) {
+  ${ACC}Value = ${X};
+  ${ACC}Index = ${K};
+}
+)";
+
+void Emitter::emitFold(raw_indented_ostream &os, Fold how, StringRef acc,
+                       StringRef x, StringRef k) {
+  const char *text = how == Fold::sum   ? kFoldSum
+                     : how == Fold::max ? kFoldMax
+                                        : kFoldArgmax;
+  print(os, text, {{"ACC", acc.str()}, {"X", x.str()}, {"K", k.str()}});
+}
+
+/// How the threads sharing a row combine their values: a warp's or a
+/// block's, by codegen/device's helpers (${OP}: sum or max).
+constexpr const char *kCombineWarp =
+    "${ACC} = kiln_reduce_warp_${OP}(${ACC});\n";
+constexpr const char *kCombineWarpArgmax =
+    "kiln_reduce_warp_argmax(${ACC}Value, ${ACC}Index);\n";
+constexpr const char *kCombineBlock =
+    "${ACC} = kiln_reduce_block_${OP}(${ACC}, scratch);\n";
+constexpr const char *kCombineBlockArgmax =
+    "kiln_reduce_block_argmax(${ACC}Value, ${ACC}Index, scratch, "
+    "scratchIndex);\n";
+/// The BY slices of each column, combined by y = 0 in order of y; ${FOLD}
+/// folds slice y's value into y = 0's.
+constexpr const char *kCombineColumns = R"(
+partial[threadIdx.y][threadIdx.x] = ${ACC};
+__syncthreads();
+if (threadIdx.y == 0) {
+  for (int y = 1; y < ${BY}; ++y)
+    ${FOLD}
+  partial[0][threadIdx.x] = ${ACC};
+}
+__syncthreads();
+${ACC} = partial[0][threadIdx.x];
+__syncthreads();
+)";
+constexpr const char *kCombineColumnsArgmax = R"(
+partial[threadIdx.y][threadIdx.x] = ${ACC}Value;
+partialIndex[threadIdx.y][threadIdx.x] = ${ACC}Index;
+__syncthreads();
+if (threadIdx.y == 0) {
+  for (int y = 1; y < ${BY}; ++y)
+    ${FOLD}
+  partial[0][threadIdx.x] = ${ACC}Value;
+  partialIndex[0][threadIdx.x] = ${ACC}Index;
+}
+__syncthreads();
+${ACC}Value = partial[0][threadIdx.x];
+${ACC}Index = partialIndex[0][threadIdx.x];
+__syncthreads();
+)";
+
+void Emitter::emitCombine(raw_indented_ostream &os, Fold how, StringRef acc) {
+  bool argmax = how == Fold::argmax;
+  std::string op = how == Fold::sum ? "sum" : "max";
   switch (scheme) {
   case Scheme::loops:
   case Scheme::single:
     return;
   case Scheme::warpRows:
-    if (how == Fold::argmax)
-      os << ind << "kiln_reduce_warp_argmax(" << value << ", " << index
-         << ");\n";
-    else
-      os << ind << acc << " = kiln_reduce_warp_"
-         << (how == Fold::sum ? "sum" : "max") << "(" << acc << ");\n";
+    print(os, argmax ? kCombineWarpArgmax : kCombineWarp,
+          {{"ACC", acc.str()}, {"OP", op}});
     return;
   case Scheme::blockRows:
-    if (how == Fold::argmax)
-      os << ind << "kiln_reduce_block_argmax(" << value << ", " << index
-         << ", scratch, scratchIndex);\n";
-    else
-      os << ind << acc << " = kiln_reduce_block_"
-         << (how == Fold::sum ? "sum" : "max") << "(" << acc << ", scratch);\n";
+    print(os, argmax ? kCombineBlockArgmax : kCombineBlock,
+          {{"ACC", acc.str()}, {"OP", op}});
     return;
   case Scheme::columns:
     break;
   }
   if (blockY == 1)
     return;
-  // The BY slices of each column, combined by y = 0 in order of y.
-  std::string here = "[threadIdx.y][threadIdx.x]";
-  std::string at = "[y][threadIdx.x]";
-  std::string first = "[0][threadIdx.x]";
-  if (how == Fold::argmax) {
-    os << ind << "partial" << here << " = " << value << ";\n"
-       << ind << "partialIndex" << here << " = " << index << ";\n";
-  } else {
-    os << ind << "partial" << here << " = " << acc << ";\n";
-  }
-  os << ind << "__syncthreads();\n"
-     << ind << "if (threadIdx.y == 0) {\n"
-     << ind << "  for (int y = 1; y < " << blockY << "; ++y)\n";
-  switch (how) {
-  case Fold::sum:
-    os << ind << "    " << acc << " += partial" << at << ";\n";
-    break;
-  case Fold::max:
-    os << ind << "    " << acc << " = partial" << at << " > " << acc
-       << " ? partial" << at << " : " << acc << ";\n";
-    break;
-  case Fold::argmax:
-    os << ind << "    if (kiln_argmax_better(partial" << at << ", partialIndex"
-       << at << ", " << value << ", " << index << ")) {\n"
-       << ind << "      " << value << " = partial" << at << ";\n"
-       << ind << "      " << index << " = partialIndex" << at << ";\n"
-       << ind << "    }\n";
-    break;
-  }
-  if (how == Fold::argmax)
-    os << ind << "  partial" << first << " = " << value << ";\n"
-       << ind << "  partialIndex" << first << " = " << index << ";\n";
-  else
-    os << ind << "  partial" << first << " = " << acc << ";\n";
-  os << ind << "}\n" << ind << "__syncthreads();\n";
-  if (how == Fold::argmax)
-    os << ind << value << " = partial" << first << ";\n"
-       << ind << index << " = partialIndex" << first << ";\n";
-  else
-    os << ind << acc << " = partial" << first << ";\n";
-  os << ind << "__syncthreads();\n";
+  Code fold;
+  emitFold(fold.os, how, acc, "partial[y][threadIdx.x]",
+           "partialIndex[y][threadIdx.x]");
+  print(os, argmax ? kCombineColumnsArgmax : kCombineColumns,
+        {{"ACC", acc.str()},
+         {"BY", std::to_string(blockY)},
+         {"FOLD", fold.str()}});
 }
 
-LogicalResult Emitter::emitPass(raw_ostream &os, StringRef ind, Fold how,
+/// One pass over a row: ${START} declares the running value ${ACC}; at each
+/// of the thread's positions k, ${ELEMENT} (the prologue) computes the
+/// element and ${FOLD} folds it in; then, on the CPU, ${LANES} adds up the
+/// eight running sums, and the threads sharing the row combine (${COMBINE}).
+constexpr const char *kPass = R"(
+// ${COMMENT}
+${START}
+${LOOP} {
+  const long long e = ${OFFSET};
+  ${ELEMENT}
+  ${FOLD}
+}
+${LANES}
+${COMBINE}
+)";
+constexpr const char *kStart = "${T} ${ACC} = ${INIT};\n";
+constexpr const char *kStartLanes = "${T} ${ACC}Lanes[8] = {};\n";
+constexpr const char *kStartArgmax = R"(
+${T} ${ACC}Value = ${LOWEST};
+long long ${ACC}Index = kKilnNoIndex;
+)";
+constexpr const char *kLanes = R"(
+const ${T} ${ACC} = ((${ACC}Lanes[0] + ${ACC}Lanes[1]) + (${ACC}Lanes[2] + ${ACC}Lanes[3])) +
+    ((${ACC}Lanes[4] + ${ACC}Lanes[5]) + (${ACC}Lanes[6] + ${ACC}Lanes[7]));
+)";
+
+LogicalResult Emitter::emitPass(raw_indented_ostream &os, Fold how,
                                 StringRef acc,
                                 llvm::function_ref<std::string(StringRef)> term,
                                 StringRef comment, bool writesPrologue) {
-  os << ind << "// " << comment << "\n";
-  std::string value = acc.str() + "Value", index = acc.str() + "Index";
   // On the CPU, eight running sums (k mod 8) added pairwise at the end:
   // each carries an eighth of the rounding error, and the loop pipelines.
   bool lanes = scheme == Scheme::loops && how == Fold::sum;
-  std::string lanesName = acc.str() + "Lanes";
-  if (how == Fold::argmax)
-    os << ind << T() << " " << value << " = " << lowest() << ";\n"
-       << ind << "long long " << index << " = kKilnNoIndex;\n";
-  else if (lanes)
-    os << ind << T() << " " << lanesName << "[8] = {};\n";
-  else
-    os << ind << T() << " " << acc << " = "
-       << (how == Fold::sum ? lit(0) : lowest()) << ";\n";
-  switch (scheme) {
-  case Scheme::loops:
-  case Scheme::single:
-    os << ind << "for (long long k = 0; k < " << extent << "; ++k) {\n";
-    break;
-  case Scheme::warpRows:
-    os << ind << "for (long long k = lane; k < " << extent << "; k += 32) {\n";
-    break;
-  case Scheme::blockRows:
-    os << ind << "for (long long k = threadIdx.x; k < " << extent
-       << "; k += " << blockX << ") {\n";
-    break;
-  case Scheme::columns:
-    os << ind << "for (long long k = threadIdx.y; valid && k < " << extent
-       << "; k += " << blockY << ") {\n";
-    break;
-  }
-  std::string inner = (ind + "  ").str();
-  os << inner << "const long long e = " << elementOffset("k") << ";\n";
+  SmallVector<std::pair<StringRef, std::string>> accValues = {
+      {"T", T()},
+      {"ACC", acc.str()},
+      {"LOWEST", lowest()},
+      {"INIT", how == Fold::sum ? lit(0) : lowest()}};
+  std::string start = how == Fold::argmax ? block(kStartArgmax, accValues)
+                      : lanes             ? fill(kStartLanes, accValues)
+                                          : fill(kStart, accValues);
+  Code element;
   DenseMap<Value, std::string> locals;
-  if (failed(emitPrologue(os, inner, "e", locals, writesPrologue)))
+  if (failed(emitPrologue(element.os, "e", locals, writesPrologue)))
     return failure();
   std::string x = locals.lookup(input);
-  switch (how) {
-  case Fold::sum:
-    os << inner << (lanes ? lanesName + "[k & 7]" : acc.str())
-       << " += " << term(x) << ";\n";
-    break;
-  case Fold::max:
-    os << inner << acc << " = " << x << " > " << acc << " ? " << x << " : "
-       << acc << ";\n";
-    break;
-  case Fold::argmax:
-    os << inner << "if (kiln_argmax_better(" << x << ", k, " << value << ", "
-       << index << ")) {\n"
-       << inner << "  " << value << " = " << x << ";\n"
-       << inner << "  " << index << " = k;\n"
-       << inner << "}\n";
-    break;
-  }
-  os << ind << "}\n";
-  if (lanes)
-    os << ind << "const " << T() << " " << acc << " = ((" << lanesName
-       << "[0] + " << lanesName << "[1]) + (" << lanesName << "[2] + "
-       << lanesName << "[3])) +\n"
-       << ind << "    ((" << lanesName << "[4] + " << lanesName << "[5]) + ("
-       << lanesName << "[6] + " << lanesName << "[7]));\n";
-  emitCombine(os, ind, how, acc);
+  Code fold;
+  if (how == Fold::sum)
+    emitFold(fold.os, how, lanes ? (acc + "Lanes[k & 7]").str() : acc, term(x),
+             "k");
+  else
+    emitFold(fold.os, how, acc, x, "k");
+  Code combine;
+  emitCombine(combine.os, how, acc);
+  print(os, kPass,
+        {{"COMMENT", comment.str()},
+         {"START", start},
+         {"LOOP", loop()},
+         {"OFFSET", elementOffset("k")},
+         {"ELEMENT", element.str()},
+         {"FOLD", fold.str()},
+         {"LANES", lanes ? block(kLanes, accValues) : ""},
+         {"COMBINE", combine.str()}});
   return success();
 }
 
+/// R's result for a row or an element, commented with R.
+constexpr const char *kResult =
+    "const ${T} ${R} = ${EXPR}; // ${OP} at ${LOC}\n";
+
+/// Writes R's result `expr`, of C type `type`, to a new local; returns it.
+std::string Emitter::emitResult(raw_indented_ostream &os, StringRef type,
+                                StringRef expr) {
+  std::string local = "r" + std::to_string(next++);
+  print(os, kResult,
+        {{"T", type.str()},
+         {"R", local},
+         {"EXPR", expr.str()},
+         {"OP", red->getName().stripDialect().str()},
+         {"LOC", locationOf(red)}});
+  return local;
+}
+
+/// The part of a row that one thread of those sharing it writes.
+constexpr const char *kWriter = R"(
+if (${WRITER}) {
+  ${WRITE}
+}
+)";
+
+/// cross_entropy's loss of the row, added to the thread's total.
+constexpr const char *kRowLoss = R"(
+// logsumexp - logit[label], NaN for a label out of range
+const long long label = (long long)${LABEL};
+${T} picked = ${NAN};
+if (label >= 0 && label < ${R}) {
+  const long long e = ${OFFSET};
+  ${ELEMENT}
+  picked = ${X};
+}
+total += rowMax + ${LOG}(rowSum) - picked;
+)";
+
+/// The row values of the row-wise ops, after their passes.
+constexpr const char *kMean = "const ${T} mean = rowSum / ${N};\n";
+constexpr const char *kRstd =
+    "const ${T} rstd = ${ONE} / ${SQRT}(squares / ${N} + ${EPSILON});\n";
+constexpr const char *kLogSum = "const ${T} logSum = ${LOG}(rowSum);\n";
+constexpr const char *kLabelScale = R"(
+const long long label = (long long)${LABEL};
+const ${T} scale = ${SCALE} / (${T})${ROWS};
+)";
+
+/// Each element of a row-wise op's result, from its input element ${X}.
+constexpr const char *kLayerNormElement =
+    "(${X} - mean) * rstd * ${WEIGHT} + ${BIAS}";
+constexpr const char *kSoftmaxElement = "${EXP}(${X} - rowMax) / rowSum";
+constexpr const char *kLogSoftmaxElement = "${X} - rowMax - logSum";
+constexpr const char *kCrossEntropyGradElement =
+    "scale * (${EXP}(${X} - rowMax) / rowSum - (k == label ? ${ONE} : "
+    "${ZERO}))";
+
+/// The pass of a row-wise op writing every element of the row.
+constexpr const char *kEveryElement = R"(
+// every element of the row
+${LOOP} {
+  const long long e = ${OFFSET};
+  ${ELEMENT}
+  ${RESULT}
+  ${EPILOGUE}
+}
+)";
+
 /// The work of one output row o (or, for columns, of one column of it).
-LogicalResult Emitter::emitRow(raw_ostream &os, StringRef ind) {
+LogicalResult Emitter::emitRow(raw_indented_ostream &os) {
   std::string writer;
   switch (scheme) {
   case Scheme::loops:
@@ -638,84 +763,71 @@ LogicalResult Emitter::emitRow(raw_ostream &os, StringRef ind) {
     writer = "valid && threadIdx.y == 0";
     break;
   }
-  std::string wind = writer.empty() ? ind.str() : (ind + "  ").str();
-  auto openWriter = [&] {
-    if (!writer.empty())
-      os << ind << "if (" << writer << ") {\n";
-  };
-  auto closeWriter = [&] {
-    if (!writer.empty())
-      os << ind << "}\n";
-  };
-  auto resultLine = [&](raw_ostream &out, StringRef in, StringRef type,
-                        StringRef expr) {
-    std::string local = "r" + std::to_string(next++);
-    out << in << "const " << type << " " << local << " = " << expr << "; // "
-        << red->getName().stripDialect() << " at " << locationOf(red) << "\n";
-    return local;
+  // Writes `write`, by the writer thread when the threads share the row.
+  auto emitWrite = [&](const Code &write) {
+    if (writer.empty())
+      os << write.str();
+    else
+      print(os, kWriter, {{"WRITER", writer}, {"WRITE", write.str()}});
   };
   auto identity = [](StringRef x) { return x.str(); };
   std::string expFn = math("exp", elementType);
   auto expOf = [&](StringRef x) {
-    return expFn + "(" + x.str() + " - rowMax)";
+    return fill("${EXP}(${X} - rowMax)", {{"EXP", expFn}, {"X", x.str()}});
   };
 
   switch (family) {
   case Family::reduce:
   case Family::argmax: {
-    StringRef name = red->getName().stripDialect();
-    if (failed(emitPass(os, ind, fold, "acc", identity,
-                        (name + " over the reduced elements").str(),
+    std::string comment = fill("${OP} over the reduced elements",
+                               {{"OP", red->getName().stripDialect().str()}});
+    if (failed(emitPass(os, fold, "acc", identity, comment,
                         /*writesPrologue=*/true)))
       return failure();
-    openWriter();
     std::string expr = "acc";
     if (llvm::isa<ReduceMeanOp>(red))
-      expr = "acc / (" + T() + ")" + extent;
+      expr = fill("acc / ${N}", {{"N", extentAsT()}});
     if (family == Family::argmax)
       expr = "accIndex == kKilnNoIndex ? 0 : (int)accIndex";
+    Code write;
     DenseMap<Value, std::string> locals;
     locals[red->getResult(0)] =
-        resultLine(os, wind, cType(elementOf(red->getResult(0))), expr);
-    if (failed(emitEpilogue(os, wind, "o", locals)))
+        emitResult(write.os, cType(elementOf(red->getResult(0))), expr);
+    if (failed(emitEpilogue(write.os, "o", locals)))
       return failure();
-    closeWriter();
+    emitWrite(write);
     return success();
   }
   case Family::count: {
     DenseMap<Value, std::string> locals;
-    locals[red->getResult(0)] = resultLine(
-        os, ind, cType(elementOf(red->getResult(0))), "(" + T() + ")" + extent);
-    return emitEpilogue(os, ind, "0", locals);
+    locals[red->getResult(0)] =
+        emitResult(os, cType(elementOf(red->getResult(0))), extentAsT());
+    return emitEpilogue(os, "0", locals);
   }
   case Family::crossEntropy: {
-    if (failed(emitPass(os, ind, Fold::max, "rowMax", identity,
-                        "the row's maximum", false)) ||
-        failed(emitPass(os, ind, Fold::sum, "rowSum", expOf,
+    if (failed(emitPass(os, Fold::max, "rowMax", identity, "the row's maximum",
+                        false)) ||
+        failed(emitPass(os, Fold::sum, "rowSum", expOf,
                         "the sum of exp(x - max)", true)))
       return failure();
     FailureOr<std::string> label = auxiliary(red->getOperand(1), "o");
     if (failed(label))
       return failure();
-    openWriter();
-    os << wind
-       << "// logsumexp - logit[label], NaN for a label out of "
-          "range\n"
-       << wind << "const long long label = (long long)" << *label << ";\n"
-       << wind << T()
-       << " picked = " << (elementType.isF32() ? "KILN_NAN_F" : "KILN_NAN")
-       << ";\n"
-       << wind << "if (label >= 0 && label < " << extent << ") {\n";
-    std::string pind = wind + "  ";
-    os << pind << "const long long e = " << elementOffset("label") << ";\n";
+    Code element;
     DenseMap<Value, std::string> locals;
-    if (failed(emitPrologue(os, pind, "e", locals, false)))
+    if (failed(emitPrologue(element.os, "e", locals, false)))
       return failure();
-    os << pind << "picked = " << locals.lookup(input) << ";\n"
-       << wind << "}\n"
-       << wind << "total += rowMax + " << math("log", elementType)
-       << "(rowSum) - picked;\n";
-    closeWriter();
+    Code write;
+    print(write.os, kRowLoss,
+          {{"LABEL", *label},
+           {"T", T()},
+           {"NAN", elementType.isF32() ? "KILN_NAN_F" : "KILN_NAN"},
+           {"R", extent},
+           {"OFFSET", elementOffset("label")},
+           {"ELEMENT", element.str()},
+           {"X", locals.lookup(input)},
+           {"LOG", math("log", elementType)}});
+    emitWrite(write);
     return success();
   }
   case Family::rowwise:
@@ -724,167 +836,209 @@ LogicalResult Emitter::emitRow(raw_ostream &os, StringRef ind) {
 
   // softmax, log_softmax, cross_entropy_grad, layer_norm: row values, then
   // one pass writing every element.
-  std::string element;
+  const char *element = nullptr;
+  SmallVector<std::pair<StringRef, std::string>> elementValues = {
+      {"EXP", expFn}, {"ONE", lit(1)}, {"ZERO", lit(0)}};
   if (auto norm = llvm::dyn_cast<LayerNormOp>(red)) {
-    std::string n = "(" + T() + ")" + extent;
+    std::string n = extentAsT();
     auto centered = [](StringRef x) {
-      return "(" + x.str() + " - mean) * (" + x.str() + " - mean)";
+      return fill("(${X} - mean) * (${X} - mean)", {{"X", x.str()}});
     };
-    if (failed(emitPass(os, ind, Fold::sum, "rowSum", identity, "the row's sum",
+    if (failed(emitPass(os, Fold::sum, "rowSum", identity, "the row's sum",
                         false)))
       return failure();
-    os << ind << "const " << T() << " mean = rowSum / " << n << ";\n";
-    if (failed(emitPass(os, ind, Fold::sum, "squares", centered,
+    print(os, kMean, {{"T", T()}, {"N", n}});
+    if (failed(emitPass(os, Fold::sum, "squares", centered,
                         "the sum of squared deviations (two passes, as "
                         "the reference)",
                         false)))
       return failure();
-    os << ind << "const " << T() << " rstd = " << lit(1) << " / "
-       << math("sqrt", elementType) << "(squares / " << n << " + "
-       << lit(norm.getEpsilon().convertToDouble()) << ");\n";
+    print(os, kRstd,
+          {{"T", T()},
+           {"ONE", lit(1)},
+           {"SQRT", math("sqrt", elementType)},
+           {"N", n},
+           {"EPSILON", lit(norm.getEpsilon().convertToDouble())}});
     FailureOr<std::string> weight = auxiliary(norm.getWeight(), "k");
     FailureOr<std::string> bias = auxiliary(norm.getBias(), "k");
     if (failed(weight) || failed(bias))
       return failure();
-    element = "(X - mean) * rstd * " + *weight + " + " + *bias;
+    element = kLayerNormElement;
+    elementValues.push_back({"WEIGHT", *weight});
+    elementValues.push_back({"BIAS", *bias});
   } else {
-    if (failed(emitPass(os, ind, Fold::max, "rowMax", identity,
-                        "the row's maximum", false)) ||
-        failed(emitPass(os, ind, Fold::sum, "rowSum", expOf,
+    if (failed(emitPass(os, Fold::max, "rowMax", identity, "the row's maximum",
+                        false)) ||
+        failed(emitPass(os, Fold::sum, "rowSum", expOf,
                         "the sum of exp(x - max)", false)))
       return failure();
     if (llvm::isa<SoftmaxOp>(red)) {
-      element = expFn + "(X - rowMax) / rowSum";
+      element = kSoftmaxElement;
     } else if (llvm::isa<LogSoftmaxOp>(red)) {
-      os << ind << "const " << T() << " logSum = " << math("log", elementType)
-         << "(rowSum);\n";
-      element = "X - rowMax - logSum";
+      print(os, kLogSum, {{"T", T()}, {"LOG", math("log", elementType)}});
+      element = kLogSoftmaxElement;
     } else {
       auto grad = llvm::cast<CrossEntropyGradOp>(red);
       FailureOr<std::string> label = auxiliary(grad.getLabels(), "o");
       FailureOr<std::string> scale = auxiliary(grad.getGrad(), "0");
       if (failed(label) || failed(scale))
         return failure();
-      os << ind << "const long long label = (long long)" << *label << ";\n"
-         << ind << "const " << T() << " scale = " << *scale << " / (" << T()
-         << ")" << rows << ";\n";
-      element = "scale * (" + expFn + "(X - rowMax) / rowSum - (k == label ? " +
-                lit(1) + " : " + lit(0) + "))";
+      print(os, kLabelScale,
+            {{"LABEL", *label}, {"T", T()}, {"SCALE", *scale}, {"ROWS", rows}});
+      element = kCrossEntropyGradElement;
     }
   }
-  os << ind << "// every element of the row\n";
-  switch (scheme) {
-  case Scheme::loops:
-  case Scheme::single:
-    os << ind << "for (long long k = 0; k < " << extent << "; ++k) {\n";
-    break;
-  case Scheme::warpRows:
-    os << ind << "for (long long k = lane; k < " << extent << "; k += 32) {\n";
-    break;
-  case Scheme::blockRows:
-    os << ind << "for (long long k = threadIdx.x; k < " << extent
-       << "; k += " << blockX << ") {\n";
-    break;
-  case Scheme::columns:
-    os << ind << "for (long long k = threadIdx.y; valid && k < " << extent
-       << "; k += " << blockY << ") {\n";
-    break;
-  }
-  std::string inner = (ind + "  ").str();
-  os << inner << "const long long e = " << elementOffset("k") << ";\n";
+  Code prologueCode, result, epilogueCode;
   DenseMap<Value, std::string> locals;
-  if (failed(emitPrologue(os, inner, "e", locals, true)))
+  if (failed(emitPrologue(prologueCode.os, "e", locals, true)))
     return failure();
-  std::string x = locals.lookup(input);
-  std::string expr;
-  for (char c : element)
-    expr += c == 'X' ? x : std::string(1, c);
-  locals[red->getResult(0)] = resultLine(os, inner, T(), expr);
-  if (failed(emitEpilogue(os, inner, "e", locals)))
+  elementValues.push_back({"X", locals.lookup(input)});
+  locals[red->getResult(0)] =
+      emitResult(result.os, T(), fill(element, elementValues));
+  if (failed(emitEpilogue(epilogueCode.os, "e", locals)))
     return failure();
-  os << ind << "}\n";
+  print(os, kEveryElement,
+        {{"LOOP", loop()},
+         {"OFFSET", elementOffset("k")},
+         {"ELEMENT", prologueCode.str()},
+         {"RESULT", result.str()},
+         {"EPILOGUE", epilogueCode.str()}});
   return success();
 }
 
-LogicalResult Emitter::emitBody(raw_ostream &os) {
-  std::string ind = "    ";
-  std::string sharedType = T();
+/// The loop over the output rows o, per scheme; ${ROW} is the work of one
+/// row (emitRow). cross_entropy's rows add their losses to a total.
+constexpr const char *kRowsLoop = R"(
+${TOTAL}
+for (long long o = 0; o < ${ROWS}; ++o) {
+  ${ROW}
+}
+)";
+constexpr const char *kCountLoop = R"(
+{
+  ${ROW}
+}
+)";
+constexpr const char *kRowsSingle = R"(
+if (blockIdx.x == 0 && threadIdx.x == 0) {
+  ${ROW}
+}
+)";
+constexpr const char *kRowsWarp = R"(
+${TOTAL}
+${SCRATCH}
+const int lane = threadIdx.x & 31;
+const long long warpsPerBlock = blockDim.x >> 5;
+for (long long o = blockIdx.x * warpsPerBlock + (threadIdx.x >> 5); o < ${ROWS};
+     o += gridDim.x * warpsPerBlock) {
+  ${ROW}
+}
+)";
+constexpr const char *kRowsBlock = R"(
+${TOTAL}
+__shared__ ${T} scratch[32];
+${SCRATCH_INDEX}
+for (long long o = blockIdx.x; o < ${ROWS}; o += gridDim.x) {
+  ${ROW}
+}
+)";
+/// Columns: a tile of BX columns a block, o = oOuter * columns + col.
+constexpr const char *kRowsColumns = R"(
+${PARTIAL}
+${PARTIAL_INDEX}
+const long long columnTiles = ((${COLUMNS} + ${BX_LESS_1}) / ${BX});
+for (long long tile = blockIdx.x; tile < ${OUTER} * columnTiles;
+     tile += gridDim.x) {
+  const long long oOuter = tile / columnTiles;
+  const long long col = (tile % columnTiles) * ${BX} + threadIdx.x;
+  const bool valid = col < ${COLUMNS};
+  const long long o = oOuter * ${COLUMNS} + col;
+  ${ROW}
+}
+)";
+/// The optional declarations of the loops above.
+constexpr const char *kTotal = "${T} total = ${ZERO};\n";
+constexpr const char *kScratch = "__shared__ ${T} scratch[32];\n";
+constexpr const char *kScratchIndex =
+    "__shared__ long long scratchIndex[32];\n";
+constexpr const char *kPartial =
+    "__shared__ ${T} partial[${BY}][${BX_PLUS_1}];\n";
+constexpr const char *kPartialIndex =
+    "__shared__ long long partialIndex[${BY}][${BX_PLUS_1}];\n";
+
+/// cross_entropy's result on the GPU: the mean of the per-row losses,
+/// summed in a fixed order.
+constexpr const char *kLossCuda = R"(
+total = kiln_reduce_block_sum(total, scratch);
+if (threadIdx.x == 0) {
+  ${LOSS}
+}
+)";
+
+LogicalResult Emitter::emitBody(raw_indented_ostream &os) {
+  Code row;
+  if (failed(emitRow(row.os)))
+    return failure();
+  bool crossEntropy = family == Family::crossEntropy;
+  bool argmax = family == Family::argmax;
+  bool partials = scheme == Scheme::columns && blockY > 1;
+  // Columns: the last kept group, and the product of the others.
+  std::string columns, outer;
+  if (scheme == Scheme::columns) {
+    columns = keptSizes.back();
+    outer = product(ArrayRef<std::string>(keptSizes).drop_back());
+  }
+  const char *text = nullptr;
   switch (scheme) {
   case Scheme::loops:
-    if (family == Family::count) {
-      os << "  {\n";
-      break;
-    }
-    if (family == Family::crossEntropy)
-      os << "  " << T() << " total = " << lit(0) << ";\n";
-    os << "  for (long long o = 0; o < " << rows << "; ++o) {\n";
+    text = family == Family::count ? kCountLoop : kRowsLoop;
     break;
   case Scheme::single:
-    os << "  if (blockIdx.x == 0 && threadIdx.x == 0) {\n";
+    text = kRowsSingle;
     break;
   case Scheme::warpRows:
-    if (family == Family::crossEntropy)
-      os << "  " << T() << " total = " << lit(0) << ";\n"
-         << "  __shared__ " << sharedType << " scratch[32];\n";
-    os << "  const int lane = threadIdx.x & 31;\n"
-       << "  const long long warpsPerBlock = blockDim.x >> 5;\n"
-       << "  for (long long o = blockIdx.x * warpsPerBlock + (threadIdx.x >> "
-          "5); o < "
-       << rows << ";\n       o += gridDim.x * warpsPerBlock) {\n";
+    text = kRowsWarp;
     break;
   case Scheme::blockRows:
-    if (family == Family::crossEntropy)
-      os << "  " << T() << " total = " << lit(0) << ";\n";
-    os << "  __shared__ " << sharedType << " scratch[32];\n";
-    if (fold == Fold::argmax && family == Family::argmax)
-      os << "  __shared__ long long scratchIndex[32];\n";
-    os << "  for (long long o = blockIdx.x; o < " << rows
-       << "; o += gridDim.x) {\n";
+    text = kRowsBlock;
     break;
-  case Scheme::columns: {
-    std::string columns = keptSizes.back();
-    std::string colTiles = "((" + columns + " + " + std::to_string(blockX - 1) +
-                           ") / " + std::to_string(blockX) + ")";
-    std::string outer = product(ArrayRef<std::string>(keptSizes).drop_back());
-    if (blockY > 1) {
-      os << "  __shared__ " << sharedType << " partial[" << blockY << "]["
-         << blockX + 1 << "];\n";
-      if (family == Family::argmax)
-        os << "  __shared__ long long partialIndex[" << blockY << "]["
-           << blockX + 1 << "];\n";
-    }
-    os << "  const long long columnTiles = " << colTiles << ";\n"
-       << "  for (long long tile = blockIdx.x; tile < " << outer
-       << " * columnTiles;\n       tile += gridDim.x) {\n"
-       << "    const long long oOuter = tile / columnTiles;\n"
-       << "    const long long col = (tile % columnTiles) * " << blockX
-       << " + threadIdx.x;\n"
-       << "    const bool valid = col < " << columns << ";\n"
-       << "    const long long o = oOuter * " << columns << " + col;\n";
+  case Scheme::columns:
+    text = kRowsColumns;
     break;
   }
-  }
-  if (failed(emitRow(os, ind)))
-    return failure();
-  os << "  }\n";
-  if (family != Family::crossEntropy)
+  SmallVector<std::pair<StringRef, std::string>> values = {
+      {"T", T()},
+      {"ZERO", lit(0)},
+      {"BY", std::to_string(blockY)},
+      {"BX_PLUS_1", std::to_string(blockX + 1)}};
+  print(
+      os, text,
+      {{"T", T()},
+       {"TOTAL", crossEntropy ? fill(kTotal, values) : ""},
+       {"SCRATCH", crossEntropy ? fill(kScratch, values) : ""},
+       {"SCRATCH_INDEX", argmax ? fill(kScratchIndex, values) : ""},
+       {"PARTIAL", partials ? fill(kPartial, values) : ""},
+       {"PARTIAL_INDEX", partials && argmax ? fill(kPartialIndex, values) : ""},
+       {"ROWS", rows},
+       {"COLUMNS", columns},
+       {"OUTER", outer},
+       {"BX", std::to_string(blockX)},
+       {"BX_LESS_1", std::to_string(blockX - 1)},
+       {"ROW", row.str()}});
+  if (!crossEntropy)
     return success();
   // The mean of the per-row losses, summed in a fixed order.
-  std::string wind = "  ";
-  if (cuda()) {
-    os << "  total = kiln_reduce_block_sum(total, scratch);\n"
-       << "  if (threadIdx.x == 0) {\n";
-    wind = "    ";
-  }
+  Code loss;
   DenseMap<Value, std::string> locals;
-  std::string local = "r" + std::to_string(next++);
-  os << wind << "const " << T() << " " << local << " = total / (" << T() << ")"
-     << rows << "; // cross_entropy at " << locationOf(red) << "\n";
-  locals[red->getResult(0)] = local;
-  if (failed(emitEpilogue(os, wind, "0", locals)))
+  locals[red->getResult(0)] =
+      emitResult(loss.os, T(),
+                 fill("total / (${T})${ROWS}", {{"T", T()}, {"ROWS", rows}}));
+  if (failed(emitEpilogue(loss.os, "0", locals)))
     return failure();
   if (cuda())
-    os << "  }\n";
+    print(os, kLossCuda, {{"LOSS", loss.str()}});
+  else
+    os << loss.str();
   return success();
 }
 
@@ -942,45 +1096,72 @@ void Emitter::setLaunch() {
   }
 }
 
+/// The kernel: how its threads share the work, then the function.
+constexpr const char *kReduction = R"(
+${HOW}
+${ONE_BLOCK}
+${SIGNATURE} {
+  ${BODY}
+}
+${ENTRY}
+)";
+constexpr const char *kHowLoops = R"(
+// One loop over the output rows; passes over each row.
+)";
+constexpr const char *kHowSingle = R"(
+// One thread: count reads only sizes.
+)";
+constexpr const char *kHowWarp = R"(
+// One warp a row (lanes stride over it; butterfly shuffles combine).
+)";
+constexpr const char *kHowBlock = R"(
+// One block a row (warp shuffles, then the warps' values in shared
+// memory, summed in order).
+)";
+constexpr const char *kHowColumns = R"(
+// Blocks of ${BX} columns x ${BY} slices of the reduced rows; the slices combine in
+// shared memory in order.
+)";
+constexpr const char *kOneBlock = R"(
+// One block: the per-row losses sum in a fixed order.
+)";
+
 LogicalResult Emitter::run() {
   if (failed(analyze()) || failed(readSchedule()))
     return failure();
-  std::string body;
-  llvm::raw_string_ostream bodyOs(body);
-  if (failed(emitBody(bodyOs)))
+  Code body;
+  if (failed(emitBody(body.os)))
     return failure();
   setLaunch();
 
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  writeKernelComment(os, kernel);
+  const char *how = kHowLoops;
   switch (scheme) {
   case Scheme::loops:
-    os << "// One loop over the output rows; passes over each row.\n";
     break;
   case Scheme::single:
-    os << "// One thread: count reads only sizes.\n";
+    how = kHowSingle;
     break;
   case Scheme::warpRows:
-    os << "// One warp a row (lanes stride over it; butterfly shuffles "
-          "combine).\n";
+    how = kHowWarp;
     break;
   case Scheme::blockRows:
-    os << "// One block a row (warp shuffles, then the warps' values in "
-          "shared\n// memory, summed in order).\n";
+    how = kHowBlock;
     break;
   case Scheme::columns:
-    os << "// Blocks of " << blockX << " columns x " << blockY
-       << " slices of the reduced rows; the slices combine in\n// shared "
-          "memory in order.\n";
+    how = kHowColumns;
     break;
   }
-  if (family == Family::crossEntropy && cuda())
-    os << "// One block: the per-row losses sum in a fixed order.\n";
-  os << signature(kernel, generated, target) << " {\n" << body << "}\n";
-  if (target == Target::cpp)
-    os << cppEntry(kernel, generated);
-  generated.source = std::move(text);
+  Code text;
+  writeKernelComment(text.os, kernel);
+  print(text.os, kReduction,
+        {{"HOW", block(how, {{"BX", std::to_string(blockX)},
+                             {"BY", std::to_string(blockY)}})},
+         {"ONE_BLOCK",
+          family == Family::crossEntropy && cuda() ? block(kOneBlock, {}) : ""},
+         {"SIGNATURE", signature(kernel, generated, target)},
+         {"BODY", body.str()},
+         {"ENTRY", target == Target::cpp ? cppEntry(kernel, generated) : ""}});
+  generated.source = text.str();
   return success();
 }
 
