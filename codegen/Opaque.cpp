@@ -97,6 +97,61 @@ struct Size {
   bool isDynamic() const { return ShapedType::isDynamic(value); }
 };
 
+/// The whole kernel: module-scope definitions (a workspace), signature, the
+/// op, the named sizes (${SIZES}, one declaration), the body, and the C++
+/// target's entry point.
+constexpr const char *kKernel = R"(
+${GLOBALS}
+${SIGNATURE} {
+  // ${OP} at ${LOCATION}
+  ${SIZES}
+  ${BODY}
+}
+${ENTRY}
+)";
+
+/// ${BODY} once per element of a ${COUNT}-element result, the flat index in
+/// `i`: grid-stride on the GPU, a loop on the CPU.
+constexpr const char *kElementLoopCuda = R"(
+const long long count = ${COUNT};
+for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count;
+     i += (long long)gridDim.x * blockDim.x) {
+  ${BODY}
+}
+)";
+constexpr const char *kElementLoopCpp = R"(
+const long long count = ${COUNT};
+for (long long i = 0; i < count; ++i) {
+  ${BODY}
+}
+)";
+
+/// `text` filled with `values` and printed into a string: a block for
+/// another template.
+std::string printed(StringRef text, TemplateValues values = {}) {
+  Code code;
+  print(code.os, text, values);
+  return code.str();
+}
+
+/// `text` with every preprocessor line (`#pragma unroll`) at column 0, where
+/// clang-format writes them (as in codegen/device). The templates write them
+/// there too, but a template placed as a block, or printed to an indented
+/// stream, indents every line, its directives with its code.
+std::string directivesAtColumnZero(StringRef text) {
+  SmallVector<StringRef> lines;
+  text.split(lines, '\n');
+  std::string out;
+  out.reserve(text.size());
+  for (auto [n, line] : llvm::enumerate(lines)) {
+    if (n)
+      out += '\n';
+    StringRef code = line.ltrim(" ");
+    out += code.starts_with("#") ? code : line;
+  }
+  return out;
+}
+
 /// Builds the source of one opaque kernel: the named sizes, the body, and
 /// the launch configuration.
 class OpaqueEmitter {
@@ -162,11 +217,11 @@ public:
     return names.empty() ? "1LL" : llvm::join(names, " * ");
   }
 
-  /// The statements splitting the flat index `flat` of shape `sizes` into
-  /// `const long long <index[k]> = ...;` lines, innermost dimension last.
-  static std::string split(StringRef flat, ArrayRef<Size> sizes,
-                           ArrayRef<std::string> index, StringRef indent) {
-    std::string text;
+  /// Writes the statements splitting the flat index `flat` of shape `sizes`
+  /// into `const long long <index[k]> = ...;` lines, innermost dimension
+  /// last.
+  static void split(raw_indented_ostream &os, StringRef flat,
+                    ArrayRef<Size> sizes, ArrayRef<std::string> index) {
     for (size_t k = 0; k < sizes.size(); ++k) {
       std::string inner = product(sizes.drop_front(k + 1));
       std::string value = flat.str();
@@ -175,50 +230,47 @@ public:
                        : "(" + value + " / (" + inner + "))";
       if (k > 0)
         value += " % " + sizes[k].name;
-      text +=
-          indent.str() + "const long long " + index[k] + " = " + value + ";\n";
+      print(os, "const long long ${INDEX} = ${VALUE};\n",
+            {{"INDEX", index[k]}, {"VALUE", value}});
     }
-    return text;
   }
 
   /// The whole kernel: comment, globals, signature, sizes, `body`, entry
   /// point.
   std::string finish(StringRef body) {
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    writeKernelComment(os, kernel);
-    os << globals;
     std::string header = signature(kernel, generated, target);
     if (target == Target::cuda && launchBounds) {
       // Tell the compiler the block size, so that it may use more registers.
       std::string global = "__global__ void";
-      header.replace(header.find(global), global.size(),
-                     global + " __launch_bounds__(" +
-                         std::to_string(generated.launch.block[0]) + ")");
+      header.replace(
+          header.find(global), global.size(),
+          fill("__global__ void __launch_bounds__(${BLOCK})",
+               {{"BLOCK", std::to_string(generated.launch.block[0])}}));
     }
-    os << header << " {\n";
-    os << "  // " << op->getName().stripDialect() << " at " << locationOf(op)
-       << "\n";
+    std::string sizes;
     if (!declarations.empty())
-      os << "  const " << indexType << " " << llvm::join(declarations, ", ")
-         << ";\n";
-    os << body << "}\n";
-    if (target == Target::cpp)
-      os << cppEntry(kernel, generated);
-    return text;
+      sizes = fill("const ${TYPE} ${DECLARATIONS};",
+                   {{"TYPE", indexType},
+                    {"DECLARATIONS", llvm::join(declarations, ", ")}});
+    Code text;
+    writeKernelComment(text.os, kernel);
+    print(
+        text.os, kKernel,
+        {{"GLOBALS", globals},
+         {"SIGNATURE", header},
+         {"OP", op->getName().stripDialect().str()},
+         {"LOCATION", locationOf(op)},
+         {"SIZES", sizes},
+         {"BODY", body.str()},
+         {"ENTRY", target == Target::cpp ? cppEntry(kernel, generated) : ""}});
+    return directivesAtColumnZero(text.str());
   }
 
-  /// `body` once per element of a `count`-element result, the flat index in
-  /// `i`: grid-stride on the GPU, a loop on the CPU.
-  std::string elementLoop(StringRef count, StringRef body) {
-    std::string text = "  const long long count = " + count.str() + ";\n";
-    if (target == Target::cuda)
-      text += "  for (long long i = blockIdx.x * (long long)blockDim.x + "
-              "threadIdx.x; i < count;\n       i += (long long)gridDim.x * "
-              "blockDim.x) {\n";
-    else
-      text += "  for (long long i = 0; i < count; ++i) {\n";
-    return text + body.str() + "  }\n";
+  /// Writes `body` once per element of a `count`-element result, the flat
+  /// index in `i`: grid-stride on the GPU, a loop on the CPU.
+  void elementLoop(raw_indented_ostream &os, StringRef count, StringRef body) {
+    print(os, target == Target::cuda ? kElementLoopCuda : kElementLoopCpp,
+          {{"COUNT", count.str()}, {"BODY", body.str()}});
   }
 
   /// One thread per element of `sizes`, 256 a block.
@@ -257,7 +309,8 @@ Names namesOf(Operation *op) {
 // Layout
 //===----------------------------------------------------------------------===//
 
-LogicalResult emitReshape(OpaqueEmitter &e, ReshapeOp op, std::string &body) {
+LogicalResult emitReshape(OpaqueEmitter &e, ReshapeOp op,
+                          raw_indented_ostream &os) {
   // Row-major order is kept: a flat copy of the input's elements.
   auto type = llvm::cast<RankedTensorType>(op.getInput().getType());
   SmallVector<Size> sizes;
@@ -267,14 +320,21 @@ LogicalResult emitReshape(OpaqueEmitter &e, ReshapeOp op, std::string &body) {
       return failure();
     sizes.push_back(*s);
   }
-  body =
-      e.elementLoop(OpaqueEmitter::product(sizes), "    out0[i] = in0[i];\n");
+  e.elementLoop(os, OpaqueEmitter::product(sizes), "out0[i] = in0[i];\n");
   e.launchPerElement(sizes);
   return success();
 }
 
+/// One element of a transpose: the output index ${INDEX} split from i
+/// (${SPLIT}), the input element at offset ${AT}.
+constexpr const char *kTranspose = R"(
+// the output index (${INDEX}) reads input dimensions (${DIMS})
+${SPLIT}
+out0[i] = in0[${AT}];
+)";
+
 LogicalResult emitTranspose(OpaqueEmitter &e, TransposeOp op,
-                            std::string &body) {
+                            raw_indented_ostream &os) {
   // Input dimension k is D<k>; output dimension j is input dimension
   // perm[j], indexed by o<j>. The input offset sums o<j> * stride(perm[j]).
   auto type = llvm::cast<RankedTensorType>(op.getInput().getType());
@@ -292,13 +352,11 @@ LogicalResult emitTranspose(OpaqueEmitter &e, TransposeOp op,
     out.push_back(in[p]);
     index.push_back("o" + std::to_string(j));
   }
-  std::string loop = "    // the output index (" + llvm::join(index, ", ") +
-                     ") reads input dimensions (";
   SmallVector<std::string> permText;
   for (int64_t p : perm)
     permText.push_back("D" + std::to_string(p));
-  loop += llvm::join(permText, ", ") + ")\n";
-  loop += OpaqueEmitter::split("i", out, index, "    ");
+  Code split;
+  OpaqueEmitter::split(split.os, "i", out, index);
   SmallVector<std::string> terms;
   for (auto [j, p] : llvm::enumerate(perm)) {
     ArrayRef<Size> inner = ArrayRef<Size>(in).drop_front(p + 1);
@@ -306,10 +364,13 @@ LogicalResult emitTranspose(OpaqueEmitter &e, TransposeOp op,
                                   : index[j] + " * (" +
                                         OpaqueEmitter::product(inner) + ")");
   }
-  loop += "    out0[i] = in0[" +
-          (terms.empty() ? std::string("0") : llvm::join(terms, " + ")) +
-          "];\n";
-  body = e.elementLoop(OpaqueEmitter::product(in), loop);
+  std::string loop = printed(
+      kTranspose,
+      {{"INDEX", llvm::join(index, ", ")},
+       {"DIMS", llvm::join(permText, ", ")},
+       {"SPLIT", split.str()},
+       {"AT", terms.empty() ? std::string("0") : llvm::join(terms, " + ")}});
+  e.elementLoop(os, OpaqueEmitter::product(in), loop);
   e.launchPerElement(in);
   return success();
 }
@@ -404,7 +465,7 @@ constexpr const char *kSliceFormula =
 /// convolution ops. Code fragments see the kernel's sizes, `tid`, the
 /// tile origins `m0`, `n0`, the k step `k0` and the slice end `kEnd`; the
 /// loads fill As[kk][mm] and Bs[kk][nn] for kk < BK with zero outside the
-/// matrices and past kEnd.
+/// matrices and past kEnd. The fragments are blocks of kImplicitGemm.
 struct ImplicitGemm {
   /// What A, B and C are (a comment).
   std::string what;
@@ -417,9 +478,122 @@ struct ImplicitGemm {
   std::string storeSetup, storeAt;
 };
 
-/// The CUDA kernel body of `g` with tiles `t`; declares the launch.
-std::string emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
-                                 const ConvTiles &t) {
+/// The split-K workspace of kernel ${SYM}, at module scope.
+constexpr const char *kSplitKWorkspace = R"(
+// Split-K workspace of ${SYM}: each block's partial tile, [SPLITS][TILES][BM * BN],
+// and per output tile the number of its blocks done (zero between launches).
+__device__ ${T} ${SYM}_partials[${SPLITS} * ${TILES} * ${BM} * ${BN}];
+__device__ unsigned ${SYM}_arrivals[${TILES}];
+)";
+
+/// The CUDA body of an implicit GEMM: ${WHAT} and the fragments are the
+/// ImplicitGemm's, ${SPLIT_K} kSplitKSum or nothing.
+constexpr const char *kImplicitGemm = R"(
+// Implicit GEMM C[GM, GN] = A[GM, GK] B[GK, GN], schedule
+// ${SCHEDULE}:
+${WHAT}
+// A block computes BM x BN of C in steps of BK along k: it loads the A and B
+// tiles into shared memory (k-major, with the index arithmetic of the op), then
+// each thread adds the outer products of its TM rows (tm + i * BM / TM: a warp
+// reads consecutive shared words and stores consecutive m) and TN columns
+// (tn * TN + j: broadcast reads), k in increasing order. Grid: (ceil(GM / BM),
+// ceil(GN / BN), SPLITS).
+using I = ${INDEX};
+constexpr int BM = ${BM}, BN = ${BN}, BK = ${BK}, TM = ${TM}, TN = ${TN};
+constexpr int THREADS = ${THREADS}, SPLITS = ${SPLITS};
+const I GM = ${GM}, GN = ${GN}, GK = ${GK};
+const I kSlice = ${SLICE};
+const I kBegin = (I)blockIdx.z * kSlice;
+const I kEnd = GK < kBegin + kSlice ? GK : kBegin + kSlice;
+__shared__ ${T} As[BK][BM + 1];
+__shared__ ${T} Bs[BK][BN + 1];
+const int tid = threadIdx.x;
+const int tm = tid % (BM / TM), tn = tid / (BM / TM);
+const I m0 = (I)blockIdx.x * BM, n0 = (I)blockIdx.y * BN;
+${A_SETUP}
+${B_SETUP}
+${T} acc[TM][TN];
+#pragma unroll
+for (int i = 0; i < TM; ++i)
+#pragma unroll
+  for (int j = 0; j < TN; ++j)
+    acc[i][j] = 0;
+for (I k0 = kBegin; k0 < kEnd; k0 += BK) {
+  ${A_LOAD}
+  ${B_LOAD}
+  __syncthreads();
+#pragma unroll
+  for (int kk = 0; kk < BK; ++kk) {
+    ${T} a[TM], b[TN];
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+      a[i] = As[kk][tm + i * (BM / TM)];
+#pragma unroll
+    for (int j = 0; j < TN; ++j)
+      b[j] = Bs[kk][tn * TN + j];
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j)
+        acc[i][j] = ${FMA}(a[i], b[j], acc[i][j]);
+  }
+  __syncthreads();
+}
+${SPLIT_K}
+// The stores.
+#pragma unroll
+for (int i = 0; i < TM; ++i) {
+  const I m = m0 + tm + i * (BM / TM);
+  if (m >= GM)
+    continue;
+  ${STORE_SETUP}
+#pragma unroll
+  for (int j = 0; j < TN; ++j) {
+    const I col = n0 + tn * TN + j;
+    if (col < GN)
+      out0[${STORE_AT}] = acc[i][j];
+  }
+}
+)";
+
+/// The split-K sum of an implicit GEMM, between its k loop and its stores.
+constexpr const char *kSplitKSum = R"(
+// Split-K: every block stores its partial tile; the last block of a tile to
+// arrive (an integer atomic counts them) adds the SPLITS partials in slice
+// order, whichever block that is: the same sum on every run.
+const I tile = (I)blockIdx.y * gridDim.x + blockIdx.x;
+${T} *mine = ${SYM}_partials + ((I)blockIdx.z * ${TILES} + tile) * (BM * BN);
+#pragma unroll
+for (int i = 0; i < TM; ++i)
+#pragma unroll
+  for (int j = 0; j < TN; ++j)
+    mine[(i * TN + j) * THREADS + tid] = acc[i][j];
+__threadfence(); // the partials are visible before the count
+__syncthreads();
+__shared__ unsigned arrived;
+if (tid == 0)
+  arrived = atomicAdd(&${SYM}_arrivals[tile], 1u);
+__syncthreads();
+if (arrived != SPLITS - 1)
+  return;
+__threadfence();
+#pragma unroll
+for (int i = 0; i < TM; ++i)
+#pragma unroll
+  for (int j = 0; j < TN; ++j) {
+    const ${T} *partial = ${SYM}_partials + tile * (BM * BN) + (i * TN + j) * THREADS + tid;
+    ${T} sum = __ldcg(partial);
+    for (int s = 1; s < SPLITS; ++s)
+      sum += __ldcg(partial + (I)s * ${TILES} * (BM * BN));
+    acc[i][j] = sum;
+  }
+if (tid == 0)
+  ${SYM}_arrivals[tile] = 0; // ready for the next launch
+)";
+
+/// Writes the CUDA kernel body of `g` with tiles `t`; declares the launch.
+void emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
+                          const ConvTiles &t, raw_indented_ostream &os) {
   Names names = namesOf(e.op);
   std::string type = names.type;
   bool f64 = type == "double";
@@ -446,128 +620,18 @@ std::string emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
       {"SYM", sym},
       {"SLICE", t.splits > 1 ? kSliceFormula : "GK"}};
   if (t.splits > 1)
-    e.globals += fill(
-        "// Split-K workspace of ${SYM}: each block's partial tile, "
-        "[SPLITS][TILES][BM * BN],\n"
-        "// and per output tile the number of its blocks done (zero between "
-        "launches).\n"
-        "__device__ ${T} ${SYM}_partials[${SPLITS} * ${TILES} * ${BM} * "
-        "${BN}];\n"
-        "__device__ unsigned ${SYM}_arrivals[${TILES}];\n",
-        values);
-  std::string text = fill(
-      "  // Implicit GEMM C[GM, GN] = A[GM, GK] B[GK, GN], schedule\n"
-      "  // ${SCHEDULE}:\n" +
-          g.what +
-          "  // A block computes BM x BN of C in steps of BK along k: it "
-          "loads the A and B\n"
-          "  // tiles into shared memory (k-major, with the index arithmetic "
-          "of the op), then\n"
-          "  // each thread adds the outer products of its TM rows (tm + i * "
-          "BM / TM: a warp\n"
-          "  // reads consecutive shared words and stores consecutive m) and "
-          "TN columns\n"
-          "  // (tn * TN + j: broadcast reads), k in increasing order. "
-          "Grid: (ceil(GM / BM),\n"
-          "  // ceil(GN / BN), SPLITS).\n"
-          "  using I = " +
-          e.indexType +
-          ";\n"
-          "  constexpr int BM = ${BM}, BN = ${BN}, BK = ${BK}, TM = ${TM}, "
-          "TN = ${TN};\n"
-          "  constexpr int THREADS = ${THREADS}, SPLITS = ${SPLITS};\n"
-          "  const I GM = ${GM}, GN = ${GN}, GK = ${GK};\n"
-          "  const I kSlice = ${SLICE};\n"
-          "  const I kBegin = (I)blockIdx.z * kSlice;\n"
-          "  const I kEnd = GK < kBegin + kSlice ? GK : kBegin + kSlice;\n"
-          "  __shared__ ${T} As[BK][BM + 1];\n"
-          "  __shared__ ${T} Bs[BK][BN + 1];\n"
-          "  const int tid = threadIdx.x;\n"
-          "  const int tm = tid % (BM / TM), tn = tid / (BM / TM);\n"
-          "  const I m0 = (I)blockIdx.x * BM, n0 = (I)blockIdx.y * BN;\n" +
-          g.aSetup + g.bSetup +
-          "  ${T} acc[TM][TN];\n"
-          "#pragma unroll\n"
-          "  for (int i = 0; i < TM; ++i)\n"
-          "#pragma unroll\n"
-          "    for (int j = 0; j < TN; ++j)\n"
-          "      acc[i][j] = 0;\n"
-          "  for (I k0 = kBegin; k0 < kEnd; k0 += BK) {\n" +
-          g.aLoad + g.bLoad +
-          "    __syncthreads();\n"
-          "#pragma unroll\n"
-          "    for (int kk = 0; kk < BK; ++kk) {\n"
-          "      ${T} a[TM], b[TN];\n"
-          "#pragma unroll\n"
-          "      for (int i = 0; i < TM; ++i)\n"
-          "        a[i] = As[kk][tm + i * (BM / TM)];\n"
-          "#pragma unroll\n"
-          "      for (int j = 0; j < TN; ++j)\n"
-          "        b[j] = Bs[kk][tn * TN + j];\n"
-          "#pragma unroll\n"
-          "      for (int i = 0; i < TM; ++i)\n"
-          "#pragma unroll\n"
-          "        for (int j = 0; j < TN; ++j)\n"
-          "          acc[i][j] = ${FMA}(a[i], b[j], acc[i][j]);\n"
-          "    }\n"
-          "    __syncthreads();\n"
-          "  }\n",
-      values);
-  if (t.splits > 1)
-    text += fill(
-        "  // Split-K: every block stores its partial tile; the last block "
-        "of a tile to\n"
-        "  // arrive (an integer atomic counts them) adds the SPLITS partials "
-        "in slice\n"
-        "  // order, whichever block that is: the same sum on every run.\n"
-        "  const I tile = (I)blockIdx.y * gridDim.x + blockIdx.x;\n"
-        "  ${T} *mine = ${SYM}_partials + ((I)blockIdx.z * ${TILES} + tile) "
-        "* (BM * BN);\n"
-        "#pragma unroll\n"
-        "  for (int i = 0; i < TM; ++i)\n"
-        "#pragma unroll\n"
-        "    for (int j = 0; j < TN; ++j)\n"
-        "      mine[(i * TN + j) * THREADS + tid] = acc[i][j];\n"
-        "  __threadfence(); // the partials are visible before the count\n"
-        "  __syncthreads();\n"
-        "  __shared__ unsigned arrived;\n"
-        "  if (tid == 0)\n"
-        "    arrived = atomicAdd(&${SYM}_arrivals[tile], 1u);\n"
-        "  __syncthreads();\n"
-        "  if (arrived != SPLITS - 1)\n"
-        "    return;\n"
-        "  __threadfence();\n"
-        "#pragma unroll\n"
-        "  for (int i = 0; i < TM; ++i)\n"
-        "#pragma unroll\n"
-        "    for (int j = 0; j < TN; ++j) {\n"
-        "      const ${T} *partial = ${SYM}_partials + tile * (BM * BN) + "
-        "(i * TN + j) * THREADS + tid;\n"
-        "      ${T} sum = __ldcg(partial);\n"
-        "      for (int s = 1; s < SPLITS; ++s)\n"
-        "        sum += __ldcg(partial + (I)s * ${TILES} * (BM * BN));\n"
-        "      acc[i][j] = sum;\n"
-        "    }\n"
-        "  if (tid == 0)\n"
-        "    ${SYM}_arrivals[tile] = 0; // ready for the next launch\n",
-        values);
-  text += fill("  // The stores.\n"
-               "#pragma unroll\n"
-               "  for (int i = 0; i < TM; ++i) {\n"
-               "    const I m = m0 + tm + i * (BM / TM);\n"
-               "    if (m >= GM)\n"
-               "      continue;\n" +
-                   g.storeSetup +
-                   "#pragma unroll\n"
-                   "    for (int j = 0; j < TN; ++j) {\n"
-                   "      const I col = n0 + tn * TN + j;\n"
-                   "      if (col < GN)\n"
-                   "        out0[" +
-                   g.storeAt +
-                   "] = acc[i][j];\n"
-                   "    }\n"
-                   "  }\n",
-               values);
+    e.globals += printed(kSplitKWorkspace, values);
+  values.insert(values.end(),
+                {{"WHAT", g.what},
+                 {"INDEX", e.indexType},
+                 {"A_SETUP", g.aSetup},
+                 {"B_SETUP", g.bSetup},
+                 {"A_LOAD", g.aLoad},
+                 {"B_LOAD", g.bLoad},
+                 {"SPLIT_K", t.splits > 1 ? printed(kSplitKSum, values) : ""},
+                 {"STORE_SETUP", g.storeSetup},
+                 {"STORE_AT", g.storeAt}});
+  print(os, kImplicitGemm, values);
   LaunchConfig &launch = e.generated.launch;
   launch.grid[0] = OpaqueEmitter::extent(g.m, t.bm);
   launch.grid[1] = OpaqueEmitter::extent(g.n, t.bn);
@@ -575,49 +639,102 @@ std::string emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
   launch.grid[2].constant = t.splits;
   launch.block[0] = t.threads();
   e.launchBounds = true;
-  return text;
 }
 
 /// The A loads of a GEMM whose A rows are image positions (m fastest: a
 /// warp reads consecutive positions). Thread tid always loads row
-/// m0 + tid % BM, so its position is split once, by `rowSetup` (which
-/// declares `aOk` and what `element` reads); `element` assigns `v` for
-/// column k (`kk` in the tile), known to be < kEnd.
-std::string rowLoads(StringRef rowSetup, StringRef element,
-                     std::string &setup) {
-  setup = "  // A: thread tid loads row m0 + tid % BM of every A tile.\n"
-          "  static_assert(THREADS % BM == 0, \"whole rows per thread\");\n" +
-          rowSetup.str();
-  return "#pragma unroll\n"
-         "    for (int r = 0; r < (BK * BM + THREADS - 1) / THREADS; ++r) {\n"
-         "      const int kk = tid / BM + r * (THREADS / BM);\n"
-         "      if (kk >= BK)\n"
-         "        break;\n"
-         "      const I k = k0 + kk;\n"
-         "      ${T} v = 0;\n"
-         "      if (aOk && k < kEnd) {\n" +
-         element.str() +
-         "      }\n"
-         "      As[kk][tid % BM] = v;\n"
-         "    }\n";
+/// m0 + tid % BM, so its position is split once, by ${ROW_SETUP} (which
+/// declares `aOk` and what the element reads): kRowSetup before the k loop,
+/// kRowLoads in it, where ${ELEMENT} assigns `v` for column k (`kk` in the
+/// tile), known to be < kEnd.
+constexpr const char *kRowSetup = R"(
+// A: thread tid loads row m0 + tid % BM of every A tile.
+static_assert(THREADS % BM == 0, "whole rows per thread");
+${ROW_SETUP}
+)";
+constexpr const char *kRowLoads = R"(
+#pragma unroll
+for (int r = 0; r < (BK * BM + THREADS - 1) / THREADS; ++r) {
+  const int kk = tid / BM + r * (THREADS / BM);
+  if (kk >= BK)
+    break;
+  const I k = k0 + kk;
+  ${T} v = 0;
+  if (aOk && k < kEnd) {
+    ${ELEMENT}
+  }
+  As[kk][tid % BM] = v;
+}
+)";
+
+/// Sets `g`'s A set-up and loads to those of rows of image positions
+/// (kRowSetup, kRowLoads): `rowSetup` and `element` are templates of the
+/// element type ${T}, which is `type`.
+void rowLoads(ImplicitGemm &g, StringRef type, StringRef rowSetup,
+              StringRef element) {
+  g.aSetup = printed(kRowSetup,
+                     {{"ROW_SETUP", printed(rowSetup, {{"T", type.str()}})}});
+  g.aLoad =
+      printed(kRowLoads, {{"T", type.str()}, {"ELEMENT", printed(element)}});
 }
 
 /// B loads of a small matrix read k fastest (the weights), without set-up:
-/// `at` is the flat index of element (k, col).
-std::string weightLoads(StringRef decompose, StringRef at) {
-  return "    for (int e = tid; e < BK * BN; e += THREADS) {\n"
-         "      const int kk = e % BK, nn = e / BK;\n"
-         "      const I k = k0 + kk, col = n0 + nn;\n"
-         "      ${T} v = 0;\n"
-         "      if (k < kEnd && col < GN) {\n" +
-         decompose.str() + "        v = in1[" + at.str() +
-         "];\n"
-         "      }\n"
-         "      Bs[kk][nn] = v;\n"
-         "    }\n";
+/// ${DECOMPOSE} splits k (if needed), ${AT} is the flat index of element
+/// (k, col).
+constexpr const char *kWeightLoads = R"(
+for (int e = tid; e < BK * BN; e += THREADS) {
+  const int kk = e % BK, nn = e / BK;
+  const I k = k0 + kk, col = n0 + nn;
+  ${T} v = 0;
+  if (k < kEnd && col < GN) {
+    ${DECOMPOSE}
+    v = in1[${AT}];
+  }
+  Bs[kk][nn] = v;
 }
+)";
 
-LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op, std::string &body) {
+/// conv2d's implicit GEMM.
+constexpr const char *kConv2dWhat = R"(
+// A = the input's windows [N * OH * OW, C * KH * KW] (zero in the padding),
+// B = the weight [O, C * KH * KW] read transposed, C = the output, NCHW.
+)";
+constexpr const char *kConv2dRow = R"(
+const I aRow = m0 + tid % BM;
+const bool aOk = aRow < GM;
+const I aN = aOk ? aRow / (OH * OW) : 0;
+const I aIh = (aRow / OW) % OH * SH - PH, aIw = aRow % OW * SW - PW;
+const ${T} *aImage = in0 + aN * (C * H * W);
+)";
+constexpr const char *kConv2dElement = R"(
+const I c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
+const I ih = aIh + kh, iw = aIw + kw;
+if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+  v = aImage[(c * H + ih) * W + iw];
+)";
+
+/// conv2d on the CPU: one output element (n, o, oh, ow), split from i by
+/// ${SPLIT}.
+constexpr const char *kConv2dCpp = R"(
+${SPLIT}
+${T} acc = ${ZERO};
+for (long long c = 0; c < C; ++c)
+  for (long long kh = 0; kh < KH; ++kh) {
+    const long long ih = oh * SH - PH + kh;
+    if (ih < 0 || ih >= H)
+      continue; // zero padding
+    for (long long kw = 0; kw < KW; ++kw) {
+      const long long iw = ow * SW - PW + kw;
+      if (iw < 0 || iw >= W)
+        continue;
+      acc += in0[${INPUT_AT}] * in1[${WEIGHT_AT}];
+    }
+  }
+out0[i] = acc;
+)";
+
+LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op,
+                         raw_indented_ostream &os) {
   FailureOr<ConvSizes> s =
       convSizes(e, op.getInput(), op.getWeight(), op.getResult(),
                 op.getStride(), op.getPadding());
@@ -628,72 +745,95 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op, std::string &body) {
     // Rows m = (n, oh, ow), columns o, k = (c, kh, kw): the same terms in
     // the same order as the C++ loop.
     ImplicitGemm g;
-    g.what = "  // A = the input's windows [N * OH * OW, C * KH * KW] (zero "
-             "in the padding),\n"
-             "  // B = the weight [O, C * KH * KW] read transposed, C = the "
-             "output, NCHW.\n";
+    g.what = printed(kConv2dWhat);
     g.m = {s->N, s->OH, s->OW};
     g.n = {s->O};
     g.k = {s->C, s->KH, s->KW};
-    g.aLoad = rowLoads(
-        "  const I aRow = m0 + tid % BM;\n"
-        "  const bool aOk = aRow < GM;\n"
-        "  const I aN = aOk ? aRow / (OH * OW) : 0;\n"
-        "  const I aIh = (aRow / OW) % OH * SH - PH, aIw = aRow % OW * SW - "
-        "PW;\n"
-        "  const ${T} *aImage = in0 + aN * (C * H * W);\n",
-        "        const I c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;\n"
-        "        const I ih = aIh + kh, iw = aIw + kw;\n"
-        "        if (ih >= 0 && ih < H && iw >= 0 && iw < W)\n"
-        "          v = aImage[(c * H + ih) * W + iw];\n",
-        g.aSetup);
-    g.bLoad = weightLoads("", "col * GK + k");
-    g.storeSetup = "    const I n = m / (OH * OW), ohw = m % (OH * OW);\n";
+    rowLoads(g, t.type, kConv2dRow, kConv2dElement);
+    g.bLoad =
+        printed(kWeightLoads,
+                {{"T", t.type}, {"DECOMPOSE", ""}, {"AT", "col * GK + k"}});
+    g.storeSetup = "const I n = m / (OH * OW), ohw = m % (OH * OW);\n";
     g.storeAt = "(n * O + col) * (OH * OW) + ohw";
     FailureOr<ConvTiles> tiles = convTiles(e);
     if (failed(tiles))
       return failure();
-    body = emitImplicitGemmCuda(e, g, *tiles);
+    emitImplicitGemmCuda(e, g, *tiles, os);
     return success();
   }
-  std::string loop = OpaqueEmitter::split("i", {s->N, s->O, s->OH, s->OW},
-                                          {"n", "o", "oh", "ow"}, "    ") +
-                     "    " + t.type + " acc = " + t.zero +
-                     ";\n"
-                     "    for (long long c = 0; c < C; ++c)\n"
-                     "      for (long long kh = 0; kh < KH; ++kh) {\n"
-                     "        const long long ih = oh * SH - PH + kh;\n"
-                     "        if (ih < 0 || ih >= H)\n"
-                     "          continue; // zero padding\n"
-                     "        for (long long kw = 0; kw < KW; ++kw) {\n"
-                     "          const long long iw = ow * SW - PW + kw;\n"
-                     "          if (iw < 0 || iw >= W)\n"
-                     "            continue;\n"
-                     "          acc += in0[" +
-                     kInputAt + "] * in1[" + kWeightAt +
-                     "];\n"
-                     "        }\n"
-                     "      }\n"
-                     "    out0[i] = acc;\n";
-  body = e.elementLoop("N * O * OH * OW", loop);
+  Code split;
+  OpaqueEmitter::split(split.os, "i", {s->N, s->O, s->OH, s->OW},
+                       {"n", "o", "oh", "ow"});
+  e.elementLoop(os, "N * O * OH * OW",
+                printed(kConv2dCpp, {{"SPLIT", split.str()},
+                                     {"T", t.type},
+                                     {"ZERO", t.zero},
+                                     {"INPUT_AT", kInputAt},
+                                     {"WEIGHT_AT", kWeightAt}}));
   return success();
 }
 
 /// The loops over the output rows `oh` (and columns `ow`) whose windows
-/// contain input row `ih` (column `iw`), opened at `indent`; each level adds
-/// two spaces. kiln_window_first/last are in the preamble.
-std::string windowLoops(StringRef indent) {
-  std::string i = indent.str();
-  return i + "const long long ohFirst = kiln_window_first(ih, PH, KH, SH);\n" +
-         i + "const long long ohLast = kiln_window_last(ih, PH, SH, OH);\n" +
-         i + "const long long owFirst = kiln_window_first(iw, PW, KW, SW);\n" +
-         i + "const long long owLast = kiln_window_last(iw, PW, SW, OW);\n" +
-         i + "for (long long oh = ohFirst; oh <= ohLast; ++oh)\n" + i +
-         "  for (long long ow = owFirst; ow <= owLast; ++ow) {\n";
-}
+/// contain input row `ih` (column `iw`), ${BODY} in them.
+/// kiln_window_first/last are in the preamble.
+constexpr const char *kWindowLoops = R"(
+const long long ohFirst = kiln_window_first(ih, PH, KH, SH);
+const long long ohLast = kiln_window_last(ih, PH, SH, OH);
+const long long owFirst = kiln_window_first(iw, PW, KW, SW);
+const long long owLast = kiln_window_last(iw, PW, SW, OW);
+for (long long oh = ohFirst; oh <= ohLast; ++oh)
+  for (long long ow = owFirst; ow <= owLast; ++ow) {
+    ${BODY}
+  }
+)";
+
+/// conv2d_grad_input's implicit GEMM.
+constexpr const char *kConv2dGradInputWhat = R"(
+// A = the gradient at the windows reading each input element [N * H * W, O * KH * KW]
+// (zero where no window reads it through that tap), B = the weight as
+// [O * KH * KW, C], C = the input gradient, NCHW.
+)";
+constexpr const char *kConv2dGradInputRow = R"(
+const I aRow = m0 + tid % BM;
+const bool aOk = aRow < GM;
+const I aN = aOk ? aRow / (H * W) : 0;
+const I aTh = (aRow / W) % H + PH, aTw = aRow % W + PW;
+const ${T} *aGrad = in0 + aN * (O * OH * OW);
+)";
+constexpr const char *kConv2dGradInputElement = R"(
+const I o = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
+// output (oh, ow) reads this element through tap (kh, kw)
+const I th = aTh - kh, tw = aTw - kw;
+if (th >= 0 && tw >= 0 && th % SH == 0 && tw % SW == 0 &&
+    th / SH < OH && tw / SW < OW)
+  v = aGrad[(o * OH + th / SH) * OW + tw / SW];
+)";
+
+/// conv2d_grad_input on the CPU: one input element (n, c, ih, iw), split
+/// from i by ${SPLIT}.
+constexpr const char *kConv2dGradInputCpp = R"(
+${SPLIT}
+// every (output, tap) pair that reads input (n, c, ih, iw)
+${T} acc = ${ZERO};
+for (long long o = 0; o < O; ++o)
+  for (long long kh = 0; kh < KH; ++kh) {
+    const long long th = ih + PH - kh;
+    if (th < 0 || th % SH != 0 || th / SH >= OH)
+      continue;
+    const long long oh = th / SH;
+    for (long long kw = 0; kw < KW; ++kw) {
+      const long long tw = iw + PW - kw;
+      if (tw < 0 || tw % SW != 0 || tw / SW >= OW)
+        continue;
+      const long long ow = tw / SW;
+      acc += in0[${OUTPUT_AT}] * in1[${WEIGHT_AT}];
+    }
+  }
+out0[i] = acc;
+)";
 
 LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
-                                  std::string &body) {
+                                  raw_indented_ostream &os) {
   // The input sizes are the result's; OH and OW are the gradient's.
   FailureOr<ConvSizes> s =
       convSizes(e, op.getResult(), op.getWeight(), op.getGrad(), op.getStride(),
@@ -706,69 +846,120 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
     // gathers the gradient at the output positions whose windows read it
     // through tap (kh, kw), which is a transposed convolution.
     ImplicitGemm g;
-    g.what = "  // A = the gradient at the windows reading each input "
-             "element [N * H * W, O * KH * KW]\n"
-             "  // (zero where no window reads it through that tap), B = the "
-             "weight as\n"
-             "  // [O * KH * KW, C], C = the input gradient, NCHW.\n";
+    g.what = printed(kConv2dGradInputWhat);
     g.m = {s->N, s->H, s->W};
     g.n = {s->C};
     g.k = {s->O, s->KH, s->KW};
-    g.aLoad = rowLoads(
-        "  const I aRow = m0 + tid % BM;\n"
-        "  const bool aOk = aRow < GM;\n"
-        "  const I aN = aOk ? aRow / (H * W) : 0;\n"
-        "  const I aTh = (aRow / W) % H + PH, aTw = aRow % W + PW;\n"
-        "  const ${T} *aGrad = in0 + aN * (O * OH * OW);\n",
-        "        const I o = k / (KH * KW), kh = k / KW % KH, kw = k % KW;\n"
-        "        // output (oh, ow) reads this element through tap (kh, kw)\n"
-        "        const I th = aTh - kh, tw = aTw - kw;\n"
-        "        if (th >= 0 && tw >= 0 && th % SH == 0 && tw % SW == 0 &&\n"
-        "            th / SH < OH && tw / SW < OW)\n"
-        "          v = aGrad[(o * OH + th / SH) * OW + tw / SW];\n",
-        g.aSetup);
-    g.bLoad =
-        weightLoads("        const I o = k / (KH * KW), khw = k % (KH * KW);\n",
-                    "(o * C + col) * (KH * KW) + khw");
-    g.storeSetup = "    const I n = m / (H * W), hw = m % (H * W);\n";
+    rowLoads(g, t.type, kConv2dGradInputRow, kConv2dGradInputElement);
+    g.bLoad = printed(
+        kWeightLoads,
+        {{"T", t.type},
+         {"DECOMPOSE", "const I o = k / (KH * KW), khw = k % (KH * KW);"},
+         {"AT", "(o * C + col) * (KH * KW) + khw"}});
+    g.storeSetup = "const I n = m / (H * W), hw = m % (H * W);\n";
     g.storeAt = "(n * C + col) * (H * W) + hw";
     FailureOr<ConvTiles> tiles = convTiles(e);
     if (failed(tiles))
       return failure();
-    body = emitImplicitGemmCuda(e, g, *tiles);
+    emitImplicitGemmCuda(e, g, *tiles, os);
     return success();
   }
   // The CUDA kernel's terms in its order: o, then the taps (kh, kw).
-  std::string loop =
-      OpaqueEmitter::split("i", {s->N, s->C, s->H, s->W},
-                           {"n", "c", "ih", "iw"}, "    ") +
-      "    // every (output, tap) pair that reads input (n, c, ih, iw)\n"
-      "    " +
-      t.type + " acc = " + t.zero +
-      ";\n"
-      "    for (long long o = 0; o < O; ++o)\n"
-      "      for (long long kh = 0; kh < KH; ++kh) {\n"
-      "        const long long th = ih + PH - kh;\n"
-      "        if (th < 0 || th % SH != 0 || th / SH >= OH)\n"
-      "          continue;\n"
-      "        const long long oh = th / SH;\n"
-      "        for (long long kw = 0; kw < KW; ++kw) {\n"
-      "          const long long tw = iw + PW - kw;\n"
-      "          if (tw < 0 || tw % SW != 0 || tw / SW >= OW)\n"
-      "            continue;\n"
-      "          const long long ow = tw / SW;\n"
-      "          acc += in0[" +
-      kOutputAt + "] * in1[" + kWeightAt +
-      "];\n"
-      "        }\n"
-      "      }\n"
-      "    out0[i] = acc;\n";
-  body = e.elementLoop("N * C * H * W", loop);
+  Code split;
+  OpaqueEmitter::split(split.os, "i", {s->N, s->C, s->H, s->W},
+                       {"n", "c", "ih", "iw"});
+  e.elementLoop(os, "N * C * H * W",
+                printed(kConv2dGradInputCpp, {{"SPLIT", split.str()},
+                                              {"T", t.type},
+                                              {"ZERO", t.zero},
+                                              {"OUTPUT_AT", kOutputAt},
+                                              {"WEIGHT_AT", kWeightAt}}));
   return success();
 }
 
+/// conv2d_grad_weight's implicit GEMM. Both tiles are read k fastest (k
+/// runs along the images' rows): thread tid loads column kk = tid % BK of
+/// every step, so it splits k once a step, and rows tid / BK + r * THREADS
+/// / BK, split once.
+constexpr const char *kConv2dGradWeightWhat = R"(
+// A = the gradient as [O, N * OH * OW], B = the input's windows
+// [N * OH * OW, C * KH * KW] (zero in the padding), C = the weight gradient.
+)";
+constexpr const char *kConv2dGradWeightASetup = R"(
+// A and B: thread tid loads k column tid % BK of each step.
+const int kk = tid % BK;
+constexpr int RA = BM * BK / THREADS, RB = BN * BK / THREADS;
+static_assert(THREADS % BK == 0 && RA * THREADS == BM * BK &&
+                  RB * THREADS == BN * BK,
+              "the tiles divide among the threads");
+)";
+constexpr const char *kConv2dGradWeightBSetup = R"(
+// B: the input offset and tap of each column the thread loads.
+I bOffset[RB], bKh[RB], bKw[RB];
+bool bOk[RB];
+#pragma unroll
+for (int r = 0; r < RB; ++r) {
+  const I j = n0 + tid / BK + r * (THREADS / BK);
+  bOk[r] = j < GN;
+  bOffset[r] = j / (KH * KW) * (H * W);
+  bKh[r] = j / KW % KH;
+  bKw[r] = j % KW;
+}
+)";
+constexpr const char *kConv2dGradWeightALoad = R"(
+const I k = k0 + kk;
+const bool kOk = k < kEnd;
+const I n = k / (OH * OW), ohw = k % (OH * OW);
+#pragma unroll
+for (int r = 0; r < RA; ++r) {
+  const int mm = tid / BK + r * (THREADS / BK);
+  const I o = m0 + mm;
+  As[kk][mm] = kOk && o < GM ? in1[(n * O + o) * (OH * OW) + ohw] : 0;
+}
+)";
+constexpr const char *kConv2dGradWeightBLoad = R"(
+const I ih0 = ohw / OW * SH - PH, iw0 = ohw % OW * SW - PW;
+const ${T} *image = in0 + n * (C * H * W);
+#pragma unroll
+for (int r = 0; r < RB; ++r) {
+  const I ih = ih0 + bKh[r], iw = iw0 + bKw[r];
+  Bs[kk][tid / BK + r * (THREADS / BK)] =
+      kOk && bOk[r] && ih >= 0 && ih < H && iw >= 0 && iw < W
+          ? image[bOffset[r] + ih * W + iw]
+          : 0;
+}
+)";
+
+/// conv2d_grad_weight on the CPU: per weight element (split from e by
+/// ${WEIGHT_INDEX}), the CUDA kernel's slices; ${TERM_INDEX} splits the
+/// term r into (n, oh, ow).
+constexpr const char *kConv2dGradWeightCpp = R"(
+// The CUDA kernel's sum: slices of kSlice terms (n, oh, ow) each summed in
+// order, then the slices' sums in order.
+const long long weights = O * C * KH * KW;
+const long long GK = N * OH * OW, SPLITS = ${SPLITS}, BK = ${BK};
+const long long kSlice = ${SLICE};
+for (long long e = 0; e < weights; ++e) {
+  ${WEIGHT_INDEX}
+  ${T} total = ${ZERO};
+  for (long long s = 0; s < SPLITS; ++s) {
+    ${T} acc = ${ZERO};
+    const long long end = GK < (s + 1) * kSlice ? GK : (s + 1) * kSlice;
+    for (long long r = s * kSlice; r < end; ++r) {
+      ${TERM_INDEX}
+      const long long ih = oh * SH - PH + kh;
+      const long long iw = ow * SW - PW + kw;
+      if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+        acc += in1[${OUTPUT_AT}] * in0[${INPUT_AT}];
+    }
+    total = s == 0 ? acc : total + acc;
+  }
+  out0[e] = total;
+}
+)";
+
 LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
-                                   std::string &body) {
+                                   raw_indented_ostream &os) {
   // O, KH and KW are the result's (the weight's shape); OH and OW the
   // gradient's.
   FailureOr<ConvSizes> s =
@@ -788,95 +979,30 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
   if (failed(tiles))
     return failure();
   if (e.target == Target::cuda) {
-    g.what = "  // A = the gradient as [O, N * OH * OW], B = the input's "
-             "windows\n"
-             "  // [N * OH * OW, C * KH * KW] (zero in the padding), C = the "
-             "weight gradient.\n";
-    // Both tiles are read k fastest (k runs along the images' rows):
-    // thread tid loads column kk = tid % BK of every step, so it splits k
-    // once a step, and rows tid / BK + r * THREADS / BK, split once.
-    g.aSetup = "  // A and B: thread tid loads k column tid % BK of each "
-               "step.\n"
-               "  const int kk = tid % BK;\n"
-               "  constexpr int RA = BM * BK / THREADS, RB = BN * BK / "
-               "THREADS;\n"
-               "  static_assert(THREADS % BK == 0 && RA * THREADS == BM * BK "
-               "&&\n"
-               "                    RB * THREADS == BN * BK,\n"
-               "                \"the tiles divide among the threads\");\n";
-    g.bSetup = "  // B: the input offset and tap of each column the thread "
-               "loads.\n"
-               "  I bOffset[RB], bKh[RB], bKw[RB];\n"
-               "  bool bOk[RB];\n"
-               "#pragma unroll\n"
-               "  for (int r = 0; r < RB; ++r) {\n"
-               "    const I j = n0 + tid / BK + r * (THREADS / BK);\n"
-               "    bOk[r] = j < GN;\n"
-               "    bOffset[r] = j / (KH * KW) * (H * W);\n"
-               "    bKh[r] = j / KW % KH;\n"
-               "    bKw[r] = j % KW;\n"
-               "  }\n";
-    g.aLoad = "    const I k = k0 + kk;\n"
-              "    const bool kOk = k < kEnd;\n"
-              "    const I n = k / (OH * OW), ohw = k % (OH * OW);\n"
-              "#pragma unroll\n"
-              "    for (int r = 0; r < RA; ++r) {\n"
-              "      const int mm = tid / BK + r * (THREADS / BK);\n"
-              "      const I o = m0 + mm;\n"
-              "      As[kk][mm] = kOk && o < GM ? in1[(n * O + o) * (OH * OW) "
-              "+ ohw] : 0;\n"
-              "    }\n";
-    g.bLoad = "    const I ih0 = ohw / OW * SH - PH, iw0 = ohw % OW * SW - "
-              "PW;\n"
-              "    const ${T} *image = in0 + n * (C * H * W);\n"
-              "#pragma unroll\n"
-              "    for (int r = 0; r < RB; ++r) {\n"
-              "      const I ih = ih0 + bKh[r], iw = iw0 + bKw[r];\n"
-              "      Bs[kk][tid / BK + r * (THREADS / BK)] =\n"
-              "          kOk && bOk[r] && ih >= 0 && ih < H && iw >= 0 && iw "
-              "< W\n"
-              "              ? image[bOffset[r] + ih * W + iw]\n"
-              "              : 0;\n"
-              "    }\n";
+    g.what = printed(kConv2dGradWeightWhat);
+    g.aSetup = printed(kConv2dGradWeightASetup);
+    g.bSetup = printed(kConv2dGradWeightBSetup);
+    g.aLoad = printed(kConv2dGradWeightALoad);
+    g.bLoad = printed(kConv2dGradWeightBLoad, {{"T", t.type}});
     g.storeAt = "m * GN + col";
-    body = emitImplicitGemmCuda(e, g, *tiles);
+    emitImplicitGemmCuda(e, g, *tiles, os);
     return success();
   }
-  std::string weightIndex = OpaqueEmitter::split(
-      "e", {s->O, s->C, s->KH, s->KW}, {"o", "c", "kh", "kw"}, "    ");
-  body = fill(
-      "  // The CUDA kernel's sum: slices of kSlice terms (n, oh, ow) each "
-      "summed in\n"
-      "  // order, then the slices' sums in order.\n"
-      "  const long long weights = O * C * KH * KW;\n"
-      "  const long long GK = N * OH * OW, SPLITS = ${SPLITS}, BK = ${BK};\n"
-      "  const long long kSlice = ${SLICE};\n"
-      "  for (long long e = 0; e < weights; ++e) {\n" +
-          weightIndex +
-          "    ${T} total = ${ZERO};\n"
-          "    for (long long s = 0; s < SPLITS; ++s) {\n"
-          "      ${T} acc = ${ZERO};\n"
-          "      const long long end = GK < (s + 1) * kSlice ? GK : (s + 1) "
-          "* kSlice;\n"
-          "      for (long long r = s * kSlice; r < end; ++r) {\n" +
-          OpaqueEmitter::split("r", {s->N, s->OH, s->OW}, {"n", "oh", "ow"},
-                               "        ") +
-          "        const long long ih = oh * SH - PH + kh;\n"
-          "        const long long iw = ow * SW - PW + kw;\n"
-          "        if (ih >= 0 && ih < H && iw >= 0 && iw < W)\n"
-          "          acc += in1[" +
-          kOutputAt + "] * in0[" + kInputAt +
-          "];\n"
-          "      }\n"
-          "      total = s == 0 ? acc : total + acc;\n"
-          "    }\n"
-          "    out0[e] = total;\n"
-          "  }\n",
-      {{"T", t.type},
-       {"ZERO", t.zero},
-       {"SPLITS", std::to_string(tiles->splits)},
-       {"BK", std::to_string(tiles->bk)},
-       {"SLICE", tiles->splits > 1 ? kSliceFormula : "GK"}});
+  Code weightIndex, termIndex;
+  OpaqueEmitter::split(weightIndex.os, "e", {s->O, s->C, s->KH, s->KW},
+                       {"o", "c", "kh", "kw"});
+  OpaqueEmitter::split(termIndex.os, "r", {s->N, s->OH, s->OW},
+                       {"n", "oh", "ow"});
+  print(os, kConv2dGradWeightCpp,
+        {{"T", t.type},
+         {"ZERO", t.zero},
+         {"SPLITS", std::to_string(tiles->splits)},
+         {"BK", std::to_string(tiles->bk)},
+         {"SLICE", tiles->splits > 1 ? kSliceFormula : "GK"},
+         {"WEIGHT_INDEX", weightIndex.str()},
+         {"TERM_INDEX", termIndex.str()},
+         {"OUTPUT_AT", kOutputAt},
+         {"INPUT_AT", kInputAt}});
   return success();
 }
 
@@ -911,24 +1037,38 @@ FailureOr<PoolSizes> poolSizes(OpaqueEmitter &e, Value input, Value output,
 }
 
 /// Loops over the taps of window (oh, ow) inside the input, plane `nc`: the
-/// tap's row and column are named `row` and `col`, its flat input index
-/// `at`; `inner` runs per tap.
-std::string windowTaps(StringRef indent, StringRef row, StringRef col,
-                       StringRef inner) {
-  std::string i = indent.str(), r = row.str(), c = col.str();
-  return i + "for (long long kh = 0; kh < KH; ++kh) {\n" + i +
-         "  const long long " + r + " = oh * SH - PH + kh;\n" + i + "  if (" +
-         r + " < 0 || " + r + " >= H)\n" + i + "    continue; // padding\n" +
-         i + "  for (long long kw = 0; kw < KW; ++kw) {\n" + i +
-         "    const long long " + c + " = ow * SW - PW + kw;\n" + i +
-         "    if (" + c + " < 0 || " + c + " >= W)\n" + i +
-         "      continue;\n" + i + "    const long long at = (nc * H + " + r +
-         ") * W + " + c + ";\n" + inner.str() + i + "  }\n" + i + "}\n";
+/// tap's row and column are named ${ROW} and ${COL}, its flat input index
+/// `at`; ${TAP} runs per tap.
+constexpr const char *kWindowTaps = R"(
+for (long long kh = 0; kh < KH; ++kh) {
+  const long long ${ROW} = oh * SH - PH + kh;
+  if (${ROW} < 0 || ${ROW} >= H)
+    continue; // padding
+  for (long long kw = 0; kw < KW; ++kw) {
+    const long long ${COL} = ow * SW - PW + kw;
+    if (${COL} < 0 || ${COL} >= W)
+      continue;
+    const long long at = (nc * H + ${ROW}) * W + ${COL};
+    ${TAP}
+  }
 }
+)";
+
+/// One output element of a pooling: its window's taps (${TAPS}) into
+/// `acc`, which starts at ${INIT}; the result is ${RESULT}.
+constexpr const char *kPool = R"(
+const long long nc = i / (OH * OW);
+const long long oh = (i / OW) % OH;
+const long long ow = i % OW;
+${T} acc = ${INIT};
+${TAPS}
+out0[i] = ${RESULT};
+)";
 
 LogicalResult emitPool(OpaqueEmitter &e, Operation *op, Value input,
                        ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
-                       ArrayRef<int64_t> padding, bool max, std::string &body) {
+                       ArrayRef<int64_t> padding, bool max,
+                       raw_indented_ostream &os) {
   FailureOr<PoolSizes> s =
       poolSizes(e, input, op->getResult(0), kernel, stride, padding);
   if (failed(s))
@@ -936,64 +1076,98 @@ LogicalResult emitPool(OpaqueEmitter &e, Operation *op, Value input,
   Names t = namesOf(op);
   Type type = elementOf(op->getResult(0));
   // The plane index n * C + c is all the loads need.
-  std::string loop = "    const long long nc = i / (OH * OW);\n"
-                     "    const long long oh = (i / OW) % OH;\n"
-                     "    const long long ow = i % OW;\n";
+  std::string loop;
   if (max) {
     // As std::max(acc, v): NaN inputs are skipped, and a window entirely
     // in the padding gives -inf.
-    loop += "    " + t.type + " acc = " + "-(" + t.type +
-            ")KILN_OPAQUE_INFINITY" + ";\n" +
-            windowTaps("    ", "ih", "iw",
-                       "        acc = acc < in0[at] ? in0[at] : acc;\n");
-    loop += "    out0[i] = acc;\n";
+    loop = printed(
+        kPool,
+        {{"T", t.type},
+         {"INIT", fill("-(${T})KILN_OPAQUE_INFINITY", {{"T", t.type}})},
+         {"TAPS", printed(kWindowTaps,
+                          {{"ROW", "ih"},
+                           {"COL", "iw"},
+                           {"TAP", "acc = acc < in0[at] ? in0[at] : acc;"}})},
+         {"RESULT", "acc"}});
   } else {
     // The padding counts in the divisor.
-    loop += "    " + t.type + " acc = " + t.zero + ";\n" +
-            windowTaps("    ", "ih", "iw", "        acc += in0[at];\n");
-    loop += "    out0[i] = acc / " +
-            literal(double(kernel[0] * kernel[1]), type) + ";\n";
+    loop = printed(
+        kPool,
+        {{"T", t.type},
+         {"INIT", t.zero},
+         {"TAPS",
+          printed(kWindowTaps,
+                  {{"ROW", "ih"}, {"COL", "iw"}, {"TAP", "acc += in0[at];"}})},
+         {"RESULT", "acc / " + literal(double(kernel[0] * kernel[1]), type)}});
   }
-  body = e.elementLoop("N * C * OH * OW", loop);
+  e.elementLoop(os, "N * C * OH * OW", loop);
   e.launchPerElement({s->N, s->C, s->OH, s->OW});
   return success();
 }
 
+/// One input element of max_pool2d_grad: the windows containing it
+/// (kWindowLoops), in each the first maximum (kWindowTaps over (th, tw)).
+constexpr const char *kMaxPool2dGrad = R"(
+const long long nc = i / (H * W);
+const long long ih = (i / W) % H;
+const long long iw = i % W;
+// the gradients of the windows containing (ih, iw) whose first
+// maximum it is (in row-major window order; padding never wins)
+${T} acc = ${ZERO};
+${WINDOWS}
+out0[i] = acc;
+)";
+constexpr const char *kMaxPool2dGradWindow = R"(
+long long argmax = -1;
+${T} best = ${ZERO};
+${TAPS}
+if (argmax == i)
+  acc += in1[(nc * OH + oh) * OW + ow];
+)";
+constexpr const char *kMaxPool2dGradTap = R"(
+if (argmax < 0 || in0[at] > best) {
+  argmax = at;
+  best = in0[at];
+}
+)";
+
 LogicalResult emitMaxPool2dGrad(OpaqueEmitter &e, MaxPool2dGradOp op,
-                                std::string &body) {
+                                raw_indented_ostream &os) {
   FailureOr<PoolSizes> s =
       poolSizes(e, op.getInput(), op.getGrad(), op.getKernel(), op.getStride(),
                 op.getPadding());
   if (failed(s))
     return failure();
   Names t = namesOf(op);
-  std::string loop =
-      "    const long long nc = i / (H * W);\n"
-      "    const long long ih = (i / W) % H;\n"
-      "    const long long iw = i % W;\n"
-      "    // the gradients of the windows containing (ih, iw) whose first\n"
-      "    // maximum it is (in row-major window order; padding never wins)\n"
-      "    " +
-      t.type + " acc = " + t.zero + ";\n" + windowLoops("    ") +
-      "        long long argmax = -1;\n"
-      "        " +
-      t.type + " best = " + t.zero + ";\n" +
-      windowTaps("        ", "th", "tw",
-                 "            if (argmax < 0 || in0[at] > best) {\n"
-                 "              argmax = at;\n"
-                 "              best = in0[at];\n"
-                 "            }\n") +
-      "        if (argmax == i)\n"
-      "          acc += in1[(nc * OH + oh) * OW + ow];\n"
-      "      }\n"
-      "    out0[i] = acc;\n";
-  body = e.elementLoop("N * C * H * W", loop);
+  std::string taps = printed(
+      kWindowTaps,
+      {{"ROW", "th"}, {"COL", "tw"}, {"TAP", printed(kMaxPool2dGradTap)}});
+  std::string window = printed(
+      kMaxPool2dGradWindow, {{"T", t.type}, {"ZERO", t.zero}, {"TAPS", taps}});
+  e.elementLoop(
+      os, "N * C * H * W",
+      printed(kMaxPool2dGrad,
+              {{"T", t.type},
+               {"ZERO", t.zero},
+               {"WINDOWS", printed(kWindowLoops, {{"BODY", window}})}}));
   e.launchPerElement({s->N, s->C, s->H, s->W});
   return success();
 }
 
+/// One input element of avg_pool2d_grad: a share of each window containing
+/// it (kWindowLoops).
+constexpr const char *kAvgPool2dGrad = R"(
+const long long nc = i / (H * W);
+const long long ih = (i / W) % H;
+const long long iw = i % W;
+// a share of each window containing (ih, iw); the padding counts
+${T} acc = ${ZERO};
+${WINDOWS}
+out0[i] = acc;
+)";
+
 LogicalResult emitAvgPool2dGrad(OpaqueEmitter &e, AvgPool2dGradOp op,
-                                std::string &body) {
+                                raw_indented_ostream &os) {
   // The input sizes are the result's; OH and OW are the gradient's.
   FailureOr<PoolSizes> s =
       poolSizes(e, op.getResult(), op.getGrad(), op.getKernel(), op.getStride(),
@@ -1004,18 +1178,14 @@ LogicalResult emitAvgPool2dGrad(OpaqueEmitter &e, AvgPool2dGradOp op,
   Type type = elementOf(op.getResult());
   std::string area =
       literal(double(op.getKernel()[0] * op.getKernel()[1]), type);
-  std::string loop =
-      "    const long long nc = i / (H * W);\n"
-      "    const long long ih = (i / W) % H;\n"
-      "    const long long iw = i % W;\n"
-      "    // a share of each window containing (ih, iw); the padding counts\n"
-      "    " +
-      t.type + " acc = " + t.zero + ";\n" + windowLoops("    ") +
-      "        acc += in0[(nc * OH + oh) * OW + ow] / " + area +
-      ";\n"
-      "      }\n"
-      "    out0[i] = acc;\n";
-  body = e.elementLoop("N * C * H * W", loop);
+  std::string share =
+      fill("acc += in0[(nc * OH + oh) * OW + ow] / ${AREA};", {{"AREA", area}});
+  e.elementLoop(
+      os, "N * C * H * W",
+      printed(kAvgPool2dGrad,
+              {{"T", t.type},
+               {"ZERO", t.zero},
+               {"WINDOWS", printed(kWindowLoops, {{"BODY", share}})}}));
   e.launchPerElement({s->N, s->C, s->H, s->W});
   return success();
 }
@@ -1037,31 +1207,59 @@ FailureOr<SmallVector<Size>> indexSizes(OpaqueEmitter &e, Value indices) {
   return sizes;
 }
 
+/// One output element of an embedding.
+constexpr const char *kEmbedding = R"(
+const long long p = i / D;
+const long long d = i % D;
+const long long row = (long long)in1[p];
+// the reference executor rejects an index out of range; here it
+// reads as a zero row
+out0[i] = row >= 0 && row < V ? in0[row * D + d] : ${ZERO};
+)";
+
 LogicalResult emitEmbedding(OpaqueEmitter &e, EmbeddingOp op,
-                            std::string &body) {
+                            raw_indented_ostream &os) {
   FailureOr<Size> rows = e.size("V", op.getWeight(), 0);
   FailureOr<Size> dim = e.size("D", op.getWeight(), 1);
   FailureOr<SmallVector<Size>> positions = indexSizes(e, op.getIndices());
   if (failed(rows) || failed(dim) || failed(positions))
     return failure();
   Names t = namesOf(op);
-  std::string loop =
-      "    const long long p = i / D;\n"
-      "    const long long d = i % D;\n"
-      "    const long long row = (long long)in1[p];\n"
-      "    // the reference executor rejects an index out of range; here it\n"
-      "    // reads as a zero row\n"
-      "    out0[i] = row >= 0 && row < V ? in0[row * D + d] : " +
-      t.zero + ";\n";
   SmallVector<Size> all(*positions);
   all.push_back(*dim);
-  body = e.elementLoop(OpaqueEmitter::product(all), loop);
+  e.elementLoop(os, OpaqueEmitter::product(all),
+                printed(kEmbedding, {{"ZERO", t.zero}}));
   e.launchPerElement(all);
   return success();
 }
 
+/// Element (row, d) of an embedding gradient: ${GATHER} (kGather) sums the
+/// gradient rows of the positions that look up `row`. On the GPU one block
+/// per table row, its threads over the row's elements.
+constexpr const char *kEmbeddingGradCuda = R"(
+const long long positions = ${POSITIONS};
+for (long long row = blockIdx.x; row < V; row += gridDim.x)
+  for (long long d = threadIdx.x; d < D; d += blockDim.x) {
+    ${GATHER}
+  }
+)";
+constexpr const char *kEmbeddingGradCpp = R"(
+const long long positions = ${POSITIONS};
+for (long long row = 0; row < V; ++row)
+  for (long long d = 0; d < D; ++d) {
+    ${GATHER}
+  }
+)";
+constexpr const char *kGather = R"(
+${T} acc = ${ZERO};
+for (long long p = 0; p < positions; ++p)
+  if ((long long)in0[p] == row)
+    acc += in1[p * D + d];
+out0[row * D + d] = acc;
+)";
+
 LogicalResult emitEmbeddingGrad(OpaqueEmitter &e, EmbeddingGradOp op,
-                                std::string &body) {
+                                raw_indented_ostream &os) {
   FailureOr<Size> rows = e.size("V", op.getResult(), 0);
   FailureOr<Size> dim = e.size("D", op.getResult(), 1);
   FailureOr<SmallVector<Size>> positions = indexSizes(e, op.getIndices());
@@ -1070,34 +1268,20 @@ LogicalResult emitEmbeddingGrad(OpaqueEmitter &e, EmbeddingGradOp op,
   Names t = namesOf(op);
   // Element (row, d) gathers the gradient rows of the positions that look
   // up `row`, in position order; rows never looked up get zero.
-  auto gather = [&](StringRef indent) {
-    std::string i = indent.str();
-    return i + t.type + " acc = " + t.zero + ";\n" + i +
-           "for (long long p = 0; p < positions; ++p)\n" + i +
-           "  if ((long long)in0[p] == row)\n" + i +
-           "    acc += in1[p * D + d];\n" + i + "out0[row * D + d] = acc;\n";
-  };
-  std::string text =
-      "  const long long positions = " + OpaqueEmitter::product(*positions) +
-      ";\n";
+  std::string gather = printed(kGather, {{"T", t.type}, {"ZERO", t.zero}});
   if (e.target == Target::cuda) {
     // One block per table row, its threads over the row's elements: the
     // threads of a block read the same index at once (one broadcast load)
     // and neighbouring gradient elements (coalesced).
-    text += "  for (long long row = blockIdx.x; row < V; row += gridDim.x)\n"
-            "    for (long long d = threadIdx.x; d < D; d += blockDim.x) {\n" +
-            gather("      ") + "    }\n";
     e.generated.launch.grid[0] = OpaqueEmitter::extent({*rows}, 1);
     unsigned block = kBlock;
     if (!dim->isDynamic())
       block = std::min<int64_t>(kBlock, (dim->value + 31) / 32 * 32);
     e.generated.launch.block[0] = std::max(block, 32u);
-  } else {
-    text += "  for (long long row = 0; row < V; ++row)\n"
-            "    for (long long d = 0; d < D; ++d) {\n" +
-            gather("      ") + "    }\n";
   }
-  body = text;
+  print(
+      os, e.target == Target::cuda ? kEmbeddingGradCuda : kEmbeddingGradCpp,
+      {{"POSITIONS", OpaqueEmitter::product(*positions)}, {"GATHER", gather}});
   return success();
 }
 
@@ -1125,33 +1309,31 @@ FailureOr<GeneratedKernel> kiln::codegen::generateOpaque(KernelOp kernel,
            << kernel.getName() << "')";
   Operation *op = &*ops.begin();
   OpaqueEmitter e(kernel, op, target, generated);
-  std::string body;
+  Code body;
+  raw_indented_ostream &os = body.os;
   LogicalResult result =
       llvm::TypeSwitch<Operation *, LogicalResult>(op)
-          .Case([&](ReshapeOp o) { return emitReshape(e, o, body); })
-          .Case([&](TransposeOp o) { return emitTranspose(e, o, body); })
-          .Case([&](Conv2dOp o) { return emitConv2d(e, o, body); })
+          .Case([&](ReshapeOp o) { return emitReshape(e, o, os); })
+          .Case([&](TransposeOp o) { return emitTranspose(e, o, os); })
+          .Case([&](Conv2dOp o) { return emitConv2d(e, o, os); })
           .Case([&](Conv2dGradInputOp o) {
-            return emitConv2dGradInput(e, o, body);
+            return emitConv2dGradInput(e, o, os);
           })
           .Case([&](Conv2dGradWeightOp o) {
-            return emitConv2dGradWeight(e, o, body);
+            return emitConv2dGradWeight(e, o, os);
           })
           .Case([&](MaxPool2dOp o) {
             return emitPool(e, o, o.getInput(), o.getKernel(), o.getStride(),
-                            o.getPadding(), /*max=*/true, body);
+                            o.getPadding(), /*max=*/true, os);
           })
           .Case([&](AvgPool2dOp o) {
             return emitPool(e, o, o.getInput(), o.getKernel(), o.getStride(),
-                            o.getPadding(), /*max=*/false, body);
+                            o.getPadding(), /*max=*/false, os);
           })
-          .Case(
-              [&](MaxPool2dGradOp o) { return emitMaxPool2dGrad(e, o, body); })
-          .Case(
-              [&](AvgPool2dGradOp o) { return emitAvgPool2dGrad(e, o, body); })
-          .Case([&](EmbeddingOp o) { return emitEmbedding(e, o, body); })
-          .Case(
-              [&](EmbeddingGradOp o) { return emitEmbeddingGrad(e, o, body); })
+          .Case([&](MaxPool2dGradOp o) { return emitMaxPool2dGrad(e, o, os); })
+          .Case([&](AvgPool2dGradOp o) { return emitAvgPool2dGrad(e, o, os); })
+          .Case([&](EmbeddingOp o) { return emitEmbedding(e, o, os); })
+          .Case([&](EmbeddingGradOp o) { return emitEmbeddingGrad(e, o, os); })
           .Default([&](Operation *) {
             return op->emitError("the opaque kernel generator does not "
                                  "handle '")
@@ -1159,7 +1341,7 @@ FailureOr<GeneratedKernel> kiln::codegen::generateOpaque(KernelOp kernel,
           });
   if (failed(result))
     return failure();
-  generated.source = e.finish(body);
+  generated.source = e.finish(body.str());
   return generated;
 }
 
