@@ -68,6 +68,7 @@
 
 #include "codegen/CodegenUtils.h"
 #include "codegen/DeviceSources.h"
+#include "codegen/Template.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/StringExtras.h"
@@ -77,20 +78,6 @@
 using namespace mlir;
 using namespace kiln;
 using namespace kiln::codegen;
-
-/// `text` with every `${key}` given replaced by its value, others left
-/// (until this generator fills its templates in one pass with fill()).
-static std::string
-substitute(StringRef text, ArrayRef<std::pair<StringRef, std::string>> values) {
-  std::string out = text.str();
-  for (const auto &[key, value] : values) {
-    std::string pattern = "${" + key.str() + "}";
-    for (size_t at = out.find(pattern); at != std::string::npos;
-         at = out.find(pattern, at + value.size()))
-      out.replace(at, pattern.size(), value);
-  }
-  return out;
-}
 
 namespace {
 
@@ -154,6 +141,14 @@ struct Batch {
   GridExtent extent;
 };
 
+/// Batch entry b = ((b0 * B1) + b1) * B2 + b2 ...: a step of peeling the
+/// innermost dimension off `rest`, and the last, outermost one.
+constexpr const char *kPeel = R"(
+const long long b${I} = rest % ${SIZE};
+rest /= ${SIZE};
+)";
+constexpr const char *kPeelLast = "const long long b0 = rest;\n";
+
 /// Declares the batch sizes from `full` (a kernel operand, index `operand`,
 /// whose leading `rank` dimensions are the broadcast batch) and decodes the
 /// batch index of q, k and v.
@@ -178,17 +173,12 @@ Batch batchOf(const Attention &a, GeneratedKernel &generated, Value full,
   }
   batch.count = names.empty() ? "1LL" : llvm::join(names, " * ");
   // b = ((b0 * B1) + b1) * B2 + b2 ...: peel the innermost first.
-  std::string text;
+  Code decode;
   if (rank > 0) {
-    text += "    long long rest = b;\n";
-    for (int64_t i = rank - 1; i >= 0; --i) {
-      std::string idx = "b" + std::to_string(i);
-      if (i == 0)
-        text += "    const long long " + idx + " = rest;\n";
-      else
-        text += "    const long long " + idx + " = rest % " + names[i] +
-                ";\n    rest /= " + names[i] + ";\n";
-    }
+    print(decode.os, "long long rest = b;\n");
+    for (int64_t i = rank - 1; i > 0; --i)
+      print(decode.os, kPeel, {{"I", std::to_string(i)}, {"SIZE", names[i]}});
+    print(decode.os, kPeelLast);
   }
   // Each operand's matrix: its own batch dimensions, aligned to the right;
   // a static size 1 is broadcast (stride 0).
@@ -206,21 +196,24 @@ Batch batchOf(const Attention &a, GeneratedKernel &generated, Value full,
           term += " * " + dimSize(generated, type, argNumber, j);
       index = index == "0LL" ? term : index + " + " + term;
     }
-    return "    const long long " + what.str() + " = " + index + ";\n";
+    print(decode.os, "const long long ${MATRIX} = ${INDEX};\n",
+          {{"MATRIX", what.str()}, {"INDEX", index}});
   };
-  text += matrixOf(a.q, "mq");
-  text += matrixOf(a.k, "mk");
-  text += matrixOf(a.v, "mv");
-  batch.decode = text;
+  matrixOf(a.q, "mq");
+  matrixOf(a.k, "mk");
+  matrixOf(a.v, "mv");
+  batch.decode = decode.str();
   return batch;
 }
 
-/// The values every kernel body refers to.
+/// The values every kernel refers to.
 std::vector<std::pair<StringRef, std::string>> values(const Attention &a,
                                                       int64_t bt) {
   Type element = elementOf(a.q);
   bool f64 = a.type == "double";
   return {
+      {"OP", a.op->getName().stripDialect().str()},
+      {"LOCATION", locationOf(a.op)},
       {"T", a.type},
       {"TQ", std::to_string(a.tq)},
       {"TK", std::to_string(a.tk)},
@@ -246,59 +239,80 @@ std::vector<std::pair<StringRef, std::string>> values(const Attention &a,
   };
 }
 
-/// The constants every body starts with.
-constexpr const char *kConstants =
-    "  constexpr long long TQ = ${TQ}, TK = ${TK}; // sequence lengths\n"
-    "  constexpr int DK = ${DK}, DV = ${DV}; // features of q and k, of v\n"
-    "  constexpr bool CAUSAL = ${CAUSAL};\n"
-    "  const ${T} scale = ${SCALE};\n";
+/// The constants every body starts with, after the op's name; ${SIZES}
+/// declares the batch dimensions (no line without them).
+constexpr const char *kConstants = R"(
+// ${OP} at ${LOCATION}
+constexpr long long TQ = ${TQ}, TK = ${TK}; // sequence lengths
+constexpr int DK = ${DK}, DV = ${DV}; // features of q and k, of v
+constexpr bool CAUSAL = ${CAUSAL};
+const ${T} scale = ${SCALE};
+${SIZES}
+)";
+constexpr const char *kSizes =
+    "const long long ${DECLARATIONS}; // batch dimensions";
 
-/// CUDA: the block's batch entry and tile (`tiles` a batch entry, taken in
-/// `order`), its threads' place in the 16 x 16 grid, and the shared tiles
-/// (name, elements), laid out one after the other.
-std::string cudaPrologue(StringRef tiles, StringRef order,
-                         ArrayRef<std::pair<StringRef, StringRef>> shared) {
-  std::string text =
-      "  constexpr int BT = ${BT}, R = ${R}; // tile rows; rows and columns "
-      "a thread owns\n"
-      "  constexpr long long TILES = " +
-      tiles.str() +
-      ";\n"
-      "  const long long b = blockIdx.x / TILES;\n"
-      "  const long long tile = " +
-      order.str() +
-      ";\n"
-      "  const int r = threadIdx.x / 16, c = threadIdx.x % 16;\n"
-      "  extern __shared__ __align__(16) unsigned char "
-      "kiln_attention_smem[];\n";
-  std::string previous;
-  for (auto [name, size] : shared) {
-    text += "  ${T} *" + name.str() + " = " +
-            (previous.empty() ? std::string("(${T} *)kiln_attention_smem")
-                              : previous) +
-            "; // [" + size.str() + "]\n";
-    previous = name.str() + " + " + size.str();
-  }
-  return text;
+/// CUDA: the block's batch entry and tile (TILES a batch entry, taken in
+/// ${ORDER}), its threads' place in the 16 x 16 grid, and the shared tiles
+/// (${SHARED}: kSharedTile's).
+constexpr const char *kTilesCuda = R"(
+// batch entry b, tile of BT rows; the threads' grid is 16 x 16
+constexpr int BT = ${BT}, R = ${R}; // tile rows; rows and columns a thread owns
+constexpr long long TILES = ${TILES};
+const long long b = blockIdx.x / TILES;
+const long long tile = ${ORDER};
+const int r = threadIdx.x / 16, c = threadIdx.x % 16;
+extern __shared__ __align__(16) unsigned char kiln_attention_smem[];
+${SHARED}
+)";
+/// A shared tile of ${SIZE} elements, at ${START}: the start of the shared
+/// memory or the end of the tile before it.
+constexpr const char *kSharedTile = "${T} *${NAME} = ${START}; // [${SIZE}]\n";
+
+/// C++: the batch entries, one after the other.
+constexpr const char *kBatchCpp = "const long long BATCH = ${COUNT};\n";
+
+/// A generated part: `text` filled with `values` at column 0 (its leading
+/// empty lines skipped), for a block of a template.
+std::string part(StringRef text, TemplateValues values) {
+  Code code;
+  print(code.os, text, values);
+  return code.str();
 }
 
-/// `text` with two spaces less at the start of each line (the batch
-/// decoding is written for the C++ target's loop body).
-std::string dedent(StringRef text) {
-  std::string out;
-  SmallVector<StringRef> lines;
-  text.split(lines, '\n');
-  for (StringRef line : lines)
-    if (!line.empty())
-      out += line.drop_front(line.starts_with("  ") ? 2 : 0).str() + "\n";
-  return out;
+/// CUDA: the shared tiles (name, elements), laid out one after the other.
+std::string sharedTiles(const Attention &a,
+                        ArrayRef<std::pair<StringRef, StringRef>> shared) {
+  Code code;
+  std::string start = "(" + a.type + " *)kiln_attention_smem";
+  for (auto [name, size] : shared) {
+    print(code.os, kSharedTile,
+          {{"T", a.type},
+           {"NAME", name.str()},
+           {"START", start},
+           {"SIZE", size.str()}});
+    start = name.str() + " + " + size.str();
+  }
+  return code.str();
 }
 
 //===----------------------------------------------------------------------===//
 // Forward
 //===----------------------------------------------------------------------===//
 
+// Each kernel is one template: ${PROLOGUE} is kConstants followed by
+// kTilesCuda (CUDA) or kBatchCpp (C++), ${DECODE} the batch entry's indices
+// and matrices (batchOf), ${ENTRY} the C++ target's entry point. The
+// #pragma lines stay at column 0, so the kernels are printed as written.
+
 constexpr const char *kForwardCuda = R"(
+${SIGNATURE} {
+  ${PROLOGUE}
+  ${DECODE}
+  const ${T} *q = ${Q} + mq * (TQ * DK);
+  const ${T} *k = ${K} + mk * (TK * DK);
+  const ${T} *v = ${V} + mv * (TK * DV);
+
   kiln_attention_load(Qs, DK + 1, q, tile * BT, TQ, DK, BT);
   const long long q0 = tile * BT;
   ${T} m[R], l[R], acc[R][${NV}];
@@ -384,15 +398,22 @@ constexpr const char *kForwardCuda = R"(
         ${STORE_O}
     ${STORE_LSE}
   }
+}
 )";
 
 constexpr const char *kForwardCpp = R"(
+${SIGNATURE} {
+  ${PROLOGUE}
+
   constexpr long long BT = ${BT}; // keys a step, as on the GPU
   for (long long b = 0; b < BATCH; ++b) {
-${DECODE}    const ${T} *q = ${Q} + mq * (TQ * DK);
+    ${DECODE}
+    const ${T} *q = ${Q} + mq * (TQ * DK);
     const ${T} *k = ${K} + mk * (TK * DK);
     const ${T} *v = ${V} + mv * (TK * DV);
-${POINTERS}    for (long long i = 0; i < TQ; ++i) {
+    ${POINTER_O}
+    ${POINTER_LSE}
+    for (long long i = 0; i < TQ; ++i) {
       const ${T} *qi = q + i * DK;
       const long long seen = CAUSAL ? (i + 1 < TK ? i + 1 : TK) : TK;
       ${T} m = -${INF}, l = ${ZERO}, acc[DV], s[BT];
@@ -427,7 +448,22 @@ ${POINTERS}    for (long long i = 0; i < TQ; ++i) {
       ${STORE_LSE}
     }
   }
+}
+${ENTRY}
 )";
+
+/// The stores of the forward's results where the kernel yields them: o
+/// (otherwise an empty statement) and lse (otherwise no line), at ${OUT}.
+constexpr const char *kStoreOCuda =
+    "${OUT}[b * (TQ * DV) + i * DV + c + 16 * e] = acc[a][e] / l[a];";
+constexpr const char *kStoreLseCuda = R"(
+if (c == 0)
+  ${OUT}[b * TQ + i] = m[a] + ${LOG}(l[a]);
+)";
+constexpr const char *kPointerOCpp = "${T} *o = ${OUT} + b * (TQ * DV);";
+constexpr const char *kPointerLseCpp = "${T} *lse = ${OUT} + b * TQ;";
+constexpr const char *kStoreOCpp = "o[i * DV + e] = acc[e] / l;";
+constexpr const char *kStoreLseCpp = "lse[i] = m + ${LOG}(l);";
 
 //===----------------------------------------------------------------------===//
 // Backward: dq
@@ -437,12 +473,23 @@ ${POINTERS}    for (long long i = 0; i < TQ; ++i) {
 /// `COLS` naming the shared tiles whose rows are the pairs' rows (r + 16a)
 /// and columns (c + 16j).
 constexpr const char *kScoresCuda = R"(
-    ${T} s[R][R], dp[R][R];
-    kiln_attention_products(s, ${QROWS}, ${QCOLS}, DK + 1, DK, r, c);
-    kiln_attention_products(dp, ${VROWS}, ${VCOLS}, DV + 1, DV, r, c);
+${T} s[R][R], dp[R][R];
+kiln_attention_products(s, ${QROWS}, ${QCOLS}, DK + 1, DK, r, c);
+kiln_attention_products(dp, ${VROWS}, ${VCOLS}, DV + 1, DV, r, c);
 )";
 
 constexpr const char *kGradQCuda = R"(
+${SIGNATURE} {
+  ${PROLOGUE}
+  ${DECODE}
+  const ${T} *q = ${Q} + mq * (TQ * DK);
+  const ${T} *k = ${K} + mk * (TK * DK);
+  const ${T} *v = ${V} + mv * (TK * DV);
+  const ${T} *g = ${G} + b * (TQ * DV);
+  const ${T} *lse = ${LSE} + b * TQ;
+  const ${T} *delta = ${DELTA} + b * TQ;
+  ${T} *dq_out = ${DQ} + b * (TQ * DK);
+
   const long long q0 = tile * BT;
   kiln_attention_load(Qs, DK + 1, q, q0, TQ, DK, BT);
   kiln_attention_load(Gs, DV + 1, g, q0, TQ, DV, BT);
@@ -464,7 +511,9 @@ constexpr const char *kGradQCuda = R"(
     kiln_attention_load(Ks, DK + 1, k, k0, TK, DK, BT);
     kiln_attention_load(Vs, DV + 1, v, k0, TK, DV, BT);
     __syncthreads();
-${SCORES}
+
+    ${SCORES}
+
     // dS = p (dp - delta), p recomputed from the saved log-sum-exp.
 #pragma unroll
     for (int a = 0; a < R; ++a) {
@@ -503,17 +552,23 @@ ${SCORES}
       if (c + 16 * e < DK)
         dq_out[i * DK + c + 16 * e] = dq[a][e] * scale;
   }
+}
 )";
 
 constexpr const char *kGradQCpp = R"(
+${SIGNATURE} {
+  ${PROLOGUE}
+
   for (long long b = 0; b < BATCH; ++b) {
-${DECODE}    const ${T} *q = ${Q} + mq * (TQ * DK);
+    ${DECODE}
+    const ${T} *q = ${Q} + mq * (TQ * DK);
     const ${T} *k = ${K} + mk * (TK * DK);
     const ${T} *v = ${V} + mv * (TK * DV);
     const ${T} *g = ${G} + b * (TQ * DV);
     const ${T} *lse = ${LSE} + b * TQ;
     const ${T} *delta = ${DELTA} + b * TQ;
-${POINTERS}    for (long long i = 0; i < TQ; ++i) {
+    ${T} *dq_out = ${DQ} + b * (TQ * DK);
+    for (long long i = 0; i < TQ; ++i) {
       const ${T} *qi = q + i * DK, *gi = g + i * DV;
       const long long seen = CAUSAL ? (i + 1 < TK ? i + 1 : TK) : TK;
       ${T} dq[DK];
@@ -535,6 +590,8 @@ ${POINTERS}    for (long long i = 0; i < TQ; ++i) {
         dq_out[i * DK + d] = dq[d] * scale;
     }
   }
+}
+${ENTRY}
 )";
 
 //===----------------------------------------------------------------------===//
@@ -542,6 +599,16 @@ ${POINTERS}    for (long long i = 0; i < TQ; ++i) {
 //===----------------------------------------------------------------------===//
 
 constexpr const char *kGradKvCuda = R"(
+${SIGNATURE} {
+  ${PROLOGUE}
+  ${DECODE}
+  const ${T} *q = ${Q} + mq * (TQ * DK);
+  const ${T} *k = ${K} + mk * (TK * DK);
+  const ${T} *v = ${V} + mv * (TK * DV);
+  const ${T} *g = ${G} + b * (TQ * DV);
+  const ${T} *lse = ${LSE} + b * TQ;
+  const ${T} *delta = ${DELTA} + b * TQ;
+
   const long long k0 = tile * BT;
   kiln_attention_load(Ks, DK + 1, k, k0, TK, DK, BT);
   kiln_attention_load(Vs, DV + 1, v, k0, TK, DV, BT);
@@ -569,7 +636,9 @@ constexpr const char *kGradKvCuda = R"(
     }
     __syncthreads();
     // Transposed: rows are keys k0 + r + 16a, columns queries q0 + c + 16j.
-${SCORES}
+
+    ${SCORES}
+
 #pragma unroll
     for (int a = 0; a < R; ++a) {
       const long long key = k0 + r + 16 * a;
@@ -610,18 +679,25 @@ ${SCORES}
     const long long key = k0 + r + 16 * a;
     if (key >= TK)
       continue;
-${STORE_KV}  }
+    ${STORE_DK}
+    ${STORE_DV}
+  }
+}
 )";
 
 constexpr const char *kGradKvCpp = R"(
+${SIGNATURE} {
+  ${PROLOGUE}
+
   for (long long b = 0; b < BATCH; ++b) {
-${DECODE}    const ${T} *q = ${Q} + mq * (TQ * DK);
+    ${DECODE}
+    const ${T} *q = ${Q} + mq * (TQ * DK);
     const ${T} *k = ${K} + mk * (TK * DK);
     const ${T} *v = ${V} + mv * (TK * DV);
     const ${T} *g = ${G} + b * (TQ * DV);
     const ${T} *lse = ${LSE} + b * TQ;
     const ${T} *delta = ${DELTA} + b * TQ;
-${POINTERS}    for (long long j = 0; j < TK; ++j) {
+    for (long long j = 0; j < TK; ++j) {
       const ${T} *kj = k + j * DK, *vj = v + j * DV;
       ${T} dk[DK], dv[DV];
       for (int d = 0; d < DK; ++d)
@@ -642,8 +718,34 @@ ${POINTERS}    for (long long j = 0; j < TK; ++j) {
         for (int d = 0; d < DK; ++d)
           dk[d] += ds * qi[d];
       }
-${STORE_KV_CPP}    }
+      ${STORE_DK}
+      ${STORE_DV}
+    }
   }
+}
+${ENTRY}
+)";
+
+/// The stores of dk and dv where the kernel yields them, at ${OUT}.
+constexpr const char *kStoreDkCuda = R"(
+#pragma unroll
+for (int e = 0; e < ${ND}; ++e)
+  if (c + 16 * e < DK)
+    ${OUT}[b * (TK * DK) + key * DK + c + 16 * e] = dk[a][e] * scale;
+)";
+constexpr const char *kStoreDvCuda = R"(
+#pragma unroll
+for (int e = 0; e < ${NV}; ++e)
+  if (c + 16 * e < DV)
+    ${OUT}[b * (TK * DV) + key * DV + c + 16 * e] = dv[a][e];
+)";
+constexpr const char *kStoreDkCpp = R"(
+for (int d = 0; d < DK; ++d)
+  ${OUT}[b * (TK * DK) + j * DK + d] = dk[d] * scale;
+)";
+constexpr const char *kStoreDvCpp = R"(
+for (int e = 0; e < DV; ++e)
+  ${OUT}[b * (TK * DV) + j * DV + e] = dv[e];
 )";
 
 /// Fills `a` from the kernel's one op; fails (located) for what the kernels
@@ -748,28 +850,47 @@ FailureOr<GeneratedKernel> kiln::codegen::generateAttention(KernelOp kernel,
     fullOperand = llvm::cast<BlockArgument>(a.grad).getArgNumber();
   }
   Batch batch = batchOf(a, generated, full, fullOperand);
-  auto vals = values(a, bt);
+  std::vector<std::pair<StringRef, std::string>> vals = values(a, bt);
   int64_t tiles =
       a.kind == Kind::gradKv ? (a.tk + bt - 1) / bt : (a.tq + bt - 1) / bt;
 
-  // The stores of the yielded results.
+  // The yielded results and a part of the kernel that exists only where it
+  // yields one (`out`, at ${OUT}).
   std::string o = a.outputs[0],
               second = a.outputs.size() > 1 ? a.outputs[1] : std::string();
-  std::string body;
+  auto yielded = [&](const std::string &out, StringRef text,
+                     StringRef otherwise = "") {
+    if (out.empty())
+      return otherwise.str();
+    auto withOut = vals;
+    withOut.push_back({"OUT", out});
+    return part(text, withOut);
+  };
+  vals.push_back(
+      {"SIZES", batch.declarations.empty()
+                    ? std::string()
+                    : fill(kSizes, {{"DECLARATIONS",
+                                     llvm::join(batch.declarations, ", ")}})});
+  Code prologue;
+  print(prologue.os, kConstants, vals);
+  const char *kernelText = nullptr;
   if (target == Target::cuda) {
-    std::string bodyText;
     // Heaviest tiles first: with a causal mask the last query tiles and
     // the first key tiles loop over the most tiles of the other side.
-    std::string order = a.kind == Kind::gradKv
-                            ? "blockIdx.x % TILES"
-                            : "TILES - 1 - blockIdx.x % TILES";
-    std::string pointers = "  const ${T} *q = ${Q} + mq * (TQ * DK);\n"
-                           "  const ${T} *k = ${K} + mk * (TK * DK);\n"
-                           "  const ${T} *v = ${V} + mv * (TK * DV);\n";
-    if (a.kind != Kind::forward)
-      pointers += "  const ${T} *g = ${G} + b * (TQ * DV);\n"
-                  "  const ${T} *lse = ${LSE} + b * TQ;\n"
-                  "  const ${T} *delta = ${DELTA} + b * TQ;\n";
+    vals.push_back({"ORDER", a.kind == Kind::gradKv
+                                 ? "blockIdx.x % TILES"
+                                 : "TILES - 1 - blockIdx.x % TILES"});
+    vals.push_back({"TILES", std::to_string(tiles)});
+    // s = q . k and dp = dO . v with the pairs' rows and columns from
+    // these tiles.
+    auto scores = [&](StringRef qRows, StringRef qCols, StringRef vRows,
+                      StringRef vCols) {
+      return part(kScoresCuda, {{"T", a.type},
+                                {"QROWS", qRows.str()},
+                                {"QCOLS", qCols.str()},
+                                {"VROWS", vRows.str()},
+                                {"VCOLS", vCols.str()}});
+    };
     SmallVector<std::pair<StringRef, StringRef>> smem;
     switch (a.kind) {
     case Kind::forward:
@@ -777,17 +898,9 @@ FailureOr<GeneratedKernel> kiln::codegen::generateAttention(KernelOp kernel,
               {"Ks", "BT * (DK + 1)"},
               {"Vs", "BT * DV"},
               {"Ps", "BT * (BT + 1)"}};
-      bodyText = kForwardCuda;
-      bodyText = substitute(
-          bodyText,
-          {{"STORE_O", o.empty()
-                           ? "{}"
-                           : o + "[b * (TQ * DV) + i * DV + c + 16 * e] = "
-                                 "acc[a][e] / l[a];"},
-           {"STORE_LSE", second.empty()
-                             ? ""
-                             : "if (c == 0)\n      " + second +
-                                   "[b * TQ + i] = m[a] + ${LOG}(l[a]);"}});
+      kernelText = kForwardCuda;
+      vals.push_back({"STORE_O", yielded(o, kStoreOCuda, "{}")});
+      vals.push_back({"STORE_LSE", yielded(second, kStoreLseCuda)});
       break;
     case Kind::gradQ:
       smem = {{"Qs", "BT * (DK + 1)"},
@@ -795,109 +908,66 @@ FailureOr<GeneratedKernel> kiln::codegen::generateAttention(KernelOp kernel,
               {"Ks", "BT * (DK + 1)"},
               {"Vs", "BT * (DV + 1)"},
               {"dSs", "BT * (BT + 1)"}};
-      pointers += "  ${T} *dq_out = " + o + " + b * (TQ * DK);\n";
-      bodyText = substitute(
-          kGradQCuda, {{"SCORES", substitute(kScoresCuda, {{"QROWS", "Qs"},
-                                                           {"QCOLS", "Ks"},
-                                                           {"VROWS", "Gs"},
-                                                           {"VCOLS", "Vs"}})}});
+      kernelText = kGradQCuda;
+      vals.push_back({"SCORES", scores("Qs", "Ks", "Gs", "Vs")});
       break;
-    case Kind::gradKv: {
+    case Kind::gradKv:
       smem = {{"Ks", "BT * (DK + 1)"}, {"Vs", "BT * (DV + 1)"},
               {"Qs", "BT * (DK + 1)"}, {"Gs", "BT * (DV + 1)"},
               {"Ps", "BT * (BT + 1)"}, {"dSs", "BT * (BT + 1)"},
               {"lseTile", "BT"},       {"deltaTile", "BT"}};
-      std::string stores;
-      if (!o.empty())
-        stores += "#pragma unroll\n"
-                  "    for (int e = 0; e < ${ND}; ++e)\n"
-                  "      if (c + 16 * e < DK)\n"
-                  "        " +
-                  o +
-                  "[b * (TK * DK) + key * DK + c + 16 * e] = dk[a][e] * "
-                  "scale;\n";
-      if (!second.empty())
-        stores += "#pragma unroll\n"
-                  "    for (int e = 0; e < ${NV}; ++e)\n"
-                  "      if (c + 16 * e < DV)\n"
-                  "        " +
-                  second +
-                  "[b * (TK * DV) + key * DV + c + 16 * e] = dv[a][e];\n";
-      bodyText = substitute(
-          kGradKvCuda, {{"SCORES", substitute(kScoresCuda, {{"QROWS", "Ks"},
-                                                            {"QCOLS", "Qs"},
-                                                            {"VROWS", "Vs"},
-                                                            {"VCOLS", "Gs"}})},
-                        {"STORE_KV", stores}});
+      kernelText = kGradKvCuda;
+      vals.push_back({"SCORES", scores("Ks", "Qs", "Vs", "Gs")});
+      vals.push_back({"STORE_DK", yielded(o, kStoreDkCuda)});
+      vals.push_back({"STORE_DV", yielded(second, kStoreDvCuda)});
       break;
     }
-    }
-    body =
-        "  // batch entry b, tile of BT rows; the threads' grid is 16 x 16\n" +
-        cudaPrologue("${TILES}", order, smem) + dedent(batch.decode) +
-        pointers + bodyText;
+    vals.push_back({"SHARED", sharedTiles(a, smem)});
+    print(prologue.os, kTilesCuda, vals);
     generated.launch.grid[0] = batch.extent;
     generated.launch.grid[0].constant *= tiles;
     generated.launch.block[0] = kThreads;
     generated.launch.sharedBytes =
         static_cast<unsigned>(sharedElements(a, bt) * bytes);
   } else {
-    std::string pointers, stores;
+    vals.push_back({"COUNT", batch.count});
+    print(prologue.os, kBatchCpp, vals);
     switch (a.kind) {
     case Kind::forward:
-      if (!o.empty())
-        pointers += "    ${T} *o = " + o + " + b * (TQ * DV);\n";
-      if (!second.empty())
-        pointers += "    ${T} *lse = " + second + " + b * TQ;\n";
-      body = substitute(
-          kForwardCpp,
-          {{"STORE_O", o.empty() ? "{}" : "o[i * DV + e] = acc[e] / l;"},
-           {"STORE_LSE", second.empty() ? "" : "lse[i] = m + ${LOG}(l);"}});
+      kernelText = kForwardCpp;
+      vals.push_back({"POINTER_O", yielded(o, kPointerOCpp)});
+      vals.push_back({"POINTER_LSE", yielded(second, kPointerLseCpp)});
+      vals.push_back({"STORE_O", yielded(o, kStoreOCpp, "{}")});
+      vals.push_back({"STORE_LSE", yielded(second, kStoreLseCpp)});
       break;
     case Kind::gradQ:
-      pointers += "    ${T} *dq_out = " + o + " + b * (TQ * DK);\n";
-      body = kGradQCpp;
+      kernelText = kGradQCpp;
       break;
     case Kind::gradKv:
-      if (!o.empty())
-        stores += "      for (int d = 0; d < DK; ++d)\n"
-                  "        " +
-                  o + "[b * (TK * DK) + j * DK + d] = dk[d] * scale;\n";
-      if (!second.empty())
-        stores += "      for (int e = 0; e < DV; ++e)\n"
-                  "        " +
-                  second + "[b * (TK * DV) + j * DV + e] = dv[e];\n";
-      body = substitute(kGradKvCpp, {{"STORE_KV_CPP", stores}});
+      kernelText = kGradKvCpp;
+      vals.push_back({"STORE_DK", yielded(o, kStoreDkCpp)});
+      vals.push_back({"STORE_DV", yielded(second, kStoreDvCpp)});
       break;
     }
-    body = substitute(body, {{"POINTERS", pointers}, {"DECODE", batch.decode}});
-    body = "  const long long BATCH = " + batch.count + ";\n" + body;
   }
-  std::string sizes = batch.declarations.empty()
-                          ? std::string()
-                          : "  const long long " +
-                                llvm::join(batch.declarations, ", ") +
-                                "; // batch dimensions\n";
-  vals.push_back({"TILES", std::to_string(tiles)});
-  body = substitute(std::string(kConstants) + sizes + body, vals);
 
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  writeKernelComment(os, kernel);
   std::string header = signature(kernel, generated, target);
   if (target == Target::cuda) {
-    std::string global = "__global__ void";
+    StringRef global = "__global__ void";
     header.replace(header.find(global), global.size(),
-                   global + " __launch_bounds__(" + std::to_string(kThreads) +
-                       ")");
+                   fill("__global__ void __launch_bounds__(${THREADS})",
+                        {{"THREADS", std::to_string(kThreads)}}));
   }
-  os << header << " {\n"
-     << "  // " << a.op->getName().stripDialect() << " at " << locationOf(a.op)
-     << "\n"
-     << body << "}\n";
-  if (target == Target::cpp)
-    os << cppEntry(kernel, generated);
-  generated.source = text;
+  vals.push_back({"SIGNATURE", header});
+  vals.push_back({"PROLOGUE", prologue.str()});
+  vals.push_back({"DECODE", batch.decode});
+  vals.push_back({"DQ", o});
+  vals.push_back(
+      {"ENTRY", target == Target::cpp ? cppEntry(kernel, generated) : ""});
+  Code text;
+  writeKernelComment(text.os, kernel);
+  print(text.os, kernelText, vals);
+  generated.source = text.str();
   return generated;
 }
 
