@@ -302,8 +302,7 @@ std::string sharedTiles(const Attention &a,
 
 // Each kernel is one template: ${PROLOGUE} is kConstants followed by
 // kTilesCuda (CUDA) or kBatchCpp (C++), ${DECODE} the batch entry's indices
-// and matrices (batchOf), ${ENTRY} the C++ target's entry point. The
-// #pragma lines stay at column 0, so the kernels are printed as written.
+// and matrices (batchOf), ${ENTRY} the C++ target's entry point.
 
 constexpr const char *kForwardCuda = R"(
 ${SIGNATURE} {

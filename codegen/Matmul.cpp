@@ -60,11 +60,6 @@ using namespace mlir;
 using namespace kiln;
 using namespace kiln::codegen;
 
-// The CUDA kernel's `#pragma unroll` lines start at column 0 of the
-// generated code, so its templates are written at their columns in the
-// kernel, and its parts that hold such lines (a tile's loads, split-K) are
-// placed at column 0.
-
 /// The CUDA kernel: ${LOAD_A} and ${LOAD_B} are kTileLoadsCuda's, ${SPLIT_K}
 /// is kSplitKCuda when the groups split k, ${READ_A} and ${READ_B} the
 /// components of the vectors read from the shared tiles.
@@ -102,8 +97,8 @@ ${SIGNATURE} {
 #pragma unroll
     for (int j = 0; j < TN; ++j)
       acc[i][j] = 0;
-${LOAD_A}
-${LOAD_B}
+  ${LOAD_A}
+  ${LOAD_B}
   // Each thread's TM x TN outer products, k in increasing order (the zeros
   // past K add nothing).
   auto multiply = [&](int buf) {
@@ -151,7 +146,7 @@ ${LOAD_B}
     }
     __syncthreads();
   }
-${SPLIT_K}
+  ${SPLIT_K}
   // The epilogue, in registers, and the stores.
 #pragma unroll
   for (int i = 0; i < TM; ++i) {

@@ -126,32 +126,6 @@ for (long long i = 0; i < count; ++i) {
 }
 )";
 
-/// `text` filled with `values` and printed into a string: a block for
-/// another template.
-std::string printed(StringRef text, TemplateValues values = {}) {
-  Code code;
-  print(code.os, text, values);
-  return code.str();
-}
-
-/// `text` with every preprocessor line (`#pragma unroll`) at column 0, where
-/// clang-format writes them (as in codegen/device). The templates write them
-/// there too, but a template placed as a block, or printed to an indented
-/// stream, indents every line, its directives with its code.
-std::string directivesAtColumnZero(StringRef text) {
-  SmallVector<StringRef> lines;
-  text.split(lines, '\n');
-  std::string out;
-  out.reserve(text.size());
-  for (auto [n, line] : llvm::enumerate(lines)) {
-    if (n)
-      out += '\n';
-    StringRef code = line.ltrim(" ");
-    out += code.starts_with("#") ? code : line;
-  }
-  return out;
-}
-
 /// Builds the source of one opaque kernel: the named sizes, the body, and
 /// the launch configuration.
 class OpaqueEmitter {
@@ -263,7 +237,7 @@ public:
          {"SIZES", sizes},
          {"BODY", body.str()},
          {"ENTRY", target == Target::cpp ? cppEntry(kernel, generated) : ""}});
-    return directivesAtColumnZero(text.str());
+    return text.str();
   }
 
   /// Writes `body` once per element of a `count`-element result, the flat
@@ -364,7 +338,7 @@ LogicalResult emitTranspose(OpaqueEmitter &e, TransposeOp op,
                                   : index[j] + " * (" +
                                         OpaqueEmitter::product(inner) + ")");
   }
-  std::string loop = printed(
+  std::string loop = render(
       kTranspose,
       {{"INDEX", llvm::join(index, ", ")},
        {"DIMS", llvm::join(permText, ", ")},
@@ -620,7 +594,7 @@ void emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
       {"SYM", sym},
       {"SLICE", t.splits > 1 ? kSliceFormula : "GK"}};
   if (t.splits > 1)
-    e.globals += printed(kSplitKWorkspace, values);
+    e.globals += render(kSplitKWorkspace, values);
   values.insert(values.end(),
                 {{"WHAT", g.what},
                  {"INDEX", e.indexType},
@@ -628,7 +602,7 @@ void emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
                  {"B_SETUP", g.bSetup},
                  {"A_LOAD", g.aLoad},
                  {"B_LOAD", g.bLoad},
-                 {"SPLIT_K", t.splits > 1 ? printed(kSplitKSum, values) : ""},
+                 {"SPLIT_K", t.splits > 1 ? render(kSplitKSum, values) : ""},
                  {"STORE_SETUP", g.storeSetup},
                  {"STORE_AT", g.storeAt}});
   print(os, kImplicitGemm, values);
@@ -672,10 +646,10 @@ for (int r = 0; r < (BK * BM + THREADS - 1) / THREADS; ++r) {
 /// element type ${T}, which is `type`.
 void rowLoads(ImplicitGemm &g, StringRef type, StringRef rowSetup,
               StringRef element) {
-  g.aSetup = printed(kRowSetup,
-                     {{"ROW_SETUP", printed(rowSetup, {{"T", type.str()}})}});
+  g.aSetup =
+      render(kRowSetup, {{"ROW_SETUP", render(rowSetup, {{"T", type.str()}})}});
   g.aLoad =
-      printed(kRowLoads, {{"T", type.str()}, {"ELEMENT", printed(element)}});
+      render(kRowLoads, {{"T", type.str()}, {"ELEMENT", render(element)}});
 }
 
 /// B loads of a small matrix read k fastest (the weights), without set-up:
@@ -745,14 +719,14 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op,
     // Rows m = (n, oh, ow), columns o, k = (c, kh, kw): the same terms in
     // the same order as the C++ loop.
     ImplicitGemm g;
-    g.what = printed(kConv2dWhat);
+    g.what = render(kConv2dWhat);
     g.m = {s->N, s->OH, s->OW};
     g.n = {s->O};
     g.k = {s->C, s->KH, s->KW};
     rowLoads(g, t.type, kConv2dRow, kConv2dElement);
     g.bLoad =
-        printed(kWeightLoads,
-                {{"T", t.type}, {"DECOMPOSE", ""}, {"AT", "col * GK + k"}});
+        render(kWeightLoads,
+               {{"T", t.type}, {"DECOMPOSE", ""}, {"AT", "col * GK + k"}});
     g.storeSetup = "const I n = m / (OH * OW), ohw = m % (OH * OW);\n";
     g.storeAt = "(n * O + col) * (OH * OW) + ohw";
     FailureOr<ConvTiles> tiles = convTiles(e);
@@ -765,11 +739,11 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op,
   OpaqueEmitter::split(split.os, "i", {s->N, s->O, s->OH, s->OW},
                        {"n", "o", "oh", "ow"});
   e.elementLoop(os, "N * O * OH * OW",
-                printed(kConv2dCpp, {{"SPLIT", split.str()},
-                                     {"T", t.type},
-                                     {"ZERO", t.zero},
-                                     {"INPUT_AT", kInputAt},
-                                     {"WEIGHT_AT", kWeightAt}}));
+                render(kConv2dCpp, {{"SPLIT", split.str()},
+                                    {"T", t.type},
+                                    {"ZERO", t.zero},
+                                    {"INPUT_AT", kInputAt},
+                                    {"WEIGHT_AT", kWeightAt}}));
   return success();
 }
 
@@ -846,12 +820,12 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
     // gathers the gradient at the output positions whose windows read it
     // through tap (kh, kw), which is a transposed convolution.
     ImplicitGemm g;
-    g.what = printed(kConv2dGradInputWhat);
+    g.what = render(kConv2dGradInputWhat);
     g.m = {s->N, s->H, s->W};
     g.n = {s->C};
     g.k = {s->O, s->KH, s->KW};
     rowLoads(g, t.type, kConv2dGradInputRow, kConv2dGradInputElement);
-    g.bLoad = printed(
+    g.bLoad = render(
         kWeightLoads,
         {{"T", t.type},
          {"DECOMPOSE", "const I o = k / (KH * KW), khw = k % (KH * KW);"},
@@ -869,11 +843,11 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
   OpaqueEmitter::split(split.os, "i", {s->N, s->C, s->H, s->W},
                        {"n", "c", "ih", "iw"});
   e.elementLoop(os, "N * C * H * W",
-                printed(kConv2dGradInputCpp, {{"SPLIT", split.str()},
-                                              {"T", t.type},
-                                              {"ZERO", t.zero},
-                                              {"OUTPUT_AT", kOutputAt},
-                                              {"WEIGHT_AT", kWeightAt}}));
+                render(kConv2dGradInputCpp, {{"SPLIT", split.str()},
+                                             {"T", t.type},
+                                             {"ZERO", t.zero},
+                                             {"OUTPUT_AT", kOutputAt},
+                                             {"WEIGHT_AT", kWeightAt}}));
   return success();
 }
 
@@ -979,11 +953,11 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
   if (failed(tiles))
     return failure();
   if (e.target == Target::cuda) {
-    g.what = printed(kConv2dGradWeightWhat);
-    g.aSetup = printed(kConv2dGradWeightASetup);
-    g.bSetup = printed(kConv2dGradWeightBSetup);
-    g.aLoad = printed(kConv2dGradWeightALoad);
-    g.bLoad = printed(kConv2dGradWeightBLoad, {{"T", t.type}});
+    g.what = render(kConv2dGradWeightWhat);
+    g.aSetup = render(kConv2dGradWeightASetup);
+    g.bSetup = render(kConv2dGradWeightBSetup);
+    g.aLoad = render(kConv2dGradWeightALoad);
+    g.bLoad = render(kConv2dGradWeightBLoad, {{"T", t.type}});
     g.storeAt = "m * GN + col";
     emitImplicitGemmCuda(e, g, *tiles, os);
     return success();
@@ -1080,24 +1054,24 @@ LogicalResult emitPool(OpaqueEmitter &e, Operation *op, Value input,
   if (max) {
     // As std::max(acc, v): NaN inputs are skipped, and a window entirely
     // in the padding gives -inf.
-    loop = printed(
+    loop = render(
         kPool,
         {{"T", t.type},
          {"INIT", fill("-(${T})KILN_OPAQUE_INFINITY", {{"T", t.type}})},
-         {"TAPS", printed(kWindowTaps,
-                          {{"ROW", "ih"},
-                           {"COL", "iw"},
-                           {"TAP", "acc = acc < in0[at] ? in0[at] : acc;"}})},
+         {"TAPS", render(kWindowTaps,
+                         {{"ROW", "ih"},
+                          {"COL", "iw"},
+                          {"TAP", "acc = acc < in0[at] ? in0[at] : acc;"}})},
          {"RESULT", "acc"}});
   } else {
     // The padding counts in the divisor.
-    loop = printed(
+    loop = render(
         kPool,
         {{"T", t.type},
          {"INIT", t.zero},
          {"TAPS",
-          printed(kWindowTaps,
-                  {{"ROW", "ih"}, {"COL", "iw"}, {"TAP", "acc += in0[at];"}})},
+          render(kWindowTaps,
+                 {{"ROW", "ih"}, {"COL", "iw"}, {"TAP", "acc += in0[at];"}})},
          {"RESULT", "acc / " + literal(double(kernel[0] * kernel[1]), type)}});
   }
   e.elementLoop(os, "N * C * OH * OW", loop);
@@ -1139,17 +1113,17 @@ LogicalResult emitMaxPool2dGrad(OpaqueEmitter &e, MaxPool2dGradOp op,
   if (failed(s))
     return failure();
   Names t = namesOf(op);
-  std::string taps = printed(
+  std::string taps = render(
       kWindowTaps,
-      {{"ROW", "th"}, {"COL", "tw"}, {"TAP", printed(kMaxPool2dGradTap)}});
-  std::string window = printed(
+      {{"ROW", "th"}, {"COL", "tw"}, {"TAP", render(kMaxPool2dGradTap)}});
+  std::string window = render(
       kMaxPool2dGradWindow, {{"T", t.type}, {"ZERO", t.zero}, {"TAPS", taps}});
   e.elementLoop(
       os, "N * C * H * W",
-      printed(kMaxPool2dGrad,
-              {{"T", t.type},
-               {"ZERO", t.zero},
-               {"WINDOWS", printed(kWindowLoops, {{"BODY", window}})}}));
+      render(kMaxPool2dGrad,
+             {{"T", t.type},
+              {"ZERO", t.zero},
+              {"WINDOWS", render(kWindowLoops, {{"BODY", window}})}}));
   e.launchPerElement({s->N, s->C, s->H, s->W});
   return success();
 }
@@ -1180,12 +1154,11 @@ LogicalResult emitAvgPool2dGrad(OpaqueEmitter &e, AvgPool2dGradOp op,
       literal(double(op.getKernel()[0] * op.getKernel()[1]), type);
   std::string share =
       fill("acc += in0[(nc * OH + oh) * OW + ow] / ${AREA};", {{"AREA", area}});
-  e.elementLoop(
-      os, "N * C * H * W",
-      printed(kAvgPool2dGrad,
-              {{"T", t.type},
-               {"ZERO", t.zero},
-               {"WINDOWS", printed(kWindowLoops, {{"BODY", share}})}}));
+  e.elementLoop(os, "N * C * H * W",
+                render(kAvgPool2dGrad,
+                       {{"T", t.type},
+                        {"ZERO", t.zero},
+                        {"WINDOWS", render(kWindowLoops, {{"BODY", share}})}}));
   e.launchPerElement({s->N, s->C, s->H, s->W});
   return success();
 }
@@ -1228,7 +1201,7 @@ LogicalResult emitEmbedding(OpaqueEmitter &e, EmbeddingOp op,
   SmallVector<Size> all(*positions);
   all.push_back(*dim);
   e.elementLoop(os, OpaqueEmitter::product(all),
-                printed(kEmbedding, {{"ZERO", t.zero}}));
+                render(kEmbedding, {{"ZERO", t.zero}}));
   e.launchPerElement(all);
   return success();
 }
@@ -1268,7 +1241,7 @@ LogicalResult emitEmbeddingGrad(OpaqueEmitter &e, EmbeddingGradOp op,
   Names t = namesOf(op);
   // Element (row, d) gathers the gradient rows of the positions that look
   // up `row`, in position order; rows never looked up get zero.
-  std::string gather = printed(kGather, {{"T", t.type}, {"ZERO", t.zero}});
+  std::string gather = render(kGather, {{"T", t.type}, {"ZERO", t.zero}});
   if (e.target == Target::cuda) {
     // One block per table row, its threads over the row's elements: the
     // threads of a block read the same index at once (one broadcast load)

@@ -374,14 +374,6 @@ std::string Emitter::elementOffset(StringRef k) {
   return offset(kept, k);
 }
 
-/// A template printed on its own, as a block value for another: a raw
-/// string's leading newline skipped, as `print` does.
-std::string block(StringRef text, TemplateValues values) {
-  Code code;
-  print(code.os, text, values);
-  return code.str();
-}
-
 /// One element of a kernel input.
 constexpr const char *kLoad = "const ${T} ${X} = in${N}[${INDEX}];\n";
 
@@ -651,7 +643,7 @@ LogicalResult Emitter::emitPass(raw_indented_ostream &os, Fold how,
       {"ACC", acc.str()},
       {"LOWEST", lowest()},
       {"INIT", how == Fold::sum ? lit(0) : lowest()}};
-  std::string start = how == Fold::argmax ? block(kStartArgmax, accValues)
+  std::string start = how == Fold::argmax ? render(kStartArgmax, accValues)
                       : lanes             ? fill(kStartLanes, accValues)
                                           : fill(kStart, accValues);
   Code element;
@@ -674,7 +666,7 @@ LogicalResult Emitter::emitPass(raw_indented_ostream &os, Fold how,
          {"OFFSET", elementOffset("k")},
          {"ELEMENT", element.str()},
          {"FOLD", fold.str()},
-         {"LANES", lanes ? block(kLanes, accValues) : ""},
+         {"LANES", lanes ? render(kLanes, accValues) : ""},
          {"COMBINE", combine.str()}});
   return success();
 }
@@ -1153,14 +1145,15 @@ LogicalResult Emitter::run() {
   }
   Code text;
   writeKernelComment(text.os, kernel);
-  print(text.os, kReduction,
-        {{"HOW", block(how, {{"BX", std::to_string(blockX)},
-                             {"BY", std::to_string(blockY)}})},
-         {"ONE_BLOCK",
-          family == Family::crossEntropy && cuda() ? block(kOneBlock, {}) : ""},
-         {"SIGNATURE", signature(kernel, generated, target)},
-         {"BODY", body.str()},
-         {"ENTRY", target == Target::cpp ? cppEntry(kernel, generated) : ""}});
+  print(
+      text.os, kReduction,
+      {{"HOW", render(how, {{"BX", std::to_string(blockX)},
+                            {"BY", std::to_string(blockY)}})},
+       {"ONE_BLOCK",
+        family == Family::crossEntropy && cuda() ? render(kOneBlock, {}) : ""},
+       {"SIGNATURE", signature(kernel, generated, target)},
+       {"BODY", body.str()},
+       {"ENTRY", target == Target::cpp ? cppEntry(kernel, generated) : ""}});
   generated.source = text.str();
   return success();
 }

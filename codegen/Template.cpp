@@ -7,8 +7,16 @@
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/ErrorHandling.h"
 
+#include <algorithm>
+
 using namespace kiln::codegen;
 using llvm::StringRef;
+
+/// A preprocessor line (`#pragma unroll`): at column 0, where clang-format
+/// writes them.
+static bool isDirective(StringRef line) {
+  return line.ltrim(" \t").starts_with("#");
+}
 
 std::string kiln::codegen::fill(StringRef text, TemplateValues values) {
   std::string out;
@@ -56,14 +64,16 @@ std::string kiln::codegen::fill(StringRef text, TemplateValues values) {
       continue;
     }
     // Lines after the first get the placeholder's column (empty lines
-    // stay empty).
+    // stay empty, preprocessor lines at column 0).
     llvm::SmallVector<StringRef> lines;
     v.split(lines, '\n');
     for (auto [n, line] : llvm::enumerate(lines)) {
       if (n) {
         out += '\n';
-        if (!line.empty())
+        if (!line.empty() && !isDirective(line))
           out += column;
+      } else if (isDirective(line)) {
+        out.resize(out.size() - column.size());
       }
       out += line;
     }
@@ -73,5 +83,41 @@ std::string kiln::codegen::fill(StringRef text, TemplateValues values) {
 
 void kiln::codegen::print(mlir::raw_indented_ostream &os, StringRef text,
                           TemplateValues values) {
-  os.printReindented(fill(text, values));
+  std::string filled = fill(text, values);
+  llvm::SmallVector<StringRef> lines;
+  StringRef(filled).split(lines, '\n');
+  auto blank = [](StringRef line) { return line.ltrim(" \t").empty(); };
+  // Leading empty lines (a raw string's first newline) are skipped; the
+  // code lines' common indentation is removed.
+  size_t first = 0;
+  while (first < lines.size() && blank(lines[first]))
+    ++first;
+  size_t common = StringRef::npos;
+  for (StringRef line : llvm::ArrayRef(lines).drop_front(first))
+    if (!blank(line) && !isDirective(line))
+      common = std::min(common, line.find_first_not_of(" \t"));
+  if (common == StringRef::npos)
+    common = 0;
+  for (size_t n = first; n < lines.size(); ++n) {
+    StringRef line = lines[n];
+    bool last = n + 1 == lines.size(); // no newline after it
+    if (blank(line)) {
+      if (!last)
+        os << '\n';
+      continue;
+    }
+    if (isDirective(line))
+      // Past the stream's indentation, which it adds to the next line.
+      os.getOStream() << line.ltrim(" \t");
+    else
+      os << line.drop_front(std::min(common, line.size()));
+    if (!last)
+      os << '\n';
+  }
+}
+
+std::string kiln::codegen::render(StringRef text, TemplateValues values) {
+  Code code;
+  print(code.os, text, values);
+  return code.str();
 }

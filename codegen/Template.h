@@ -15,6 +15,9 @@
 //     trailing newline of the value is dropped (the template's line ends
 //     it), and an empty block removes the line. So generated parts are
 //     values like any other.
+//   - Preprocessor lines (`#pragma unroll`) stay at column 0, where
+//     clang-format writes them (as in codegen/device): neither blocks nor
+//     the stream indent them.
 //
 // A placeholder without a value is a bug in the generator: `fill` stops
 // with a fatal error naming it.
@@ -68,11 +71,16 @@ using TemplateValues = llvm::ArrayRef<std::pair<llvm::StringRef, std::string>>;
 /// indented, as the file comment says).
 std::string fill(llvm::StringRef text, TemplateValues values);
 
-/// Writes `fill(text, values)` to `os`, re-indented: the template's first
-/// non-empty line starts at the stream's indentation, the others keep their
+/// Writes `fill(text, values)` to `os`, re-indented: leading empty lines
+/// (a raw string's first newline) are skipped, and the least indented code
+/// line starts at the stream's indentation, the others keep their
 /// indentation relative to it.
 void print(mlir::raw_indented_ostream &os, llvm::StringRef text,
            TemplateValues values = {});
+
+/// What `print` writes, at indentation zero: a template rendered as a block
+/// value for another.
+std::string render(llvm::StringRef text, TemplateValues values = {});
 
 } // namespace kiln::codegen
 

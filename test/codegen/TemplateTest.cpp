@@ -60,6 +60,34 @@ TEST(Template, PrintReindentsToTheStream) {
                         "}\n");
 }
 
+TEST(Template, DirectivesStayAtColumnZero) {
+  const char *loop = "#pragma unroll\n"
+                     "for (int i = 0; i < 4; ++i)\n"
+                     "  s += x[i];\n";
+  // In a block...
+  EXPECT_EQ(
+      fill("{\n  ${LOOP}\n}\n", {{"LOOP", loop}}),
+      "{\n#pragma unroll\n  for (int i = 0; i < 4; ++i)\n    s += x[i];\n}\n");
+  // ...and printed to an indented stream, where they do not count in the
+  // template's indentation.
+  Code code;
+  code.os.indent();
+  print(code.os, R"(
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        s += x[i];
+  )");
+  EXPECT_EQ(code.str(),
+            "#pragma unroll\n  for (int i = 0; i < 4; ++i)\n    s += x[i];\n");
+  // render() is print at indentation zero.
+  EXPECT_EQ(render(R"(
+    a = ${A};
+      b();
+  )",
+                   {{"A", "1"}}),
+            "a = 1;\n  b();\n");
+}
+
 TEST(TemplateDeathTest, AMissingValueIsAGeneratorBug) {
   EXPECT_DEATH(fill("${T} x;", {{"U", "float"}}),
                "placeholder \\$\\{T\\} has no value");
