@@ -15,12 +15,13 @@
 // be dynamic and broadcast (a size-1 dimension of q, k or v is read with
 // stride 0).
 //
-// CUDA: a block of 256 threads per (batch entry, tile of BT rows), BT = 64
-// (32 or 16 when the tiles would not fit the shared-memory budget: f64, or
-// a large D). The threads form a 16 x 16 grid: thread (r, c) owns the rows
-// r + 16a and the columns c + 16b (a, b < R = BT / 16) of each BT x BT
-// score tile, and the columns c + 16e of its rows' outputs. Tiles live in
-// dynamic shared memory, rows padded by one element where a warp reads
+// CUDA: a block of 256 threads per (batch entry, tile of BT rows), BT the
+// kernel's schedule (#kiln.attention<tile = 64>; kiln-schedule picks 32 or
+// 16 when the tiles would not fit the shared-memory budget, f64 or a large
+// D, or the sequences are short). The threads form a 16 x 16 grid: thread (r,
+// c) owns the rows r + 16a and the columns c + 16b (a, b < R = BT / 16) of each
+// BT x BT score tile, and the columns c + 16e of its rows' outputs. Tiles live
+// in dynamic shared memory, rows padded by one element where a warp reads
 // different rows at once (conflict-free), and every sum runs sequentially
 // in a fixed order, so reruns are bit-identical:
 //
@@ -83,10 +84,6 @@ namespace {
 
 /// Threads a block: a 16 x 16 grid.
 constexpr unsigned kThreads = 256;
-/// The most dynamic shared memory a block may use (an A100 allows 163 KiB,
-/// an H100 227 KiB; two blocks an SM fit either).
-constexpr int64_t kSharedBudget = 100 * 1024;
-
 enum class Kind { forward, gradQ, gradKv };
 
 /// What the generators need to know about the op.
@@ -105,20 +102,6 @@ struct Attention {
   /// The pointer of each operand ("in<n>").
   std::string pq, pk, pv, pgrad, plse, pdelta;
 };
-
-/// Shared memory of one block with tiles of `bt` rows, in elements.
-int64_t sharedElements(const Attention &a, int64_t bt) {
-  int64_t d = a.d + 1, dv = a.dv + 1, square = bt * (bt + 1);
-  switch (a.kind) {
-  case Kind::forward: // Q, K, V, P
-    return bt * d + bt * d + bt * a.dv + square;
-  case Kind::gradQ: // Q, dO, K, V, dS
-    return bt * d + bt * dv + bt * d + bt * dv + square;
-  case Kind::gradKv: // K, V, Q, dO, P, dS, lse, delta
-    return bt * d + bt * dv + bt * d + bt * dv + 2 * square + 2 * bt;
-  }
-  return 0;
-}
 
 /// The pointer name of kernel block argument `v`, or failure.
 FailureOr<std::string> inputName(KernelOp kernel, Operation *op, Value v) {
@@ -821,17 +804,14 @@ FailureOr<GeneratedKernel> kiln::codegen::generateAttention(KernelOp kernel,
     return failure();
   const Attention &a = *analyzed;
   int64_t bytes = a.type == "double" ? 8 : 4;
-  // 64-row tiles unless the shared memory does not allow them, or the
-  // sequences are short enough for smaller ones.
-  int64_t bt = 64;
-  while (bt > 16 && (sharedElements(a, bt) * bytes > kSharedBudget ||
-                     bt / 2 >= std::max(a.tq, a.tk)))
-    bt /= 2;
-  if (sharedElements(a, bt) * bytes > kSharedBudget)
-    return a.op->emitError("the attention kernels' tiles of 16 rows need ")
-           << sharedElements(a, bt) * bytes
-           << " bytes of shared memory for feature sizes " << a.d << " and "
-           << a.dv << ", more than " << kSharedBudget;
+  // Tiles of the schedule's rows (verifyScheduleFor checked that they fit
+  // the shared memory).
+  FailureOr<AttentionScheduleAttr> schedule =
+      requireSchedule<AttentionScheduleAttr>(
+          kernel, target == Target::cuda ? kCudaTarget : kCpuTarget);
+  if (failed(schedule))
+    return failure();
+  int64_t bt = schedule->getTile();
 
   // The batch comes from an operand with the full broadcast batch: the
   // gradient of the result, or a yielded result of the forward op.
@@ -927,7 +907,7 @@ FailureOr<GeneratedKernel> kiln::codegen::generateAttention(KernelOp kernel,
     generated.launch.grid[0].constant *= tiles;
     generated.launch.block[0] = kThreads;
     generated.launch.sharedBytes =
-        static_cast<unsigned>(sharedElements(a, bt) * bytes);
+        static_cast<unsigned>(attentionSharedElements(a.op, bt) * bytes);
   } else {
     vals.push_back({"COUNT", batch.count});
     print(prologue.os, kBatchCpp, vals);

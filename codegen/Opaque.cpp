@@ -26,6 +26,9 @@
 // shape), so results are deterministic bit for bit, and every result element
 // is written, including those no window or index reaches (zero). Sizes are
 // named constants at the top of each kernel; dynamic ones are parameters.
+// On the GPU, every kernel but the convolutions is a grid-stride loop over
+// its elements (the embedding gradient: over a row's) with the block of its
+// schedule (#kiln.elementwise).
 //
 // On the GPU the three convolutions are implicit GEMMs (emitImplicitGemmCuda):
 // the im2col matrix is never stored; each A or B tile is gathered straight
@@ -83,9 +86,6 @@ using namespace kiln;
 using namespace kiln::codegen;
 
 namespace {
-
-/// Threads a block: every scheme here uses 256 (8 warps).
-constexpr unsigned kBlock = 256;
 
 /// One size a kernel uses: a named constant of the generated code.
 struct Size {
@@ -247,16 +247,20 @@ public:
           {{"COUNT", count.str()}, {"BODY", body.str()}});
   }
 
-  /// One thread per element of `sizes`, 256 a block.
+  /// One thread per element of `sizes`, the schedule's block of them a
+  /// block.
   void launchPerElement(ArrayRef<Size> sizes) {
-    generated.launch.grid[0] = extent(sizes, kBlock);
-    generated.launch.block[0] = kBlock;
+    generated.launch.grid[0] = extent(sizes, block);
+    generated.launch.block[0] = block;
   }
 
   KernelOp kernel;
   Operation *op;
   Target target;
   GeneratedKernel &generated;
+  /// The CUDA block of the element loops (#kiln.elementwise): every kernel
+  /// here but the convolutions.
+  unsigned block = 0;
   /// "NAME = value" of each named size, in order.
   SmallVector<std::string> declarations;
   /// The C type of the sizes and of index arithmetic: "long long" unless a
@@ -1247,10 +1251,7 @@ LogicalResult emitEmbeddingGrad(OpaqueEmitter &e, EmbeddingGradOp op,
     // threads of a block read the same index at once (one broadcast load)
     // and neighbouring gradient elements (coalesced).
     e.generated.launch.grid[0] = OpaqueEmitter::extent({*rows}, 1);
-    unsigned block = kBlock;
-    if (!dim->isDynamic())
-      block = std::min<int64_t>(kBlock, (dim->value + 31) / 32 * 32);
-    e.generated.launch.block[0] = std::max(block, 32u);
+    e.generated.launch.block[0] = e.block;
   }
   print(
       os, e.target == Target::cuda ? kEmbeddingGradCuda : kEmbeddingGradCpp,
@@ -1282,6 +1283,14 @@ FailureOr<GeneratedKernel> kiln::codegen::generateOpaque(KernelOp kernel,
            << kernel.getName() << "')";
   Operation *op = &*ops.begin();
   OpaqueEmitter e(kernel, op, target, generated);
+  if (target == Target::cuda &&
+      !llvm::isa<Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp>(op)) {
+    FailureOr<ElementwiseScheduleAttr> schedule =
+        requireSchedule<ElementwiseScheduleAttr>(kernel, kCudaTarget);
+    if (failed(schedule))
+      return failure();
+    e.block = schedule->getBlock();
+  }
   Code body;
   raw_indented_ostream &os = body.os;
   LogicalResult result =

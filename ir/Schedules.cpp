@@ -136,6 +136,40 @@ ElementwiseScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 }
 
 LogicalResult
+AttentionScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                              int64_t tile) {
+  if (tile != 16 && tile != 32 && tile != 64)
+    return emitError() << "attention tile = " << tile
+                       << " must be 16, 32 or 64";
+  return success();
+}
+
+int64_t kiln::attentionSharedElements(Operation *op, int64_t tile) {
+  auto dim = [&](unsigned operand, unsigned d) {
+    auto type = llvm::cast<RankedTensorType>(op->getOperand(operand).getType());
+    return type.getDimSize(type.getRank() - 1 - d);
+  };
+  // q [..., TQ, D], k [..., TK, D], v [..., TK, DV]; rows padded by one
+  // element where a tile is read across its rows.
+  int64_t d = dim(0, 0) + 1, dvPadded = dim(2, 0) + 1, dv = dim(2, 0);
+  int64_t square = tile * (tile + 1);
+  if (llvm::isa<AttentionOp>(op)) // Q, K, V, P
+    return tile * d + tile * d + tile * dv + square;
+  if (llvm::isa<AttentionGradQOp>(op)) // Q, dO, K, V, dS
+    return tile * d + tile * dvPadded + tile * d + tile * dvPadded + square;
+  // K, V, Q, dO, P, dS, lse, delta
+  return tile * d + tile * dvPadded + tile * d + tile * dvPadded + 2 * square +
+         2 * tile;
+}
+
+Operation *kiln::attentionOf(KernelOp kernel) {
+  for (Operation &op : kernel.getBlock().without_terminator())
+    if (llvm::isa<AttentionOp, AttentionGradQOp, AttentionGradKvOp>(op))
+      return &op;
+  return nullptr;
+}
+
+LogicalResult
 CpuGemmScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                             int64_t blockN) {
   if (blockN < 1 || blockN > 1024)
@@ -372,8 +406,15 @@ kiln::verifyScheduleFor(KernelOp kernel, StringRef target, Attribute schedule,
     for (Operation &op : kernel.getBlock().without_terminator())
       if (llvm::isa<Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp>(op))
         conv = &op;
-    if (conv && (cuda || llvm::isa<Conv2dGradWeightOp>(conv)))
-      expected = ConvScheduleAttr::getMnemonic();
+    if (conv) {
+      if (cuda || llvm::isa<Conv2dGradWeightOp>(conv))
+        expected = ConvScheduleAttr::getMnemonic();
+    } else if (attentionOf(kernel)) {
+      expected = AttentionScheduleAttr::getMnemonic();
+    } else if (cuda) {
+      // Layout copies, pooling, embedding: element loops.
+      expected = ElementwiseScheduleAttr::getMnemonic();
+    }
     break;
   }
   if (expected.empty())
@@ -382,8 +423,8 @@ kiln::verifyScheduleFor(KernelOp kernel, StringRef target, Attribute schedule,
   auto mnemonic =
       llvm::TypeSwitch<Attribute, StringRef>(schedule)
           .Case<GemmScheduleAttr, ConvScheduleAttr, ReduceScheduleAttr,
-                ElementwiseScheduleAttr, CpuGemmScheduleAttr>(
-              [](auto s) { return s.getMnemonic(); })
+                ElementwiseScheduleAttr, AttentionScheduleAttr,
+                CpuGemmScheduleAttr>([](auto s) { return s.getMnemonic(); })
           .Default([](Attribute) { return StringRef(); });
   if (mnemonic != expected)
     return emitError() << "kernel '" << kernel.getName() << "' has the "
@@ -401,6 +442,20 @@ kiln::verifyScheduleFor(KernelOp kernel, StringRef target, Attribute schedule,
     return verifyReduce(kernel, reduce, emitError);
   if (auto convSchedule = llvm::dyn_cast<ConvScheduleAttr>(schedule))
     return verifyConv(conv, convSchedule, emitError);
+  if (auto attention = llvm::dyn_cast<AttentionScheduleAttr>(schedule);
+      attention && cuda) {
+    Operation *op = attentionOf(kernel);
+    Type element = llvm::cast<RankedTensorType>(op->getOperand(0).getType())
+                       .getElementType();
+    int64_t bytes = attentionSharedElements(op, attention.getTile()) *
+                    (element.isF64() ? 8 : 4);
+    if (bytes > kAttentionSharedBudget)
+      return emitError() << "the schedule " << schedule
+                         << " does not fit this attention kernel: its tiles "
+                            "take "
+                         << bytes << " bytes of shared memory, more than "
+                         << kAttentionSharedBudget;
+  }
   return success();
 }
 
@@ -467,8 +522,17 @@ SmallVector<Attribute> kiln::scheduleSpace(KernelOp kernel, StringRef target) {
     for (Operation &op : kernel.getBlock().without_terminator())
       if (llvm::isa<Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp>(op))
         conv = &op;
-    if (!conv)
+    if (!conv && attentionOf(kernel)) {
+      for (int64_t tile : {16, 32, 64})
+        keep(AttentionScheduleAttr::getChecked(report, context, tile));
       break;
+    }
+    if (!conv) {
+      if (cuda)
+        for (int64_t block : upTo(32, 1024))
+          keep(ElementwiseScheduleAttr::getChecked(report, context, block));
+      break;
+    }
     // A forward or input gradient whose GK is shorter than 16 takes it as
     // its k step.
     SmallVector<int64_t> steps = {8, 16};
@@ -517,6 +581,8 @@ OptionalParseResult kiln::parseScheduleAttribute(AsmParser &parser,
     return parseAs(ReduceScheduleAttr());
   if (mnemonic == ElementwiseScheduleAttr::getMnemonic())
     return parseAs(ElementwiseScheduleAttr());
+  if (mnemonic == AttentionScheduleAttr::getMnemonic())
+    return parseAs(AttentionScheduleAttr());
   if (mnemonic == CpuGemmScheduleAttr::getMnemonic())
     return parseAs(CpuGemmScheduleAttr());
   return std::nullopt;

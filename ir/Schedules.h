@@ -40,10 +40,23 @@ void setSchedule(KernelOp kernel, llvm::StringRef target,
 /// training and evaluation steps has the same key.
 std::string scheduleKey(KernelOp kernel);
 
+/// The most shared memory a block of a fused attention kernel may use (an
+/// A100 allows 163 KiB, an H100 227 KiB; two blocks an SM fit either).
+inline constexpr int64_t kAttentionSharedBudget = 100 * 1024;
+
+/// The shared memory of one block of the fused attention op `op`
+/// (kiln.attention, attention_grad_q or attention_grad_kv) with tiles of
+/// `tile` rows, in elements.
+int64_t attentionSharedElements(mlir::Operation *op, int64_t tile);
+
+/// The attention op a kernel is built around, or null.
+mlir::Operation *attentionOf(KernelOp kernel);
+
 /// Checks that `schedule` is one `kernel`'s generator for `target` renders
 /// (its kind, and what depends on the kernel: a GEMM's shared memory for
 /// its element size, a convolution's threads dividing its tiles and split-K
-/// only with static output sizes, a reduction's scheme fitting its layout).
+/// only with static output sizes, a reduction's scheme fitting its layout,
+/// an attention tile's shared memory).
 /// Reports through `emitError`.
 mlir::LogicalResult
 verifyScheduleFor(KernelOp kernel, llvm::StringRef target,
@@ -59,7 +72,9 @@ verifyScheduleFor(KernelOp kernel, llvm::StringRef target,
 /// bk 8 or 16, or GK when shorter, split_k 1-128 in powers of two; the
 /// index width of the kernel's schedule, else 64 bits); reduction blocks
 /// of 32-1024 threads a row, or 1-32 columns times 1-1024 slices; blocks of
-/// 32-1024 threads for elementwise kernels; C++ column blocks of 16-256.
+/// 32-1024 threads for elementwise kernels and the opaque kernels other
+/// than convolutions and attention; attention tiles of 16, 32 or 64 rows
+/// (both targets); C++ column blocks of 16-256.
 llvm::SmallVector<mlir::Attribute> scheduleSpace(KernelOp kernel,
                                                  llvm::StringRef target);
 

@@ -121,14 +121,33 @@ def Kiln_ReduceSchedule : Kiln_Schedule<"ReduceSchedule", "reduce"> {
 
 def Kiln_ElementwiseSchedule
     : Kiln_Schedule<"ElementwiseSchedule", "elementwise"> {
-  let summary = "the CUDA block of an elementwise or horizontal kernel";
+  let summary = "the CUDA block of an elementwise, horizontal or opaque kernel";
   let description = [{
     One thread an element in a grid-stride loop, `block` threads a block
-    (a multiple of 32, at most 1024).
+    (a multiple of 32, at most 1024). Opaque kernels other than
+    convolutions and attention (layout copies, pooling, embedding) take it
+    too: their element loops have `block` threads a block, and the
+    embedding gradient's block (one a table row) spans the row with them.
 
     `#kiln.elementwise<block = 256>`
   }];
   let parameters = (ins "int64_t":$block);
+}
+
+def Kiln_AttentionSchedule : Kiln_Schedule<"AttentionSchedule", "attention"> {
+  let summary = "the tile of a fused attention kernel";
+  let description = [{
+    A block (CUDA) takes `tile` rows of queries (the forward and the query
+    gradient) or of keys (the key/value gradient), and steps over the other
+    side `tile` rows at a time with the tiles in shared memory; its 256
+    threads each own `tile` / 16 rows and columns of a tile product. The C++
+    kernels step over keys `tile` at a time too, so both targets sum alike.
+    `tile` is 16, 32 or 64; the tiles of a block must fit 100 KiB of shared
+    memory.
+
+    `#kiln.attention<tile = 64>`
+  }];
+  let parameters = (ins "int64_t":$tile);
 }
 
 def Kiln_CpuGemmSchedule : Kiln_Schedule<"CpuGemmSchedule", "cpu_gemm"> {

@@ -335,3 +335,23 @@ ReduceScheduleAttr kiln::cost::chooseReduceSchedule(MLIRContext *context,
   return schedule(scheme,
                   rows >= 0 && rows < 128 ? kWideBlock : kBlockRowsBlock, 1);
 }
+
+//===----------------------------------------------------------------------===//
+// Embedding gradient, attention
+//===----------------------------------------------------------------------===//
+
+int64_t kiln::cost::embeddingGradBlock(int64_t dim) {
+  if (dim < 0)
+    return kElementwiseBlock;
+  return std::max<int64_t>(
+      std::min<int64_t>(kElementwiseBlock, (dim + 31) / 32 * 32), 32);
+}
+
+int64_t kiln::cost::chooseAttentionTile(
+    int64_t tq, int64_t tk, llvm::function_ref<int64_t(int64_t)> sharedBytes) {
+  int64_t tile = 64;
+  while (tile > 16 && (sharedBytes(tile) > kAttentionSharedBudget ||
+                       tile / 2 >= std::max(tq, tk)))
+    tile /= 2;
+  return tile;
+}

@@ -17,6 +17,7 @@
 #include "ir/Schedules.h"
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 
 #include <cstdint>
 
@@ -120,8 +121,25 @@ ReduceScheduleAttr chooseReduceSchedule(mlir::MLIRContext *context,
 // Elementwise and horizontal kernels (CUDA)
 //===----------------------------------------------------------------------===//
 
-/// Threads a block of an elementwise or horizontal kernel.
+/// Threads a block of an elementwise or horizontal kernel, and of the
+/// element loops of layout copies, pooling and embedding.
 constexpr int64_t kElementwiseBlock = 256;
+
+/// The block of an embedding gradient, one block a table row of `dim`
+/// elements (-1: dynamic): the row's elements rounded up to a warp, at most
+/// kElementwiseBlock.
+int64_t embeddingGradBlock(int64_t dim);
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+/// The tile of a fused attention kernel: 64 rows, halved (down to 16) while
+/// the tiles' shared memory (`sharedBytes` of a tile) exceeds
+/// kAttentionSharedBudget or half a tile covers the longer sequence
+/// (`tq`, `tk`).
+int64_t chooseAttentionTile(int64_t tq, int64_t tk,
+                            llvm::function_ref<int64_t(int64_t)> sharedBytes);
 
 } // namespace kiln::cost
 

@@ -9,11 +9,12 @@
 //   2. describes the kernel as its kind's problem (passes/CostModel.h):
 //      a matmul's M, N, K, layout and epilogue streams; a convolution's
 //      implicit GEMM; a reduction's reduced dimensions;
-//   3. records the model's choice per target: CUDA for every kind with a
-//      choice (GEMM tiles, convolution tiles and index width, reduction
-//      scheme, elementwise block); the CPU where its C++ has one (the
-//      GEMM's column block; a weight gradient's split-K slices, which both
-//      targets sum alike);
+//   3. records the model's choice per target: CUDA for every kernel (GEMM
+//      tiles, convolution tiles and index width, reduction scheme,
+//      attention tile, the block of elementwise kernels and of the other
+//      opaque kernels' element loops); the CPU where its C++ has one (the
+//      GEMM's column block; a weight gradient's split-K slices and the
+//      attention tile, which both targets sum alike);
 //   4. with `candidates=N`, lists up to N other schedules of the kernel's
 //      space per target (`kiln.candidates`) for a trainer's --tune to time:
 //      for GEMMs and convolutions the tilings the GEMM model estimates
@@ -24,8 +25,7 @@
 // Kernels that already have a schedule for a target keep it, and a
 // schedules file (`schedules=FILE`) gives schedules before the models: each
 // line names a kernel by its key (ir/Schedules.h), and is checked against
-// every kernel of that key (verifyScheduleFor). Attention kernels and the
-// other opaque kernels have fixed shapes for now (no schedule).
+// every kernel of that key (verifyScheduleFor).
 //
 //===----------------------------------------------------------------------===//
 
@@ -251,6 +251,38 @@ LogicalResult schedule(KernelOp kernel, const Sizes &sizes) {
       propose(kernel, kCudaTarget, conv);
       if (p->weightGradient)
         propose(kernel, kCpuTarget, getSchedule(kernel, kCudaTarget));
+      return success();
+    }
+    if (Operation *attention = attentionOf(kernel)) {
+      // Both targets step over the other side alike (same sums).
+      auto rows = [&](unsigned operand) {
+        auto type = llvm::cast<RankedTensorType>(
+            attention->getOperand(operand).getType());
+        return type.getDimSize(type.getRank() - 2);
+      };
+      int64_t bytes =
+          llvm::cast<RankedTensorType>(attention->getOperand(0).getType())
+                  .getElementType()
+                  .isF64()
+              ? 8
+              : 4;
+      int64_t tile =
+          cost::chooseAttentionTile(rows(0), rows(1), [&](int64_t t) {
+            return attentionSharedElements(attention, t) * bytes;
+          });
+      propose(kernel, kCudaTarget, AttentionScheduleAttr::get(context, tile));
+      propose(kernel, kCpuTarget, AttentionScheduleAttr::get(context, tile));
+      return success();
+    }
+    {
+      // Element loops; an embedding gradient's block spans a table row.
+      int64_t block = cost::kElementwiseBlock;
+      for (auto grad : kernel.getBlock().getOps<EmbeddingGradOp>()) {
+        auto type = llvm::cast<RankedTensorType>(grad.getResult().getType());
+        block = cost::embeddingGradBlock(type.getDimSize(1));
+      }
+      propose(kernel, kCudaTarget,
+              ElementwiseScheduleAttr::get(context, block));
     }
     return success();
   }
@@ -274,6 +306,9 @@ double distance(Attribute schedule, Attribute chosen) {
   if (auto a = llvm::dyn_cast<ElementwiseScheduleAttr>(schedule))
     return logDistance(a.getBlock(),
                        llvm::cast<ElementwiseScheduleAttr>(chosen).getBlock());
+  if (auto a = llvm::dyn_cast<AttentionScheduleAttr>(schedule))
+    return logDistance(a.getTile(),
+                       llvm::cast<AttentionScheduleAttr>(chosen).getTile());
   if (auto a = llvm::dyn_cast<CpuGemmScheduleAttr>(schedule))
     return logDistance(a.getBlockN(),
                        llvm::cast<CpuGemmScheduleAttr>(chosen).getBlockN());

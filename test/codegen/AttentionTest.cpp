@@ -26,8 +26,6 @@
 
 #include "runtime/Nvrtc.h"
 
-#include "mlir/Parser/Parser.h"
-
 #include <gtest/gtest.h>
 
 using namespace kiln;
@@ -121,7 +119,7 @@ protected:
   /// GPU) against the reference executor.
   void check(const Tolerance &tolerance, int64_t dynamicSize = 0,
              bool spills = true) {
-    auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+    auto module = parseScheduled(text, context);
     ASSERT_TRUE(module) << text;
     auto kernels = kernelsOfKind(*module, KernelKind::opaque);
     ASSERT_EQ(kernels.size(), count);
@@ -183,7 +181,7 @@ TEST_F(AttentionKernels, GptShapesDoNotSpill) {
     GTEST_SKIP() << "NVRTC is not available";
   addAll({"?", "6", "256", "64"}, {"?", "6", "256", "64"},
          {"?", "6", "256", "64"}, {"?", "6"}, "causal scale 1.250000e-01");
-  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+  auto module = parseScheduled(text, context);
   ASSERT_TRUE(module) << text;
   auto kernels = kernelsOfKind(*module, KernelKind::opaque);
   for (auto &[kernel, symbol] : kernels) {

@@ -275,6 +275,92 @@ TEST(ConvScheduleSpace, SampleMatchesTheReference) {
                             relative(1e-4, 1e-5));
 }
 
+// Attention under each tile (16, 32, 64 rows; both targets step over the
+// other side a tile at a time), with sequences that fill no tile exactly.
+TEST(AttentionScheduleSpace, EveryTileMatchesTheReference) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  std::string t = "tensor<2x40x16xf32>", l = "tensor<2x40xf32>";
+  std::string grads = t + ", " + t + ", " + t + ", " + t + ", " + l + ", " + l;
+  std::string attrs = "causal scale 2.500000e-01";
+  std::string text =
+      "func.func @f(%q: " + t + ", %k: " + t + ", %v: " + t + ", %g: " + t +
+      ", %s: " + l + ", %d: " + l + ") {\n" +
+      "  %0:2 = kiln.kernel \"attention\" opaque (%q, %k, %v) : (" + t + ", " +
+      t + ", " + t + ") -> (" + t + ", " + l + ") {\n  ^bb0(%a0: " + t +
+      ", %a1: " + t + ", %a2: " + t +
+      "):\n    %r:2 = kiln.attention %a0, %a1, %a2 " + attrs + " : (" + t +
+      ", " + t + ", " + t + ") -> (" + t + ", " + l +
+      ")\n    kiln.yield %r#0, %r#1 : " + t + ", " + l + "\n  }\n" +
+      "  %1 = kiln.kernel \"attention_grad_q\" opaque (%q, %k, %v, %g, %s, %d) "
+      ": (" +
+      grads + ") -> " + t + " {\n  ^bb0(%a0: " + t + ", %a1: " + t +
+      ", %a2: " + t + ", %a3: " + t + ", %a4: " + l + ", %a5: " + l +
+      "):\n    %r = kiln.attention_grad_q %a0, %a1, %a2, %a3, %a4, %a5 " +
+      attrs + " : (" + grads + ") -> " + t + "\n    kiln.yield %r : " + t +
+      "\n  }\n" +
+      "  %2:2 = kiln.kernel \"attention_grad_kv\" opaque (%q, %k, %v, %g, %s, "
+      "%d) : (" +
+      grads + ") -> (" + t + ", " + t + ") {\n  ^bb0(%a0: " + t +
+      ", %a1: " + t + ", %a2: " + t + ", %a3: " + t + ", %a4: " + l +
+      ", %a5: " + l +
+      "):\n    %r:2 = kiln.attention_grad_kv %a0, %a1, %a2, %a3, %a4, %a5 " +
+      attrs + " : (" + grads + ") -> (" + t + ", " + t +
+      ")\n    kiln.yield %r#0, %r#1 : " + t + ", " + t + "\n  }\n  return\n}\n";
+  auto module = parseScheduled(text, context);
+  ASSERT_TRUE(module) << text;
+  Kernels attention = kernelsOfKind(*module, KernelKind::opaque);
+  ASSERT_EQ(attention.size(), 3u);
+  for (auto &[kernel, symbol] : attention)
+    EXPECT_EQ(scheduleSpace(kernel, kCudaTarget).size(), 3u) << symbol;
+  Kernels kernels = withSchedules(attention, {kCudaTarget, kCpuTarget},
+                                  {AttentionScheduleAttr::get(&context, 16),
+                                   AttentionScheduleAttr::get(&context, 32),
+                                   AttentionScheduleAttr::get(&context, 64)});
+  expectCudaOrEmulatedMatchesReference(kernels, relative(1e-3, 5e-4),
+                                       /*dynamicSize=*/0);
+  expectCppMatchesReference(kernels, relative(1e-3, 5e-4));
+}
+
+// Layout, pooling and embedding kernels under the smallest and largest
+// blocks of their element loops (the embedding gradient's spans a row).
+TEST(OpaqueElementScheduleSpace, BlocksMatchTheReference) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  auto module = parseScheduled(R"mlir(
+    func.func @f(%x: tensor<3x5x13x11xf32>, %i: tensor<4x7xi32>, %g: tensor<4x7x40xf32>, %t: tensor<9x40xf32>) {
+      %0 = kiln.kernel "max_pool2d" opaque (%x) : (tensor<3x5x13x11xf32>) -> tensor<3x5x6x5xf32> {
+      ^bb0(%a: tensor<3x5x13x11xf32>):
+        %r = kiln.max_pool2d %a kernel [3, 3] stride [2, 2] padding [0, 0] : (tensor<3x5x13x11xf32>) -> tensor<3x5x6x5xf32>
+        kiln.yield %r : tensor<3x5x6x5xf32>
+      }
+      %1 = kiln.kernel "transpose" opaque (%x) : (tensor<3x5x13x11xf32>) -> tensor<11x5x3x13xf32> {
+      ^bb0(%a: tensor<3x5x13x11xf32>):
+        %r = kiln.transpose %a [3, 1, 0, 2] : (tensor<3x5x13x11xf32>) -> tensor<11x5x3x13xf32>
+        kiln.yield %r : tensor<11x5x3x13xf32>
+      }
+      %2 = kiln.kernel "embedding_grad" opaque (%i, %g, %t) : (tensor<4x7xi32>, tensor<4x7x40xf32>, tensor<9x40xf32>) -> tensor<9x40xf32> {
+      ^bb0(%a: tensor<4x7xi32>, %b: tensor<4x7x40xf32>, %c: tensor<9x40xf32>):
+        %r = kiln.embedding_grad %a, %b, %c : (tensor<4x7xi32>, tensor<4x7x40xf32>, tensor<9x40xf32>) -> tensor<9x40xf32>
+        kiln.yield %r : tensor<9x40xf32>
+      }
+      return
+    })mlir",
+                               context);
+  ASSERT_TRUE(module);
+  Kernels opaque = kernelsOfKind(*module, KernelKind::opaque);
+  ASSERT_EQ(opaque.size(), 3u);
+  for (auto &[kernel, symbol] : opaque) {
+    EXPECT_EQ(scheduleSpace(kernel, kCudaTarget).size(), 6u) << symbol;
+    EXPECT_TRUE(scheduleSpace(kernel, kCpuTarget).empty()) << symbol;
+  }
+  expectCudaOrEmulatedMatchesReference(
+      withSchedules(opaque, {kCudaTarget},
+                    {ElementwiseScheduleAttr::get(&context, 32),
+                     ElementwiseScheduleAttr::get(&context, 1024)}),
+      relative(1e-6, 1e-6), /*dynamicSize=*/0);
+}
+
 // Samples spread over each kind's whole space (scheduleSpace), rendered and
 // checked against the reference: every schedule of a space is meant to be
 // correct, whichever a tuner picks.

@@ -36,3 +36,27 @@ func.func @split(%x: tensor<?x3x9x9xf32>, %w: tensor<16x3x3x3xf32>) -> tensor<?x
   }
   return %0 : tensor<?x16x9x9xf32>
 }
+
+// -----
+
+func.func @attention_tile(%w: tensor<2x256x256xf64>) -> tensor<2x256x256xf64> {
+  // expected-error@+1 {{the schedule #kiln.attention<tile = 64> does not fit this attention kernel: its tiles take 427520 bytes of shared memory, more than 102400}}
+  %0:2 = kiln.kernel "attention" opaque (%w, %w, %w) {kiln.schedule = {cuda = #kiln.attention<tile = 64>}} : (tensor<2x256x256xf64>, tensor<2x256x256xf64>, tensor<2x256x256xf64>) -> (tensor<2x256x256xf64>, tensor<2x256xf64>) {
+  ^bb0(%a: tensor<2x256x256xf64>, %b: tensor<2x256x256xf64>, %c: tensor<2x256x256xf64>):
+    %r:2 = kiln.attention %a, %b, %c scale 6.250000e-02 : (tensor<2x256x256xf64>, tensor<2x256x256xf64>, tensor<2x256x256xf64>) -> (tensor<2x256x256xf64>, tensor<2x256xf64>)
+    kiln.yield %r#0, %r#1 : tensor<2x256x256xf64>, tensor<2x256xf64>
+  }
+  return %0#0 : tensor<2x256x256xf64>
+}
+
+// -----
+
+func.func @pool_block(%x: tensor<8x3x28x28xf32>) -> tensor<8x3x14x14xf32> {
+  // expected-error@+1 {{kernel 'max_pool2d' has the cuda schedule #kiln.gemm<bm = 16, bn = 16, bk = 8, tm = 1, tn = 1, split_k = 1>, not a #kiln.elementwise schedule}}
+  %0 = kiln.kernel "max_pool2d" opaque (%x) {kiln.schedule = {cuda = #kiln.gemm<bm = 16, bn = 16, bk = 8, tm = 1, tn = 1, split_k = 1>}} : (tensor<8x3x28x28xf32>) -> tensor<8x3x14x14xf32> {
+  ^bb0(%a: tensor<8x3x28x28xf32>):
+    %r = kiln.max_pool2d %a kernel [2, 2] stride [2, 2] padding [0, 0] : (tensor<8x3x28x28xf32>) -> tensor<8x3x14x14xf32>
+    kiln.yield %r : tensor<8x3x14x14xf32>
+  }
+  return %0 : tensor<8x3x14x14xf32>
+}

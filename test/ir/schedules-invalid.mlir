@@ -81,3 +81,11 @@ func.func @unknown() attributes {
   s = #kiln.tiling<x = 1>} {
   return
 }
+
+// -----
+
+func.func @attention_tile() attributes {
+  // expected-error@+1 {{attention tile = 48 must be 16, 32 or 64}}
+  s = #kiln.attention<tile = 48>} {
+  return
+}

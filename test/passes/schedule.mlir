@@ -105,3 +105,58 @@ func.func @kept(%x: tensor<128x784xf32>, %w: tensor<512x784xf32>) -> (tensor<128
   }
   return %0, %2 : tensor<128x512xf32>, tensor<128x784xf32>
 }
+
+// -----
+
+// The other opaque kernels: layout copies, pooling and embedding loop over
+// their elements with an elementwise block; an embedding gradient's block
+// spans a table row (80 elements: 96 threads). Attention kernels get a tile
+// on both targets: 64 rows, halved while half a tile covers the sequences
+// (20 and 8 here) or the tiles overflow the shared memory (f64, D = 256).
+// CHECK-LABEL: func.func @opaque
+// CHECK: kiln.kernel "max_pool2d" opaque
+// CHECK: {kiln.schedule = {cuda = #kiln.elementwise<block = 256>}}
+// CHECK: kiln.kernel "embedding_grad" opaque
+// CHECK: {kiln.schedule = {cuda = #kiln.elementwise<block = 96>}}
+// CHECK: kiln.kernel "attention" opaque
+// CHECK: {kiln.schedule = {cpu = #kiln.attention<tile = 64>, cuda = #kiln.attention<tile = 64>}}
+// CHECK: kiln.kernel "attention" opaque
+// CHECK: {kiln.schedule = {cpu = #kiln.attention<tile = 32>, cuda = #kiln.attention<tile = 32>}}
+// CHECK: kiln.kernel "attention" opaque
+// CHECK: {kiln.schedule = {cpu = #kiln.attention<tile = 16>, cuda = #kiln.attention<tile = 16>}}
+// CHECK: kiln.kernel "attention" opaque
+// CHECK: {kiln.schedule = {cpu = #kiln.attention<tile = 16>, cuda = #kiln.attention<tile = 16>}}
+func.func @opaque(%x: tensor<8x3x28x28xf32>, %i: tensor<4x8xi32>, %g: tensor<4x8x80xf32>, %t: tensor<50x80xf32>,
+                  %q: tensor<6x256x64xf32>, %s: tensor<6x20x64xf32>, %u: tensor<6x8x64xf32>, %w: tensor<2x256x256xf64>) {
+  %0 = kiln.kernel "max_pool2d" opaque (%x) : (tensor<8x3x28x28xf32>) -> tensor<8x3x14x14xf32> {
+  ^bb0(%a: tensor<8x3x28x28xf32>):
+    %r = kiln.max_pool2d %a kernel [2, 2] stride [2, 2] padding [0, 0] : (tensor<8x3x28x28xf32>) -> tensor<8x3x14x14xf32>
+    kiln.yield %r : tensor<8x3x14x14xf32>
+  }
+  %1 = kiln.kernel "embedding_grad" opaque (%i, %g, %t) : (tensor<4x8xi32>, tensor<4x8x80xf32>, tensor<50x80xf32>) -> tensor<50x80xf32> {
+  ^bb0(%a: tensor<4x8xi32>, %b: tensor<4x8x80xf32>, %c: tensor<50x80xf32>):
+    %r = kiln.embedding_grad %a, %b, %c : (tensor<4x8xi32>, tensor<4x8x80xf32>, tensor<50x80xf32>) -> tensor<50x80xf32>
+    kiln.yield %r : tensor<50x80xf32>
+  }
+  %2:2 = kiln.kernel "attention" opaque (%q, %q, %q) : (tensor<6x256x64xf32>, tensor<6x256x64xf32>, tensor<6x256x64xf32>) -> (tensor<6x256x64xf32>, tensor<6x256xf32>) {
+  ^bb0(%a: tensor<6x256x64xf32>, %b: tensor<6x256x64xf32>, %c: tensor<6x256x64xf32>):
+    %r:2 = kiln.attention %a, %b, %c causal scale 1.250000e-01 : (tensor<6x256x64xf32>, tensor<6x256x64xf32>, tensor<6x256x64xf32>) -> (tensor<6x256x64xf32>, tensor<6x256xf32>)
+    kiln.yield %r#0, %r#1 : tensor<6x256x64xf32>, tensor<6x256xf32>
+  }
+  %3:2 = kiln.kernel "attention" opaque (%s, %s, %s) : (tensor<6x20x64xf32>, tensor<6x20x64xf32>, tensor<6x20x64xf32>) -> (tensor<6x20x64xf32>, tensor<6x20xf32>) {
+  ^bb0(%a: tensor<6x20x64xf32>, %b: tensor<6x20x64xf32>, %c: tensor<6x20x64xf32>):
+    %r:2 = kiln.attention %a, %b, %c causal scale 1.250000e-01 : (tensor<6x20x64xf32>, tensor<6x20x64xf32>, tensor<6x20x64xf32>) -> (tensor<6x20x64xf32>, tensor<6x20xf32>)
+    kiln.yield %r#0, %r#1 : tensor<6x20x64xf32>, tensor<6x20xf32>
+  }
+  %4:2 = kiln.kernel "attention" opaque (%u, %u, %u) : (tensor<6x8x64xf32>, tensor<6x8x64xf32>, tensor<6x8x64xf32>) -> (tensor<6x8x64xf32>, tensor<6x8xf32>) {
+  ^bb0(%a: tensor<6x8x64xf32>, %b: tensor<6x8x64xf32>, %c: tensor<6x8x64xf32>):
+    %r:2 = kiln.attention %a, %b, %c scale 1.250000e-01 : (tensor<6x8x64xf32>, tensor<6x8x64xf32>, tensor<6x8x64xf32>) -> (tensor<6x8x64xf32>, tensor<6x8xf32>)
+    kiln.yield %r#0, %r#1 : tensor<6x8x64xf32>, tensor<6x8xf32>
+  }
+  %5:2 = kiln.kernel "attention" opaque (%w, %w, %w) : (tensor<2x256x256xf64>, tensor<2x256x256xf64>, tensor<2x256x256xf64>) -> (tensor<2x256x256xf64>, tensor<2x256xf64>) {
+  ^bb0(%a: tensor<2x256x256xf64>, %b: tensor<2x256x256xf64>, %c: tensor<2x256x256xf64>):
+    %r:2 = kiln.attention %a, %b, %c scale 6.250000e-02 : (tensor<2x256x256xf64>, tensor<2x256x256xf64>, tensor<2x256x256xf64>) -> (tensor<2x256x256xf64>, tensor<2x256xf64>)
+    kiln.yield %r#0, %r#1 : tensor<2x256x256xf64>, tensor<2x256xf64>
+  }
+  return
+}

@@ -227,4 +227,31 @@ TEST(ReduceCostModel, Schemes) {
             get(ReductionScheme::warp_rows, 1024, 1));
 }
 
+// An embedding gradient's block spans a table row, rounded up to a warp,
+// at most 256 threads; 256 when the row's length is not known.
+TEST(ElementwiseCostModel, EmbeddingGradientBlockSpansARow) {
+  EXPECT_EQ(embeddingGradBlock(384), 256);
+  EXPECT_EQ(embeddingGradBlock(80), 96);
+  EXPECT_EQ(embeddingGradBlock(4), 32);
+  EXPECT_EQ(embeddingGradBlock(-1), 256);
+}
+
+// Attention tiles: 64 rows unless half a tile covers the longer sequence or
+// the tiles do not fit the shared-memory budget.
+TEST(AttentionCostModel, TileFitsTheSequencesAndTheSharedMemory) {
+  auto fits = [](int64_t) { return int64_t(0); };
+  EXPECT_EQ(chooseAttentionTile(256, 256, fits), 64);
+  EXPECT_EQ(chooseAttentionTile(33, 20, fits), 64);
+  EXPECT_EQ(chooseAttentionTile(20, 8, fits), 32);
+  EXPECT_EQ(chooseAttentionTile(8, 8, fits), 16);
+  // Shared memory growing with the tile (bytes = tile * 2 KiB):
+  // 64 rows take 128 KiB, more than the 100 KiB budget.
+  auto grows = [](int64_t tile) { return tile * 2048; };
+  EXPECT_EQ(chooseAttentionTile(256, 256, grows), 32);
+  // Never below 16 rows, even when those do not fit (the verifier reports
+  // it at the kernel).
+  auto never = [](int64_t) { return kAttentionSharedBudget + 1; };
+  EXPECT_EQ(chooseAttentionTile(256, 256, never), 16);
+}
+
 } // namespace
