@@ -265,6 +265,13 @@ void kiln::test::expectCppMatchesReference(
 void kiln::test::expectCppMatchesReference(
     const std::vector<std::pair<KernelOp, std::string>> &kernels,
     const Tolerance &tolerance, const CheckOptions &options) {
+  expectCppMatchesReference(
+      kernels, [&](KernelOp) { return tolerance; }, options);
+}
+
+void kiln::test::expectCppMatchesReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const KernelTolerance &tolerance, const CheckOptions &options) {
   // One translation unit with every kernel, built into a shared object.
   std::string source = codegen::preamble(codegen::Target::cpp);
   std::vector<codegen::GeneratedKernel> generatedKernels;
@@ -319,11 +326,25 @@ void kiln::test::expectCppMatchesReference(
                          : (*expected)[d.operand - inputs.size()].shape[d.dim]);
     entry(buffers.data(), dims.empty() ? nullptr : dims.data(), /*seed=*/0);
 
+    Tolerance kernelTolerance = tolerance(kernel);
     for (size_t r = 0; r < expected->size(); ++r)
       expectResultNear(symbol, r, (*expected)[r],
-                       host.storage[inputs.size() + r].data(), tolerance);
+                       host.storage[inputs.size() + r].data(), kernelTolerance);
   }
   dlclose(library);
+}
+
+Tolerance kiln::test::matmulTolerance(KernelOp kernel, int64_t dynamicSize) {
+  MatmulOp matmul = *kernel.getBlock().getOps<MatmulOp>().begin();
+  auto lhs = llvm::cast<mlir::RankedTensorType>(matmul.getLhs().getType());
+  int64_t k =
+      lhs.getDimSize(lhs.getRank() - (matmul.getTransposeLhs() ? 2 : 1));
+  if (mlir::ShapedType::isDynamic(k))
+    k = dynamicSize;
+  bool f32 = lhs.getElementType().isF32();
+  double eps = f32 ? std::ldexp(1.0, -24) : std::ldexp(1.0, -53);
+  return relative(/*atol=*/(f32 ? 1e-6 : 1e-13) + 16 * eps * double(k),
+                  /*rtol=*/f32 ? 1e-5 : 1e-13);
 }
 
 //===----------------------------------------------------------------------===//

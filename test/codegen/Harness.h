@@ -99,6 +99,28 @@ void expectCppMatchesReference(
     const std::vector<std::pair<KernelOp, std::string>> &kernels,
     const Tolerance &tolerance, const CheckOptions &options);
 
+/// The tolerance of one kernel's results (a matmul's grows with its K).
+using KernelTolerance = std::function<Tolerance(KernelOp kernel)>;
+
+/// expectCppMatchesReference with each kernel's own tolerance.
+void expectCppMatchesReference(
+    const std::vector<std::pair<KernelOp, std::string>> &kernels,
+    const KernelTolerance &tolerance, const CheckOptions &options);
+
+/// The tolerance of a matmul kernel's results, K the size of its sum
+/// (`dynamicSize` where K is dynamic). The reference computes the product
+/// in double and rounds it once; the generated code sums K products in the
+/// element type, each addition rounding with a relative error of at most
+/// eps (2^-24 for f32). With inputs uniform in [-2, 2] a product has mean
+/// square 16/9, so the partial sums grow like sqrt(k * 16/9) and the K
+/// independent rounding errors add up to about
+/// eps * sqrt(sum_k k * 16/9), roughly eps * K. We allow 16 * eps * K: a
+/// margin for the tail of the distribution and for epilogue ops that scale
+/// the product (dropout's 1 / (1 - rate) <= 2), plus a relative term for
+/// the epilogue's own roundings. For f32 and K = 784 that is 7.5e-4
+/// absolute, against results of typical size sqrt(784 * 16/9) = 37.
+Tolerance matmulTolerance(KernelOp kernel, int64_t dynamicSize);
+
 /// Random inputs as randomInputs gives, with every dynamic dimension of
 /// size `dynamicSize`.
 std::vector<reference::Tensor>

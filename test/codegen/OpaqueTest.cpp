@@ -1,23 +1,24 @@
-//===- OpaqueTest.cpp - opaque kernels compile and compute right ----------===//
+//===- OpaqueTest.cpp - hand-written opaque kernels -----------------------===//
 //
-// For every opaque kernel of the example models' fused steps, and for
-// hand-written kernels covering what the examples lack (transposes, stride
-// 2 with padding, overlapping pools, embeddings with repeated indices, f64,
-// a dynamic batch, convolutions large enough for every GEMM tiling): the
-// CUDA C compiles with NVRTC for sm_80 and sm_90 without register spills,
-// the C++ computes what the reference executor computes, and, where a GPU
-// is present, so does the CUDA (twice, bit for bit the same).
+// Hand-written opaque kernels covering what the examples lack (transposes,
+// stride 2 with padding, overlapping pools, embeddings with repeated
+// indices, f64, a dynamic batch, convolutions large enough for every GEMM
+// tiling): the CUDA C compiles with NVRTC for sm_80 and sm_90 without
+// register spills, the C++ computes what the reference executor computes,
+// and so does the CUDA, on a GPU (twice, bit for bit the same) or emulated
+// on the host. (Every example's opaque kernels: ExampleKernelsTest.cpp; the
+// generated text of one kernel with one schedule: kernel-opaque.mlir,
+// kernel-elementwise-conv.mlir, kernel-attention.mlir.)
 //
 // Tolerances. The generated code sums in the element type, the reference in
 // double, so random-float inputs meet rounding error that grows with the
 // length of a sum: about u * sqrt(n) * |partial sums| for n terms (u = 6e-8
-// for f32). The examples' longest sums are conv2d_grad_weight's, 3920
-// products of magnitude up to 4 at batch 5, with partial sums near 100:
-// hence atol 1e-3 there. Index logic is checked exactly instead: with inputs
-// rounded to multiples of 1/4 (CheckOptions::floatStep), every product and
-// sum of these sizes is exact in f32, so any order of summation gives the
-// reference's value bit for bit, and those checks have tolerance 0. Layout
-// ops, max pooling and embeddings copy elements and are always exact.
+// for f32); each test bounds its longest sums. Index logic is checked
+// exactly instead: with inputs rounded to multiples of 1/4
+// (CheckOptions::floatStep), every product and sum of these sizes is exact
+// in f32, so any order of summation gives the reference's value bit for
+// bit, and those checks have tolerance 0. Layout ops, max pooling and
+// embeddings copy elements and are always exact.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,85 +34,6 @@ using namespace kiln;
 using namespace kiln::test;
 
 namespace {
-
-class Opaque : public ::testing::TestWithParam<const char *> {
-protected:
-  Opaque() { loadDialects(context); }
-  mlir::MLIRContext context;
-};
-
-TEST_P(Opaque, CudaCompilesWithNvrtc) {
-  if (!runtime::nvrtcAvailable())
-    GTEST_SKIP() << "NVRTC is not available (the CUDA toolkit is not "
-                    "installed)";
-  for (const char *bind : {"", "batch=64"}) {
-    auto module = compileFused(context, examplePath(GetParam()), bind);
-    ASSERT_TRUE(module) << GetParam();
-    auto kernels = kernelsOfKind(*module, KernelKind::opaque);
-    if (kernels.empty())
-      continue;
-    expectCudaCompiles(kernels, GetParam());
-  }
-}
-
-TEST_P(Opaque, CppMatchesTheReferenceExecutor) {
-  auto module = compileFused(context, examplePath(GetParam()), "batch=5");
-  ASSERT_TRUE(module) << GetParam();
-  auto kernels = kernelsOfKind(*module, KernelKind::opaque);
-  // Sums of up to 3920 f32 products (see the file comment).
-  expectCppMatchesReference(kernels, relative(1e-3, 1e-5));
-}
-
-// The same kernels on inputs that make every sum exact: the index
-// arithmetic must reproduce the reference bit for bit.
-TEST_P(Opaque, CppMatchesTheReferenceExactlyOnExactInputs) {
-  auto module = compileFused(context, examplePath(GetParam()), "batch=3");
-  ASSERT_TRUE(module) << GetParam();
-  auto kernels = kernelsOfKind(*module, KernelKind::opaque);
-  CheckOptions options;
-  options.floatStep = 0.25;
-  // avg_pool2d divides by the window area: one rounding per element.
-  expectCppMatchesReference(kernels, relative(0, 1e-6), options);
-}
-
-// The examples' kernels as the benchmarks compile them (batch 256) and
-// with a dynamic batch keep every tile in registers.
-TEST_P(Opaque, CudaDoesNotSpillRegisters) {
-  if (!runtime::nvrtcAvailable())
-    GTEST_SKIP() << "NVRTC is not available";
-  for (const char *bind : {"", "batch=256"}) {
-    auto module = compileFused(context, examplePath(GetParam()), bind);
-    ASSERT_TRUE(module) << GetParam();
-    auto kernels = kernelsOfKind(*module, KernelKind::opaque);
-    if (!kernels.empty())
-      expectNoSpills(kernels);
-  }
-}
-
-// On a GPU, else emulated: batch 32 gives the CNN's convolutions both row
-// tilings and split-K weight gradients (98 and 24 slices).
-TEST_P(Opaque, CudaMatchesTheReferenceExecutor) {
-  auto module = compileFused(context, examplePath(GetParam()), "batch=32");
-  ASSERT_TRUE(module) << GetParam();
-  auto kernels = kernelsOfKind(*module, KernelKind::opaque);
-  // Sums of up to 25088 f32 products of magnitude up to 4: about
-  // u * sqrt(n) * |partial sums| = 6e-8 * 160 * 200 = 2e-3.
-  expectCudaOrEmulatedMatchesReference(kernels, relative(1e-2, 1e-4),
-                                       /*dynamicSize=*/0);
-}
-
-INSTANTIATE_TEST_SUITE_P(Examples, Opaque,
-                         ::testing::Values("mlp.kiln", "logreg.kiln",
-                                           "mlp_dropout.kiln", "cnn.kiln",
-                                           "avgpool.kiln"),
-                         [](const auto &info) {
-                           std::string name = info.param;
-                           return name.substr(0, name.find('.'));
-                         });
-
-//===----------------------------------------------------------------------===//
-// Hand-written kernels
-//===----------------------------------------------------------------------===//
 
 /// A module of functions, each holding one opaque kernel around one op.
 class OpaqueKernels : public ::testing::Test {

@@ -1,15 +1,18 @@
-//===- ReductionTest.cpp - reduction kernels compile and compute right ----===//
+//===- ReductionTest.cpp - hand-written reduction kernels -----------------===//
 //
-// For every reduction kernel of the example models' fused steps, and for
-// hand-written kernels covering what the examples lack (softmax,
+// Hand-written reduction kernels covering what the examples lack (softmax,
 // log_softmax, reduce_max, count, layer_norm, argmax ties, inner, outer,
 // middle and several axes, prologues with broadcasting, epilogues, results
 // from before the reduction, f64):
-//   - the CUDA C compiles with NVRTC for sm_80 and sm_90, with the sizes
+//   - the CUDA C compiles with NVRTC for sm_80 and sm_90, with the batch
 //     dynamic and bound;
-//   - the C++ computes what the reference executor computes;
-//   - on a machine with a GPU, the CUDA kernels compute it too, bit for bit
-//     the same on two runs.
+//   - the C++ computes what the reference executor computes, with the batch
+//     bound and dynamic;
+//   - the CUDA kernels compute it too, on a GPU (bit for bit the same on
+//     two runs) or emulated on the host.
+// The mlp's reductions each get the launch of their layout. (Every
+// example's reduction kernels: ExampleKernelsTest.cpp; the generated text
+// of each scheme: kernel-reduction.mlir.)
 //
 // Tolerances: the reference executor computes in double and rounds per op;
 // generated f32 code accumulates in float, so a sum of n terms of size
@@ -31,60 +34,6 @@ using namespace kiln;
 using namespace kiln::test;
 
 namespace {
-
-class Reduction : public ::testing::TestWithParam<const char *> {
-protected:
-  Reduction() { loadDialects(context); }
-  mlir::MLIRContext context;
-};
-
-TEST_P(Reduction, CudaCompilesWithNvrtc) {
-  if (!runtime::nvrtcAvailable())
-    GTEST_SKIP() << "NVRTC is not available (the CUDA toolkit is not "
-                    "installed)";
-  for (const char *bind : {"", "batch=64"}) {
-    auto module = compileFused(context, examplePath(GetParam()), bind);
-    ASSERT_TRUE(module) << GetParam();
-    auto kernels = kernelsOfKind(*module, KernelKind::reduction);
-    if (kernels.empty())
-      continue;
-    expectCudaCompiles(kernels, GetParam());
-  }
-}
-
-TEST_P(Reduction, CppMatchesTheReferenceExecutor) {
-  auto module = compileFused(context, examplePath(GetParam()), "batch=5");
-  ASSERT_TRUE(module) << GetParam();
-  auto kernels = kernelsOfKind(*module, KernelKind::reduction);
-  expectCppMatchesReference(kernels, relative(1e-5, 1e-5));
-}
-
-// The batch dynamic, as training runs it: sizes are kernel parameters.
-TEST_P(Reduction, CppWithDynamicBatchMatchesTheReferenceExecutor) {
-  auto module = compileFused(context, examplePath(GetParam()), "");
-  ASSERT_TRUE(module) << GetParam();
-  auto kernels = kernelsOfKind(*module, KernelKind::reduction);
-  expectCppMatchesReferenceWithSize(kernels, relative(1e-5, 1e-5), 37);
-}
-
-// On a GPU, else emulated.
-TEST_P(Reduction, CudaMatchesTheReferenceExecutor) {
-  auto module = compileFused(context, examplePath(GetParam()), "");
-  ASSERT_TRUE(module) << GetParam();
-  auto kernels = kernelsOfKind(*module, KernelKind::reduction);
-  // A batch over a block's rows and slices, and not a multiple of them.
-  for (int64_t batch : {5, 300})
-    expectCudaOrEmulatedMatchesReference(kernels, relative(1e-5, 1e-5), batch);
-}
-
-INSTANTIATE_TEST_SUITE_P(Examples, Reduction,
-                         ::testing::Values("mlp.kiln", "logreg.kiln",
-                                           "mlp_dropout.kiln", "cnn.kiln",
-                                           "avgpool.kiln"),
-                         [](const auto &info) {
-                           std::string name = info.param;
-                           return name.substr(0, name.find('.'));
-                         });
 
 //===----------------------------------------------------------------------===//
 // Hand-written kernels: B is the batch, `?` or a size.
