@@ -19,6 +19,8 @@
 //     registers (ptxas's report);
 //   - CudaMatchesTheReferenceExecutor: reductions and opaque kernels on a
 //     GPU (twice, bit for bit the same), else emulated on the host.
+// The last four, which only some kinds take, form ExampleKernelDetails,
+// over the examples checked for more kinds than the elementwise one.
 // Elementwise and horizontal kernels must be present in the examples
 // checked for them; the other kinds are checked where present. What the
 // examples lack is in each kind's hand-written tests (CodegenTest.cpp,
@@ -196,6 +198,20 @@ protected:
   std::map<std::string, mlir::OwningOpRef<mlir::ModuleOp>> modules;
 };
 
+/// The checks that only some kinds take (a dynamic batch, exact inputs,
+/// spills, the CUDA against the reference), over the examples checked for
+/// more kinds than the elementwise one.
+class ExampleKernelDetails : public ExampleKernels {};
+
+/// The examples ExampleKernelDetails runs on.
+std::vector<Example> detailedExamples() {
+  std::vector<Example> examples;
+  for (const Example &example : kExamples)
+    if (example.kinds.size() > 1)
+      examples.push_back(example);
+  return examples;
+}
+
 /// The name of a kind, for SCOPED_TRACE.
 std::string nameOf(KernelKind kind) { return stringifyKernelKind(kind).str(); }
 
@@ -230,11 +246,10 @@ TEST_P(ExampleKernels, CppMatchesTheReferenceExecutor) {
   }
 }
 
-TEST_P(ExampleKernels, CppMatchesTheReferenceWithDynamicBatch) {
+TEST_P(ExampleKernelDetails, CppMatchesTheReferenceWithDynamicBatch) {
   auto checked = kinds([](auto &checks) { return checks.dynamicBatch > 0; });
-  if (checked.empty())
-    GTEST_SKIP() << "no kernel kind of " << GetParam().file
-                 << " takes this check";
+  ASSERT_FALSE(checked.empty())
+      << "no kernel kind of " << GetParam().file << " takes this check";
   mlir::ModuleOp module = fused("");
   ASSERT_TRUE(module) << GetParam().file;
   for (const KindChecks *checks : checked) {
@@ -252,12 +267,11 @@ TEST_P(ExampleKernels, CppMatchesTheReferenceWithDynamicBatch) {
   }
 }
 
-TEST_P(ExampleKernels, CppMatchesTheReferenceExactlyOnExactInputs) {
+TEST_P(ExampleKernelDetails, CppMatchesTheReferenceExactlyOnExactInputs) {
   auto checked =
       kinds([](auto &checks) { return checks.exactInputs.has_value(); });
-  if (checked.empty())
-    GTEST_SKIP() << "no kernel kind of " << GetParam().file
-                 << " takes this check";
+  ASSERT_FALSE(checked.empty())
+      << "no kernel kind of " << GetParam().file << " takes this check";
   mlir::ModuleOp module = fused("batch=3");
   ASSERT_TRUE(module) << GetParam().file;
   for (const KindChecks *checks : checked) {
@@ -270,13 +284,12 @@ TEST_P(ExampleKernels, CppMatchesTheReferenceExactlyOnExactInputs) {
   }
 }
 
-TEST_P(ExampleKernels, CudaDoesNotSpillRegisters) {
+TEST_P(ExampleKernelDetails, CudaDoesNotSpillRegisters) {
   if (!runtime::nvrtcAvailable())
     GTEST_SKIP() << "NVRTC is not available";
   auto checked = kinds([](auto &checks) { return checks.noSpills; });
-  if (checked.empty())
-    GTEST_SKIP() << "no kernel kind of " << GetParam().file
-                 << " takes this check";
+  ASSERT_FALSE(checked.empty())
+      << "no kernel kind of " << GetParam().file << " takes this check";
   for (const char *bind : {"", "batch=256"}) {
     SCOPED_TRACE(bind);
     mlir::ModuleOp module = fused(bind);
@@ -290,11 +303,10 @@ TEST_P(ExampleKernels, CudaDoesNotSpillRegisters) {
   }
 }
 
-TEST_P(ExampleKernels, CudaMatchesTheReferenceExecutor) {
+TEST_P(ExampleKernelDetails, CudaMatchesTheReferenceExecutor) {
   auto checked = kinds([](auto &checks) { return checks.cuda.has_value(); });
-  if (checked.empty())
-    GTEST_SKIP() << "no kernel kind of " << GetParam().file
-                 << " takes this check";
+  ASSERT_FALSE(checked.empty())
+      << "no kernel kind of " << GetParam().file << " takes this check";
   for (const KindChecks *checks : checked) {
     SCOPED_TRACE(nameOf(checks->kind));
     mlir::ModuleOp module = fused(checks->cuda->bind);
@@ -310,11 +322,16 @@ TEST_P(ExampleKernels, CudaMatchesTheReferenceExecutor) {
   }
 }
 
+/// A test's name for an example: its file's stem.
+std::string exampleName(const ::testing::TestParamInfo<Example> &info) {
+  std::string name = info.param.file;
+  name = name.substr(name.rfind('/') + 1);
+  return name.substr(0, name.find('.'));
+}
+
 INSTANTIATE_TEST_SUITE_P(Examples, ExampleKernels,
-                         ::testing::ValuesIn(kExamples), [](const auto &info) {
-                           std::string name = info.param.file;
-                           name = name.substr(name.rfind('/') + 1);
-                           return name.substr(0, name.find('.'));
-                         });
+                         ::testing::ValuesIn(kExamples), exampleName);
+INSTANTIATE_TEST_SUITE_P(Examples, ExampleKernelDetails,
+                         ::testing::ValuesIn(detailedExamples()), exampleName);
 
 } // namespace
