@@ -803,7 +803,6 @@ FailureOr<GeneratedKernel> kiln::codegen::generateAttention(KernelOp kernel,
   if (failed(analyzed))
     return failure();
   const Attention &a = *analyzed;
-  int64_t bytes = a.type == "double" ? 8 : 4;
   // Tiles of the schedule's rows (verifyScheduleFor checked that they fit
   // the shared memory).
   FailureOr<AttentionScheduleAttr> schedule =
@@ -907,7 +906,7 @@ FailureOr<GeneratedKernel> kiln::codegen::generateAttention(KernelOp kernel,
     generated.launch.grid[0].constant *= tiles;
     generated.launch.block[0] = kThreads;
     generated.launch.sharedBytes =
-        static_cast<unsigned>(attentionSharedElements(a.op, bt) * bytes);
+        static_cast<unsigned>(attentionSharedBytes(a.op, bt));
   } else {
     vals.push_back({"COUNT", batch.count});
     print(prologue.os, kBatchCpp, vals);
@@ -930,14 +929,8 @@ FailureOr<GeneratedKernel> kiln::codegen::generateAttention(KernelOp kernel,
     }
   }
 
-  std::string header = signature(kernel, generated, target);
-  if (target == Target::cuda) {
-    StringRef global = "__global__ void";
-    header.replace(header.find(global), global.size(),
-                   fill("__global__ void __launch_bounds__(${THREADS})",
-                        {{"THREADS", std::to_string(kThreads)}}));
-  }
-  vals.push_back({"SIGNATURE", header});
+  vals.push_back({"SIGNATURE", signature(kernel, generated, target,
+                                         std::to_string(kThreads))});
   vals.push_back({"PROLOGUE", prologue.str()});
   vals.push_back({"DECODE", batch.decode});
   vals.push_back({"DQ", o});

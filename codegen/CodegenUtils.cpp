@@ -244,7 +244,7 @@ std::string kiln::codegen::dimSize(GeneratedKernel &generated,
 
 std::string kiln::codegen::signature(KernelOp kernel,
                                      const GeneratedKernel &generated,
-                                     Target target) {
+                                     Target target, StringRef launchBounds) {
   SmallVector<std::string> params;
   for (auto [n, arg] : llvm::enumerate(kernel.getBlock().getArguments()))
     params.push_back("const " + cType(elementOf(arg)) + " *__restrict__ in" +
@@ -256,9 +256,18 @@ std::string kiln::codegen::signature(KernelOp kernel,
     params.push_back("long long s" + std::to_string(k));
   if (generated.takesSeed)
     params.push_back("const unsigned long long *__restrict__ seed");
-  return "extern \"C\" " +
-         std::string(target == Target::cuda ? "__global__ " : "") + "void " +
-         generated.symbol + "(" + llvm::join(params, ", ") + ")";
+  std::string qualifiers;
+  if (target == Target::cuda)
+    qualifiers = launchBounds.empty()
+                     ? "__global__ void"
+                     : fill("__global__ void __launch_bounds__(${BOUNDS})",
+                            {{"BOUNDS", launchBounds.str()}});
+  else
+    qualifiers = "void";
+  return fill("extern \"C\" ${QUALIFIERS} ${SYMBOL}(${PARAMS})",
+              {{"QUALIFIERS", qualifiers},
+               {"SYMBOL", generated.symbol},
+               {"PARAMS", llvm::join(params, ", ")}});
 }
 
 std::string kiln::codegen::cppEntry(KernelOp kernel,

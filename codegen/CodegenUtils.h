@@ -96,9 +96,11 @@ std::string dimSize(GeneratedKernel &generated, mlir::RankedTensorType type,
                     unsigned operand, unsigned dim);
 
 /// `extern "C" [__global__] void symbol(in..., out..., s..., [seed])`,
-/// without the body; call it after every dynamicDimParam call.
+/// without the body; call it after every dynamicDimParam call. A CUDA
+/// kernel given `launchBounds` ("256", "128, 1") declares them
+/// (`__launch_bounds__(256)`), so that the compiler may use more registers.
 std::string signature(KernelOp kernel, const GeneratedKernel &generated,
-                      Target target);
+                      Target target, llvm::StringRef launchBounds = "");
 
 /// The C++ target's `<symbol>_entry(buffers, dims, seed)` calling `symbol`.
 std::string cppEntry(KernelOp kernel, const GeneratedKernel &generated);

@@ -576,12 +576,8 @@ LogicalResult MatmulEmitter::emitCuda(raw_indented_ostream &os) {
   llvm::raw_string_ostream(scheduleText) << *schedule;
 
   // Tell the compiler the block size, so that it may use more registers.
-  std::string header = signature(kernel, generated, target);
-  StringRef global = "__global__ void";
-  header.replace(header.find(global.str()), global.size(),
-                 fill("${GLOBAL} __launch_bounds__(${THREADS}, 1)",
-                      {{"GLOBAL", global.str()},
-                       {"THREADS", std::to_string(launch.block[0])}}));
+  std::string header = signature(kernel, generated, target,
+                                 std::to_string(launch.block[0]) + ", 1");
   print(
       os, kMatmulCuda,
       {{"SIGNATURE", header},

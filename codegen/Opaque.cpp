@@ -212,15 +212,9 @@ public:
   /// The whole kernel: comment, globals, signature, sizes, `body`, entry
   /// point.
   std::string finish(StringRef body) {
-    std::string header = signature(kernel, generated, target);
-    if (target == Target::cuda && launchBounds) {
-      // Tell the compiler the block size, so that it may use more registers.
-      std::string global = "__global__ void";
-      header.replace(
-          header.find(global), global.size(),
-          fill("__global__ void __launch_bounds__(${BLOCK})",
-               {{"BLOCK", std::to_string(generated.launch.block[0])}}));
-    }
+    std::string header = signature(
+        kernel, generated, target,
+        launchBounds ? std::to_string(generated.launch.block[0]) : "");
     std::string sizes;
     if (!declarations.empty())
       sizes = fill("const ${TYPE} ${DECLARATIONS};",

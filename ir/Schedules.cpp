@@ -144,7 +144,7 @@ AttentionScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
-int64_t kiln::attentionSharedElements(Operation *op, int64_t tile) {
+int64_t kiln::attentionSharedBytes(Operation *op, int64_t tile) {
   auto dim = [&](unsigned operand, unsigned d) {
     auto type = llvm::cast<RankedTensorType>(op->getOperand(operand).getType());
     return type.getDimSize(type.getRank() - 1 - d);
@@ -153,13 +153,17 @@ int64_t kiln::attentionSharedElements(Operation *op, int64_t tile) {
   // element where a tile is read across its rows.
   int64_t d = dim(0, 0) + 1, dvPadded = dim(2, 0) + 1, dv = dim(2, 0);
   int64_t square = tile * (tile + 1);
+  int64_t elements;
   if (llvm::isa<AttentionOp>(op)) // Q, K, V, P
-    return tile * d + tile * d + tile * dv + square;
-  if (llvm::isa<AttentionGradQOp>(op)) // Q, dO, K, V, dS
-    return tile * d + tile * dvPadded + tile * d + tile * dvPadded + square;
-  // K, V, Q, dO, P, dS, lse, delta
-  return tile * d + tile * dvPadded + tile * d + tile * dvPadded + 2 * square +
-         2 * tile;
+    elements = tile * d + tile * d + tile * dv + square;
+  else if (llvm::isa<AttentionGradQOp>(op)) // Q, dO, K, V, dS
+    elements = tile * d + tile * dvPadded + tile * d + tile * dvPadded + square;
+  else // K, V, Q, dO, P, dS, lse, delta
+    elements = tile * d + tile * dvPadded + tile * d + tile * dvPadded +
+               2 * square + 2 * tile;
+  Type element = llvm::cast<RankedTensorType>(op->getOperand(0).getType())
+                     .getElementType();
+  return elements * (element.isF64() ? 8 : 4);
 }
 
 Operation *kiln::attentionOf(KernelOp kernel) {
@@ -444,11 +448,8 @@ kiln::verifyScheduleFor(KernelOp kernel, StringRef target, Attribute schedule,
     return verifyConv(conv, convSchedule, emitError);
   if (auto attention = llvm::dyn_cast<AttentionScheduleAttr>(schedule);
       attention && cuda) {
-    Operation *op = attentionOf(kernel);
-    Type element = llvm::cast<RankedTensorType>(op->getOperand(0).getType())
-                       .getElementType();
-    int64_t bytes = attentionSharedElements(op, attention.getTile()) *
-                    (element.isF64() ? 8 : 4);
+    int64_t bytes =
+        attentionSharedBytes(attentionOf(kernel), attention.getTile());
     if (bytes > kAttentionSharedBudget)
       return emitError() << "the schedule " << schedule
                          << " does not fit this attention kernel: its tiles "

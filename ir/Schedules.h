@@ -46,8 +46,8 @@ inline constexpr int64_t kAttentionSharedBudget = 100 * 1024;
 
 /// The shared memory of one block of the fused attention op `op`
 /// (kiln.attention, attention_grad_q or attention_grad_kv) with tiles of
-/// `tile` rows, in elements.
-int64_t attentionSharedElements(mlir::Operation *op, int64_t tile);
+/// `tile` rows, in bytes.
+int64_t attentionSharedBytes(mlir::Operation *op, int64_t tile);
 
 /// The attention op a kernel is built around, or null.
 mlir::Operation *attentionOf(KernelOp kernel);

@@ -260,15 +260,9 @@ LogicalResult schedule(KernelOp kernel, const Sizes &sizes) {
             attention->getOperand(operand).getType());
         return type.getDimSize(type.getRank() - 2);
       };
-      int64_t bytes =
-          llvm::cast<RankedTensorType>(attention->getOperand(0).getType())
-                  .getElementType()
-                  .isF64()
-              ? 8
-              : 4;
       int64_t tile =
           cost::chooseAttentionTile(rows(0), rows(1), [&](int64_t t) {
-            return attentionSharedElements(attention, t) * bytes;
+            return attentionSharedBytes(attention, t);
           });
       propose(kernel, kCudaTarget, AttentionScheduleAttr::get(context, tile));
       propose(kernel, kCpuTarget, AttentionScheduleAttr::get(context, tile));

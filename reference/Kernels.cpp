@@ -81,14 +81,6 @@ broadcastShape(ArrayRef<const Tensor *> operands) {
 static llvm::Error checkGradShape(llvm::StringRef op, const Tensor &grad,
                                   ArrayRef<int64_t> expected);
 
-Tensor kiln::reference::map(const Tensor &x, ElementType type,
-                            llvm::function_ref<double(double)> f) {
-  Tensor y(type, x.shape);
-  for (int64_t i = 0; i < x.numel(); ++i)
-    y.data[i] = roundTo(type, f(x.data[i]));
-  return y;
-}
-
 Result kiln::reference::zip(ArrayRef<const Tensor *> operands, ElementType type,
                             llvm::function_ref<double(ArrayRef<double>)> f) {
   auto shape = broadcastShape(operands);

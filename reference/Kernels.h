@@ -20,10 +20,6 @@ using Result = llvm::Expected<Tensor>;
 /// The results of an op with several (kiln.attention and its gradient).
 using Results = llvm::Expected<std::vector<Tensor>>;
 
-/// f applied to every element; the result has element type `type`.
-Tensor map(const Tensor &x, ElementType type,
-           llvm::function_ref<double(double)> f);
-
 /// f applied elementwise over the NumPy broadcast of the operands.
 Result zip(llvm::ArrayRef<const Tensor *> operands, ElementType type,
            llvm::function_ref<double(llvm::ArrayRef<double>)> f);
