@@ -42,14 +42,18 @@
 // mma) would replace step 2 and the tile choice, keeping the loads and
 // the epilogue.
 //
-// C++: rows one at a time, columns in blocks of the schedule's block_n
-// (#kiln.cpu_gemm) accumulated in a local array, k in the middle (i-k-j): the
-// innermost loop runs over a contiguous row of B (unless transposed) and
-// vectorizes. The epilogue follows each block.
+// C++: BLIS-style register blocking (#kiln.cpu_gemm<mr, nr>, the micro-kernel
+// in codegen/device/cpu_gemm.h). B's columns are packed in panels of NR
+// ([K][NR], zeros past N; the packing reads B in either layout, so the
+// transpose costs nothing later); for each panel, each MR x NR tile of C is
+// summed in vector registers over all of K, reading A in place (its MR
+// rows, or MR consecutive values of a column when transposed, broadcast per
+// k), and the epilogue runs on the tile.
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/CodegenUtils.h"
+#include "codegen/DeviceSources.h"
 #include "codegen/Template.h"
 
 #include "mlir/IR/BuiltinTypes.h"
@@ -222,9 +226,15 @@ constexpr const char *kSplitKCuda = R"(
 /// are batch dimensions.
 constexpr const char *kMatmulCpp = R"(
 ${SIGNATURE} {
-  // i-k-j: rows one at a time, columns in blocks of ${BLOCK_N} summed in acc[] over
-  // k in increasing order, then the epilogue.
+  // A register-blocked GEMM, ${SCHEDULE}: B packed in panels
+  // of NR columns ([K][NR] each, zeros past N), each MR x NR tile of C summed in
+  // vector registers over k in increasing order (kiln_gemm_micro), then the
+  // epilogue element by element. The threads split the panels, then the tiles
+  // (panel-major: a thread's tiles share few panels).
   ${SIZES}
+  constexpr int MR = ${MR}, NR = ${NR};
+  const long long panels = (N + NR - 1) / NR;
+  ${T} *__restrict__ packed = kiln_gemm_scratch<${T}>(panels * NR * K);
   ${PRODUCT}
 }
 ${ENTRY}
@@ -234,27 +244,31 @@ for (long long batch = 0; batch < batches; ++batch) {
   ${PRODUCT}
 }
 )";
-/// One batch's product and epilogue.
+/// One batch's product and epilogue: the panels packed, then the tiles, each
+/// a task of the threads' parallel loops.
 constexpr const char *kProductCpp = R"(
 ${BATCH_INDEX}
-for (long long row = 0; row < M; ++row) {
-  for (long long col0 = 0; col0 < N; col0 += ${BLOCK_N}) {
-    const long long width = N - col0 < ${BLOCK_N} ? N - col0 : ${BLOCK_N};
-    ${T} acc[${BLOCK_N}];
-    for (long long c = 0; c < width; ++c)
-      acc[c] = 0;
-    for (long long k = 0; k < K; ++k) {
-      const ${T} a = A[${A_INDEX}];
-      const ${T} *b = B + ${B_OFFSET};
-      for (long long c = 0; c < width; ++c)
-        acc[c] += a * b[${B_INDEX}];
-    }
-    for (long long c = 0; c < width; ++c) {
-      const long long col = col0 + c;
-      ${EPILOGUE}
+kiln_parallel_for(panels, [&](long long begin, long long end) {
+  for (long long p = begin; p < end; ++p)
+    kiln_gemm_pack_b<${T}, NR>(K, N, p * NR, B, ${B_K_STRIDE}, ${B_COL_STRIDE}, packed + p * NR * K);
+});
+const long long rowTiles = (M + MR - 1) / MR;
+kiln_parallel_for(panels * rowTiles, [&](long long begin, long long end) {
+  for (long long t = begin; t < end; ++t) {
+    const long long p = t / rowTiles, row0 = t % rowTiles * MR;
+    const long long col0 = p * NR, cols = N - col0 < NR ? N - col0 : NR;
+    const long long rows = M - row0 < MR ? M - row0 : MR;
+    alignas(64) ${T} tile[MR * NR];
+    kiln_gemm_micro<${T}, MR, NR>(K, A + ${A_OFFSET}, ${A_ROW_STRIDE}, ${A_K_STRIDE}, rows, packed + p * NR * K, tile);
+    for (long long i = 0; i < rows; ++i) {
+      const long long row = row0 + i;
+      for (long long c = 0; c < cols; ++c) {
+        const long long col = col0 + c;
+        ${EPILOGUE}
+      }
     }
   }
-}
+});
 )";
 
 namespace {
@@ -620,29 +634,35 @@ LogicalResult MatmulEmitter::emitCpp(raw_indented_ostream &os) {
       requireSchedule<CpuGemmScheduleAttr>(kernel, kCpuTarget);
   if (failed(schedule))
     return failure();
-  std::string nb = std::to_string(schedule->getBlockN());
   bool tl = matmul.getTransposeLhs(), tr = matmul.getTransposeRhs();
   Code sizesCode, batchIndex, epilogue;
   emitSizes(sizesCode.os);
   emitBatchIndex(batchIndex.os);
-  if (failed(emitEpilogue(epilogue.os, "acc[c]")))
+  if (failed(emitEpilogue(epilogue.os, "tile[i * NR + c]")))
     return failure();
+  // A is [M, K], or [K, M] transposed; B is [K, N], or [N, K].
   Code product;
   print(product.os, kProductCpp,
         {{"BATCH_INDEX", batchIndex.str()},
-         {"BLOCK_N", nb},
          {"T", type},
-         {"A_INDEX", tl ? "k * M + row" : "row * K + k"},
-         {"B_OFFSET", tr ? "col0 * K + k" : "k * N + col0"},
-         {"B_INDEX", tr ? "c * K" : "c"},
+         {"A_OFFSET", tl ? "row0" : "row0 * K"},
+         {"A_ROW_STRIDE", tl ? "1" : "K"},
+         {"A_K_STRIDE", tl ? "M" : "1"},
+         {"B_K_STRIDE", tr ? "1" : "N"},
+         {"B_COL_STRIDE", tr ? "K" : "1"},
          {"EPILOGUE", epilogue.str()}});
   Code batches;
   if (batchRank)
     print(batches.os, kBatchLoopCpp, {{"PRODUCT", product.str()}});
+  std::string scheduleText;
+  llvm::raw_string_ostream(scheduleText) << *schedule;
   print(os, kMatmulCpp,
         {{"SIGNATURE", signature(kernel, generated, target)},
-         {"BLOCK_N", nb},
+         {"SCHEDULE", scheduleText},
          {"SIZES", sizesCode.str()},
+         {"MR", std::to_string(schedule->getMr())},
+         {"NR", std::to_string(schedule->getNr())},
+         {"T", type},
          {"PRODUCT", batchRank ? batches.str() : product.str()},
          {"ENTRY", cppEntry(kernel, generated)}});
   return success();
@@ -707,4 +727,6 @@ FailureOr<GeneratedKernel> kiln::codegen::generateMatmul(KernelOp kernel,
   return generated;
 }
 
-std::string kiln::codegen::matmulPreamble(Target) { return ""; }
+std::string kiln::codegen::matmulPreamble(Target target) {
+  return target == Target::cpp ? device::kDeviceCpuGemmH : "";
+}

@@ -175,10 +175,15 @@ Operation *kiln::attentionOf(KernelOp kernel) {
 
 LogicalResult
 CpuGemmScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                            int64_t blockN) {
-  if (blockN < 1 || blockN > 1024)
-    return emitError() << "cpu_gemm block_n = " << blockN
-                       << " must be 1 to 1024";
+                            int64_t mr, int64_t nr) {
+  if (mr < 1 || mr > 16)
+    return emitError() << "cpu_gemm mr = " << mr << " must be 1 to 16";
+  if (nr < 16 || nr > 64 || nr % 16 != 0)
+    return emitError() << "cpu_gemm nr = " << nr
+                       << " must be 16, 32, 48 or 64";
+  if (mr * nr > 512)
+    return emitError() << "cpu_gemm tile " << mr << " x " << nr
+                       << " holds more than 512 elements";
   return success();
 }
 
@@ -505,8 +510,9 @@ SmallVector<Attribute> kiln::scheduleSpace(KernelOp kernel, StringRef target) {
     break;
   case KernelKind::matmul:
     if (!cuda) {
-      for (int64_t block : upTo(16, 256))
-        keep(CpuGemmScheduleAttr::getChecked(report, context, block));
+      for (int64_t mr = 1; mr <= 16; ++mr)
+        for (int64_t nr : {16, 32, 48, 64})
+          keep(CpuGemmScheduleAttr::getChecked(report, context, mr, nr));
       break;
     }
     for (int64_t bm : upTo(16, 128))

@@ -151,15 +151,18 @@ def Kiln_AttentionSchedule : Kiln_Schedule<"AttentionSchedule", "attention"> {
 }
 
 def Kiln_CpuGemmSchedule : Kiln_Schedule<"CpuGemmSchedule", "cpu_gemm"> {
-  let summary = "the C++ loops of a matmul kernel";
+  let summary = "the register block of a C++ matmul kernel";
   let description = [{
-    Rows one at a time; columns in blocks of `block_n` summed in a local
-    array over k in increasing order (i-k-j), then the epilogue. `block_n`
-    is from 1 to 1024.
+    B is packed in panels of `nr` columns; each `mr` x `nr` tile of C is
+    summed in vector registers over k in increasing order
+    (`kiln_gemm_micro` in `codegen/device/cpu_gemm.h`), then its epilogue
+    runs. `mr` is from 1 to 16; `nr` is 16, 32, 48 or 64 (a whole number
+    of vectors of every instruction set, f32 or f64), and a tile holds at
+    most 512 elements (32 AVX-512 registers of f32).
 
-    `#kiln.cpu_gemm<block_n = 64>`
+    `#kiln.cpu_gemm<mr = 6, nr = 64>`
   }];
-  let parameters = (ins "int64_t":$block_n);
+  let parameters = (ins "int64_t":$mr, "int64_t":$nr);
 }
 
 #endif // KILN_SCHEDULES_TD

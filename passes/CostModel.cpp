@@ -196,6 +196,14 @@ GemmScheduleAttr kiln::cost::toSchedule(MLIRContext *context,
   return GemmScheduleAttr::get(context, t.bm, t.bn, t.bk, t.tm, t.tn, t.split);
 }
 
+CpuGemmScheduleAttr kiln::cost::chooseCpuGemmSchedule(MLIRContext *context,
+                                                      const GemmProblem &p) {
+  int64_t n = p.n > 0 ? p.n : p.guessN > 0 ? p.guessN : 1024;
+  if (n >= 48)
+    return CpuGemmScheduleAttr::get(context, 6, 64);
+  return CpuGemmScheduleAttr::get(context, 8, (n + 15) / 16 * 16);
+}
+
 //===----------------------------------------------------------------------===//
 // Convolutions
 //===----------------------------------------------------------------------===//

@@ -73,8 +73,14 @@ GemmTiles estimateTiles(int bm, int bn, int bk, int tm, int tn, int split,
 /// `t` as a schedule attribute.
 GemmScheduleAttr toSchedule(mlir::MLIRContext *context, const GemmTiles &t);
 
-/// The CPU GEMM's column block.
-constexpr int64_t kCpuGemmBlockN = 64;
+/// The C++ GEMM's register block (#kiln.cpu_gemm) for `p`: panels of 64
+/// columns and tiles of 6 rows (24 of the 32 AVX-512 registers), or, for
+/// fewer than 48 columns, the narrowest panel of 16, 32 or 48 that covers
+/// them and tiles of 8 rows. Measured on the 2-core AVX-512 build machine
+/// (bench/cpu_gemm.sh): 6 x 64 beats 6, 8, 12 and 14 x 32 at 128 x 512 x
+/// 784, 1024^3 and 4096 x 512 x 512.
+CpuGemmScheduleAttr chooseCpuGemmSchedule(mlir::MLIRContext *context,
+                                          const GemmProblem &p);
 
 //===----------------------------------------------------------------------===//
 // Convolutions as implicit GEMMs

@@ -238,8 +238,7 @@ LogicalResult schedule(KernelOp kernel, const Sizes &sizes) {
                  << int64_t(tiles.cycles) << " cycles\n");
       setSchedule(kernel, kCudaTarget, cost::toSchedule(context, tiles));
     }
-    propose(kernel, kCpuTarget,
-            CpuGemmScheduleAttr::get(context, cost::kCpuGemmBlockN));
+    propose(kernel, kCpuTarget, cost::chooseCpuGemmSchedule(context, *p));
     return success();
   }
   case KernelKind::opaque:
@@ -303,9 +302,10 @@ double distance(Attribute schedule, Attribute chosen) {
   if (auto a = llvm::dyn_cast<AttentionScheduleAttr>(schedule))
     return logDistance(a.getTile(),
                        llvm::cast<AttentionScheduleAttr>(chosen).getTile());
-  if (auto a = llvm::dyn_cast<CpuGemmScheduleAttr>(schedule))
-    return logDistance(a.getBlockN(),
-                       llvm::cast<CpuGemmScheduleAttr>(chosen).getBlockN());
+  if (auto a = llvm::dyn_cast<CpuGemmScheduleAttr>(schedule)) {
+    auto b = llvm::cast<CpuGemmScheduleAttr>(chosen);
+    return logDistance(a.getMr(), b.getMr()) + logDistance(a.getNr(), b.getNr());
+  }
   return 0;
 }
 

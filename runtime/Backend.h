@@ -48,7 +48,9 @@ class Backend {
 public:
   virtual ~Backend() = default;
 
-  /// "cpu", or "cuda:0 NVIDIA H100 80GB HBM3 (sm_90)".
+  /// "cpu (x86-64-v4, 2 threads)": the instruction set the kernels were
+  /// compiled for and the threads they run on; or "cuda:0 NVIDIA H100 80GB
+  /// HBM3 (sm_90)".
   virtual std::string description() const = 0;
 
   /// The program it runs.

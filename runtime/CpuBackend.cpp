@@ -1,6 +1,7 @@
 //===- CpuBackend.cpp - run a program's steps with the C++ kernels --------===//
 
 #include "runtime/CpuBackend.h"
+#include "runtime/ThreadPool.h"
 #include "runtime/ByteTable.h"
 
 #include <algorithm>
@@ -107,8 +108,10 @@ std::string processorName() {
 class CpuTuneTarget final : public TuneTarget {
 public:
   CpuTuneTarget(const Step &step, const SharedLibrary &library,
-                const HostCompileOptions &options, std::string name)
-      : step(step), library(library), options(options), name(std::move(name)) {}
+                const HostCompileOptions &options, ThreadPool &pool,
+                std::string name)
+      : step(step), library(library), options(options), pool(pool),
+        name(std::move(name)) {}
 
   Status prepare() {
     std::mt19937 rng(0);
@@ -135,17 +138,18 @@ public:
   std::string target() const override { return "cpu"; }
   std::string identity() const override {
     std::string text = "cpu " + processorName() + " (" +
-                       std::to_string(std::thread::hardware_concurrency()) +
+                       std::to_string(pool.threads()) +
                        " threads); " + hostCompilerIdentity(options);
     for (const std::string &flag : options.flags)
       text += " " + flag;
-    return text;
+    return text + " for " + requestedIsa(options);
   }
   Status load(const std::string &source) override {
     auto compiled = compileHostLibrary(name, source, options);
     if (!compiled.ok())
       return compiled.status();
     candidates = std::move(*compiled);
+    pool.install(candidates);
     return Status::success();
   }
   StatusOr<double> time(const std::vector<size_t> &launches,
@@ -200,6 +204,7 @@ private:
   const Step &step;
   const SharedLibrary &library;
   const HostCompileOptions &options;
+  ThreadPool &pool;
   std::string name;
   std::vector<Buffer> buffers;
   std::vector<void *> arguments;
@@ -211,9 +216,13 @@ class CpuBackend final : public Backend {
 public:
   static StatusOr<std::unique_ptr<Backend>>
   create(const Program &program, const std::string &source,
-         const HostCompileOptions &options, bool profile);
+         const HostCompileOptions &options, bool profile, int threads);
 
-  std::string description() const override { return "cpu"; }
+  std::string description() const override {
+    int threads = pool->threads();
+    return "cpu (" + library.isa + ", " + std::to_string(threads) +
+           (threads == 1 ? " thread)" : " threads)");
+  }
   const Program &program() const override { return compiled; }
   double compileSeconds() const override { return library.compileSeconds; }
   bool compiledFromCache() const override { return library.fromCache; }
@@ -351,7 +360,8 @@ public:
     std::string name = compiled.model.empty() ? "model" : compiled.model;
     StatusOr<TuneReport> report = Status::error("");
     {
-      CpuTuneTarget target(*tuned, library, options, name + "-candidates");
+      CpuTuneTarget target(*tuned, library, options, *pool,
+                           name + "-candidates");
       if (Status s = target.prepare(); !s.ok())
         return s;
       report = tuneStep(compiled, *tuned, candidateSource, target, tuneOptions);
@@ -366,6 +376,7 @@ public:
     if (!library.ok())
       return library.status();
     tunedLibrary = std::move(*library);
+    pool->install(tunedLibrary);
     applyTuning(compiled, *report);
     for (auto &[kind, state] : steps) {
       auto cpu = CpuStep::create(*compiled.step(kind),
@@ -399,6 +410,8 @@ private:
   Program compiled;
   HostCompileOptions options;
   bool profiling = false;
+  /// Declared before the libraries, so it outlives their use.
+  std::unique_ptr<ThreadPool> pool;
   SharedLibrary library;
   /// The candidates tune() chose.
   SharedLibrary tunedLibrary;
@@ -410,7 +423,8 @@ private:
 
 StatusOr<std::unique_ptr<Backend>>
 CpuBackend::create(const Program &program, const std::string &source,
-                   const HostCompileOptions &options, bool profile) {
+                   const HostCompileOptions &options, bool profile,
+                   int threads) {
   if (Status s = verifyProgram(program); !s.ok())
     return s;
   auto backend = std::make_unique<CpuBackend>();
@@ -422,6 +436,9 @@ CpuBackend::create(const Program &program, const std::string &source,
   if (!library.ok())
     return library.status();
   backend->library = std::move(*library);
+  backend->pool =
+      std::make_unique<ThreadPool>(threads > 0 ? threads : defaultThreads());
+  backend->pool->install(backend->library);
   for (const Step &step : backend->compiled.steps) {
     auto cpu = CpuStep::create(step, backend->library);
     if (!cpu.ok())
@@ -451,8 +468,8 @@ CpuBackend::create(const Program &program, const std::string &source,
 
 StatusOr<std::unique_ptr<Backend>> kiln::runtime::createCpuBackend(
     const Program &program, const std::string &source,
-    const HostCompileOptions &options, bool profile) {
+    const HostCompileOptions &options, bool profile, int threads) {
   if (Status s = requireFixedSizes(program); !s.ok())
     return s;
-  return CpuBackend::create(program, source, options, profile);
+  return CpuBackend::create(program, source, options, profile, threads);
 }

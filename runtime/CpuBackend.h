@@ -75,11 +75,14 @@ private:
 /// `kiln compile --emit=cpp`) with the host compiler (cached as `options`
 /// says) and runs each step with a CpuStep. Its tune() times the C++
 /// candidates (`kiln compile --emit=cpp-candidates`) on scratch buffers of
-/// the step's sizes, one thread, and compiles the chosen ones. With
+/// the step's sizes, with its threads, and compiles the chosen ones. With
 /// `profile`, it times every launch with the clock (Backend::kernelTimes).
+/// The kernels' parallel loops run on `threads` threads (ThreadPool.h; 0:
+/// defaultThreads()); results do not depend on their number.
 StatusOr<std::unique_ptr<Backend>>
 createCpuBackend(const Program &program, const std::string &source,
-                 const HostCompileOptions &options, bool profile = false);
+                 const HostCompileOptions &options, bool profile = false,
+                 int threads = 0);
 
 } // namespace kiln::runtime
 

@@ -1,6 +1,7 @@
 //===- HostCompiler.cpp - compile C++ kernels into a shared object --------===//
 //
-//   1. Hash the compiler, its flags and the source: the cache key.
+//   1. Hash the compiler, its flags (the instruction set's -march among
+//      them) and the source: the cache key.
 //   2. A cached `<key>.so` is loaded as is.
 //   3. Otherwise write `<key>.cpp`, run the compiler into a temporary file
 //      (its output captured in `<key>.log`), rename that to `<key>.so`, so a
@@ -29,7 +30,7 @@ using namespace kiln::runtime;
 
 SharedLibrary::SharedLibrary(SharedLibrary &&other) noexcept
     : fromCache(other.fromCache), compileSeconds(other.compileSeconds),
-      handle(other.handle), file(std::move(other.file)) {
+      isa(std::move(other.isa)), handle(other.handle), file(std::move(other.file)) {
   other.handle = nullptr;
 }
 
@@ -42,6 +43,7 @@ SharedLibrary &SharedLibrary::operator=(SharedLibrary &&other) noexcept {
     file = std::move(other.file);
     fromCache = other.fromCache;
     compileSeconds = other.compileSeconds;
+    isa = std::move(other.isa);
   }
   return *this;
 }
@@ -117,14 +119,88 @@ kiln::runtime::hostCompilerIdentity(const HostCompileOptions &options) {
   return rc == 0 && !first.empty() ? first : compiler;
 }
 
+namespace {
+
+/// The x86-64 levels, lowest first.
+constexpr const char *kX86Levels[] = {"x86-64-v2", "x86-64-v3", "x86-64-v4"};
+
+#if defined(__x86_64__)
+/// Whether this CPU runs x86-64 level `level` (2, 3 or 4).
+bool runsLevel(int level) {
+  __builtin_cpu_init();
+#if defined(__clang__)
+  // The features of each level that decide it on real CPUs.
+  bool v2 = __builtin_cpu_supports("popcnt") &&
+            __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("ssse3");
+  bool v3 = v2 && __builtin_cpu_supports("avx2") &&
+            __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+            __builtin_cpu_supports("fma");
+  bool v4 = v3 && __builtin_cpu_supports("avx512f") &&
+            __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512cd") &&
+            __builtin_cpu_supports("avx512dq") &&
+            __builtin_cpu_supports("avx512vl");
+  return level == 2 ? v2 : level == 3 ? v3 : v4;
+#else
+  return level == 2   ? __builtin_cpu_supports("x86-64-v2")
+         : level == 3 ? __builtin_cpu_supports("x86-64-v3")
+                      : __builtin_cpu_supports("x86-64-v4");
+#endif
+}
+#endif
+
+} // namespace
+
+std::string kiln::runtime::hostIsa() {
+#if defined(__x86_64__)
+  for (int level = 4; level >= 2; --level)
+    if (runsLevel(level))
+      return kX86Levels[level - 2];
+#endif
+  return "portable";
+}
+
+StatusOr<std::vector<std::string>>
+kiln::runtime::isaFlags(const std::string &isa) {
+  if (isa == "portable")
+    return std::vector<std::string>{};
+  std::string choices = "portable";
+#if defined(__x86_64__)
+  for (int level = 2; level <= 4; ++level) {
+    choices += std::string(", ") + kX86Levels[level - 2];
+    if (isa != kX86Levels[level - 2])
+      continue;
+    if (!runsLevel(level))
+      return Status::error("instruction set '" + isa +
+                           "': this CPU runs at most " + hostIsa());
+    return std::vector<std::string>{"-march=" + isa};
+  }
+#endif
+  return Status::error("unknown instruction set '" + isa + "' (choices: " +
+                       choices + ")");
+}
+
+std::string kiln::runtime::requestedIsa(const HostCompileOptions &options) {
+  if (!options.isa.empty())
+    return options.isa;
+  const char *env = std::getenv("KILN_CPU_ISA");
+  return env && *env ? env : hostIsa();
+}
+
 StatusOr<SharedLibrary>
 kiln::runtime::compileHostLibrary(const std::string &name,
                                   const std::string &source,
                                   const HostCompileOptions &options) {
   std::string context = "compileHostLibrary(" + name + "): ";
   std::string compiler = compilerOf(options);
+  std::string isa = requestedIsa(options);
+  auto march = isaFlags(isa);
+  if (!march.ok())
+    return Status::error(context + march.status().message() +
+                         (options.isa.empty() ? " ($KILN_CPU_ISA)" : ""));
   std::vector<std::string> argv = {compiler};
   argv.insert(argv.end(), options.flags.begin(), options.flags.end());
+  argv.insert(argv.end(), march->begin(), march->end());
   argv.insert(argv.end(), {"-shared", "-fPIC"});
 
   std::string key = "kiln-host-cache-v1";
@@ -151,6 +227,7 @@ kiln::runtime::compileHostLibrary(const std::string &name,
 
   SharedLibrary result;
   result.file = library;
+  result.isa = isa;
   auto start = std::chrono::steady_clock::now();
   if (!temporary && fs::exists(library, error)) {
     result.fromCache = true;

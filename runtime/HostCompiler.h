@@ -24,6 +24,9 @@ struct HostCompileOptions {
   /// arithmetic the source spells (no fused multiply-adds), so results do
   /// not depend on the machine the cache entry was built on.
   std::vector<std::string> flags = {"-O2", "-ffp-contract=off", "-w"};
+  /// The instruction set to compile for (see isaFlags): empty means
+  /// $KILN_CPU_ISA when set, else hostIsa().
+  std::string isa;
   /// Where shared objects are kept (see defaultCacheDir in Nvrtc.h); when
   /// empty, a fresh temporary directory is used and nothing is reused.
   std::string cacheDir;
@@ -45,6 +48,8 @@ public:
   bool fromCache = false;
   /// Seconds spent compiling (0 for a cache hit).
   double compileSeconds = 0;
+  /// The instruction set it was compiled for.
+  std::string isa;
 
 private:
   friend StatusOr<SharedLibrary> compileHostLibrary(const std::string &,
@@ -53,6 +58,21 @@ private:
   void *handle = nullptr;
   std::string file;
 };
+
+/// The instruction sets C++ kernels are compiled for: "portable" (the
+/// compiler's default target: SSE2 on x86-64, NEON on AArch64) and, on
+/// x86-64, the levels "x86-64-v2" (SSE4.2), "x86-64-v3" (AVX2, FMA) and
+/// "x86-64-v4" (AVX-512). The best one this CPU runs.
+std::string hostIsa();
+
+/// The compiler flags of `isa` (-march=LEVEL, none for "portable"); an
+/// error naming the choices for another name, or for a level this CPU
+/// cannot run.
+StatusOr<std::vector<std::string>> isaFlags(const std::string &isa);
+
+/// The instruction set `options` asks for: its `isa`, else $KILN_CPU_ISA,
+/// else hostIsa().
+std::string requestedIsa(const HostCompileOptions &options);
 
 /// The compiler `options` name, as its `--version` says (its first line),
 /// e.g. "c++ (Debian 12.2.0-14) 12.2.0"; its name alone when that fails.

@@ -119,6 +119,8 @@ struct Options {
   bool tune = false;
   double tuneBudget = 60;
   std::string tunedSchedules;
+  /// --threads: the CPU kernels' threads; 0: the CPUs available.
+  int64_t threads = 0;
   bool help = false, version = false;
 };
 
@@ -129,6 +131,8 @@ void printHelp(const EmbeddedModel &model) {
       "usage: %s [options]\n\n"
       "  --device cuda|cpu     where to train (default: cuda when a GPU is\n"
       "                        usable, else cpu)\n"
+      "  --threads N           threads of the CPU kernels (default: the\n"
+      "                        CPUs available; results do not depend on it)\n"
       "  --data DIR            Fashion-MNIST IDX files (default %s)\n"
       "  --epochs N            epochs to train (default 3)\n"
       "  --seed N              seed of initialization, shuffling and dropout\n"
@@ -245,7 +249,8 @@ int parseFlags(int argc, char **argv, Options &options) {
                                         "--eval-batch",
                                         "--lr",
                                         "--tune-budget",
-                                        "--tuned-schedules"};
+                                        "--tuned-schedules",
+                                        "--threads"};
     if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
           return name == k;
         }) == std::end(known))
@@ -328,6 +333,12 @@ int parseFlags(int argc, char **argv, Options &options) {
                         "'");
     } else if (name == "--tuned-schedules") {
       options.tunedSchedules = value;
+    } else if (name == "--threads") {
+      if ((code = count(options.threads)))
+        return code;
+      if (options.threads < 1 || options.threads > 1024)
+        return fail(kTrainerUsageError,
+                    "--threads: expected 1 to 1024, got '" + value + "'");
     }
     if (code)
       return code;
@@ -692,7 +703,9 @@ int Trainer::createBackend() {
   }
   HostCompileOptions host;
   host.cacheDir = cacheDir;
-  auto created = createCpuBackend(program, std::string(model.cppSource), host);
+  auto created = createCpuBackend(program, std::string(model.cppSource), host,
+                                  /*profile=*/false,
+                                  static_cast<int>(options.threads));
   if (!created.ok())
     return fail(kTrainerRuntimeError,
                 "cannot train on the CPU: " + created.status().message());
@@ -703,7 +716,7 @@ int Trainer::createBackend() {
 int Trainer::tune() {
   if (!options.tune)
     return kTrainerSuccess;
-  bool gpu = backend->description() != "cpu";
+  bool gpu = backend->description().rfind("cpu", 0) != 0;
   std::string_view candidates =
       gpu ? model.cudaCandidates : model.cppCandidates;
   TuneOptions tuneOptions;

@@ -9,3 +9,33 @@
 #define KILN_NAN_F __builtin_nanf("")
 #define KILN_NAN __builtin_nan("")
 #define KILN_OPAQUE_INFINITY HUGE_VAL
+
+// Parallel loops. The CPU backend installs its thread pool (runtime/
+// ThreadPool.h) through kiln_set_parallel when it loads the library;
+// without one, a loop runs on the calling thread. A loop's tasks must be
+// independent: each writes outputs of its own.
+typedef void (*kiln_task_fn)(void *context, long long begin, long long end);
+typedef void (*kiln_loop_fn)(void *pool, long long tasks, kiln_task_fn body,
+                             void *context);
+static kiln_loop_fn kiln_loop;
+static void *kiln_pool;
+extern "C" void kiln_set_parallel(kiln_loop_fn loop, void *pool) {
+  kiln_loop = loop;
+  kiln_pool = pool;
+}
+
+// Runs body(begin, end) over the tasks [0, tasks), split among the
+// threads in contiguous ranges.
+template <typename F> KILN_FN void kiln_parallel_for(long long tasks, F body) {
+  if (!kiln_loop || tasks < 2) {
+    if (tasks > 0)
+      body(0LL, tasks);
+    return;
+  }
+  kiln_loop(
+      kiln_pool, tasks,
+      [](void *context, long long begin, long long end) {
+        (*(F *)context)(begin, end);
+      },
+      &body);
+}

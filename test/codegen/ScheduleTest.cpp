@@ -127,18 +127,79 @@ TEST(GemmScheduleSpace, SampleMatchesTheReference) {
                                        /*dynamicSize=*/0);
 }
 
-// #kiln.cpu_gemm's column block: one column, fewer than N, more than N.
+// #kiln.cpu_gemm's register blocks: one row, a tile wider than N, rows
+// and columns not dividing M and N, the largest tiles.
 TEST(CpuGemmScheduleSpace, SampleMatchesTheReference) {
   mlir::MLIRContext context;
   loadDialects(context);
   auto module = parseScheduled(kMatmuls, context);
   ASSERT_TRUE(module);
   std::vector<mlir::Attribute> schedules;
-  for (int64_t block : {1, 7, 64, 1024})
-    schedules.push_back(CpuGemmScheduleAttr::get(&context, block));
+  for (auto [mr, nr] : {std::pair{1, 16}, {7, 48}, {6, 64}, {16, 32}, {8, 64}})
+    schedules.push_back(CpuGemmScheduleAttr::get(&context, mr, nr));
   auto kernels = withSchedules(kernelsOfKind(*module, KernelKind::matmul),
                                {kCpuTarget}, schedules);
   expectCppMatchesReference(kernels, relative(1e-4, 1e-5));
+}
+
+// The C++ GEMM at edge sizes: M, N and K of 1, primes, sizes just past a
+// register block, in every layout (A and B transposed or not), f32 and
+// f64, and a batched product broadcasting B; each under the schedule
+// kiln-schedule chooses and under a small tile.
+TEST(CpuGemmEdges, EdgeSizesMatchTheReference) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  struct Case {
+    int64_t m, n, k;
+  };
+  const Case cases[] = {{1, 1, 1},  {1, 17, 1},  {7, 1, 13},
+                        {13, 67, 5}, {31, 16, 97}, {65, 129, 2}};
+  int n = 0;
+  auto shape = [](int64_t rows, int64_t cols, llvm::StringRef type) {
+    return "tensor<" + std::to_string(rows) + "x" + std::to_string(cols) +
+           "x" + type.str() + ">";
+  };
+  std::string params, kernels;
+  for (const Case &c : cases)
+    for (int layout = 0; layout < 4; ++layout)
+      for (llvm::StringRef type : {"f32", "f64"}) {
+        if (type == "f64" && layout % 3 != 0)
+          continue;
+        bool tl = layout & 1, tr = layout & 2;
+        std::string a = tl ? shape(c.k, c.m, type) : shape(c.m, c.k, type);
+        std::string b = tr ? shape(c.n, c.k, type) : shape(c.k, c.n, type);
+        std::string out = shape(c.m, c.n, type);
+        std::string id = std::to_string(n++);
+        params += std::string(params.empty() ? "" : ", ") + "%a" + id + ": " +
+                  a + ", %b" + id + ": " + b;
+        std::string flags = std::string(tl ? " transpose_lhs" : "") +
+                            (tr ? " transpose_rhs" : "");
+        kernels += "    %r" + id + " = kiln.kernel \"matmul\" matmul (%a" + id +
+                   ", %b" + id + ") : (" + a + ", " + b + ") -> " + out +
+                   " {\n    ^bb0(%x: " + a + ", %y: " + b +
+                   "):\n      %p = kiln.matmul %x, %y" + flags + " : (" + a +
+                   ", " + b + ") -> " + out + "\n      kiln.yield %p : " + out +
+                   "\n    }\n";
+      }
+  // A batched product: A [3, 2, 5, 7] times B [7, 9], broadcast.
+  params += ", %ba: tensor<3x2x5x7xf32>, %bb: tensor<7x9xf32>";
+  kernels += R"mlir(    %batched = kiln.kernel "matmul" matmul (%ba, %bb) : (tensor<3x2x5x7xf32>, tensor<7x9xf32>) -> tensor<3x2x5x9xf32> {
+    ^bb0(%x: tensor<3x2x5x7xf32>, %y: tensor<7x9xf32>):
+      %p = kiln.matmul %x, %y : (tensor<3x2x5x7xf32>, tensor<7x9xf32>) -> tensor<3x2x5x9xf32>
+      kiln.yield %p : tensor<3x2x5x9xf32>
+    }
+)mlir";
+  std::string text = "func.func @f(" + params + ") {\n" + kernels + "    return\n}\n";
+  auto module = parseScheduled(text, context);
+  ASSERT_TRUE(module);
+  Kernels chosen = kernelsOfKind(*module, KernelKind::matmul);
+  ASSERT_EQ(chosen.size(), 6u * 6u + 1u);
+  Kernels all = withSchedules(chosen, {kCpuTarget},
+                              {CpuGemmScheduleAttr::get(&context, 3, 16)});
+  for (auto &[kernel, symbol] : all)
+    symbol = "small_" + symbol;
+  all.insert(all.end(), chosen.begin(), chosen.end());
+  expectCppMatchesReference(all, relative(1e-4, 1e-5));
 }
 
 // Rows of 300 (reduced innermost) and columns of 37 (kept innermost), a sum

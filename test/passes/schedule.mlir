@@ -5,7 +5,7 @@
 // (the output alone would fill 16 blocks); the C++ loops take 64 columns.
 // CHECK-LABEL: func.func @layer
 // CHECK: kiln.kernel "matmul_add_relu" matmul
-// CHECK: kiln.schedule = {cpu = #kiln.cpu_gemm<block_n = 64>, cuda = #kiln.gemm<bm = 32, bn = 16, bk = 8, tm = 8, tn = 2, split_k = 4>}
+// CHECK: kiln.schedule = {cpu = #kiln.cpu_gemm<mr = 6, nr = 64>, cuda = #kiln.gemm<bm = 32, bn = 16, bk = 8, tm = 8, tn = 2, split_k = 4>}
 func.func @layer(%x: tensor<128x784xf32>, %w: tensor<512x784xf32>, %b: tensor<512xf32>) -> tensor<128x512xf32> {
   %0 = kiln.kernel "matmul_add_relu" matmul (%x, %w, %b) : (tensor<128x784xf32>, tensor<512x784xf32>, tensor<512xf32>) -> tensor<128x512xf32> {
   ^bb0(%a: tensor<128x784xf32>, %bw: tensor<512x784xf32>, %bias: tensor<512xf32>):
@@ -90,7 +90,7 @@ func.func @conv_weight_gradient(%x: tensor<256x32x14x14xf32>, %g: tensor<256x64x
 // A schedule already on a kernel (written by hand, or from --schedules) is
 // kept; the targets it lacks are filled in.
 // CHECK-LABEL: func.func @kept
-// CHECK: kiln.schedule = {cpu = #kiln.cpu_gemm<block_n = 64>, cuda = #kiln.gemm<bm = 16, bn = 16, bk = 8, tm = 1, tn = 1, split_k = 1>}
+// CHECK: kiln.schedule = {cpu = #kiln.cpu_gemm<mr = 6, nr = 64>, cuda = #kiln.gemm<bm = 16, bn = 16, bk = 8, tm = 1, tn = 1, split_k = 1>}
 // CHECK: kiln.schedule = {cuda = #kiln.elementwise<block = 1024>}
 func.func @kept(%x: tensor<128x784xf32>, %w: tensor<512x784xf32>) -> (tensor<128x512xf32>, tensor<128x784xf32>) {
   %0 = kiln.kernel "matmul" matmul (%x, %w) {kiln.schedule = {cuda = #kiln.gemm<bm = 16, bn = 16, bk = 8, tm = 1, tn = 1, split_k = 1>}} : (tensor<128x784xf32>, tensor<512x784xf32>) -> tensor<128x512xf32> {

@@ -32,10 +32,10 @@ result loss loss F32 - @2048
 end
 kernel mm keys mm@00000000000000aa,mm@00000000000000bb source tiny.kiln:3,4
 schedule cuda #kiln.gemm<bm = 64, bn = 64, bk = 8, tm = 4, tn = 4, split_k = 1>
-schedule cpu #kiln.cpu_gemm<block_n = 64>
+schedule cpu #kiln.cpu_gemm<mr = 6, nr = 64>
 candidate cuda mm__cuda1 grid d0/32,2,1 block 128,1,1 shared 1024 schedule #kiln.gemm<bm = 32, bn = 32, bk = 8, tm = 2, tn = 4, split_k = 1>
-candidate cpu mm__cpu1 grid 1,1,1 block 1,1,1 shared 0 schedule #kiln.cpu_gemm<block_n = 32>
-candidate cpu mm__cpu2 grid 1,1,1 block 1,1,1 shared 0 schedule #kiln.cpu_gemm<block_n = 128>
+candidate cpu mm__cpu1 grid 1,1,1 block 1,1,1 shared 0 schedule #kiln.cpu_gemm<mr = 4, nr = 32>
+candidate cpu mm__cpu2 grid 1,1,1 block 1,1,1 shared 0 schedule #kiln.cpu_gemm<mr = 8, nr = 32>
 end
 kernel add keys add@00000000000000cc source -
 schedule cuda #kiln.elementwise<block = 256>
@@ -85,7 +85,7 @@ TEST(TunerTest, KernelRecordsPrintBackTheSameText) {
   EXPECT_EQ(mm->keys, (std::vector<std::string>{"mm@00000000000000aa",
                                                 "mm@00000000000000bb"}));
   EXPECT_EQ(mm->source, "tiny.kiln:3,4");
-  EXPECT_EQ(mm->schedule("cpu"), "#kiln.cpu_gemm<block_n = 64>");
+  EXPECT_EQ(mm->schedule("cpu"), "#kiln.cpu_gemm<mr = 6, nr = 64>");
   ASSERT_EQ(mm->candidates.size(), 3u);
   EXPECT_EQ(mm->candidates[0].grid[0].perBlock, 32);
   EXPECT_EQ(mm->candidates[0].sharedBytes, 1024u);
@@ -135,7 +135,7 @@ TEST(TunerTest, KeepsTheFastestAndCachesIt) {
   const TunedKernel &mm = report->kernels[0];
   EXPECT_EQ(mm.source, TunedKernel::Source::tuned);
   EXPECT_EQ(mm.candidate, 1);
-  EXPECT_EQ(mm.schedule, "#kiln.cpu_gemm<block_n = 32>");
+  EXPECT_EQ(mm.schedule, "#kiln.cpu_gemm<mr = 4, nr = 32>");
   EXPECT_EQ(mm.heuristicMs, 4.0);
   EXPECT_EQ(mm.tunedMs, 2.0);
   EXPECT_EQ(device.timings, 3);
@@ -144,8 +144,8 @@ TEST(TunerTest, KeepsTheFastestAndCachesIt) {
   EXPECT_EQ(tunedSchedules(program, *report),
             "# kiln schedules tuned on cpu: KERNEL@HASH TARGET = SCHEDULE "
             "(kiln compile --schedules FILE)\n"
-            "mm@00000000000000aa cpu = #kiln.cpu_gemm<block_n = 32>\n"
-            "mm@00000000000000bb cpu = #kiln.cpu_gemm<block_n = 32>\n");
+            "mm@00000000000000aa cpu = #kiln.cpu_gemm<mr = 4, nr = 32>\n"
+            "mm@00000000000000bb cpu = #kiln.cpu_gemm<mr = 4, nr = 32>\n");
   EXPECT_EQ(chosenSource(program, *report, kCandidates),
             "// preamble\n//--- kiln kernel\nvoid mm__cpu1(int) {}\n");
 
@@ -182,7 +182,7 @@ TEST(TunerTest, KeepsTheCompilersScheduleWithinTheMargin) {
       tuneStep(program, *program.step("train"), kCandidates, device, {});
   ASSERT_TRUE(report.ok()) << report.status().message();
   EXPECT_EQ(report->kernels[0].candidate, -1);
-  EXPECT_EQ(report->kernels[0].schedule, "#kiln.cpu_gemm<block_n = 64>");
+  EXPECT_EQ(report->kernels[0].schedule, "#kiln.cpu_gemm<mr = 6, nr = 64>");
   EXPECT_EQ(chosenSource(program, *report, kCandidates), "");
 }
 
@@ -215,7 +215,7 @@ TEST(TunerTest, CompilesCandidatesAFewKernelsAtATime) {
     text += "launch " + name +
             " grid 1,1,1 block 1,1,1 shared 0 seed 0 dims - buffers\n";
     records += "kernel " + name + " keys " + name + "@0 source -\n" +
-               "schedule cpu #kiln.cpu_gemm<block_n = 64>\n";
+               "schedule cpu #kiln.cpu_gemm<mr = 6, nr = 64>\n";
     for (int c = 1; c <= 7; ++c) {
       std::string symbol = name + "__cpu" + std::to_string(c);
       records += "candidate cpu " + symbol +

@@ -1,0 +1,165 @@
+// C++ target, after cpu.h (KILN_FN). The register-blocked GEMM that the
+// matmul kernels of the CPU backend are built on (#kiln.cpu_gemm<mr, nr>).
+//
+// A kernel packs B's columns into panels of NR, [K][NR] each (zero past
+// N: every load of the micro-kernel is an aligned vector), then computes C
+// in MR x NR tiles: kiln_gemm_micro keeps a tile in MR x NR / W vector
+// registers (W elements a vector) and adds, for k = 0, 1, ..., K - 1, the
+// outer product of A's column k (MR values, each broadcast) and the
+// panel's row k (NR / W vectors). Every output is one sum over k in
+// increasing order, as in the CUDA kernels.
+//
+// The vector width is the instruction set's the library is compiled for
+// (-march: AVX-512 64 bytes, AVX/AVX2 32, else 16: SSE2, NEON, or GCC's
+// generic vectors). Multiply-adds are fused where the instruction set has
+// FMA (as NVRTC fuses them on the GPU) and rounded twice otherwise, so the
+// portable build (no -march) and a vector build agree to rounding; each is
+// deterministic.
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512F__)
+#define KILN_VECTOR_BYTES 64
+#elif defined(__AVX__)
+#define KILN_VECTOR_BYTES 32
+#else
+#define KILN_VECTOR_BYTES 16
+#endif
+
+// A vector of T as wide as the instruction set's registers; `unaligned`
+// for loads and stores at any element boundary.
+template <typename T> struct kiln_simd {
+  typedef T vec __attribute__((vector_size(KILN_VECTOR_BYTES)));
+  typedef T unaligned
+      __attribute__((vector_size(KILN_VECTOR_BYTES), aligned(sizeof(T))));
+  static constexpr int width = KILN_VECTOR_BYTES / sizeof(T);
+};
+
+// a * b + c, fused where the instruction set has FMA.
+KILN_FN kiln_simd<float>::vec kiln_fma(kiln_simd<float>::vec a,
+                                       kiln_simd<float>::vec b,
+                                       kiln_simd<float>::vec c) {
+#if defined(__AVX512F__)
+  return (kiln_simd<float>::vec)_mm512_fmadd_ps((__m512)a, (__m512)b,
+                                                (__m512)c);
+#elif defined(__FMA__)
+  return (kiln_simd<float>::vec)_mm256_fmadd_ps((__m256)a, (__m256)b,
+                                                (__m256)c);
+#elif defined(__aarch64__)
+  return (kiln_simd<float>::vec)vfmaq_f32((float32x4_t)c, (float32x4_t)a,
+                                          (float32x4_t)b);
+#else
+  return a * b + c;
+#endif
+}
+
+KILN_FN kiln_simd<double>::vec kiln_fma(kiln_simd<double>::vec a,
+                                        kiln_simd<double>::vec b,
+                                        kiln_simd<double>::vec c) {
+#if defined(__AVX512F__)
+  return (kiln_simd<double>::vec)_mm512_fmadd_pd((__m512d)a, (__m512d)b,
+                                                 (__m512d)c);
+#elif defined(__FMA__)
+  return (kiln_simd<double>::vec)_mm256_fmadd_pd((__m256d)a, (__m256d)b,
+                                                 (__m256d)c);
+#elif defined(__aarch64__)
+  return (kiln_simd<double>::vec)vfmaq_f64((float64x2_t)c, (float64x2_t)a,
+                                           (float64x2_t)b);
+#else
+  return a * b + c;
+#endif
+}
+
+// The packed panels of one matmul kernel: a buffer of the library's,
+// grown as needed, 64-byte aligned. A step's kernels run one at a time.
+template <typename T> KILN_FN T *kiln_gemm_scratch(long long elements) {
+  struct Buffer {
+    void *data = nullptr;
+    long long bytes = 0;
+    ~Buffer() { free(data); }
+  };
+  static Buffer buffer;
+  long long bytes = (elements * (long long)sizeof(T) + 63) / 64 * 64;
+  if (bytes > buffer.bytes) {
+    free(buffer.data);
+    buffer.data = aligned_alloc(64, bytes);
+    buffer.bytes = bytes;
+  }
+  return (T *)buffer.data;
+}
+
+// Packs columns [col0, col0 + NR) of B (K x N; element (k, j) at
+// b[k * k_stride + j * col_stride]) into panel[K][NR], zeros past N.
+template <typename T, int NR>
+KILN_FN void kiln_gemm_pack_b(long long K, long long N, long long col0,
+                              const T *__restrict__ b, long long k_stride,
+                              long long col_stride, T *__restrict__ panel) {
+  const long long cols = N - col0 < NR ? N - col0 : NR;
+  if (col_stride == 1) {
+    for (long long k = 0; k < K; ++k) {
+      const T *from = b + k * k_stride + col0;
+      T *to = panel + k * NR;
+      for (long long j = 0; j < cols; ++j)
+        to[j] = from[j];
+      for (long long j = cols; j < NR; ++j)
+        to[j] = 0;
+    }
+    return;
+  }
+  for (long long j = 0; j < cols; ++j) {
+    const T *from = b + (col0 + j) * col_stride;
+    for (long long k = 0; k < K; ++k)
+      panel[k * NR + j] = from[k * k_stride];
+  }
+  for (long long j = cols; j < NR; ++j)
+    for (long long k = 0; k < K; ++k)
+      panel[k * NR + j] = 0;
+}
+
+// tile[MR][NR] = A[row0 .. row0 + MR) x panel: A's element (i, k) at
+// a[i * row_stride + k * k_stride]; rows at and past `rows` repeat row
+// rows - 1 (the caller stores only the first `rows`).
+template <typename T, int MR, int NR>
+KILN_FN void kiln_gemm_micro(long long K, const T *__restrict__ a,
+                             long long row_stride, long long k_stride,
+                             long long rows, const T *__restrict__ panel,
+                             T *__restrict__ tile) {
+  typedef typename kiln_simd<T>::vec V;
+  constexpr int W = kiln_simd<T>::width, NV = NR / W;
+  static_assert(NR % W == 0, "NR is a multiple of the vector width");
+  const T *row[MR];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+    row[i] = a + (i < rows ? i : rows - 1) * row_stride;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 32
+    for (int j = 0; j < NV; ++j)
+      acc[i][j] = V{};
+  for (long long k = 0; k < K; ++k) {
+    const V *b = (const V *)(panel + k * NR);
+    V bk[NV];
+#pragma GCC unroll 32
+    for (int j = 0; j < NV; ++j)
+      bk[j] = b[j];
+    const long long offset = k * k_stride;
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V ai = V{} + row[i][offset];
+#pragma GCC unroll 32
+      for (int j = 0; j < NV; ++j)
+        acc[i][j] = kiln_fma(ai, bk[j], acc[i][j]);
+    }
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 32
+    for (int j = 0; j < NV; ++j)
+      *(V *)(tile + i * NR + j * W) = acc[i][j];
+}
