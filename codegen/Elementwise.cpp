@@ -122,12 +122,17 @@ ${SIGNATURE} {
   }
 }
 )";
+/// The C++ kernel: the elements in tasks of KILN_ELEMENTS_PER_TASK, split
+/// among the threads.
 constexpr const char *kElementwiseCpp = R"(
 ${SIGNATURE} {
   const long long n = ${COUNT};
-  for (long long i = 0; i < n; ++i) {
-    ${ITERATION}
-  }
+  kiln_parallel_for((n + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
+    const long long last = end * KILN_ELEMENTS_PER_TASK < n ? end * KILN_ELEMENTS_PER_TASK : n;
+    for (long long i = begin * KILN_ELEMENTS_PER_TASK; i < last; ++i) {
+      ${ITERATION}
+    }
+  });
 }
 ${ENTRY}
 )";

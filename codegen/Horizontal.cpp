@@ -64,9 +64,12 @@ ${ENTRY}
 )";
 constexpr const char *kSegmentCpp = R"(
 // segment ${K}: ${NAME}
-for (long long i = 0; i < ${ELEMENTS}LL; ++i) {
-  ${ITERATION}
-}
+kiln_parallel_for((${ELEMENTS}LL + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
+  const long long last = end * KILN_ELEMENTS_PER_TASK < ${ELEMENTS}LL ? end * KILN_ELEMENTS_PER_TASK : ${ELEMENTS}LL;
+  for (long long i = begin * KILN_ELEMENTS_PER_TASK; i < last; ++i) {
+    ${ITERATION}
+  }
+});
 )";
 
 } // namespace

@@ -121,9 +121,12 @@ for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count;
 )";
 constexpr const char *kElementLoopCpp = R"(
 const long long count = ${COUNT};
-for (long long i = 0; i < count; ++i) {
-  ${BODY}
-}
+kiln_parallel_for((count + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
+  const long long last = end * KILN_ELEMENTS_PER_TASK < count ? end * KILN_ELEMENTS_PER_TASK : count;
+  for (long long i = begin * KILN_ELEMENTS_PER_TASK; i < last; ++i) {
+    ${BODY}
+  }
+});
 )";
 
 /// Builds the source of one opaque kernel: the named sizes, the body, and
@@ -685,25 +688,92 @@ if (ih >= 0 && ih < H && iw >= 0 && iw < W)
   v = aImage[(c * H + ih) * W + iw];
 )";
 
-/// conv2d on the CPU: one output element (n, o, oh, ow), split from i by
-/// ${SPLIT}.
-constexpr const char *kConv2dCpp = R"(
-${SPLIT}
-${T} acc = ${ZERO};
-for (long long c = 0; c < C; ++c)
-  for (long long kh = 0; kh < KH; ++kh) {
-    const long long ih = oh * SH - PH + kh;
-    if (ih < 0 || ih >= H)
-      continue; // zero padding
-    for (long long kw = 0; kw < KW; ++kw) {
-      const long long iw = ow * SW - PW + kw;
-      if (iw < 0 || iw >= W)
-        continue;
-      acc += in0[${INPUT_AT}] * in1[${WEIGHT_AT}];
+/// A convolution on the CPU: a GEMM per image on the register-blocked
+/// micro-kernel of cpu_gemm.h (#kiln.cpu_gemm). ${PACK} fills `panel` (B's
+/// columns [col0, col0 + NR), [GK][NR]) from image n; ${TILE} computes and
+/// stores the MR x NR tile at (row0, col0).
+constexpr const char *kConvGemmCpp = R"(
+// ${WHAT}, a GEMM per image on the
+// register-blocked micro-kernel (${SCHEDULE}): C[GM, GN] = A[GM, GK] B[GK, GN],
+// ${SHAPES}.
+// For each image, B is packed from it in panels of NR columns ([GK][NR] each,
+// zeros past GN and in the padding), then each MR x NR tile of C is summed in
+// vector registers over k in increasing order; the threads split the panels,
+// then the tiles.
+constexpr int MR = ${MR}, NR = ${NR};
+const long long GM = ${GM}, GN = ${GN}, GK = ${GK};
+const long long panels = (GN + NR - 1) / NR, rowTiles = (GM + MR - 1) / MR;
+${T} *__restrict__ packed = kiln_gemm_scratch<${T}>(panels * NR * GK + ${EXTRA});
+${SETUP}
+for (long long n = 0; n < N; ++n) {
+  kiln_parallel_for(panels, [&](long long begin, long long end) {
+    for (long long p = begin; p < end; ++p) {
+      const long long col0 = p * NR;
+      ${T} *__restrict__ panel = packed + p * NR * GK;
+      ${PACK}
     }
-  }
-out0[i] = acc;
+  });
+  kiln_parallel_for(panels * rowTiles, [&](long long begin, long long end) {
+    for (long long t = begin; t < end; ++t) {
+      const long long p = t / rowTiles, row0 = t % rowTiles * MR;
+      const long long col0 = p * NR, cols = GN - col0 < NR ? GN - col0 : NR;
+      const long long rows = GM - row0 < MR ? GM - row0 : MR;
+      ${TILE}
+    }
+  });
+}
+${FINISH}
 )";
+
+/// The tile of conv2d and conv2d_grad_input: C[GM, GN] is image n of the
+/// result, A (${A}) read in place.
+constexpr const char *kConvTileCpp = R"(
+alignas(64) ${T} tile[MR * NR];
+kiln_gemm_micro<${T}, MR, NR>(GK, ${A} + row0 * GK, GK, 1, rows, packed + p * NR * GK, tile);
+for (long long i = 0; i < rows; ++i)
+  for (long long c = 0; c < cols; ++c)
+    out0[(n * GM + row0 + i) * GN + col0 + c] = tile[i * NR + c];
+)";
+
+/// conv2d's panel: k = (c, kh, kw), columns the output positions (oh, ow);
+/// a column past GN starts above the image, so every tap reads zero.
+constexpr const char *kConv2dPackCpp = R"(
+long long ihBase[NR], iwBase[NR];
+for (int j = 0; j < NR; ++j) {
+  const long long q = col0 + j;
+  ihBase[j] = q < GN ? q / OW * SH - PH : -KH;
+  iwBase[j] = q < GN ? q % OW * SW - PW : 0;
+}
+const ${T} *image = in0 + n * C * H * W;
+for (long long k = 0; k < GK; ++k) {
+  const long long c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
+  const ${T} *plane = image + c * H * W;
+  ${T} *row = panel + k * NR;
+  for (int j = 0; j < NR; ++j) {
+    const long long ih = ihBase[j] + kh, iw = iwBase[j] + kw;
+    row[j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? plane[ih * W + iw] : ${ZERO};
+  }
+}
+)";
+
+/// kConvGemmCpp with the kernel's schedule and `values`.
+LogicalResult emitConvGemmCpp(OpaqueEmitter &e, raw_indented_ostream &os,
+                              const Names &t,
+                              std::vector<std::pair<StringRef, std::string>>
+                                  values) {
+  FailureOr<CpuGemmScheduleAttr> schedule =
+      requireSchedule<CpuGemmScheduleAttr>(e.kernel, kCpuTarget);
+  if (failed(schedule))
+    return failure();
+  std::string scheduleText;
+  llvm::raw_string_ostream(scheduleText) << *schedule;
+  values.push_back({"SCHEDULE", scheduleText});
+  values.push_back({"MR", std::to_string(schedule->getMr())});
+  values.push_back({"NR", std::to_string(schedule->getNr())});
+  values.push_back({"T", t.type});
+  print(os, kConvGemmCpp, values);
+  return success();
+}
 
 LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op,
                          raw_indented_ostream &os) {
@@ -733,16 +803,19 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op,
     emitImplicitGemmCuda(e, g, *tiles, os);
     return success();
   }
-  Code split;
-  OpaqueEmitter::split(split.os, "i", {s->N, s->O, s->OH, s->OW},
-                       {"n", "o", "oh", "ow"});
-  e.elementLoop(os, "N * O * OH * OW",
-                render(kConv2dCpp, {{"SPLIT", split.str()},
-                                    {"T", t.type},
-                                    {"ZERO", t.zero},
-                                    {"INPUT_AT", kInputAt},
-                                    {"WEIGHT_AT", kWeightAt}}));
-  return success();
+  return emitConvGemmCpp(
+      e, os, t,
+      {{"WHAT", "conv2d"},
+       {"SHAPES", "rows o, columns (oh, ow), k = (c, kh, kw): the weight [O, "
+                  "C * KH * KW] times image n's windows"},
+       {"GM", "O"},
+       {"GN", "OH * OW"},
+       {"GK", "C * KH * KW"},
+       {"EXTRA", "0"},
+       {"SETUP", ""},
+       {"PACK", render(kConv2dPackCpp, {{"T", t.type}, {"ZERO", t.zero}})},
+       {"TILE", render(kConvTileCpp, {{"T", t.type}, {"A", "in1"}})},
+       {"FINISH", ""}});
 }
 
 /// The loops over the output rows `oh` (and columns `ow`) whose windows
@@ -781,27 +854,36 @@ if (th >= 0 && tw >= 0 && th % SH == 0 && tw % SW == 0 &&
   v = aGrad[(o * OH + th / SH) * OW + tw / SW];
 )";
 
-/// conv2d_grad_input on the CPU: one input element (n, c, ih, iw), split
-/// from i by ${SPLIT}.
-constexpr const char *kConv2dGradInputCpp = R"(
-${SPLIT}
-// every (output, tap) pair that reads input (n, c, ih, iw)
-${T} acc = ${ZERO};
-for (long long o = 0; o < O; ++o)
-  for (long long kh = 0; kh < KH; ++kh) {
-    const long long th = ih + PH - kh;
-    if (th < 0 || th % SH != 0 || th / SH >= OH)
-      continue;
-    const long long oh = th / SH;
-    for (long long kw = 0; kw < KW; ++kw) {
-      const long long tw = iw + PW - kw;
-      if (tw < 0 || tw % SW != 0 || tw / SW >= OW)
-        continue;
-      const long long ow = tw / SW;
-      acc += in0[${OUTPUT_AT}] * in1[${WEIGHT_AT}];
-    }
+/// conv2d_grad_input's A: the weight [O, C, KH, KW] as [C][(o, kh, kw)].
+constexpr const char *kConv2dGradInputSetupCpp = R"(
+${T} *__restrict__ weights = packed + panels * NR * GK;
+for (long long c = 0; c < C; ++c)
+  for (long long o = 0; o < O; ++o)
+    for (long long tap = 0; tap < KH * KW; ++tap)
+      weights[c * GK + o * KH * KW + tap] = in1[(o * C + c) * KH * KW + tap];
+)";
+
+/// conv2d_grad_input's panel: k = (o, kh, kw), columns the input positions
+/// (ih, iw); row k holds the gradient at the output position whose window
+/// reads (ih, iw) through tap (kh, kw), zero where none does. A column past
+/// GN is left of every window.
+constexpr const char *kConv2dGradInputPackCpp = R"(
+long long thBase[NR], twBase[NR];
+for (int j = 0; j < NR; ++j) {
+  const long long q = col0 + j;
+  thBase[j] = q < GN ? q / W + PH : -1;
+  twBase[j] = q < GN ? q % W + PW : -1;
+}
+const ${T} *grad = in0 + n * O * OH * OW;
+for (long long k = 0; k < GK; ++k) {
+  const long long o = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
+  const ${T} *plane = grad + o * OH * OW;
+  ${T} *row = panel + k * NR;
+  for (int j = 0; j < NR; ++j) {
+    const long long th = thBase[j] - kh, tw = twBase[j] - kw;
+    row[j] = th >= 0 && tw >= 0 && th % SH == 0 && tw % SW == 0 && th / SH < OH && tw / SW < OW ? plane[th / SH * OW + tw / SW] : ${ZERO};
   }
-out0[i] = acc;
+}
 )";
 
 LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
@@ -836,17 +918,21 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
     emitImplicitGemmCuda(e, g, *tiles, os);
     return success();
   }
-  // The CUDA kernel's terms in its order: o, then the taps (kh, kw).
-  Code split;
-  OpaqueEmitter::split(split.os, "i", {s->N, s->C, s->H, s->W},
-                       {"n", "c", "ih", "iw"});
-  e.elementLoop(os, "N * C * H * W",
-                render(kConv2dGradInputCpp, {{"SPLIT", split.str()},
-                                             {"T", t.type},
-                                             {"ZERO", t.zero},
-                                             {"OUTPUT_AT", kOutputAt},
-                                             {"WEIGHT_AT", kWeightAt}}));
-  return success();
+  return emitConvGemmCpp(
+      e, os, t,
+      {{"WHAT", "conv2d_grad_input"},
+       {"SHAPES", "rows c, columns (ih, iw), k = (o, kh, kw): the weight "
+                  "transposed [C, O * KH * KW] times the gradient of image n "
+                  "at the windows reading each input position"},
+       {"GM", "C"},
+       {"GN", "H * W"},
+       {"GK", "O * KH * KW"},
+       {"EXTRA", "C * O * KH * KW"},
+       {"SETUP", render(kConv2dGradInputSetupCpp, {{"T", t.type}})},
+       {"PACK",
+        render(kConv2dGradInputPackCpp, {{"T", t.type}, {"ZERO", t.zero}})},
+       {"TILE", render(kConvTileCpp, {{"T", t.type}, {"A", "weights"}})},
+       {"FINISH", ""}});
 }
 
 /// conv2d_grad_weight's implicit GEMM. Both tiles are read k fastest (k
@@ -902,31 +988,45 @@ for (int r = 0; r < RB; ++r) {
 }
 )";
 
-/// conv2d_grad_weight on the CPU: per weight element (split from e by
-/// ${WEIGHT_INDEX}), the CUDA kernel's slices; ${TERM_INDEX} splits the
-/// term r into (n, oh, ow).
-constexpr const char *kConv2dGradWeightCpp = R"(
-// The CUDA kernel's sum: slices of kSlice terms (n, oh, ow) each summed in
-// order, then the slices' sums in order.
-const long long weights = O * C * KH * KW;
-const long long GK = N * OH * OW, SPLITS = ${SPLITS}, BK = ${BK};
-const long long kSlice = ${SLICE};
-for (long long e = 0; e < weights; ++e) {
-  ${WEIGHT_INDEX}
-  ${T} total = ${ZERO};
-  for (long long s = 0; s < SPLITS; ++s) {
-    ${T} acc = ${ZERO};
-    const long long end = GK < (s + 1) * kSlice ? GK : (s + 1) * kSlice;
-    for (long long r = s * kSlice; r < end; ++r) {
-      ${TERM_INDEX}
-      const long long ih = oh * SH - PH + kh;
-      const long long iw = ow * SW - PW + kw;
-      if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-        acc += in1[${OUTPUT_AT}] * in0[${INPUT_AT}];
-    }
-    total = s == 0 ? acc : total + acc;
+/// conv2d_grad_weight's tile: the gradient of image n [O, OH * OW] times
+/// the panel, added to the tile's sum over the images before it (in
+/// `sums`, tile by tile).
+constexpr const char *kConv2dGradWeightTileCpp = R"(
+kiln_gemm_micro<${T}, MR, NR>(GK, in1 + (n * GM + row0) * GK, GK, 1, rows, packed + p * NR * GK, sums + t * MR * NR, n > 0);
+)";
+
+/// conv2d_grad_weight's panel: k = (oh, ow), columns the weights (c, kh,
+/// kw); row k holds the input each weight meets at output position (oh,
+/// ow). A column past GN starts above the image.
+constexpr const char *kConv2dGradWeightPackCpp = R"(
+long long plane[NR], ihBase[NR], iwBase[NR];
+for (int j = 0; j < NR; ++j) {
+  const long long e = col0 + j;
+  plane[j] = e < GN ? e / (KH * KW) * H * W : 0;
+  ihBase[j] = e < GN ? e / KW % KH - PH : -OH * SH - H;
+  iwBase[j] = e < GN ? e % KW - PW : 0;
+}
+const ${T} *image = in0 + n * C * H * W;
+for (long long k = 0; k < GK; ++k) {
+  const long long oh = k / OW, ow = k % OW;
+  ${T} *row = panel + k * NR;
+  for (int j = 0; j < NR; ++j) {
+    const long long ih = oh * SH + ihBase[j], iw = ow * SW + iwBase[j];
+    row[j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? image[plane[j] + ih * W + iw] : ${ZERO};
   }
-  out0[e] = total;
+}
+)";
+
+/// conv2d_grad_weight's sums, tile by tile, into the result (zeros for an
+/// empty batch).
+constexpr const char *kConv2dGradWeightFinishCpp = R"(
+for (long long t = 0; t < panels * rowTiles; ++t) {
+  const long long p = t / rowTiles, row0 = t % rowTiles * MR;
+  const long long col0 = p * NR, cols = GN - col0 < NR ? GN - col0 : NR;
+  const long long rows = GM - row0 < MR ? GM - row0 : MR;
+  for (long long i = 0; i < rows; ++i)
+    for (long long c = 0; c < cols; ++c)
+      out0[(row0 + i) * GN + col0 + c] = N > 0 ? sums[t * MR * NR + i * NR + c] : ${ZERO};
 }
 )";
 
@@ -940,8 +1040,25 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
   if (failed(s))
     return failure();
   Names t = namesOf(op);
+  if (e.target == Target::cpp)
+    return emitConvGemmCpp(
+        e, os, t,
+        {{"WHAT", "conv2d_grad_weight"},
+         {"SHAPES", "rows o, columns (c, kh, kw), k = (oh, ow) of each image, "
+                    "the images in order: the gradient [O, OH * OW] times the "
+                    "input's windows, summed over the batch"},
+         {"GM", "O"},
+         {"GN", "C * KH * KW"},
+         {"GK", "OH * OW"},
+         {"EXTRA", "panels * rowTiles * MR * NR"},
+         {"SETUP", fill("${T} *__restrict__ sums = packed + panels * NR * GK;",
+                        {{"T", t.type}})},
+         {"PACK",
+          render(kConv2dGradWeightPackCpp, {{"T", t.type}, {"ZERO", t.zero}})},
+         {"TILE", render(kConv2dGradWeightTileCpp, {{"T", t.type}})},
+         {"FINISH", render(kConv2dGradWeightFinishCpp, {{"ZERO", t.zero}})}});
   // Rows o, columns j = (c, kh, kw), k = (n, oh, ow): the batch and the
-  // image, summed in slices of kSlice (split-K) on both targets.
+  // image, summed in slices of kSlice (split-K).
   ImplicitGemm g;
   g.m = {s->O};
   g.n = {s->C, s->KH, s->KW};
@@ -950,31 +1067,13 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
   FailureOr<ConvTiles> tiles = convTiles(e);
   if (failed(tiles))
     return failure();
-  if (e.target == Target::cuda) {
-    g.what = render(kConv2dGradWeightWhat);
-    g.aSetup = render(kConv2dGradWeightASetup);
-    g.bSetup = render(kConv2dGradWeightBSetup);
-    g.aLoad = render(kConv2dGradWeightALoad);
-    g.bLoad = render(kConv2dGradWeightBLoad, {{"T", t.type}});
-    g.storeAt = "m * GN + col";
-    emitImplicitGemmCuda(e, g, *tiles, os);
-    return success();
-  }
-  Code weightIndex, termIndex;
-  OpaqueEmitter::split(weightIndex.os, "e", {s->O, s->C, s->KH, s->KW},
-                       {"o", "c", "kh", "kw"});
-  OpaqueEmitter::split(termIndex.os, "r", {s->N, s->OH, s->OW},
-                       {"n", "oh", "ow"});
-  print(os, kConv2dGradWeightCpp,
-        {{"T", t.type},
-         {"ZERO", t.zero},
-         {"SPLITS", std::to_string(tiles->splits)},
-         {"BK", std::to_string(tiles->bk)},
-         {"SLICE", tiles->splits > 1 ? kSliceFormula : "GK"},
-         {"WEIGHT_INDEX", weightIndex.str()},
-         {"TERM_INDEX", termIndex.str()},
-         {"OUTPUT_AT", kOutputAt},
-         {"INPUT_AT", kInputAt}});
+  g.what = render(kConv2dGradWeightWhat);
+  g.aSetup = render(kConv2dGradWeightASetup);
+  g.bSetup = render(kConv2dGradWeightBSetup);
+  g.aLoad = render(kConv2dGradWeightALoad);
+  g.bLoad = render(kConv2dGradWeightBLoad, {{"T", t.type}});
+  g.storeAt = "m * GN + col";
+  emitImplicitGemmCuda(e, g, *tiles, os);
   return success();
 }
 

@@ -416,8 +416,8 @@ kiln::verifyScheduleFor(KernelOp kernel, StringRef target, Attribute schedule,
       if (llvm::isa<Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp>(op))
         conv = &op;
     if (conv) {
-      if (cuda || llvm::isa<Conv2dGradWeightOp>(conv))
-        expected = ConvScheduleAttr::getMnemonic();
+      expected = cuda ? ConvScheduleAttr::getMnemonic()
+                      : CpuGemmScheduleAttr::getMnemonic();
     } else if (attentionOf(kernel)) {
       expected = AttentionScheduleAttr::getMnemonic();
     } else if (cuda) {
@@ -538,6 +538,12 @@ SmallVector<Attribute> kiln::scheduleSpace(KernelOp kernel, StringRef target) {
       if (cuda)
         for (int64_t block : upTo(32, 1024))
           keep(ElementwiseScheduleAttr::getChecked(report, context, block));
+      break;
+    }
+    if (!cuda) {
+      for (int64_t mr = 1; mr <= 16; ++mr)
+        for (int64_t nr : {16, 32, 48, 64})
+          keep(CpuGemmScheduleAttr::getChecked(report, context, mr, nr));
       break;
     }
     // A forward or input gradient whose GK is shorter than 16 takes it as

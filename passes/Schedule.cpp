@@ -131,6 +131,20 @@ FailureOr<cost::GemmProblem> gemmProblem(KernelOp kernel, const Sizes &sizes) {
   return p;
 }
 
+/// The GEMM of a convolution op on the CPU (codegen/Opaque.cpp), per image:
+/// its columns are conv2d's output positions, its input gradient's input
+/// positions, or its weight gradient's weights (the result's shape).
+cost::GemmProblem cpuConvProblem(Operation *op) {
+  auto type = llvm::cast<RankedTensorType>(op->getResult(0).getType());
+  cost::GemmProblem p;
+  p.n = 1;
+  for (unsigned d = llvm::isa<Conv2dGradWeightOp>(op) ? 1 : 2; d < 4; ++d)
+    p.n = type.isDynamicDim(d) ? -1 : p.n * type.getDimSize(d);
+  if (p.n < 0)
+    p.n = -1;
+  return p;
+}
+
 /// A convolution op's implicit GEMM, or nullopt for another op.
 std::optional<cost::ConvProblem> convProblem(Operation *op,
                                              const Sizes &sizes) {
@@ -248,8 +262,8 @@ LogicalResult schedule(KernelOp kernel, const Sizes &sizes) {
         continue;
       ConvScheduleAttr conv = cost::chooseConvSchedule(context, *p);
       propose(kernel, kCudaTarget, conv);
-      if (p->weightGradient)
-        propose(kernel, kCpuTarget, getSchedule(kernel, kCudaTarget));
+      propose(kernel, kCpuTarget,
+              cost::chooseCpuGemmSchedule(context, cpuConvProblem(&op)));
       return success();
     }
     if (Operation *attention = attentionOf(kernel)) {

@@ -87,10 +87,14 @@ void ThreadPool::work(int index) {
 }
 
 void ThreadPool::install(const SharedLibrary &library) {
+  install(library.symbol("kiln_set_parallel"));
+}
+
+void ThreadPool::install(void *setParallel) {
   using Set = void (*)(void (*)(void *, long long, TaskFunction, void *),
                        void *);
-  if (auto set = reinterpret_cast<Set>(library.symbol("kiln_set_parallel")))
-    set(&runOnPool, this);
+  if (setParallel)
+    reinterpret_cast<Set>(setParallel)(&runOnPool, this);
 }
 
 int kiln::runtime::defaultThreads() {

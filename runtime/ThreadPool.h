@@ -48,6 +48,9 @@ public:
   /// (through its kiln_set_parallel); a library without one is left alone.
   /// The pool must outlive the library's use.
   void install(const SharedLibrary &library);
+  /// The same for a library's kiln_set_parallel found by other means
+  /// (dlsym); null is ignored.
+  void install(void *setParallel);
 
 private:
   void work(int index);

@@ -24,6 +24,10 @@ extern "C" void kiln_set_parallel(kiln_loop_fn loop, void *pool) {
   kiln_pool = pool;
 }
 
+// The elements of a task of an element loop (elementwise, pooling and
+// layout kernels): enough work to be worth a thread's time.
+#define KILN_ELEMENTS_PER_TASK 16384LL
+
 // Runs body(begin, end) over the tasks [0, tasks), split among the
 // threads in contiguous ranges.
 template <typename F> KILN_FN void kiln_parallel_for(long long tasks, F body) {

@@ -121,14 +121,16 @@ KILN_FN void kiln_gemm_pack_b(long long K, long long N, long long col0,
       panel[k * NR + j] = 0;
 }
 
-// tile[MR][NR] = A[row0 .. row0 + MR) x panel: A's element (i, k) at
-// a[i * row_stride + k * k_stride]; rows at and past `rows` repeat row
-// rows - 1 (the caller stores only the first `rows`).
+// tile[MR][NR] = A[row0 .. row0 + MR) x panel, plus the tile's own values
+// when `accumulate` (a sum continued over several calls, k still in
+// increasing order): A's element (i, k) at a[i * row_stride + k *
+// k_stride]; rows at and past `rows` repeat row rows - 1 (the caller
+// stores only the first `rows`).
 template <typename T, int MR, int NR>
 KILN_FN void kiln_gemm_micro(long long K, const T *__restrict__ a,
                              long long row_stride, long long k_stride,
                              long long rows, const T *__restrict__ panel,
-                             T *__restrict__ tile) {
+                             T *__restrict__ tile, bool accumulate = false) {
   typedef typename kiln_simd<T>::vec V;
   constexpr int W = kiln_simd<T>::width, NV = NR / W;
   static_assert(NR % W == 0, "NR is a multiple of the vector width");
@@ -141,7 +143,7 @@ KILN_FN void kiln_gemm_micro(long long K, const T *__restrict__ a,
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 32
     for (int j = 0; j < NV; ++j)
-      acc[i][j] = V{};
+      acc[i][j] = accumulate ? *(const V *)(tile + i * NR + j * W) : V{};
   for (long long k = 0; k < K; ++k) {
     const V *b = (const V *)(panel + k * NR);
     V bk[NV];

@@ -28,6 +28,7 @@
 #include "runtime/HostCompiler.h"
 #include "runtime/Initializers.h"
 #include "runtime/Nvrtc.h"
+#include "runtime/ThreadPool.h"
 #include "test/gpu/CudaEmulation.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -139,14 +140,15 @@ double element(const void *data, runtime::DType dtype, size_t i) {
 
 class Step : public ::testing::TestWithParam<const char *> {
 protected:
-  void checkTrainingStep(bool runTimeBatch);
+  void checkTrainingStep(bool runTimeBatch, const std::string &isa = "");
 };
 
 /// Runs the compiled training step of GetParam() for kSteps steps at batch
 /// kBatch against the oracle; with `runTimeBatch` the step keeps `batch` a
 /// run-time size, planned and tuned for batches up to kBatch + 5, and is
-/// fixed to kBatch only when it runs (runtime::bindBatch).
-void Step::checkTrainingStep(bool runTimeBatch) {
+/// fixed to kBatch only when it runs (runtime::bindBatch). The kernels are
+/// compiled for `isa` (empty: the host's best) and run on three threads.
+void Step::checkTrainingStep(bool runTimeBatch, const std::string &isa) {
   std::string file = std::string(KILN_SOURCE_DIR) + "/" + GetParam();
   mlir::MLIRContext context;
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
@@ -167,9 +169,13 @@ void Step::checkTrainingStep(bool runTimeBatch) {
   }
   const runtime::Step *step = generated->program.step("train");
   ASSERT_TRUE(step);
+  runtime::HostCompileOptions options;
+  options.isa = isa;
   auto library =
-      runtime::compileHostLibrary(GetParam(), generated->cppSource, {});
+      runtime::compileHostLibrary(GetParam(), generated->cppSource, options);
   ASSERT_TRUE(library.ok()) << library.status().message();
+  runtime::ThreadPool pool(3);
+  pool.install(*library);
   auto cpu = runtime::CpuStep::create(*step, *library);
   ASSERT_TRUE(cpu.ok()) << cpu.status().message();
 
@@ -258,6 +264,80 @@ TEST_P(Step, CpuBackendMatchesTheReferenceExecutor) {
 
 TEST_P(Step, RunTimeBatchMatchesTheReferenceExecutor) {
   checkTrainingStep(/*runTimeBatch=*/true);
+}
+
+// The portable build (no vector instruction set, no fused multiply-adds),
+// which every machine can run, against the same oracle.
+TEST_P(Step, PortableBuildMatchesTheReferenceExecutor) {
+  checkTrainingStep(/*runTimeBatch=*/false, "portable");
+}
+
+// Two training steps on 1 and on 3 threads leave the same loss, metrics,
+// parameters and optimizer state, bit for bit.
+TEST_P(Step, ResultsDoNotDependOnTheThreadCount) {
+  std::string file = std::string(KILN_SOURCE_DIR) + "/" + GetParam();
+  mlir::MLIRContext context;
+  context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
+  auto generated = generate(context, file);
+  ASSERT_TRUE(succeeded(generated)) << file;
+  const runtime::Step *train = generated->program.step("train");
+  ASSERT_TRUE(train);
+  // What two steps leave: the scalars, then every parameter and state
+  // tensor, as bytes.
+  auto trainTwice = [&](int threads) {
+    std::vector<std::vector<uint8_t>> outcome;
+    auto backend = runtime::createCpuBackend(
+        generated->program, generated->cppSource, {}, false, threads);
+    EXPECT_TRUE(backend.ok()) << backend.status().message();
+    if (!backend.ok())
+      return outcome;
+    std::mt19937_64 rng(9);
+    for (size_t i = 0; i < train->arguments.size(); ++i) {
+      const runtime::StepArgument &arg = train->arguments[i];
+      reference::Tensor t(elementType(arg.dtype), arg.shape);
+      if (!arg.init.kind.empty())
+        EXPECT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
+                                        arg.shape, /*seed=*/5, i, t.data));
+      else if (arg.role == "input")
+        for (double &v : t.data)
+          v = reference::isFloat(t.type)
+                  ? std::uniform_real_distribution<double>(0, 1)(rng)
+                  : double(rng() % 10);
+      t.round();
+      std::vector<uint8_t> bytes = toBytes(t, arg.dtype);
+      auto status =
+          arg.role == "input"
+              ? (*backend)->setInput("train", arg.name, bytes.data(),
+                                     bytes.size())
+              : (*backend)->write(arg.name, bytes.data(), bytes.size());
+      EXPECT_TRUE(status.ok()) << status.message();
+    }
+    std::vector<double> scalars;
+    for (uint64_t seed : {21, 22}) {
+      EXPECT_TRUE((*backend)->run("train", seed).ok());
+      EXPECT_TRUE((*backend)->scalars("train", scalars).ok());
+      outcome.emplace_back(reinterpret_cast<const uint8_t *>(scalars.data()),
+                           reinterpret_cast<const uint8_t *>(scalars.data()) +
+                               scalars.size() * sizeof(double));
+    }
+    for (const runtime::StepArgument &arg : train->arguments) {
+      if (arg.role == "input")
+        continue;
+      std::vector<uint8_t> bytes(static_cast<size_t>(arg.bytes()));
+      EXPECT_TRUE((*backend)->read(arg.name, bytes.data(), bytes.size()).ok());
+      outcome.push_back(std::move(bytes));
+    }
+    EXPECT_NE((*backend)->description().find(threads == 1 ? "1 thread)"
+                                                          : "3 threads)"),
+              std::string::npos)
+        << (*backend)->description();
+    return outcome;
+  };
+  auto one = trainTwice(1), three = trainTwice(3);
+  ASSERT_FALSE(one.empty());
+  ASSERT_EQ(one.size(), three.size());
+  for (size_t i = 0; i < one.size(); ++i)
+    EXPECT_TRUE(one[i] == three[i]) << "result " << i << " differs";
 }
 
 // The Backend interface over the CPU backend: parameters written by name,

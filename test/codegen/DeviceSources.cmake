@@ -16,6 +16,22 @@ foreach(shared reduction.h window.h)
   check("${shared} (C++)" ${CXX} -fsyntax-only -Wall -Werror -x c++
         -include ${DIR}/cpu.h ${DIR}/${shared})
 endforeach()
+# The GEMM micro-kernel for the portable target and, on x86-64, for each
+# vector instruction set it has a path for.
+set(isas portable)
+execute_process(COMMAND uname -m OUTPUT_VARIABLE machine
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(machine STREQUAL "x86_64")
+  list(APPEND isas x86-64-v3 x86-64-v4)
+endif()
+foreach(isa IN LISTS isas)
+  set(march "")
+  if(NOT isa STREQUAL "portable")
+    set(march -march=${isa})
+  endif()
+  check("cpu_gemm.h (${isa})" ${CXX} -fsyntax-only -Wall -Werror -x c++
+        ${march} -include ${DIR}/cpu.h ${DIR}/cpu_gemm.h)
+endforeach()
 if(NOT NVCC OR NOT EXISTS "${NVCC}")
   message(STATUS "no nvcc: the CUDA files are not compiled")
   return()

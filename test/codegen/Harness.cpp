@@ -10,6 +10,7 @@
 #include "reference/Executor.h"
 #include "runtime/Cuda.h"
 #include "runtime/HostCompiler.h"
+#include "runtime/ThreadPool.h"
 #include "runtime/Nvrtc.h"
 #include "test/gpu/CudaEmulation.h"
 
@@ -302,6 +303,10 @@ void kiln::test::expectCppMatchesReference(
   ASSERT_EQ(rc, 0) << "host compiler failed: " << error << "\n" << source;
   void *library = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   ASSERT_TRUE(library) << dlerror();
+  // The kernels' parallel loops on three threads, so every loop is split
+  // (raggedly) as the CPU backend splits it.
+  static runtime::ThreadPool pool(3);
+  pool.install(dlsym(library, "kiln_set_parallel"));
 
   reference::Executor executor({/*training=*/true, /*seed=*/0});
   for (size_t k = 0; k < kernels.size(); ++k) {

@@ -318,22 +318,88 @@ TEST(ConvScheduleSpace, SampleMatchesTheReference) {
                                   {conv(64, 16, 16, 2, 2, 1, 32),
                                    conv(16, 32, 4, 1, 4, 1, 64),
                                    conv(128, 64, 16, 8, 4, 1, 32)});
-  // Weight gradient (M = 8, N = 27, K = 162): k in slices, the same on
-  // both targets.
+  // Weight gradient (M = 8, N = 27, K = 162): k in slices.
   Kernels weightGradients = withSchedules(
-      {opaque[2]}, {kCudaTarget, kCpuTarget},
+      {opaque[2]}, {kCudaTarget},
       {conv(16, 32, 16, 1, 4, 3, 32), conv(32, 16, 16, 2, 2, 7, 64),
        conv(16, 16, 16, 2, 2, 1, 32)});
   kernels.insert(kernels.end(), weightGradients.begin(), weightGradients.end());
   expectCudaOrEmulatedMatchesReference(kernels, relative(1e-4, 1e-5),
                                        /*dynamicSize=*/0);
-  expectCppMatchesReference(weightGradients, relative(1e-4, 1e-5));
-  // Samples spread over each convolution's whole space.
+  // Samples spread over each convolution's whole space, on both targets
+  // (C++: the register block of the GEMM per image).
   expectCudaOrEmulatedMatchesReference(sampleOfSpaces(opaque, kCudaTarget, 6),
                                        relative(1e-4, 1e-5),
                                        /*dynamicSize=*/0);
-  expectCppMatchesReference(sampleOfSpaces({opaque[2]}, kCpuTarget, 4),
+  expectCppMatchesReference(sampleOfSpaces(opaque, kCpuTarget, 6),
                             relative(1e-4, 1e-5));
+}
+
+// The C++ convolutions at edge sizes: one image and channel, 1 x 1 and
+// 5 x 3 kernels, strides 2 and 3 (input positions no window reads),
+// padding wider than the kernel's reach, outputs of one column, f64; each
+// under a tile of 1 x 16 and of 7 x 48.
+TEST(CpuConvEdges, EdgeSizesMatchTheReference) {
+  mlir::MLIRContext context;
+  loadDialects(context);
+  struct Case {
+    int64_t n, c, h, w, o, kh, kw, sh, sw, ph, pw;
+    const char *type;
+  };
+  const Case cases[] = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, "f32"},
+                        {2, 3, 7, 5, 4, 3, 3, 2, 2, 1, 1, "f32"},
+                        {1, 2, 9, 8, 5, 5, 3, 3, 1, 2, 1, "f32"},
+                        {3, 4, 6, 6, 17, 1, 1, 1, 1, 0, 0, "f32"},
+                        {2, 1, 4, 1, 3, 3, 1, 1, 1, 2, 0, "f64"}};
+  std::string params, body;
+  int id = 0;
+  for (const Case &k : cases) {
+    int64_t oh = (k.h + 2 * k.ph - k.kh) / k.sh + 1;
+    int64_t ow = (k.w + 2 * k.pw - k.kw) / k.sw + 1;
+    auto tensor = [&](int64_t a, int64_t b, int64_t c, int64_t d) {
+      return "tensor<" + std::to_string(a) + "x" + std::to_string(b) + "x" +
+             std::to_string(c) + "x" + std::to_string(d) + "x" + k.type + ">";
+    };
+    std::string tx = tensor(k.n, k.c, k.h, k.w),
+                tw = tensor(k.o, k.c, k.kh, k.kw),
+                ty = tensor(k.n, k.o, oh, ow);
+    std::string attrs = "stride [" + std::to_string(k.sh) + ", " +
+                        std::to_string(k.sw) + "] padding [" +
+                        std::to_string(k.ph) + ", " + std::to_string(k.pw) +
+                        "]";
+    std::string i = std::to_string(id++);
+    params += std::string(params.empty() ? "" : ", ") + "%x" + i + ": " + tx +
+              ", %w" + i + ": " + tw + ", %y" + i + ": " + ty;
+    body +=
+        "  %f" + i + " = kiln.kernel \"conv2d\" opaque (%x" + i + ", %w" + i +
+        ") : (" + tx + ", " + tw + ") -> " + ty + " {\n  ^bb0(%a0: " + tx +
+        ", %a1: " + tw + "):\n    %r = kiln.conv2d %a0, %a1 " + attrs +
+        " : (" + tx + ", " + tw + ") -> " + ty + "\n    kiln.yield %r : " +
+        ty + "\n  }\n" + "  %gi" + i +
+        " = kiln.kernel \"conv2d_grad_input\" opaque (%y" + i + ", %w" + i +
+        ", %x" + i + ") : (" + ty + ", " + tw + ", " + tx + ") -> " + tx +
+        " {\n  ^bb0(%a0: " + ty + ", %a1: " + tw + ", %a2: " + tx +
+        "):\n    %r = kiln.conv2d_grad_input %a0, %a1, %a2 " + attrs + " : (" +
+        ty + ", " + tw + ", " + tx + ") -> " + tx + "\n    kiln.yield %r : " +
+        tx + "\n  }\n" + "  %gw" + i +
+        " = kiln.kernel \"conv2d_grad_weight\" opaque (%x" + i + ", %y" + i +
+        ", %w" + i + ") : (" + tx + ", " + ty + ", " + tw + ") -> " + tw +
+        " {\n  ^bb0(%a0: " + tx + ", %a1: " + ty + ", %a2: " + tw +
+        "):\n    %r = kiln.conv2d_grad_weight %a0, %a1, %a2 " + attrs +
+        " : (" + tx + ", " + ty + ", " + tw + ") -> " + tw +
+        "\n    kiln.yield %r : " + tw + "\n  }\n";
+  }
+  std::string text =
+      "func.func @f(" + params + ") {\n" + body + "  return\n}\n";
+  auto module = parseScheduled(text, context);
+  ASSERT_TRUE(module) << text;
+  Kernels convs = kernelsOfKind(*module, KernelKind::opaque);
+  ASSERT_EQ(convs.size(), 15u);
+  expectCppMatchesReference(
+      withSchedules(convs, {kCpuTarget},
+                    {CpuGemmScheduleAttr::get(&context, 1, 16),
+                     CpuGemmScheduleAttr::get(&context, 7, 48)}),
+      relative(1e-4, 1e-5));
 }
 
 // Attention under each tile (16, 32, 64 rows; both targets step over the

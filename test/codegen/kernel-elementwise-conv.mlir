@@ -2,23 +2,37 @@
 // RUN: kiln-translate --kernel-to-cpp %s | FileCheck %s --check-prefix=CPP
 
 // An elementwise kernel with a block of 128 threads: a grid-stride loop over
-// the 29 * batch elements.
+// the 29 * batch elements; in C++ tasks of KILN_ELEMENTS_PER_TASK elements
+// split among the threads.
 // CHECK-LABEL: // kernel add_relu_0: grid 29*d0/128,1,1 block 128,1,1 shared 0
 // CHECK: for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
 // CPP-LABEL: // kernel add_relu_0
-// CPP: for (long long i = 0; i < n; ++i) {
+// CPP: kiln_parallel_for((n + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
+// CPP-NEXT: const long long last = end * KILN_ELEMENTS_PER_TASK < n ? end * KILN_ELEMENTS_PER_TASK : n;
+// CPP-NEXT: for (long long i = begin * KILN_ELEMENTS_PER_TASK; i < last; ++i) {
 
-// A convolution as an implicit GEMM with 64 x 16 tiles and 64-bit indices.
+// A convolution as an implicit GEMM with 64 x 16 tiles and 64-bit indices;
+// in C++ a GEMM per image on the micro-kernel with 4 x 32 tiles: the weight
+// [O, C * KH * KW] times the image's windows packed in panels of 32 output
+// positions.
 // CHECK-LABEL: // kernel conv2d_1: grid 648/64,16/16,1 block 256,1,1 shared 0
 // CHECK: // Implicit GEMM C[GM, GN] = A[GM, GK] B[GK, GN], schedule
 // CHECK-NEXT: // #kiln.conv<bm = 64, bn = 16, bk = 16, tm = 2, tn = 2, split_k = 1, index_bits = 64>:
 // CHECK: using I = long long;
 // CHECK-NEXT: constexpr int BM = 64, BN = 16, BK = 16, TM = 2, TN = 2;
 // CHECK-NEXT: constexpr int THREADS = 256, SPLITS = 1;
+// CPP-LABEL: // kernel conv2d_1
+// CPP: // conv2d, a GEMM per image on the
+// CPP-NEXT: // register-blocked micro-kernel (#kiln.cpu_gemm<mr = 4, nr = 32>): C[GM, GN] = A[GM, GK] B[GK, GN],
+// CPP: constexpr int MR = 4, NR = 32;
+// CPP-NEXT: const long long GM = O, GN = OH * OW, GK = C * KH * KW;
+// CPP: row[j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? plane[ih * W + iw] : 0.0f;
+// CPP: kiln_gemm_micro<float, MR, NR>(GK, in1 + row0 * GK, GK, 1, rows, packed + p * NR * GK, tile);
+// CPP: out0[(n * GM + row0 + i) * GN + col0 + c] = tile[i * NR + c];
 
 // Its weight gradient sums k (the batch times the image, 648) in 3 slices
-// of blocks, the last to arrive adding them in order; the C++ sums the same
-// slices.
+// of blocks, the last to arrive adding them in order; the C++ sums each
+// image's product into its 6 x 16 tiles, the images in order.
 // CHECK-LABEL: // kernel conv2d_grad_weight_2: grid 16/16,27/32,3 block 128,1,1 shared 0
 // CHECK: __device__ float conv2d_grad_weight_2_partials[3 * 1 * 16 * 32];
 // CHECK-NEXT: __device__ unsigned conv2d_grad_weight_2_arrivals[1];
@@ -27,7 +41,11 @@
 // CHECK-NEXT: constexpr int THREADS = 128, SPLITS = 3;
 // CHECK: if (arrived != SPLITS - 1)
 // CPP-LABEL: // kernel conv2d_grad_weight_2
-// CPP: const long long GK = N * OH * OW, SPLITS = 3, BK = 16;
+// CPP: constexpr int MR = 6, NR = 16;
+// CPP-NEXT: const long long GM = O, GN = C * KH * KW, GK = OH * OW;
+// CPP: float *__restrict__ sums = packed + panels * NR * GK;
+// CPP: kiln_gemm_micro<float, MR, NR>(GK, in1 + (n * GM + row0) * GK, GK, 1, rows, packed + p * NR * GK, sums + t * MR * NR, n > 0);
+// CPP: out0[(row0 + i) * GN + col0 + c] = N > 0 ? sums[t * MR * NR + i * NR + c] : 0.0f;
 func.func @f(%x: tensor<?x29xf32>, %b: tensor<29xf32>, %y: tensor<8x3x9x9xf32>, %w: tensor<16x3x3x3xf32>, %gy: tensor<8x16x9x9xf32>) -> (tensor<?x29xf32>, tensor<8x16x9x9xf32>, tensor<16x3x3x3xf32>) {
   %0 = kiln.kernel "add_relu" elementwise (%x, %b) {kiln.schedule = {cuda = #kiln.elementwise<block = 128>}} : (tensor<?x29xf32>, tensor<29xf32>) -> tensor<?x29xf32> {
   ^bb0(%a: tensor<?x29xf32>, %c: tensor<29xf32>):
@@ -35,12 +53,12 @@ func.func @f(%x: tensor<?x29xf32>, %b: tensor<29xf32>, %y: tensor<8x3x9x9xf32>, 
     %2 = kiln.relu %1 : tensor<?x29xf32>
     kiln.yield %2 : tensor<?x29xf32>
   }
-  %3 = kiln.kernel "conv2d" opaque (%y, %w) {kiln.schedule = {cuda = #kiln.conv<bm = 64, bn = 16, bk = 16, tm = 2, tn = 2, split_k = 1, index_bits = 64>}} : (tensor<8x3x9x9xf32>, tensor<16x3x3x3xf32>) -> tensor<8x16x9x9xf32> {
+  %3 = kiln.kernel "conv2d" opaque (%y, %w) {kiln.schedule = {cpu = #kiln.cpu_gemm<mr = 4, nr = 32>, cuda = #kiln.conv<bm = 64, bn = 16, bk = 16, tm = 2, tn = 2, split_k = 1, index_bits = 64>}} : (tensor<8x3x9x9xf32>, tensor<16x3x3x3xf32>) -> tensor<8x16x9x9xf32> {
   ^bb0(%a0: tensor<8x3x9x9xf32>, %a1: tensor<16x3x3x3xf32>):
     %r = kiln.conv2d %a0, %a1 stride [1, 1] padding [1, 1] : (tensor<8x3x9x9xf32>, tensor<16x3x3x3xf32>) -> tensor<8x16x9x9xf32>
     kiln.yield %r : tensor<8x16x9x9xf32>
   }
-  %4 = kiln.kernel "conv2d_grad_weight" opaque (%y, %gy, %w) {kiln.schedule = {cpu = #kiln.conv<bm = 16, bn = 32, bk = 16, tm = 1, tn = 4, split_k = 3, index_bits = 32>, cuda = #kiln.conv<bm = 16, bn = 32, bk = 16, tm = 1, tn = 4, split_k = 3, index_bits = 32>}} : (tensor<8x3x9x9xf32>, tensor<8x16x9x9xf32>, tensor<16x3x3x3xf32>) -> tensor<16x3x3x3xf32> {
+  %4 = kiln.kernel "conv2d_grad_weight" opaque (%y, %gy, %w) {kiln.schedule = {cpu = #kiln.cpu_gemm<mr = 6, nr = 16>, cuda = #kiln.conv<bm = 16, bn = 32, bk = 16, tm = 1, tn = 4, split_k = 3, index_bits = 32>}} : (tensor<8x3x9x9xf32>, tensor<8x16x9x9xf32>, tensor<16x3x3x3xf32>) -> tensor<16x3x3x3xf32> {
   ^bb0(%a0: tensor<8x3x9x9xf32>, %a1: tensor<8x16x9x9xf32>, %a2: tensor<16x3x3x3xf32>):
     %r = kiln.conv2d_grad_weight %a0, %a1, %a2 stride [1, 1] padding [1, 1] : (tensor<8x3x9x9xf32>, tensor<8x16x9x9xf32>, tensor<16x3x3x3xf32>) -> tensor<16x3x3x3xf32>
     kiln.yield %r : tensor<16x3x3x3xf32>

@@ -35,14 +35,18 @@
 // CHECK-NEXT: }
 // CHECK-NEXT: }
 
-// The C++ target: one loop a segment, one after the other.
+// The C++ target: one loop a segment, one after the other, each split among
+// the threads in tasks of KILN_ELEMENTS_PER_TASK elements.
 // CPP-LABEL: // kernel horizontal_add_dropout_neg_0{{$}}
 // CPP: // segment 0: add_dropout
-// CPP-NEXT: for (long long i = 0; i < 231LL; ++i) {
+// CPP-NEXT: kiln_parallel_for((231LL + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
+// CPP-NEXT: const long long last = end * KILN_ELEMENTS_PER_TASK < 231LL ? end * KILN_ELEMENTS_PER_TASK : 231LL;
 // CPP: // segment 1: dropout
-// CPP-NEXT: for (long long i = 0; i < 5LL; ++i) {
+// CPP-NEXT: kiln_parallel_for((5LL + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
+// CPP-NEXT: const long long last = end * KILN_ELEMENTS_PER_TASK < 5LL ? end * KILN_ELEMENTS_PER_TASK : 5LL;
 // CPP: // segment 2: neg
-// CPP-NEXT: for (long long i = 0; i < 33LL; ++i) {
+// CPP-NEXT: kiln_parallel_for((33LL + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
+// CPP-NEXT: const long long last = end * KILN_ELEMENTS_PER_TASK < 33LL ? end * KILN_ELEMENTS_PER_TASK : 33LL;
 func.func @segments(%x: tensor<7x33xf32>, %b: tensor<33xf32>, %y: tensor<5xf32>) -> (tensor<7x33xf32>, tensor<7x33xf32>, tensor<5xf32>, tensor<33xf32>) {
   %k:4 = kiln.kernel "horizontal_add_dropout_neg" horizontal (%x, %b, %y) : (tensor<7x33xf32>, tensor<33xf32>, tensor<5xf32>) -> (tensor<7x33xf32>, tensor<7x33xf32>, tensor<5xf32>, tensor<33xf32>) {
   ^bb0(%a: tensor<7x33xf32>, %c: tensor<33xf32>, %d: tensor<5xf32>):
@@ -77,8 +81,8 @@ func.func @segments(%x: tensor<7x33xf32>, %b: tensor<33xf32>, %y: tensor<5xf32>)
 // CHECK: } else if (t < 5130LL) { // segment 1: mul_sub
 // CHECK-NEXT: const long long i = t - 5120LL;
 // CPP-LABEL: // kernel horizontal_sgd_1{{$}}
-// CPP: for (long long i = 0; i < 5120LL; ++i) {
-// CPP: for (long long i = 0; i < 10LL; ++i) {
+// CPP: kiln_parallel_for((5120LL + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
+// CPP: kiln_parallel_for((10LL + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
 func.func @sgd(%w: tensor<10x512xf32>, %gw: tensor<10x512xf32>, %b: tensor<10xf32>, %gb: tensor<10xf32>) -> (tensor<10x512xf32>, tensor<10xf32>) {
   %k:2 = kiln.kernel "horizontal_sgd" horizontal (%w, %gw, %b, %gb) {kiln.schedule = {cuda = #kiln.elementwise<block = 128>}} : (tensor<10x512xf32>, tensor<10x512xf32>, tensor<10xf32>, tensor<10xf32>) -> (tensor<10x512xf32>, tensor<10xf32>) {
   ^bb0(%a0: tensor<10x512xf32>, %a1: tensor<10x512xf32>, %a2: tensor<10xf32>, %a3: tensor<10xf32>):

@@ -19,7 +19,8 @@
 // CHECK: out0[i] = acc;
 // CPP-LABEL: // kernel max_pool2d_0{{$}}
 // CPP: const long long count = N * C * OH * OW;
-// CPP-NEXT: for (long long i = 0; i < count; ++i) {
+// CPP-NEXT: kiln_parallel_for((count + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
+// CPP: for (long long i = begin * KILN_ELEMENTS_PER_TASK; i < last; ++i) {
 // CPP: out0[i] = acc;
 
 // The average pooling's gradient, blocks of 64: one thread an input
@@ -32,7 +33,8 @@
 // CHECK-NEXT: acc += in0[(nc * OH + oh) * OW + ow] / 9.0f;
 // CPP-LABEL: // kernel avg_pool2d_grad_1{{$}}
 // CPP: const long long count = N * C * H * W;
-// CPP-NEXT: for (long long i = 0; i < count; ++i) {
+// CPP-NEXT: kiln_parallel_for((count + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
+// CPP: for (long long i = begin * KILN_ELEMENTS_PER_TASK; i < last; ++i) {
 
 // A transpose [2, 3, 5] -> [5, 2, 3], blocks of 32: each output element
 // reads the input at its permuted multi-index.
@@ -43,7 +45,7 @@
 // CHECK: // the output index (o0, o1, o2) reads input dimensions (D2, D0, D1)
 // CHECK: out0[i] = in0[o0 + o1 * (D1 * D2) + o2 * (D2)];
 // CPP-LABEL: // kernel transpose_2{{$}}
-// CPP: for (long long i = 0; i < count; ++i) {
+// CPP: for (long long i = begin * KILN_ELEMENTS_PER_TASK; i < last; ++i) {
 // CPP: out0[i] = in0[o0 + o1 * (D1 * D2) + o2 * (D2)];
 
 // An embedding, blocks of 512: an output element a thread, 4 * 7 * 40.
@@ -55,7 +57,8 @@
 // CHECK: out0[i] = row >= 0 && row < V ? in0[row * D + d] : 0.0f;
 // CPP-LABEL: // kernel embedding_3{{$}}
 // CPP: const long long count = P0 * P1 * D;
-// CPP-NEXT: for (long long i = 0; i < count; ++i) {
+// CPP-NEXT: kiln_parallel_for((count + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
+// CPP: for (long long i = begin * KILN_ELEMENTS_PER_TASK; i < last; ++i) {
 
 // The embedding's gradient: a block of 64 threads a table row (5 rows),
 // striding over the row's 40 elements, each summing the gradient rows of
