@@ -13,7 +13,13 @@
 //   4. store every kernel result at i.
 //
 // On the GPU the loop is grid-stride with the block of the kernel's
-// schedule (#kiln.elementwise<block = 256>); on the CPU it is a plain loop.
+// schedule (#kiln.elementwise<block = 256>). On the CPU the elements go in
+// rows: the trailing dimensions over which every input is either read
+// contiguously or not at all (a bias broadcast over an image, a row
+// broadcast over a batch) form a row, whose multi-index and load addresses
+// are computed once; the row's loop advances each contiguous input by one
+// and vectorizes. Rows go to the threads in tasks of about
+// KILN_ELEMENTS_PER_TASK elements.
 //
 //===----------------------------------------------------------------------===//
 
@@ -112,6 +118,174 @@ LogicalResult kiln::codegen::emitElementwiseIteration(
   return success();
 }
 
+/// The C++ kernel in rows of `inner` elements: ${ROW} computes the row's
+/// multi-index and input pointers from its first flat index, ${ELEMENT}
+/// one element i = first + j.
+constexpr const char *kElementwiseRowsCpp = R"(
+${SIGNATURE} {
+  const long long n = ${COUNT}, inner = ${INNER}, rows = n / inner;
+  const long long rowsPerTask = inner < KILN_ELEMENTS_PER_TASK ? KILN_ELEMENTS_PER_TASK / inner : 1;
+  kiln_parallel_for((rows + rowsPerTask - 1) / rowsPerTask, [&](long long begin, long long end) {
+    const long long last = end * rowsPerTask < rows ? end * rowsPerTask : rows;
+    for (long long r = begin * rowsPerTask; r < last; ++r) {
+      const long long first = r * inner;
+      ${ROW}
+      for (long long j = 0; j < inner; ++j) {
+        const long long i = first + j;
+        ${ELEMENT}
+      }
+    }
+  });
+}
+${ENTRY}
+)";
+
+namespace {
+
+/// How an input is read along the dimensions of a C++ row.
+enum class RowAccess { contiguous, constant };
+
+/// The number of trailing dimensions of `shape` that form the C++ rows of
+/// `kernel`: over them every input is read contiguously (it has them all,
+/// at the iteration's sizes) or not at all (it has none of them), and no
+/// iota counts along them.
+unsigned rowDimensions(KernelOp kernel, ArrayRef<int64_t> shape) {
+  SmallVector<std::optional<RowAccess>> access(
+      kernel.getBlock().getNumArguments());
+  unsigned rank = shape.size(), dims = 0;
+  for (; dims < rank; ++dims) {
+    unsigned d = rank - 1 - dims;
+    bool fits = true;
+    for (auto [n, arg] : llvm::enumerate(kernel.getBlock().getArguments())) {
+      auto type = llvm::cast<RankedTensorType>(arg.getType());
+      int64_t at = int64_t(d) - (int64_t(rank) - type.getRank());
+      RowAccess here = at >= 0 && type.getDimSize(at) != 1
+                           ? RowAccess::contiguous
+                           : RowAccess::constant;
+      if (here == RowAccess::contiguous && type.getDimSize(at) != shape[d])
+        fits = false; // (a static 1 broadcast against a dynamic size)
+      if (access[n] && *access[n] != here)
+        fits = false;
+      if (fits)
+        access[n] = here;
+    }
+    for (auto iota : kernel.getBlock().getOps<IotaOp>()) {
+      ArrayRef<int64_t> iotaShape = iota.getShape();
+      int64_t out = int64_t(rank) - int64_t(iotaShape.size()) +
+                    int64_t(iota.getDimension());
+      if (out == int64_t(d) && iotaShape[iota.getDimension()] != 1)
+        fits = false;
+    }
+    if (!fits)
+      break;
+  }
+  return dims;
+}
+
+} // namespace
+
+/// The C++ kernel over rows of the last `rowDims` dimensions (see the file
+/// comment).
+static LogicalResult emitElementwiseRows(raw_indented_ostream &os,
+                                         KernelOp kernel,
+                                         const GeneratedKernel &generated,
+                                         ArrayRef<std::string> sizes,
+                                         StringRef count, unsigned rowDims) {
+  ArrayRef<int64_t> shape =
+      llvm::cast<RankedTensorType>(kernel.getResult(0).getType()).getShape();
+  unsigned rank = shape.size(), outer = rank - rowDims;
+  std::string inner;
+  for (unsigned d = outer; d < rank; ++d)
+    inner += (inner.empty() ? "" : " * ") + sizes[d];
+
+  // Each input's first element of the row: its broadcast index over the
+  // outer dimensions, scaled by its size along the row when it has the
+  // row's dimensions.
+  std::set<int64_t> usedDims;
+  Code row, element;
+  llvm::DenseMap<Value, std::string> locals;
+  for (auto [n, arg] : llvm::enumerate(kernel.getBlock().getArguments())) {
+    auto type = llvm::cast<RankedTensorType>(arg.getType());
+    int64_t offset = int64_t(rank) - type.getRank();
+    std::string index, stride;
+    bool same = type.getShape() == shape, contiguous = same;
+    for (int64_t d = type.getRank() - 1; d >= 0 && !same; --d) {
+      int64_t out = d + offset;
+      int64_t size = type.getDimSize(d);
+      std::string dimSize =
+          ShapedType::isDynamic(size) ? sizes[out] : std::to_string(size);
+      if (out >= int64_t(outer)) {
+        contiguous |= size != 1;
+      } else if (size != 1) {
+        usedDims.insert(out);
+        std::string term = "i" + std::to_string(out);
+        std::string scaled = stride.empty() ? term : term + " * " + stride;
+        index = index.empty() ? scaled : scaled + " + " + index;
+      }
+      stride = stride.empty() ? dimSize : stride + " * " + dimSize;
+    }
+    if (same)
+      index = "first"; // the iteration's own shape
+    std::string pointer = "p" + std::to_string(n);
+    print(row.os, "const ${T} *__restrict__ ${P} = in${N} + ${INDEX};\n",
+          {{"T", cType(elementOf(arg))},
+           {"P", pointer},
+           {"N", std::to_string(n)},
+           {"INDEX", index.empty() ? "0" : index}});
+    std::string local = "x" + std::to_string(n);
+    print(element.os, "const ${T} ${X} = ${P}[${J}];\n",
+          {{"T", cType(elementOf(arg))},
+           {"X", local},
+           {"P", pointer},
+           {"J", contiguous ? "j" : "0"}});
+    locals[arg] = local;
+  }
+  SmallVector<Operation *> ops;
+  for (Operation &op : kernel.getBlock().without_terminator()) {
+    auto iota = llvm::dyn_cast<IotaOp>(op);
+    if (!iota) {
+      ops.push_back(&op);
+      continue;
+    }
+    // Along an outer dimension (rowDimensions keeps them off the row's).
+    ArrayRef<int64_t> iotaShape = iota.getShape();
+    int64_t out = int64_t(rank) - int64_t(iotaShape.size()) +
+                  int64_t(iota.getDimension());
+    if (iotaShape[iota.getDimension()] == 1) {
+      locals[iota.getResult()] = "0";
+      continue;
+    }
+    usedDims.insert(out);
+    locals[iota.getResult()] = "(int)i" + std::to_string(out);
+  }
+  unsigned next = 0;
+  if (failed(emitScalarOps(element.os, ops, locals, "i", next)))
+    return failure();
+  Operation *yield = kernel.getBlock().getTerminator();
+  for (auto [n, v] : llvm::enumerate(yield->getOperands()))
+    print(element.os, "out${N}[i] = ${V};\n",
+          {{"N", std::to_string(n)}, {"V", locals.lookup(v)}});
+
+  Code multiIndex;
+  for (int64_t d : usedDims) {
+    std::string below;
+    for (size_t k = d + 1; k < rank; ++k)
+      below += (below.empty() ? "" : " * ") + sizes[k];
+    print(multiIndex.os, "const long long i${D} = ${QUOTIENT} % ${SIZE};\n",
+          {{"D", std::to_string(d)},
+           {"QUOTIENT", below.empty() ? "first" : "(first / (" + below + "))"},
+           {"SIZE", sizes[d]}});
+  }
+  print(os, kElementwiseRowsCpp,
+        {{"SIGNATURE", signature(kernel, generated, Target::cpp)},
+         {"COUNT", count.str()},
+         {"INNER", inner},
+         {"ROW", multiIndex.str() + row.str()},
+         {"ELEMENT", element.str()},
+         {"ENTRY", cppEntry(kernel, generated)}});
+  return success();
+}
+
 /// The kernel over the flat index i < n of its output shape.
 constexpr const char *kElementwiseCuda = R"(
 ${SIGNATURE} {
@@ -169,6 +343,14 @@ kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
     count += (d ? " * " : "") + sizes[d];
   Code text;
   writeKernelComment(text.os, kernel);
+  unsigned rowDims = rowDimensions(kernel, shape);
+  if (target == Target::cpp && rowDims > 0) {
+    if (failed(emitElementwiseRows(text.os, kernel, generated, sizes,
+                                   count.empty() ? "1LL" : count, rowDims)))
+      return failure();
+    generated.source = text.str();
+    return generated;
+  }
   print(text.os, target == Target::cuda ? kElementwiseCuda : kElementwiseCpp,
         {{"SIGNATURE", signature(kernel, generated, target)},
          {"COUNT", count.empty() ? "1LL" : count},

@@ -1202,6 +1202,29 @@ if (argmax < 0 || in0[at] > best) {
 }
 )";
 
+/// max_pool2d_grad on the CPU when no two windows overlap: per plane, zeros,
+/// then each window's gradient at its first maximum.
+constexpr const char *kMaxPool2dGradScatterCpp = R"(
+// No two windows overlap (stride >= kernel), so each input position gets
+// the gradient of the one window it may be in, if it is that window's first
+// maximum (in row-major window order; padding never wins), else zero: per
+// plane, zeros, then each window's gradient at its first maximum.
+kiln_parallel_for(N * C, [&](long long begin, long long end) {
+  for (long long nc = begin; nc < end; ++nc) {
+    for (long long e = 0; e < H * W; ++e)
+      out0[nc * H * W + e] = ${ZERO};
+    for (long long oh = 0; oh < OH; ++oh)
+      for (long long ow = 0; ow < OW; ++ow) {
+        long long argmax = -1;
+        ${T} best = ${ZERO};
+        ${TAPS}
+        if (argmax >= 0)
+          out0[argmax] = in1[(nc * OH + oh) * OW + ow];
+      }
+  }
+});
+)";
+
 LogicalResult emitMaxPool2dGrad(OpaqueEmitter &e, MaxPool2dGradOp op,
                                 raw_indented_ostream &os) {
   FailureOr<PoolSizes> s =
@@ -1213,6 +1236,13 @@ LogicalResult emitMaxPool2dGrad(OpaqueEmitter &e, MaxPool2dGradOp op,
   std::string taps = render(
       kWindowTaps,
       {{"ROW", "th"}, {"COL", "tw"}, {"TAP", render(kMaxPool2dGradTap)}});
+  ArrayRef<int64_t> kernel = op.getKernel(), stride = op.getStride();
+  if (e.target == Target::cpp && stride[0] >= kernel[0] &&
+      stride[1] >= kernel[1]) {
+    print(os, kMaxPool2dGradScatterCpp,
+          {{"T", t.type}, {"ZERO", t.zero}, {"TAPS", taps}});
+    return success();
+  }
   std::string window = render(
       kMaxPool2dGradWindow, {{"T", t.type}, {"ZERO", t.zero}, {"TAPS", taps}});
   e.elementLoop(

@@ -2,14 +2,19 @@
 // RUN: kiln-translate --kernel-to-cpp %s | FileCheck %s --check-prefix=CPP
 
 // An elementwise kernel with a block of 128 threads: a grid-stride loop over
-// the 29 * batch elements; in C++ tasks of KILN_ELEMENTS_PER_TASK elements
-// split among the threads.
+// the 29 * batch elements; in C++ rows of 29 (the bias is read along them,
+// so they cannot be longer), each input read through a pointer advanced
+// along the row, the rows split among the threads in tasks.
 // CHECK-LABEL: // kernel add_relu_0: grid 29*d0/128,1,1 block 128,1,1 shared 0
 // CHECK: for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
 // CPP-LABEL: // kernel add_relu_0
-// CPP: kiln_parallel_for((n + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
-// CPP-NEXT: const long long last = end * KILN_ELEMENTS_PER_TASK < n ? end * KILN_ELEMENTS_PER_TASK : n;
-// CPP-NEXT: for (long long i = begin * KILN_ELEMENTS_PER_TASK; i < last; ++i) {
+// CPP: const long long n = s0 * 29LL, inner = 29LL, rows = n / inner;
+// CPP: const float *__restrict__ p0 = in0 + first;
+// CPP-NEXT: const float *__restrict__ p1 = in1 + 0;
+// CPP-NEXT: for (long long j = 0; j < inner; ++j) {
+// CPP-NEXT: const long long i = first + j;
+// CPP-NEXT: const float x0 = p0[j];
+// CPP-NEXT: const float x1 = p1[j];
 
 // A convolution as an implicit GEMM with 64 x 16 tiles and 64-bit indices;
 // in C++ a GEMM per image on the micro-kernel with 4 x 32 tiles: the weight
