@@ -906,6 +906,14 @@ for (long long o = 0; o < ${ROWS}; ++o) {
   ${ROW}
 }
 )";
+/// The C++ rows split among the threads (each row its own outputs).
+constexpr const char *kRowsParallelCpp = R"(
+kiln_parallel_for(${ROWS}, [&](long long begin, long long end) {
+  for (long long o = begin; o < end; ++o) {
+    ${ROW}
+  }
+});
+)";
 constexpr const char *kCountLoop = R"(
 {
   ${ROW}
@@ -983,7 +991,9 @@ LogicalResult Emitter::emitBody(raw_indented_ostream &os) {
   const char *text = nullptr;
   switch (scheme) {
   case Scheme::loops:
-    text = family == Family::count ? kCountLoop : kRowsLoop;
+    text = family == Family::count ? kCountLoop
+           : crossEntropy          ? kRowsLoop
+                                   : kRowsParallelCpp;
     break;
   case Scheme::single:
     text = kRowsSingle;
@@ -1098,7 +1108,8 @@ ${SIGNATURE} {
 ${ENTRY}
 )";
 constexpr const char *kHowLoops = R"(
-// One loop over the output rows; passes over each row.
+// One loop over the output rows (split among the threads, but for
+// cross_entropy's, which add up its loss); passes over each row.
 )";
 constexpr const char *kHowSingle = R"(
 // One thread: count reads only sizes.

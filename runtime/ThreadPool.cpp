@@ -61,8 +61,14 @@ void ThreadPool::parallelFor(long long n, TaskFunction fn, void *ctx) {
   auto [begin, end] = range(n, threads(), 0);
   if (begin < end)
     fn(ctx, begin, end);
-  while (pending.load(std::memory_order_acquire) != 0)
-    relax();
+  // A worker that is not running (more threads than free CPUs) gets the
+  // CPU: spin a little, then yield while waiting.
+  for (int spins = 0; pending.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 4096)
+      relax();
+    else
+      std::this_thread::yield();
+  }
 }
 
 void ThreadPool::work(int index) {

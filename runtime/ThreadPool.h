@@ -10,8 +10,10 @@
 // outputs of its own and computes them the same way whichever thread runs
 // it, a kernel's results do not depend on the thread count at all.
 //
-// Workers wait for work spinning for a few microseconds (a training step
-// hands out a loop every few microseconds), then sleep on a futex.
+// Workers wait for work spinning for up to 50 microseconds (a training
+// step hands out a loop every few microseconds), then sleep on a futex; the
+// calling thread waits for the workers spinning, then yielding its CPU (to
+// a worker, when there are more threads than free CPUs).
 //
 //===----------------------------------------------------------------------===//
 

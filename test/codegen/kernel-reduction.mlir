@@ -28,11 +28,14 @@
 // CHECK: for (long long k = threadIdx.x; k < 10LL; k += 128) {
 // CHECK: acc = kiln_reduce_block_max(acc, scratch);
 
-// The C++ target loops over the rows whatever the schedule.
+// The C++ target loops over the rows whatever the schedule, the rows split
+// among the threads.
 // CPP-LABEL: // kernel reduce_sum_0{{$}}
-// CPP: for (long long o = 0; o < s0; ++o) {
+// CPP: kiln_parallel_for(s0, [&](long long begin, long long end) {
+// CPP-NEXT: for (long long o = begin; o < end; ++o) {
 // CPP-LABEL: // kernel reduce_max_3{{$}}
-// CPP: for (long long o = 0; o < s0; ++o) {
+// CPP: kiln_parallel_for(s0, [&](long long begin, long long end) {
+// CPP-NEXT: for (long long o = begin; o < end; ++o) {
 func.func @reductions(%x: tensor<?x10xf32>, %g: tensor<128x512xf32>) -> (tensor<?xf32>, tensor<512xf32>, tensor<f32>) {
   %0 = kiln.kernel "reduce_sum" reduction (%x) : (tensor<?x10xf32>) -> tensor<?xf32> {
   ^bb0(%a: tensor<?x10xf32>):
