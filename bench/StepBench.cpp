@@ -1,7 +1,8 @@
 //===- StepBench.cpp - milliseconds per compiled training step ------------===//
 //
-// kiln-bench [--device cuda|cpu] [--steps N] [--profile N] [--tune]
-// [--tune-budget S] [--json FILE] DIR times every compiled model in DIR
+// kiln-bench [--device cuda|cpu] [--steps N] [--seconds S] [--threads N]
+// [--warm-up N] [--profile N] [--tune] [--tune-budget S] [--json FILE] DIR
+// times every compiled model in DIR
 // (MODEL.program, MODEL.cu and MODEL.cpp from `kiln compile
 // --emit=program|cuda|cpp`, as bench/prepare.sh writes them) on the GPU:
 //
@@ -23,9 +24,12 @@
 //     step tuned beside the compiler's; with --profile, the tuned step is
 //     profiled, each kernel's tuned and compiled times beside it.
 //
-// With --device cpu it times the C++ steps instead (the CPU backend, one
-// thread): milliseconds per step over N steps (default 20) after 2 warm-up
-// steps, and with --tune the same tuned (MODEL.candidates.cpp).
+// With --device cpu it times the C++ steps instead (the CPU backend on
+// --threads threads, default all CPUs): milliseconds per step over N steps
+// (default 20) after --warm-up steps (default 2), and with --tune the same
+// tuned (MODEL.candidates.cpp). With --seconds S, as many steps as take
+// about S seconds (judged by one step after the warm-up), at least N
+// (default 1 then).
 //
 // Exit codes: 0 measured, 1 an error, 2 usage, 77 no GPU.
 //
@@ -36,6 +40,7 @@
 #include "runtime/CudaBackend.h"
 #include "runtime/Initializers.h"
 #include "runtime/Nvrtc.h"
+#include "runtime/ThreadPool.h"
 #include "runtime/Tuner.h"
 
 #include <algorithm>
@@ -218,6 +223,25 @@ StatusOr<std::string> candidatesOf(std::filesystem::path programFile,
 /// --tune-budget: seconds of tuning per model.
 double tuneBudget = 120;
 
+/// --device cpu: the CPU backend's threads (0: all CPUs), the steps run
+/// before timing, and --seconds (0: time --steps steps).
+int cpuThreads = 0;
+int cpuWarmUp = 2;
+double cpuSeconds = 0;
+
+/// Milliseconds per step of a CPU step: `steps` steps after the warm-up,
+/// or with --seconds as many as take about that long (at least `steps`).
+StatusOr<double> timeCpu(Backend &backend, int &steps) {
+  if (cpuSeconds > 0) {
+    auto once = time(backend, 1, cpuWarmUp);
+    if (!once.ok())
+      return once;
+    steps = std::max(steps, int(std::min(1e6, cpuSeconds * 1000 / *once)));
+    return time(backend, steps, 0);
+  }
+  return time(backend, steps, cpuWarmUp);
+}
+
 /// A fresh directory for a tuning cache, so that --tune tunes.
 std::string freshCache(const std::string &name) {
   return (std::filesystem::temp_directory_path() /
@@ -264,16 +288,18 @@ int benchCpu(const std::filesystem::path &programFile, const Program &program,
     std::printf("%s: %s\n", name.c_str(), s.message().c_str());
     return 1;
   };
-  auto backend = createCpuBackend(program, source, options);
+  auto backend = createCpuBackend(program, source, options,
+                                  /*profile=*/false, cpuThreads);
   if (!backend.ok())
     return fail(backend.status());
   if (Status s = prepare(**backend); !s.ok())
     return fail(s);
-  auto ms = time(**backend, steps, 2);
+  auto ms = timeCpu(**backend, steps);
   if (!ms.ok())
     return fail(ms.status());
-  std::printf("%-14s cpu  %4zu kernels  %.3f ms/step", name.c_str(),
-              program.step("train")->launches.size(), *ms);
+  std::printf("%-14s %s  %4zu kernels  %.3f ms/step (%d steps)", name.c_str(),
+              (*backend)->description().c_str(),
+              program.step("train")->launches.size(), *ms, steps);
   StatusOr<double> tunedMs = -1.0;
   StatusOr<TuneReport> report = TuneReport();
   BenchCache cache(name);
@@ -283,7 +309,8 @@ int benchCpu(const std::filesystem::path &programFile, const Program &program,
     if (!read.ok())
       return fail(read.status());
     candidates = *read;
-    auto fresh = createCpuBackend(program, source, options);
+    auto fresh = createCpuBackend(program, source, options,
+                                  /*profile=*/false, cpuThreads);
     if (!fresh.ok())
       return fail(fresh.status());
     report = tune(**fresh, candidates, cache);
@@ -291,7 +318,7 @@ int benchCpu(const std::filesystem::path &programFile, const Program &program,
       return fail(report.status());
     if (Status s = prepare(**fresh); !s.ok())
       return fail(s);
-    tunedMs = time(**fresh, steps, 2);
+    tunedMs = time(**fresh, steps, cpuWarmUp);
     if (!tunedMs.ok())
       return fail(tunedMs.status());
     std::printf("  tuned %.3f ms/step (tuning %.1f s, %u of %zu kernels "
@@ -302,14 +329,19 @@ int benchCpu(const std::filesystem::path &programFile, const Program &program,
   std::printf("\n");
   if (json)
     std::fprintf(json,
-                 "{\"model\": \"%s\", \"device\": \"cpu\", "
-                 "\"ms_per_step\": %.4f, \"ms_per_step_tuned\": %.4f, "
-                 "\"tuning_s\": %.2f, \"steps\": %d}\n",
-                 name.c_str(), *ms, *tunedMs, report->seconds, steps);
+                 "{\"framework\": \"kiln\", \"model\": \"%s\", "
+                 "\"device\": \"cpu\", \"backend\": \"%s\", "
+                 "\"threads\": %d, \"ms_per_step\": %.4f, "
+                 "\"ms_per_step_tuned\": %.4f, \"tuning_s\": %.2f, "
+                 "\"steps\": %d}\n",
+                 name.c_str(), (*backend)->description().c_str(),
+                 cpuThreads > 0 ? cpuThreads : defaultThreads(), *ms, *tunedMs,
+                 report->seconds, steps);
   if (profileSteps > 0) {
     // The kernels of the step as compiled, or tuned as above (the choices
     // read back from the cache).
-    auto profiled = createCpuBackend(program, source, options, true);
+    auto profiled = createCpuBackend(program, source, options,
+                                     /*profile=*/true, cpuThreads);
     if (!profiled.ok())
       return fail(profiled.status());
     if (tuned) {
@@ -475,6 +507,14 @@ int bench(const std::filesystem::path &programFile, bool cpu, int steps,
   return 0;
 }
 
+int usage() {
+  std::fprintf(stderr,
+               "usage: kiln-bench [--device cuda|cpu] [--steps N] [--seconds "
+               "S] [--threads N] [--warm-up N] [--profile N] [--tune] "
+               "[--tune-budget S] [--json FILE] DIR\n");
+  return 2;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -489,6 +529,12 @@ int main(int argc, char **argv) {
              (std::string(argv[i + 1]) == "cpu" ||
               std::string(argv[i + 1]) == "cuda"))
       cpu = std::string(argv[++i]) == "cpu";
+    else if (arg == "--seconds" && i + 1 < argc)
+      cpuSeconds = std::max(0.0, std::atof(argv[++i]));
+    else if (arg == "--threads" && i + 1 < argc)
+      cpuThreads = std::max(0, std::atoi(argv[++i]));
+    else if (arg == "--warm-up" && i + 1 < argc)
+      cpuWarmUp = std::max(0, std::atoi(argv[++i]));
     else if (arg == "--tune")
       tuned = true;
     else if (arg == "--tune-budget" && i + 1 < argc)
@@ -499,23 +545,13 @@ int main(int argc, char **argv) {
       profileSteps = std::max(1, std::atoi(argv[++i]));
     else if (dir.empty() && arg[0] != '-')
       dir = arg;
-    else {
-      std::fprintf(
-          stderr,
-          "usage: kiln-bench [--device cuda|cpu] [--steps N] [--profile N] "
-          "[--tune] [--tune-budget S] [--json FILE] DIR\n");
-      return 2;
-    }
+    else
+      return usage();
   }
   if (steps == 0)
-    steps = cpu ? 20 : 500;
-  if (dir.empty()) {
-    std::fprintf(
-        stderr,
-        "usage: kiln-bench [--device cuda|cpu] [--steps N] [--profile N] "
-        "[--tune] [--tune-budget S] [--json FILE] DIR\n");
-    return 2;
-  }
+    steps = !cpu ? 500 : cpuSeconds > 0 ? 1 : 20;
+  if (dir.empty())
+    return usage();
   if (Status s = cpu ? Status::success() : cuda::initialize(); !s.ok()) {
     std::printf("skipped: %s\n", s.message().c_str());
     return 77;

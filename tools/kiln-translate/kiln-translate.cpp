@@ -12,6 +12,10 @@
 //
 //   // kernel matmul_add_relu_0: grid d0/32,32,1 block 64,1,1 shared 0
 //
+// With --preamble the kernels follow the target's preamble (the device
+// helpers every generated translation unit starts with), so the output
+// compiles on its own: bench/cpu.sh builds kiln-gemm-bench's GEMMs so.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/KernelCodegen.h"
@@ -22,6 +26,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
 #include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/Support/CommandLine.h"
 
 #include <cctype>
 
@@ -30,9 +35,16 @@ using namespace kiln;
 
 namespace {
 
+llvm::cl::opt<bool> withPreamble(
+    "preamble",
+    llvm::cl::desc("start with the target's preamble, so that the output "
+                   "compiles on its own"));
+
 /// Writes every top-level kernel of `op`'s functions for `target`.
 LogicalResult translateKernels(Operation *op, raw_ostream &os,
                                codegen::Target target) {
+  if (withPreamble)
+    os << codegen::preamble(target) << "\n";
   unsigned count = 0;
   WalkResult result = op->walk([&](func::FuncOp func) {
     for (KernelOp kernel : func.getOps<KernelOp>()) {
