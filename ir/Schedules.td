@@ -9,7 +9,7 @@
 // ```mlir
 // %0 = kiln.kernel "matmul_add_relu" matmul (%x, %w, %b) : ... {
 //   ...
-// } {kiln.schedule = {cpu = #kiln.cpu_gemm<block_n = 64>,
+// } {kiln.schedule = {cpu = #kiln.cpu_gemm<mr = 6, nr = 64>,
 //     cuda = #kiln.gemm<bm = 32, bn = 16, bk = 16, tm = 2, tn = 2, split_k = 8>}}
 // ```
 //

@@ -195,7 +195,7 @@ def KilnSchedule : Pass<"kiln-schedule", "mlir::ModuleOp"> {
     %0 = kiln.kernel "matmul_add_relu" matmul (%x, %w, %b) : ... {
       ...
     } {kiln.offsets = array<i64: 0>, kiln.schedule = {
-        cpu = #kiln.cpu_gemm<block_n = 64>,
+        cpu = #kiln.cpu_gemm<mr = 6, nr = 64>,
         cuda = #kiln.gemm<bm = 32, bn = 16, bk = 16, tm = 2, tn = 2, split_k = 8>}}
     %1 = kiln.kernel "reduce_sum" reduction (%0) : ... {
       ...
@@ -226,8 +226,8 @@ def KilnSchedule : Pass<"kiln-schedule", "mlir::ModuleOp"> {
     kernel, whose block size matters little).
 
     ```mlir
-    } {kiln.candidates = {cpu = [#kiln.cpu_gemm<block_n = 32>, #kiln.cpu_gemm<block_n = 128>]},
-       kiln.schedule = {cpu = #kiln.cpu_gemm<block_n = 64>, ...}}
+    } {kiln.candidates = {cpu = [#kiln.cpu_gemm<mr = 7, nr = 64>, #kiln.cpu_gemm<mr = 5, nr = 64>]},
+       kiln.schedule = {cpu = #kiln.cpu_gemm<mr = 6, nr = 64>, ...}}
     ```
   }];
   let options = [

@@ -13,7 +13,7 @@
 //      tiles, convolution tiles and index width, reduction scheme,
 //      attention tile, the block of elementwise kernels and of the other
 //      opaque kernels' element loops); the CPU where its C++ has one (the
-//      GEMM's column block; a weight gradient's split-K slices and the
+//      register block of GEMMs and convolutions, #kiln.cpu_gemm; the
 //      attention tile, which both targets sum alike);
 //   4. with `candidates=N`, lists up to N other schedules of the kernel's
 //      space per target (`kiln.candidates`) for a trainer's --tune to time:

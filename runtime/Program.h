@@ -30,9 +30,9 @@
 //   kernel matmul_add_relu keys matmul_add_relu@5f0e3a1b2c4d6e78
 //       source mlp.kiln:7,8                      (one line in the file)
 //   schedule cuda #kiln.gemm<bm = 32, bn = 16, bk = 16, tm = 2, ...>
-//   schedule cpu #kiln.cpu_gemm<block_n = 64>
+//   schedule cpu #kiln.cpu_gemm<mr = 6, nr = 64>
 //   candidate cpu matmul_add_relu__cpu1 grid 1,1,1 block 1,1,1 shared 0
-//       schedule #kiln.cpu_gemm<block_n = 128>   (one line in the file)
+//       schedule #kiln.cpu_gemm<mr = 8, nr = 32>   (one line in the file)
 //   end
 //
 // A buffer is `aN` (the step's argument N: a parameter, state or input the

@@ -21,7 +21,7 @@
 //
 // The backend then launches the chosen candidates in place of the kernels
 // (applyTuning). A candidate computes what its kernel computes, in the
-// summation order its schedule implies (split-K, column blocks), so a
+// summation order its schedule implies (split-K on the GPU), so a
 // deterministic schedule stays bit-identical from run to run. The choices
 // print as a schedules file (tunedSchedules) that `kiln compile --schedules
 // FILE` compiles in, for a trainer that needs no tuning.
