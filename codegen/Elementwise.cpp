@@ -34,6 +34,33 @@ using namespace mlir;
 using namespace kiln;
 using namespace kiln::codegen;
 
+/// The kernel's ops but its iotas, in order; each iota's value is the
+/// multi-index of its dimension (`i<d>`, added to `usedDims`), aligned with
+/// the iteration shape from the right like a load.
+static SmallVector<Operation *>
+scalarOpsAndIotas(KernelOp kernel, ArrayRef<int64_t> shape,
+                  llvm::DenseMap<Value, std::string> &locals,
+                  std::set<int64_t> &usedDims) {
+  SmallVector<Operation *> ops;
+  for (Operation &op : kernel.getBlock().without_terminator()) {
+    auto iota = llvm::dyn_cast<IotaOp>(op);
+    if (!iota) {
+      ops.push_back(&op);
+      continue;
+    }
+    ArrayRef<int64_t> iotaShape = iota.getShape();
+    int64_t out = static_cast<int64_t>(shape.size()) -
+                  static_cast<int64_t>(iotaShape.size()) + iota.getDimension();
+    if (iotaShape[iota.getDimension()] == 1) {
+      locals[iota.getResult()] = "0";
+      continue;
+    }
+    usedDims.insert(out);
+    locals[iota.getResult()] = "(int)i" + std::to_string(out);
+  }
+  return ops;
+}
+
 LogicalResult kiln::codegen::emitElementwiseIteration(
     raw_indented_ostream &os, KernelOp kernel, ArrayRef<std::string> sizes,
     ArrayRef<std::string> inputs, ArrayRef<SmallVector<std::string, 1>> outputs,
@@ -79,24 +106,8 @@ LogicalResult kiln::codegen::emitElementwiseIteration(
             broadcastIndex(llvm::cast<RankedTensorType>(arg.getType()))}});
     locals[arg] = local;
   }
-  SmallVector<Operation *> ops;
-  for (Operation &op : kernel.getBlock().without_terminator()) {
-    auto iota = llvm::dyn_cast<IotaOp>(op);
-    if (!iota) {
-      ops.push_back(&op);
-      continue;
-    }
-    // Aligned with the iteration shape from the right, like a load.
-    ArrayRef<int64_t> iotaShape = iota.getShape();
-    int64_t out = static_cast<int64_t>(shape.size()) -
-                  static_cast<int64_t>(iotaShape.size()) + iota.getDimension();
-    if (iotaShape[iota.getDimension()] == 1) {
-      locals[iota.getResult()] = "0";
-      continue;
-    }
-    usedDims.insert(out);
-    locals[iota.getResult()] = "(int)i" + std::to_string(out);
-  }
+  SmallVector<Operation *> ops =
+      scalarOpsAndIotas(kernel, shape, locals, usedDims);
   if (failed(emitScalarOps(body.os, ops, locals, "i", next)))
     return failure();
   Operation *yield = kernel.getBlock().getTerminator();
@@ -240,24 +251,9 @@ static LogicalResult emitElementwiseRows(raw_indented_ostream &os,
            {"J", contiguous ? "j" : "0"}});
     locals[arg] = local;
   }
-  SmallVector<Operation *> ops;
-  for (Operation &op : kernel.getBlock().without_terminator()) {
-    auto iota = llvm::dyn_cast<IotaOp>(op);
-    if (!iota) {
-      ops.push_back(&op);
-      continue;
-    }
-    // Along an outer dimension (rowDimensions keeps them off the row's).
-    ArrayRef<int64_t> iotaShape = iota.getShape();
-    int64_t out = int64_t(rank) - int64_t(iotaShape.size()) +
-                  int64_t(iota.getDimension());
-    if (iotaShape[iota.getDimension()] == 1) {
-      locals[iota.getResult()] = "0";
-      continue;
-    }
-    usedDims.insert(out);
-    locals[iota.getResult()] = "(int)i" + std::to_string(out);
-  }
+  // (rowDimensions keeps iotas off the row's dimensions.)
+  SmallVector<Operation *> ops =
+      scalarOpsAndIotas(kernel, shape, locals, usedDims);
   unsigned next = 0;
   if (failed(emitScalarOps(element.os, ops, locals, "i", next)))
     return failure();

@@ -757,10 +757,9 @@ for (long long k = 0; k < GK; ++k) {
 )";
 
 /// kConvGemmCpp with the kernel's schedule and `values`.
-LogicalResult emitConvGemmCpp(OpaqueEmitter &e, raw_indented_ostream &os,
-                              const Names &t,
-                              std::vector<std::pair<StringRef, std::string>>
-                                  values) {
+LogicalResult
+emitConvGemmCpp(OpaqueEmitter &e, raw_indented_ostream &os, const Names &t,
+                std::vector<std::pair<StringRef, std::string>> values) {
   FailureOr<CpuGemmScheduleAttr> schedule =
       requireSchedule<CpuGemmScheduleAttr>(e.kernel, kCpuTarget);
   if (failed(schedule))

@@ -179,8 +179,7 @@ CpuGemmScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (mr < 1 || mr > 16)
     return emitError() << "cpu_gemm mr = " << mr << " must be 1 to 16";
   if (nr < 16 || nr > 64 || nr % 16 != 0)
-    return emitError() << "cpu_gemm nr = " << nr
-                       << " must be 16, 32, 48 or 64";
+    return emitError() << "cpu_gemm nr = " << nr << " must be 16, 32, 48 or 64";
   if (mr * nr > 512)
     return emitError() << "cpu_gemm tile " << mr << " x " << nr
                        << " holds more than 512 elements";

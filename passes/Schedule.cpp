@@ -318,7 +318,8 @@ double distance(Attribute schedule, Attribute chosen) {
                        llvm::cast<AttentionScheduleAttr>(chosen).getTile());
   if (auto a = llvm::dyn_cast<CpuGemmScheduleAttr>(schedule)) {
     auto b = llvm::cast<CpuGemmScheduleAttr>(chosen);
-    return logDistance(a.getMr(), b.getMr()) + logDistance(a.getNr(), b.getNr());
+    return logDistance(a.getMr(), b.getMr()) +
+           logDistance(a.getNr(), b.getNr());
   }
   return 0;
 }

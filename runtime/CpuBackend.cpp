@@ -1,8 +1,8 @@
 //===- CpuBackend.cpp - run a program's steps with the C++ kernels --------===//
 
 #include "runtime/CpuBackend.h"
-#include "runtime/ThreadPool.h"
 #include "runtime/ByteTable.h"
+#include "runtime/ThreadPool.h"
 
 #include <algorithm>
 #include <chrono>
@@ -138,8 +138,8 @@ public:
   std::string target() const override { return "cpu"; }
   std::string identity() const override {
     std::string text = "cpu " + processorName() + " (" +
-                       std::to_string(pool.threads()) +
-                       " threads); " + hostCompilerIdentity(options);
+                       std::to_string(pool.threads()) + " threads); " +
+                       hostCompilerIdentity(options);
     for (const std::string &flag : options.flags)
       text += " " + flag;
     return text + " for " + requestedIsa(options);

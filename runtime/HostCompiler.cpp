@@ -30,7 +30,8 @@ using namespace kiln::runtime;
 
 SharedLibrary::SharedLibrary(SharedLibrary &&other) noexcept
     : fromCache(other.fromCache), compileSeconds(other.compileSeconds),
-      isa(std::move(other.isa)), handle(other.handle), file(std::move(other.file)) {
+      isa(std::move(other.isa)), handle(other.handle),
+      file(std::move(other.file)) {
   other.handle = nullptr;
 }
 
@@ -176,8 +177,8 @@ kiln::runtime::isaFlags(const std::string &isa) {
     return std::vector<std::string>{"-march=" + isa};
   }
 #endif
-  return Status::error("unknown instruction set '" + isa + "' (choices: " +
-                       choices + ")");
+  return Status::error("unknown instruction set '" + isa +
+                       "' (choices: " + choices + ")");
 }
 
 std::string kiln::runtime::requestedIsa(const HostCompileOptions &options) {

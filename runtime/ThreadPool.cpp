@@ -1,4 +1,5 @@
-//===- ThreadPool.cpp - the threads of the C++ kernels' parallel loops -----===//
+//===- ThreadPool.cpp - the threads of the C++ kernels' parallel loops
+//-----===//
 
 #include "runtime/ThreadPool.h"
 #include "runtime/HostCompiler.h"
@@ -97,8 +98,8 @@ void ThreadPool::install(const SharedLibrary &library) {
 }
 
 void ThreadPool::install(void *setParallel) {
-  using Set = void (*)(void (*)(void *, long long, TaskFunction, void *),
-                       void *);
+  using Set =
+      void (*)(void (*)(void *, long long, TaskFunction, void *), void *);
   if (setParallel)
     reinterpret_cast<Set>(setParallel)(&runOnPool, this);
 }

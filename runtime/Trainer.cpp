@@ -703,9 +703,9 @@ int Trainer::createBackend() {
   }
   HostCompileOptions host;
   host.cacheDir = cacheDir;
-  auto created = createCpuBackend(program, std::string(model.cppSource), host,
-                                  /*profile=*/false,
-                                  static_cast<int>(options.threads));
+  auto created =
+      createCpuBackend(program, std::string(model.cppSource), host,
+                       /*profile=*/false, static_cast<int>(options.threads));
   if (!created.ok())
     return fail(kTrainerRuntimeError,
                 "cannot train on the CPU: " + created.status().message());

@@ -10,8 +10,8 @@
 #include "reference/Executor.h"
 #include "runtime/Cuda.h"
 #include "runtime/HostCompiler.h"
-#include "runtime/ThreadPool.h"
 #include "runtime/Nvrtc.h"
+#include "runtime/ThreadPool.h"
 #include "test/gpu/CudaEmulation.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"

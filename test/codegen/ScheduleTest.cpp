@@ -152,12 +152,12 @@ TEST(CpuGemmEdges, EdgeSizesMatchTheReference) {
   struct Case {
     int64_t m, n, k;
   };
-  const Case cases[] = {{1, 1, 1},  {1, 17, 1},  {7, 1, 13},
+  const Case cases[] = {{1, 1, 1},   {1, 17, 1},   {7, 1, 13},
                         {13, 67, 5}, {31, 16, 97}, {65, 129, 2}};
   int n = 0;
   auto shape = [](int64_t rows, int64_t cols, llvm::StringRef type) {
-    return "tensor<" + std::to_string(rows) + "x" + std::to_string(cols) +
-           "x" + type.str() + ">";
+    return "tensor<" + std::to_string(rows) + "x" + std::to_string(cols) + "x" +
+           type.str() + ">";
   };
   std::string params, kernels;
   for (const Case &c : cases)
@@ -183,13 +183,15 @@ TEST(CpuGemmEdges, EdgeSizesMatchTheReference) {
       }
   // A batched product: A [3, 2, 5, 7] times B [7, 9], broadcast.
   params += ", %ba: tensor<3x2x5x7xf32>, %bb: tensor<7x9xf32>";
-  kernels += R"mlir(    %batched = kiln.kernel "matmul" matmul (%ba, %bb) : (tensor<3x2x5x7xf32>, tensor<7x9xf32>) -> tensor<3x2x5x9xf32> {
+  kernels +=
+      R"mlir(    %batched = kiln.kernel "matmul" matmul (%ba, %bb) : (tensor<3x2x5x7xf32>, tensor<7x9xf32>) -> tensor<3x2x5x9xf32> {
     ^bb0(%x: tensor<3x2x5x7xf32>, %y: tensor<7x9xf32>):
       %p = kiln.matmul %x, %y : (tensor<3x2x5x7xf32>, tensor<7x9xf32>) -> tensor<3x2x5x9xf32>
       kiln.yield %p : tensor<3x2x5x9xf32>
     }
 )mlir";
-  std::string text = "func.func @f(" + params + ") {\n" + kernels + "    return\n}\n";
+  std::string text =
+      "func.func @f(" + params + ") {\n" + kernels + "    return\n}\n";
   auto module = parseScheduled(text, context);
   ASSERT_TRUE(module);
   Kernels chosen = kernelsOfKind(*module, KernelKind::matmul);
@@ -319,10 +321,10 @@ TEST(ConvScheduleSpace, SampleMatchesTheReference) {
                                    conv(16, 32, 4, 1, 4, 1, 64),
                                    conv(128, 64, 16, 8, 4, 1, 32)});
   // Weight gradient (M = 8, N = 27, K = 162): k in slices.
-  Kernels weightGradients = withSchedules(
-      {opaque[2]}, {kCudaTarget},
-      {conv(16, 32, 16, 1, 4, 3, 32), conv(32, 16, 16, 2, 2, 7, 64),
-       conv(16, 16, 16, 2, 2, 1, 32)});
+  Kernels weightGradients = withSchedules({opaque[2]}, {kCudaTarget},
+                                          {conv(16, 32, 16, 1, 4, 3, 32),
+                                           conv(32, 16, 16, 2, 2, 7, 64),
+                                           conv(16, 16, 16, 2, 2, 1, 32)});
   kernels.insert(kernels.end(), weightGradients.begin(), weightGradients.end());
   expectCudaOrEmulatedMatchesReference(kernels, relative(1e-4, 1e-5),
                                        /*dynamicSize=*/0);
@@ -370,24 +372,24 @@ TEST(CpuConvEdges, EdgeSizesMatchTheReference) {
     std::string i = std::to_string(id++);
     params += std::string(params.empty() ? "" : ", ") + "%x" + i + ": " + tx +
               ", %w" + i + ": " + tw + ", %y" + i + ": " + ty;
-    body +=
-        "  %f" + i + " = kiln.kernel \"conv2d\" opaque (%x" + i + ", %w" + i +
-        ") : (" + tx + ", " + tw + ") -> " + ty + " {\n  ^bb0(%a0: " + tx +
-        ", %a1: " + tw + "):\n    %r = kiln.conv2d %a0, %a1 " + attrs +
-        " : (" + tx + ", " + tw + ") -> " + ty + "\n    kiln.yield %r : " +
-        ty + "\n  }\n" + "  %gi" + i +
-        " = kiln.kernel \"conv2d_grad_input\" opaque (%y" + i + ", %w" + i +
-        ", %x" + i + ") : (" + ty + ", " + tw + ", " + tx + ") -> " + tx +
-        " {\n  ^bb0(%a0: " + ty + ", %a1: " + tw + ", %a2: " + tx +
-        "):\n    %r = kiln.conv2d_grad_input %a0, %a1, %a2 " + attrs + " : (" +
-        ty + ", " + tw + ", " + tx + ") -> " + tx + "\n    kiln.yield %r : " +
-        tx + "\n  }\n" + "  %gw" + i +
-        " = kiln.kernel \"conv2d_grad_weight\" opaque (%x" + i + ", %y" + i +
-        ", %w" + i + ") : (" + tx + ", " + ty + ", " + tw + ") -> " + tw +
-        " {\n  ^bb0(%a0: " + tx + ", %a1: " + ty + ", %a2: " + tw +
-        "):\n    %r = kiln.conv2d_grad_weight %a0, %a1, %a2 " + attrs +
-        " : (" + tx + ", " + ty + ", " + tw + ") -> " + tw +
-        "\n    kiln.yield %r : " + tw + "\n  }\n";
+    body += "  %f" + i + " = kiln.kernel \"conv2d\" opaque (%x" + i + ", %w" +
+            i + ") : (" + tx + ", " + tw + ") -> " + ty +
+            " {\n  ^bb0(%a0: " + tx + ", %a1: " + tw +
+            "):\n    %r = kiln.conv2d %a0, %a1 " + attrs + " : (" + tx + ", " +
+            tw + ") -> " + ty + "\n    kiln.yield %r : " + ty + "\n  }\n" +
+            "  %gi" + i + " = kiln.kernel \"conv2d_grad_input\" opaque (%y" +
+            i + ", %w" + i + ", %x" + i + ") : (" + ty + ", " + tw + ", " + tx +
+            ") -> " + tx + " {\n  ^bb0(%a0: " + ty + ", %a1: " + tw +
+            ", %a2: " + tx +
+            "):\n    %r = kiln.conv2d_grad_input %a0, %a1, %a2 " + attrs +
+            " : (" + ty + ", " + tw + ", " + tx + ") -> " + tx +
+            "\n    kiln.yield %r : " + tx + "\n  }\n" + "  %gw" + i +
+            " = kiln.kernel \"conv2d_grad_weight\" opaque (%x" + i + ", %y" +
+            i + ", %w" + i + ") : (" + tx + ", " + ty + ", " + tw + ") -> " +
+            tw + " {\n  ^bb0(%a0: " + tx + ", %a1: " + ty + ", %a2: " + tw +
+            "):\n    %r = kiln.conv2d_grad_weight %a0, %a1, %a2 " + attrs +
+            " : (" + tx + ", " + ty + ", " + tw + ") -> " + tw +
+            "\n    kiln.yield %r : " + tw + "\n  }\n";
   }
   std::string text =
       "func.func @f(" + params + ") {\n" + body + "  return\n}\n";
