@@ -141,6 +141,9 @@ ${SIGNATURE} {
     for (long long r = begin * rowsPerTask; r < last; ++r) {
       const long long first = r * inner;
       ${ROW}
+      // Iterations are independent (each writes its own outputs, in place
+      // or not): no alias checks.
+#pragma GCC ivdep
       for (long long j = 0; j < inner; ++j) {
         const long long i = first + j;
         ${ELEMENT}

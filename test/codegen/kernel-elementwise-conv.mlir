@@ -11,6 +11,7 @@
 // CPP: const long long n = s0 * 29LL, inner = 29LL, rows = n / inner;
 // CPP: const float *__restrict__ p0 = in0 + first;
 // CPP-NEXT: const float *__restrict__ p1 = in1 + 0;
+// CPP: #pragma GCC ivdep
 // CPP-NEXT: for (long long j = 0; j < inner; ++j) {
 // CPP-NEXT: const long long i = first + j;
 // CPP-NEXT: const float x0 = p0[j];
