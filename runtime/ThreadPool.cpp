@@ -1,5 +1,4 @@
-//===- ThreadPool.cpp - the threads of the C++ kernels' parallel loops
-//-----===//
+//===- ThreadPool.cpp - the C++ kernels' parallel loops -------------------===//
 
 #include "runtime/ThreadPool.h"
 #include "runtime/HostCompiler.h"

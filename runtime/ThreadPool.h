@@ -1,5 +1,4 @@
-//===- ThreadPool.h - the threads of the C++ kernels' parallel loops
-//-------===//
+//===- ThreadPool.h - the C++ kernels' parallel loops ---------------------===//
 //
 // The CPU backend's kernels split their independent work into tasks
 // (kiln_parallel_for in codegen/device/cpu.h: a GEMM's tiles, an
