@@ -17,7 +17,10 @@
 #    eager, fp32, the same batch and optimizer) and the same GEMMs through
 #    torch.matmul (OpenBLAS), with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
 #    unset for PyTorch's process (they hold OpenBLAS to other kernels than
-#    the CPU's own).
+#    the CPU's own) and OMP_WAIT_POLICY=PASSIVE unless set (libgomp's
+#    default, spinning while it waits for work, makes PyTorch's steps many
+#    times slower where its OpenMP threads and OpenBLAS's share few cores,
+#    as on a 2-core virtual machine).
 # 4. Prints one table of steps (ms/step and samples/s on each side, and
 #    kiln's speed over PyTorch's) and one of GEMMs (GFLOP/s, and kiln's
 #    over OpenBLAS's), and writes every measurement as a JSON line to
@@ -149,7 +152,8 @@ print(pytorch_steps.blas_library())")
   echo "PyTorch: the same steps and GEMMs on $threads threads ($blas)"
   # shellcheck disable=SC2086
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$threads" \
-    OMP_NUM_THREADS="$threads" "$python" -B "$root/bench/pytorch_steps.py" \
+    OMP_NUM_THREADS="$threads" OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" \
+    "$python" -B "$root/bench/pytorch_steps.py" \
     --device cpu --threads "$threads" $torch_options \
     --models mlp:128,mlp:1024,cnn:128,gpt-tiny:64 --gemm "$gemms" \
     > "$dir/pytorch.jsonl"

@@ -42,8 +42,10 @@ def main():
     if torch_lines:
         first = torch_lines[0]
         blas = first.get("blas", "unknown").rsplit("/", 1)[-1]
+        policy = first.get("omp_wait_policy") or "default"
         torch_side = (f"{first['framework']} eager ({first['threads']} "
-                      f"threads, BLAS {blas}), {first['device']}")
+                      f"threads, OMP_WAIT_POLICY {policy}, BLAS {blas}), "
+                      f"{first['device']}")
     else:
         torch_side = "PyTorch not measured"
     print(f"\nTraining steps: kiln {backend} vs {torch_side}")

@@ -21,7 +21,9 @@ products (torch.matmul, which calls the BLAS PyTorch is linked against:
 OpenBLAS once libopenblas0-pthread is installed). Set OPENBLAS_NUM_THREADS
 to the same thread count and unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
 in this process's environment (bench/cpu.sh does): they hold OpenBLAS to
-other kernels than the CPU's own.
+other kernels than the CPU's own. bench/cpu.sh also sets
+OMP_WAIT_POLICY=PASSIVE: spinning OpenMP threads slow the steps down many
+times where they share few cores with OpenBLAS's.
 
 Prints one JSON line per (model, batch, mode) or matrix product.
 """
@@ -220,7 +222,8 @@ def measure(name, batch, mode, steps, device="cuda", seconds=0.0,
               "steps": steps, "warmup_s": round(warmup, 3),
               "device": device_name(device)}
     if device == "cpu":
-        result.update(threads=torch.get_num_threads(), blas=blas_library())
+        result.update(threads=torch.get_num_threads(), blas=blas_library(),
+                      omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", ""))
     return result
 
 
