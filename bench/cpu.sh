@@ -18,9 +18,9 @@
 #    torch.matmul (OpenBLAS), with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
 #    unset for PyTorch's process (they hold OpenBLAS to other kernels than
 #    the CPU's own) and OMP_WAIT_POLICY=PASSIVE unless set (libgomp's
-#    default, spinning while it waits for work, makes PyTorch's steps many
-#    times slower where its OpenMP threads and OpenBLAS's share few cores,
-#    as on a 2-core virtual machine).
+#    default, spinning while it waits for work, slows PyTorch's steps down
+#    where its OpenMP threads and OpenBLAS's share few cores, as on a
+#    2-core virtual machine, and many times so when other work runs).
 # 4. Prints one table of steps (ms/step and samples/s on each side, and
 #    kiln's speed over PyTorch's) and one of GEMMs (GFLOP/s, and kiln's
 #    over OpenBLAS's), and writes every measurement as a JSON line to

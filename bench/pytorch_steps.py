@@ -22,8 +22,8 @@ OpenBLAS once libopenblas0-pthread is installed). Set OPENBLAS_NUM_THREADS
 to the same thread count and unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
 in this process's environment (bench/cpu.sh does): they hold OpenBLAS to
 other kernels than the CPU's own. bench/cpu.sh also sets
-OMP_WAIT_POLICY=PASSIVE: spinning OpenMP threads slow the steps down many
-times where they share few cores with OpenBLAS's.
+OMP_WAIT_POLICY=PASSIVE: spinning OpenMP threads slow the steps down where
+they share few cores with OpenBLAS's.
 
 Prints one JSON line per (model, batch, mode) or matrix product.
 """
