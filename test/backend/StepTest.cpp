@@ -138,6 +138,39 @@ double element(const void *data, runtime::DType dtype, size_t i) {
   }
 }
 
+/// The training step's arguments written into `backend`: parameters from
+/// their initializers (seed `seed`), inputs drawn from `rng` (uniform in
+/// [0, 1), or labels of 10 classes), state zero; each rounded to its
+/// element type. Returns them.
+std::vector<reference::Tensor> writeTrainArguments(runtime::Backend &backend,
+                                                   const runtime::Step &train,
+                                                   uint64_t seed,
+                                                   std::mt19937_64 &rng) {
+  std::vector<reference::Tensor> args;
+  for (size_t i = 0; i < train.arguments.size(); ++i) {
+    const runtime::StepArgument &arg = train.arguments[i];
+    reference::Tensor t(elementType(arg.dtype), arg.shape);
+    if (!arg.init.kind.empty())
+      EXPECT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
+                                      arg.shape, seed, i, t.data))
+          << arg.name;
+    else if (arg.role == "input")
+      for (double &v : t.data)
+        v = reference::isFloat(t.type)
+                ? std::uniform_real_distribution<double>(0, 1)(rng)
+                : double(rng() % 10);
+    t.round();
+    std::vector<uint8_t> bytes = toBytes(t, arg.dtype);
+    auto status =
+        arg.role == "input"
+            ? backend.setInput("train", arg.name, bytes.data(), bytes.size())
+            : backend.write(arg.name, bytes.data(), bytes.size());
+    EXPECT_TRUE(status.ok()) << status.message();
+    args.push_back(std::move(t));
+  }
+  return args;
+}
+
 class Step : public ::testing::TestWithParam<const char *> {
 protected:
   void checkTrainingStep(bool runTimeBatch, const std::string &isa = "");
@@ -292,26 +325,7 @@ TEST_P(Step, ResultsDoNotDependOnTheThreadCount) {
     if (!backend.ok())
       return outcome;
     std::mt19937_64 rng(9);
-    for (size_t i = 0; i < train->arguments.size(); ++i) {
-      const runtime::StepArgument &arg = train->arguments[i];
-      reference::Tensor t(elementType(arg.dtype), arg.shape);
-      if (!arg.init.kind.empty())
-        EXPECT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
-                                        arg.shape, /*seed=*/5, i, t.data));
-      else if (arg.role == "input")
-        for (double &v : t.data)
-          v = reference::isFloat(t.type)
-                  ? std::uniform_real_distribution<double>(0, 1)(rng)
-                  : double(rng() % 10);
-      t.round();
-      std::vector<uint8_t> bytes = toBytes(t, arg.dtype);
-      auto status =
-          arg.role == "input"
-              ? (*backend)->setInput("train", arg.name, bytes.data(),
-                                     bytes.size())
-              : (*backend)->write(arg.name, bytes.data(), bytes.size());
-      EXPECT_TRUE(status.ok()) << status.message();
-    }
+    writeTrainArguments(**backend, *train, /*seed=*/5, rng);
     std::vector<double> scalars;
     for (uint64_t seed : {21, 22}) {
       EXPECT_TRUE((*backend)->run("train", seed).ok());
@@ -363,30 +377,12 @@ TEST_P(Step, CpuBackendSharesParametersBetweenSteps) {
   ASSERT_TRUE(trainOracle && evalOracle);
 
   std::mt19937_64 rng(5);
+  std::vector<reference::Tensor> trainArgs =
+      writeTrainArguments(**backend, *train, /*seed=*/3, rng);
+  ASSERT_FALSE(testing::Test::HasFailure());
   std::map<std::string, reference::Tensor> byName;
-  std::vector<reference::Tensor> trainArgs;
-  for (size_t i = 0; i < train->arguments.size(); ++i) {
-    const runtime::StepArgument &arg = train->arguments[i];
-    reference::Tensor t(elementType(arg.dtype), arg.shape);
-    if (!arg.init.kind.empty()) {
-      ASSERT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
-                                      arg.shape, /*seed=*/3, i, t.data));
-    } else if (arg.role == "input") {
-      for (double &v : t.data)
-        v = reference::isFloat(t.type)
-                ? std::uniform_real_distribution<double>(0, 1)(rng)
-                : double(rng() % 10);
-    }
-    t.round();
-    std::vector<uint8_t> bytes = toBytes(t, arg.dtype);
-    auto status = arg.role == "input"
-                      ? (*backend)->setInput("train", arg.name, bytes.data(),
-                                             bytes.size())
-                      : (*backend)->write(arg.name, bytes.data(), bytes.size());
-    ASSERT_TRUE(status.ok()) << status.message();
-    byName[arg.name] = t;
-    trainArgs.push_back(std::move(t));
-  }
+  for (size_t i = 0; i < train->arguments.size(); ++i)
+    byName[train->arguments[i].name] = trainArgs[i];
   reference::Executor executor({/*training=*/true, /*seed=*/11});
   auto trained = executor.run(trainOracle, trainArgs);
   ASSERT_TRUE(succeeded(trained));
