@@ -244,14 +244,24 @@ for (long long batch = 0; batch < batches; ++batch) {
   ${PRODUCT}
 }
 )";
-/// One batch's product and epilogue: the panels packed, then the tiles, each
-/// a task of the threads' parallel loops.
-constexpr const char *kProductCpp = R"(
-${BATCH_INDEX}
+/// The packing of B's panels, split among the threads.
+constexpr const char *kPackCpp = R"(
 kiln_parallel_for(panels, [&](long long begin, long long end) {
   for (long long p = begin; p < end; ++p)
     kiln_gemm_pack_b<${T}, NR>(K, N, p * NR, B, ${B_K_STRIDE}, ${B_COL_STRIDE}, packed + p * NR * K);
 });
+)";
+/// kPackCpp for a B without batch dimensions: once, with the first batch.
+constexpr const char *kPackOnceCpp = R"(
+if (batch == 0) { // B is the same for every batch
+  ${PACK}
+}
+)";
+/// One batch's product and epilogue: the panels packed, then the tiles, each
+/// a task of the threads' parallel loops.
+constexpr const char *kProductCpp = R"(
+${BATCH_INDEX}
+${PACK}
 const long long rowTiles = (M + MR - 1) / MR;
 kiln_parallel_for(panels * rowTiles, [&](long long begin, long long end) {
   for (long long t = begin; t < end; ++t) {
@@ -642,14 +652,21 @@ LogicalResult MatmulEmitter::emitCpp(raw_indented_ostream &os) {
     return failure();
   // A is [M, K], or [K, M] transposed; B is [K, N], or [N, K].
   Code product;
+  // A B without batch dimensions (a weight broadcast over the batches) is
+  // packed once.
+  auto rhsType = llvm::cast<RankedTensorType>(matmul.getRhs().getType());
+  std::string pack = render(kPackCpp, {{"T", type},
+                                       {"B_K_STRIDE", tr ? "1" : "N"},
+                                       {"B_COL_STRIDE", tr ? "K" : "1"}});
+  if (batchRank && rhsType.getRank() == 2)
+    pack = render(kPackOnceCpp, {{"PACK", pack}});
   print(product.os, kProductCpp,
         {{"BATCH_INDEX", batchIndex.str()},
+         {"PACK", pack},
          {"T", type},
          {"A_OFFSET", tl ? "row0" : "row0 * K"},
          {"A_ROW_STRIDE", tl ? "1" : "K"},
          {"A_K_STRIDE", tl ? "M" : "1"},
-         {"B_K_STRIDE", tr ? "1" : "N"},
-         {"B_COL_STRIDE", tr ? "K" : "1"},
          {"EPILOGUE", epilogue.str()}});
   Code batches;
   if (batchRank)
