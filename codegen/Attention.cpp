@@ -190,8 +190,8 @@ Batch batchOf(const Attention &a, GeneratedKernel &generated, Value full,
 }
 
 /// The values every kernel refers to.
-std::vector<std::pair<StringRef, std::string>> values(const Attention &a,
-                                                      int64_t bt) {
+std::vector<std::pair<StringRef, std::string>>
+values(const Attention &a, int64_t bt, Target target) {
   Type element = elementOf(a.q);
   bool f64 = a.type == "double";
   return {
@@ -208,8 +208,8 @@ std::vector<std::pair<StringRef, std::string>> values(const Attention &a,
       {"NV", std::to_string((a.dv + 15) / 16)},
       {"CAUSAL", a.causal ? "true" : "false"},
       {"SCALE", literal(a.scale, element)},
-      {"EXP", math("exp", element)},
-      {"LOG", math("log", element)},
+      {"EXP", math("exp", element, target)},
+      {"LOG", math("log", element, target)},
       {"MAX", f64 ? "fmax" : "fmaxf"},
       {"ZERO", literal(0, element)},
       {"INF", "((" + a.type + ")KILN_HUGE_VALUE)"},
@@ -828,7 +828,7 @@ FailureOr<GeneratedKernel> kiln::codegen::generateAttention(KernelOp kernel,
     fullOperand = llvm::cast<BlockArgument>(a.grad).getArgNumber();
   }
   Batch batch = batchOf(a, generated, full, fullOperand);
-  std::vector<std::pair<StringRef, std::string>> vals = values(a, bt);
+  std::vector<std::pair<StringRef, std::string>> vals = values(a, bt, target);
   int64_t tiles =
       a.kind == Kind::gradKv ? (a.tk + bt - 1) / bt : (a.tq + bt - 1) / bt;
 

@@ -66,7 +66,10 @@ std::string kiln::codegen::literal(double value, Type type) {
   return type.isF32() ? s + "f" : s;
 }
 
-std::string kiln::codegen::math(llvm::StringRef name, Type type) {
+std::string kiln::codegen::math(llvm::StringRef name, Type type,
+                               Target target) {
+  if (target == Target::cpp && type.isF32() && (name == "exp" || name == "tanh"))
+    return ("kiln_" + name + "f").str();
   return type.isF32() ? (name + "f").str() : name.str();
 }
 
@@ -101,7 +104,8 @@ bool kiln::codegen::isScalarOp(Operation *op) {
 FailureOr<std::string>
 kiln::codegen::scalarExpression(Operation *op,
                                 llvm::function_ref<std::string(Value)> operand,
-                                llvm::StringRef flatIndex) {
+                                llvm::StringRef flatIndex,
+                                Target target) {
   Type type = elementOf(op->getResult(0));
   // Loaded by broadcasting: the operand's element is the result's.
   if (llvm::isa<BroadcastOp>(op))
@@ -123,7 +127,7 @@ kiln::codegen::scalarExpression(Operation *op,
            << op->getName() << "' as scalar code";
   CSpelling spelling{[&](double value) { return literal(value, type); },
                      [&](StringRef name, StringRef arguments) {
-                       return math(name, type) + "(" + arguments.str() + ")";
+                       return math(name, type, target) + "(" + arguments.str() + ")";
                      },
                      cType(type)};
   SmallVector<std::string> operands;
@@ -152,7 +156,8 @@ LogicalResult kiln::codegen::emitScalarOps(raw_indented_ostream &os,
                                            ArrayRef<Operation *> ops,
                                            DenseMap<Value, std::string> &locals,
                                            StringRef flatIndex,
-                                           unsigned &next) {
+                                           unsigned &next,
+                                           Target target) {
   for (Operation *op : ops) {
     if (llvm::isa<ConstantOp>(op)) {
       FailureOr<std::string> value = constantLiteral(op);
@@ -162,7 +167,7 @@ LogicalResult kiln::codegen::emitScalarOps(raw_indented_ostream &os,
       continue;
     }
     FailureOr<std::string> value = scalarExpression(
-        op, [&](Value v) { return locals.lookup(v); }, flatIndex);
+        op, [&](Value v) { return locals.lookup(v); }, flatIndex, target);
     if (failed(value))
       return failure();
     std::string local = "v" + std::to_string(next++);

@@ -35,8 +35,10 @@ mlir::Type elementOf(mlir::Value v);
 /// A C literal of `type` that reads back exactly (1.5f, 0.1, 3LL, true).
 std::string literal(double value, mlir::Type type);
 
-/// A C math function for the element type: expf for f32, exp for f64.
-std::string math(llvm::StringRef name, mlir::Type type);
+/// A C math function for the element type: expf for f32, exp for f64. On
+/// the C++ target, f32 exp and tanh are cpu.h's kiln_expf and kiln_tanhf,
+/// which loops vectorize.
+std::string math(llvm::StringRef name, mlir::Type type, Target target);
 
 /// "file:line:col" of an op, or "?".
 std::string locationOf(mlir::Operation *op);
@@ -55,7 +57,7 @@ bool isScalarOp(mlir::Operation *op);
 mlir::FailureOr<std::string>
 scalarExpression(mlir::Operation *op,
                  llvm::function_ref<std::string(mlir::Value)> operand,
-                 llvm::StringRef flatIndex);
+                 llvm::StringRef flatIndex, Target target);
 
 /// The literal of a splat `kiln.constant`; fails (at the op) otherwise.
 mlir::FailureOr<std::string> constantLiteral(mlir::Operation *op);
@@ -68,7 +70,7 @@ mlir::LogicalResult
 emitScalarOps(mlir::raw_indented_ostream &os,
               llvm::ArrayRef<mlir::Operation *> ops,
               llvm::DenseMap<mlir::Value, std::string> &locals,
-              llvm::StringRef flatIndex, unsigned &next);
+              llvm::StringRef flatIndex, unsigned &next, Target target);
 
 /// The comment that opens every kernel: its name, kind and each fused op
 /// with its source location.
@@ -116,7 +118,8 @@ std::string cppEntry(KernelOp kernel, const GeneratedKernel &generated);
 mlir::LogicalResult emitElementwiseIteration(
     mlir::raw_indented_ostream &os, KernelOp kernel,
     llvm::ArrayRef<std::string> sizes, llvm::ArrayRef<std::string> inputs,
-    llvm::ArrayRef<llvm::SmallVector<std::string, 1>> outputs, unsigned &next);
+    llvm::ArrayRef<llvm::SmallVector<std::string, 1>> outputs, unsigned &next,
+    Target target);
 
 /// Sets the CUDA block of an elementwise or horizontal kernel from its
 /// #kiln.elementwise schedule (the C++ target has none to read); fails, with

@@ -64,7 +64,7 @@ scalarOpsAndIotas(KernelOp kernel, ArrayRef<int64_t> shape,
 LogicalResult kiln::codegen::emitElementwiseIteration(
     raw_indented_ostream &os, KernelOp kernel, ArrayRef<std::string> sizes,
     ArrayRef<std::string> inputs, ArrayRef<SmallVector<std::string, 1>> outputs,
-    unsigned &next) {
+    unsigned &next, Target target) {
   // The iteration shape is the first result's.
   ArrayRef<int64_t> shape =
       llvm::cast<RankedTensorType>(kernel.getResult(0).getType()).getShape();
@@ -108,7 +108,7 @@ LogicalResult kiln::codegen::emitElementwiseIteration(
   }
   SmallVector<Operation *> ops =
       scalarOpsAndIotas(kernel, shape, locals, usedDims);
-  if (failed(emitScalarOps(body.os, ops, locals, "i", next)))
+  if (failed(emitScalarOps(body.os, ops, locals, "i", next, target)))
     return failure();
   Operation *yield = kernel.getBlock().getTerminator();
   for (auto [n, v] : llvm::enumerate(yield->getOperands()))
@@ -258,7 +258,7 @@ static LogicalResult emitElementwiseRows(raw_indented_ostream &os,
   SmallVector<Operation *> ops =
       scalarOpsAndIotas(kernel, shape, locals, usedDims);
   unsigned next = 0;
-  if (failed(emitScalarOps(element.os, ops, locals, "i", next)))
+  if (failed(emitScalarOps(element.os, ops, locals, "i", next, Target::cpp)))
     return failure();
   Operation *yield = kernel.getBlock().getTerminator();
   for (auto [n, v] : llvm::enumerate(yield->getOperands()))
@@ -334,7 +334,7 @@ kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
   Code iteration;
   unsigned next = 0;
   if (failed(emitElementwiseIteration(iteration.os, kernel, sizes, inputs,
-                                      outputs, next)))
+                                      outputs, next, target)))
     return failure();
 
   std::string count;

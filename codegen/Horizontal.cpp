@@ -114,7 +114,7 @@ kiln::codegen::generateHorizontal(KernelOp kernel, llvm::StringRef symbol,
 
     Code iteration;
     if (failed(emitElementwiseIteration(iteration.os, segment, sizes, inputs,
-                                        outputs, next)))
+                                        outputs, next, target)))
       return failure();
     segments.push_back({segment, type.getNumElements(), iteration.str()});
   }

@@ -48,7 +48,10 @@
 // transpose costs nothing later); for each panel, each MR x NR tile of C is
 // summed in vector registers over all of K, reading A in place (its MR
 // rows, or MR consecutive values of a column when transposed, broadcast per
-// k), and the epilogue runs on the tile.
+// k), and the epilogue runs on the tile. A product whose B has no batch
+// dimensions and whose A is not transposed (a linear layer over a sequence)
+// is one GEMM of batches x M rows: A's matrices lie one after another in
+// memory, as do C's, so the tiles span the batches and B is packed once.
 //
 //===----------------------------------------------------------------------===//
 
@@ -299,6 +302,7 @@ private:
                              ArrayRef<std::string> sizes,
                              ArrayRef<std::string> index, StringRef flat) const;
   void emitSizes(raw_indented_ostream &os);
+  void emitBatchMultiIndex(raw_indented_ostream &os, StringRef batch);
   void emitBatchIndex(raw_indented_ostream &os);
   LogicalResult emitEpilogue(raw_indented_ostream &os, StringRef acc);
   LogicalResult emitCuda(raw_indented_ostream &os);
@@ -317,6 +321,9 @@ private:
   std::string kSize;
   /// The output's batch dimensions (all but the last two).
   unsigned batchRank = 0;
+  /// C++: the batches folded into the rows of one GEMM (see the file
+  /// comment); M is then all of their rows and MB one batch's.
+  bool folded = false;
 };
 
 } // namespace
@@ -351,39 +358,55 @@ std::string MatmulEmitter::broadcastIndex(ArrayRef<int64_t> input,
   return result.empty() ? "0" : result;
 }
 
-/// M, N, K and the batch count as locals.
+/// M, N, K and the batch count as locals (folded: MB, one batch's rows,
+/// and M, all of them).
 void MatmulEmitter::emitSizes(raw_indented_ostream &os) {
   unsigned rank = outType.getRank();
-  print(os, "const long long M = ${M}, N = ${N}, K = ${K};\n",
-        {{"M", sizes[rank - 2]}, {"N", sizes[rank - 1]}, {"K", kSize}});
+  print(os, "const long long ${M} = ${MSIZE}, N = ${N}, K = ${K};\n",
+        {{"M", folded ? "MB" : "M"},
+         {"MSIZE", sizes[rank - 2]},
+         {"N", sizes[rank - 1]},
+         {"K", kSize}});
   std::string batches;
   for (unsigned d = 0; d < batchRank; ++d)
     batches += (d ? " * " : "") + sizes[d];
   if (batchRank)
     print(os, "const long long batches = ${BATCHES};\n",
           {{"BATCHES", batches}});
+  if (folded)
+    os << "const long long M = batches * MB; // the batches' rows, one GEMM\n";
 }
 
-/// The multi-index b0, b1, ... of `batch`, and the offsets of A's and B's
-/// matrices, as locals `A` and `B`.
-void MatmulEmitter::emitBatchIndex(raw_indented_ostream &os) {
-  SmallVector<std::string> index;
+/// The multi-index b0, b1, ... of the batch `batch`.
+void MatmulEmitter::emitBatchMultiIndex(raw_indented_ostream &os,
+                                        StringRef batch) {
   for (unsigned d = 0; d < batchRank; ++d) {
     std::string inner;
     for (unsigned k = d + 1; k < batchRank; ++k)
       inner += (inner.empty() ? "" : " * ") + sizes[k];
     print(os, "const long long b${D} = ${QUOTIENT} % ${SIZE};\n",
           {{"D", std::to_string(d)},
-           {"QUOTIENT", inner.empty() ? "batch" : "(batch / (" + inner + "))"},
+           {"QUOTIENT", inner.empty() ? batch.str()
+                                      : "(" + batch.str() + " / (" + inner +
+                                            "))"},
            {"SIZE", sizes[d]}});
-    index.push_back("b" + std::to_string(d));
   }
+}
+
+/// The multi-index b0, b1, ... of `batch`, and the offsets of A's and B's
+/// matrices, as locals `A` and `B` (folded: the inputs themselves).
+void MatmulEmitter::emitBatchIndex(raw_indented_ostream &os) {
+  if (!folded)
+    emitBatchMultiIndex(os, "batch");
+  SmallVector<std::string> index;
+  for (unsigned d = 0; d < batchRank; ++d)
+    index.push_back("b" + std::to_string(d));
   ArrayRef<std::string> batchSizes(sizes.begin(), sizes.begin() + batchRank);
   auto matrix = [&](unsigned arg, StringRef name, StringRef elements) {
     auto argType = llvm::cast<RankedTensorType>(
         kernel.getBlock().getArgument(arg).getType());
     std::string offset;
-    if (batchRank && argType.getRank() > 2)
+    if (!folded && batchRank && argType.getRank() > 2)
       offset = " + (" +
                broadcastIndex(argType.getShape().drop_back(2), batchSizes,
                               index, "") +
@@ -404,12 +427,15 @@ LogicalResult MatmulEmitter::emitEpilogue(raw_indented_ostream &os,
                                           StringRef acc) {
   unsigned rank = outType.getRank();
   print(os, "const long long idx = (${ROW}) * N + col;\n",
-        {{"ROW", batchRank ? "batch * M + row" : "row"}});
+        {{"ROW", batchRank && !folded ? "batch * M + row" : "row"}});
   SmallVector<std::string> index;
   for (unsigned d = 0; d < batchRank; ++d)
     index.push_back("b" + std::to_string(d));
-  index.push_back("row");
+  // Folded, `row` counts the rows of all batches: an input broadcast over
+  // some batch dimensions reads at the batch and row within it.
+  index.push_back(folded ? "brow" : "row");
   index.push_back("col");
+  bool decomposed = false;
 
   llvm::DenseMap<Value, std::string> locals;
   locals[matmul.getResult()] = acc.str();
@@ -435,15 +461,25 @@ LogicalResult MatmulEmitter::emitEpilogue(raw_indented_ostream &os,
       return kernel.emitError("epilogue input ")
              << arg.getArgNumber() << " has a higher rank than the product";
     std::string local = "x" + std::to_string(arg.getArgNumber());
+    std::string at = broadcastIndex(argType.getShape(), sizes, index, "idx");
+    // Whether the index reads a batch dimension or the row (all the
+    // others are idx, col or 0).
+    bool readsRow = at != "idx" && llvm::any_of(argType.getShape().drop_back(),
+                                                [](int64_t d) { return d != 1; });
+    if (folded && readsRow && !decomposed) {
+      os << "const long long batch = row / MB, brow = row % MB;\n";
+      emitBatchMultiIndex(os, "batch");
+      decomposed = true;
+    }
     print(os, "const ${T} ${X} = in${ARG}[${INDEX}];\n",
           {{"T", cType(argType.getElementType())},
            {"X", local},
            {"ARG", std::to_string(arg.getArgNumber())},
-           {"INDEX", broadcastIndex(argType.getShape(), sizes, index, "idx")}});
+           {"INDEX", at}});
     locals[arg] = local;
   }
   unsigned next = 0;
-  if (failed(emitScalarOps(os, ops, locals, "idx", next)))
+  if (failed(emitScalarOps(os, ops, locals, "idx", next, target)))
     return failure();
   for (auto [n, v] : llvm::enumerate(yield->getOperands()))
     print(os, "out${N}[idx] = ${V};\n",
@@ -645,6 +681,10 @@ LogicalResult MatmulEmitter::emitCpp(raw_indented_ostream &os) {
   if (failed(schedule))
     return failure();
   bool tl = matmul.getTransposeLhs(), tr = matmul.getTransposeRhs();
+  auto lhsType = llvm::cast<RankedTensorType>(matmul.getLhs().getType());
+  auto rhsType = llvm::cast<RankedTensorType>(matmul.getRhs().getType());
+  folded = batchRank && rhsType.getRank() == 2 && !tl &&
+           lhsType.getShape().drop_back(2) == outType.getShape().drop_back(2);
   Code sizesCode, batchIndex, epilogue;
   emitSizes(sizesCode.os);
   emitBatchIndex(batchIndex.os);
@@ -654,11 +694,10 @@ LogicalResult MatmulEmitter::emitCpp(raw_indented_ostream &os) {
   Code product;
   // A B without batch dimensions (a weight broadcast over the batches) is
   // packed once.
-  auto rhsType = llvm::cast<RankedTensorType>(matmul.getRhs().getType());
   std::string pack = render(kPackCpp, {{"T", type},
                                        {"B_K_STRIDE", tr ? "1" : "N"},
                                        {"B_COL_STRIDE", tr ? "K" : "1"}});
-  if (batchRank && rhsType.getRank() == 2)
+  if (batchRank && !folded && rhsType.getRank() == 2)
     pack = render(kPackOnceCpp, {{"PACK", pack}});
   print(product.os, kProductCpp,
         {{"BATCH_INDEX", batchIndex.str()},
@@ -669,7 +708,8 @@ LogicalResult MatmulEmitter::emitCpp(raw_indented_ostream &os) {
          {"A_K_STRIDE", tl ? "M" : "1"},
          {"EPILOGUE", epilogue.str()}});
   Code batches;
-  if (batchRank)
+  bool loop = batchRank && !folded;
+  if (loop)
     print(batches.os, kBatchLoopCpp, {{"PRODUCT", product.str()}});
   std::string scheduleText;
   llvm::raw_string_ostream(scheduleText) << *schedule;
@@ -680,7 +720,7 @@ LogicalResult MatmulEmitter::emitCpp(raw_indented_ostream &os) {
          {"MR", std::to_string(schedule->getMr())},
          {"NR", std::to_string(schedule->getNr())},
          {"T", type},
-         {"PRODUCT", batchRank ? batches.str() : product.str()},
+         {"PRODUCT", loop ? batches.str() : product.str()},
          {"ENTRY", cppEntry(kernel, generated)}});
   return success();
 }

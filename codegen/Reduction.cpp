@@ -454,8 +454,8 @@ LogicalResult Emitter::emitPrologue(raw_indented_ostream &os, StringRef flat,
            llvm::to_vector(llvm::map_range(
                dims, [](const Dim &d) -> std::string { return d.expr; })),
            flat, locals);
-  if (failed(emitScalarOps(os, constants, locals, flat, next)) ||
-      failed(emitScalarOps(os, prologue, locals, flat, next)))
+  if (failed(emitScalarOps(os, constants, locals, flat, next, target)) ||
+      failed(emitScalarOps(os, prologue, locals, flat, next, target)))
     return failure();
   if (writesPrologue)
     writeYields(os, flat, locals, /*prologueValues=*/true);
@@ -468,8 +468,8 @@ LogicalResult Emitter::emitEpilogue(raw_indented_ostream &os, StringRef flat,
   for (Operation *op : epilogue)
     llvm::append_range(values, op->getOperands());
   loadArgs(os, values, outShape, outSizes, flat, locals);
-  if (failed(emitScalarOps(os, constants, locals, flat, next)) ||
-      failed(emitScalarOps(os, epilogue, locals, flat, next)))
+  if (failed(emitScalarOps(os, constants, locals, flat, next, target)) ||
+      failed(emitScalarOps(os, epilogue, locals, flat, next, target)))
     return failure();
   writeYields(os, flat, locals, /*prologueValues=*/false);
   return success();
@@ -763,7 +763,7 @@ LogicalResult Emitter::emitRow(raw_indented_ostream &os) {
       print(os, kWriter, {{"WRITER", writer}, {"WRITE", write.str()}});
   };
   auto identity = [](StringRef x) { return x.str(); };
-  std::string expFn = math("exp", elementType);
+  std::string expFn = math("exp", elementType, target);
   auto expOf = [&](StringRef x) {
     return fill("${EXP}(${X} - rowMax)", {{"EXP", expFn}, {"X", x.str()}});
   };
@@ -818,7 +818,7 @@ LogicalResult Emitter::emitRow(raw_indented_ostream &os) {
            {"OFFSET", elementOffset("label")},
            {"ELEMENT", element.str()},
            {"X", locals.lookup(input)},
-           {"LOG", math("log", elementType)}});
+           {"LOG", math("log", elementType, target)}});
     emitWrite(write);
     return success();
   }
@@ -848,7 +848,7 @@ LogicalResult Emitter::emitRow(raw_indented_ostream &os) {
     print(os, kRstd,
           {{"T", T()},
            {"ONE", lit(1)},
-           {"SQRT", math("sqrt", elementType)},
+           {"SQRT", math("sqrt", elementType, target)},
            {"N", n},
            {"EPSILON", lit(norm.getEpsilon().convertToDouble())}});
     FailureOr<std::string> weight = auxiliary(norm.getWeight(), "k");
@@ -867,7 +867,7 @@ LogicalResult Emitter::emitRow(raw_indented_ostream &os) {
     if (llvm::isa<SoftmaxOp>(red)) {
       element = kSoftmaxElement;
     } else if (llvm::isa<LogSoftmaxOp>(red)) {
-      print(os, kLogSum, {{"T", T()}, {"LOG", math("log", elementType)}});
+      print(os, kLogSum, {{"T", T()}, {"LOG", math("log", elementType, target)}});
       element = kLogSoftmaxElement;
     } else {
       auto grad = llvm::cast<CrossEntropyGradOp>(red);

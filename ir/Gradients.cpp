@@ -335,7 +335,29 @@ LogicalResult gradient(MatmulOp op, OpBuilder &b, Value g, Grads &grads) {
   Value a = op.getLhs(), bv = op.getRhs();
   bool ta = op.getTransposeLhs(), tb = op.getTransposeRhs();
   Value da, db;
-  if (!ta && !tb) {
+  // A weight broadcast over batches (a linear layer over a sequence: B a
+  // matrix, A not transposed, with batch dimensions): dB is a sum over the
+  // batches of A_b^T g_b, which is one product over all of their rows,
+  // A and g read as [rows, K] and [rows, N] (reshapes, which cost no
+  // copy), instead of a product per batch and a reduction.
+  RankedTensorType aType = tensorOf(a), gType = tensorOf(g);
+  auto rows = [&](Value v, RankedTensorType type) -> Value {
+    int64_t last = type.getShape().back();
+    int dynamic = llvm::count_if(type.getShape().drop_back(),
+                                 ShapedType::isDynamic);
+    if (ShapedType::isDynamic(last) || dynamic > 1)
+      return Value();
+    return b.create<ReshapeOp>(loc, v, b.getDenseI64ArrayAttr({-1, last}));
+  };
+  if (!ta && aType.getRank() > 2 && tensorOf(bv).getRank() == 2) {
+    Value aRows = rows(a, aType), gRows = rows(g, gType);
+    if (aRows && gRows)
+      db = tb ? matmul(b, loc, gRows, aRows, true, false)
+              : matmul(b, loc, aRows, gRows, true, false);
+  }
+  if (db) {
+    da = matmul(b, loc, g, bv, false, !tb);
+  } else if (!ta && !tb) {
     da = matmul(b, loc, g, bv, false, true);
     db = matmul(b, loc, a, g, true, false);
   } else if (!ta && tb) {

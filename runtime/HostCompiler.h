@@ -20,10 +20,12 @@ namespace kiln::runtime {
 struct HostCompileOptions {
   /// The compiler: $KILN_CXX when set, else "c++" on the PATH.
   std::string compiler;
-  /// Flags before kiln's own "-shared -fPIC". -ffp-contract=off keeps the
-  /// arithmetic the source spells (no fused multiply-adds), so results do
-  /// not depend on the machine the cache entry was built on.
-  std::vector<std::string> flags = {"-O2", "-ffp-contract=off", "-w"};
+  /// Flags before kiln's own "-shared -fPIC". -O3 vectorizes the kernels'
+  /// element loops (GCC's -O2 leaves loops of unknown trip count scalar);
+  /// -ffp-contract=off keeps the arithmetic the source spells (no fused
+  /// multiply-adds), so results do not depend on the machine the cache
+  /// entry was built on.
+  std::vector<std::string> flags = {"-O3", "-ffp-contract=off", "-w"};
   /// The instruction set to compile for (see isaFlags): empty means
   /// $KILN_CPU_ISA when set, else hostIsa().
   std::string isa;

@@ -181,13 +181,18 @@ TEST(CpuGemmEdges, EdgeSizesMatchTheReference) {
                    ", " + b + ") -> " + out + "\n      kiln.yield %p : " + out +
                    "\n    }\n";
       }
-  // A batched product: A [3, 2, 5, 7] times B [7, 9], broadcast.
-  params += ", %ba: tensor<3x2x5x7xf32>, %bb: tensor<7x9xf32>";
+  // A batched product: A [3, 2, 5, 7] times B [7, 9], broadcast (one GEMM
+  // of 30 rows), with an epilogue reading inputs broadcast over the batch
+  // and over the rows.
+  params += ", %ba: tensor<3x2x5x7xf32>, %bb: tensor<7x9xf32>, %bc: "
+            "tensor<2x5x9xf32>, %bd: tensor<3x1x1x9xf32>";
   kernels +=
-      R"mlir(    %batched = kiln.kernel "matmul" matmul (%ba, %bb) : (tensor<3x2x5x7xf32>, tensor<7x9xf32>) -> tensor<3x2x5x9xf32> {
-    ^bb0(%x: tensor<3x2x5x7xf32>, %y: tensor<7x9xf32>):
+      R"mlir(    %batched = kiln.kernel "matmul" matmul (%ba, %bb, %bc, %bd) : (tensor<3x2x5x7xf32>, tensor<7x9xf32>, tensor<2x5x9xf32>, tensor<3x1x1x9xf32>) -> tensor<3x2x5x9xf32> {
+    ^bb0(%x: tensor<3x2x5x7xf32>, %y: tensor<7x9xf32>, %z: tensor<2x5x9xf32>, %w: tensor<3x1x1x9xf32>):
       %p = kiln.matmul %x, %y : (tensor<3x2x5x7xf32>, tensor<7x9xf32>) -> tensor<3x2x5x9xf32>
-      kiln.yield %p : tensor<3x2x5x9xf32>
+      %s = kiln.add %p, %z : (tensor<3x2x5x9xf32>, tensor<2x5x9xf32>) -> tensor<3x2x5x9xf32>
+      %t = kiln.mul %s, %w : (tensor<3x2x5x9xf32>, tensor<3x1x1x9xf32>) -> tensor<3x2x5x9xf32>
+      kiln.yield %t : tensor<3x2x5x9xf32>
     }
 )mlir";
   std::string text =

@@ -55,6 +55,14 @@ std::vector<GradientCase> shapeCases() {
   %a = kiln.param "a" : tensor<2x3x4xf64> init #kiln.init<zeros>
   %b = kiln.param "b" : tensor<4x5xf64> init #kiln.init<zeros>
   %y = kiln.matmul %a, %b : (tensor<2x3x4xf64>, tensor<4x5xf64>) -> tensor<2x3x5xf64>)mlir")},
+      // The same through two batch dimensions, rhs transposed (a linear
+      // layer over a batch of sequences).
+      {.name = "matmul_batch_broadcast_rhs_transposed",
+       .op = "kiln.matmul",
+       .ir = weightedSumModel({2, 2, 3, 5}, R"mlir(
+  %a = kiln.param "a" : tensor<2x2x3x4xf64> init #kiln.init<zeros>
+  %b = kiln.param "b" : tensor<5x4xf64> init #kiln.init<zeros>
+  %y = kiln.matmul %a, %b transpose_rhs : (tensor<2x2x3x4xf64>, tensor<5x4xf64>) -> tensor<2x2x3x5xf64>)mlir")},
       {.name = "matmul_batch_broadcast_lhs_transposed",
        .op = "kiln.matmul",
        .ir = weightedSumModel({2, 3, 5}, R"mlir(
