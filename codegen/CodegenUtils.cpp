@@ -67,8 +67,9 @@ std::string kiln::codegen::literal(double value, Type type) {
 }
 
 std::string kiln::codegen::math(llvm::StringRef name, Type type,
-                               Target target) {
-  if (target == Target::cpp && type.isF32() && (name == "exp" || name == "tanh"))
+                                Target target) {
+  if (target == Target::cpp && type.isF32() &&
+      (name == "exp" || name == "tanh"))
     return ("kiln_" + name + "f").str();
   return type.isF32() ? (name + "f").str() : name.str();
 }
@@ -104,8 +105,7 @@ bool kiln::codegen::isScalarOp(Operation *op) {
 FailureOr<std::string>
 kiln::codegen::scalarExpression(Operation *op,
                                 llvm::function_ref<std::string(Value)> operand,
-                                llvm::StringRef flatIndex,
-                                Target target) {
+                                llvm::StringRef flatIndex, Target target) {
   Type type = elementOf(op->getResult(0));
   // Loaded by broadcasting: the operand's element is the result's.
   if (llvm::isa<BroadcastOp>(op))
@@ -127,7 +127,8 @@ kiln::codegen::scalarExpression(Operation *op,
            << op->getName() << "' as scalar code";
   CSpelling spelling{[&](double value) { return literal(value, type); },
                      [&](StringRef name, StringRef arguments) {
-                       return math(name, type, target) + "(" + arguments.str() + ")";
+                       return math(name, type, target) + "(" + arguments.str() +
+                              ")";
                      },
                      cType(type)};
   SmallVector<std::string> operands;
@@ -155,8 +156,7 @@ FailureOr<std::string> kiln::codegen::constantLiteral(Operation *op) {
 LogicalResult kiln::codegen::emitScalarOps(raw_indented_ostream &os,
                                            ArrayRef<Operation *> ops,
                                            DenseMap<Value, std::string> &locals,
-                                           StringRef flatIndex,
-                                           unsigned &next,
+                                           StringRef flatIndex, unsigned &next,
                                            Target target) {
   for (Operation *op : ops) {
     if (llvm::isa<ConstantOp>(op)) {

@@ -386,9 +386,9 @@ void MatmulEmitter::emitBatchMultiIndex(raw_indented_ostream &os,
       inner += (inner.empty() ? "" : " * ") + sizes[k];
     print(os, "const long long b${D} = ${QUOTIENT} % ${SIZE};\n",
           {{"D", std::to_string(d)},
-           {"QUOTIENT", inner.empty() ? batch.str()
-                                      : "(" + batch.str() + " / (" + inner +
-                                            "))"},
+           {"QUOTIENT", inner.empty()
+                            ? batch.str()
+                            : "(" + batch.str() + " / (" + inner + "))"},
            {"SIZE", sizes[d]}});
   }
 }
@@ -464,8 +464,9 @@ LogicalResult MatmulEmitter::emitEpilogue(raw_indented_ostream &os,
     std::string at = broadcastIndex(argType.getShape(), sizes, index, "idx");
     // Whether the index reads a batch dimension or the row (all the
     // others are idx, col or 0).
-    bool readsRow = at != "idx" && llvm::any_of(argType.getShape().drop_back(),
-                                                [](int64_t d) { return d != 1; });
+    bool readsRow =
+        at != "idx" && llvm::any_of(argType.getShape().drop_back(),
+                                    [](int64_t d) { return d != 1; });
     if (folded && readsRow && !decomposed) {
       os << "const long long batch = row / MB, brow = row % MB;\n";
       emitBatchMultiIndex(os, "batch");

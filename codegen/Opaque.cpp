@@ -6,7 +6,9 @@
 //
 //   reshape            a flat copy;
 //   transpose          per output element, the input element at the
-//                      permuted multi-index;
+//                      permuted multi-index (on the CPU, when the last
+//                      dimension stays last, per output row: a contiguous
+//                      copy from the input row at the permuted index);
 //   conv2d             per output element, the sum over channels and taps
 //                      of its window;
 //   conv2d_grad_input  per input element, the sum over the output positions
@@ -308,6 +310,26 @@ ${SPLIT}
 out0[i] = in0[${AT}];
 )";
 
+/// A C++ transpose that keeps the last dimension: per output row (the
+/// row index ${INDEX} split from r), a copy of the contiguous input row at
+/// ${AT}; the rows go to the threads in tasks of about
+/// KILN_ELEMENTS_PER_TASK elements.
+constexpr const char *kTransposeRowsCpp = R"(
+const long long rows = ${ROWS};
+const long long rowsPerTask = KILN_ELEMENTS_PER_TASK / ${ROW} > 0 ? KILN_ELEMENTS_PER_TASK / ${ROW} : 1;
+kiln_parallel_for((rows + rowsPerTask - 1) / rowsPerTask, [&](long long begin, long long end) {
+  const long long last = end * rowsPerTask < rows ? end * rowsPerTask : rows;
+  for (long long r = begin * rowsPerTask; r < last; ++r) {
+    // the output row (${INDEX}) reads input dimensions (${DIMS})
+    ${SPLIT}
+    const ${T} *__restrict__ from = in0 + ${AT};
+    ${T} *__restrict__ to = out0 + r * ${ROW};
+    for (long long j = 0; j < ${ROW}; ++j)
+      to[j] = from[j];
+  }
+});
+)";
+
 LogicalResult emitTranspose(OpaqueEmitter &e, TransposeOp op,
                             raw_indented_ostream &os) {
   // Input dimension k is D<k>; output dimension j is input dimension
@@ -330,21 +352,42 @@ LogicalResult emitTranspose(OpaqueEmitter &e, TransposeOp op,
   SmallVector<std::string> permText;
   for (int64_t p : perm)
     permText.push_back("D" + std::to_string(p));
+  // The input offset of output index `index`'s first `count` dimensions.
+  auto offset = [&](size_t count) {
+    SmallVector<std::string> terms;
+    for (auto [j, p] : llvm::enumerate(perm.take_front(count))) {
+      ArrayRef<Size> inner = ArrayRef<Size>(in).drop_front(p + 1);
+      terms.push_back(inner.empty() ? index[j]
+                                    : index[j] + " * (" +
+                                          OpaqueEmitter::product(inner) + ")");
+    }
+    return terms.empty() ? std::string("0") : llvm::join(terms, " + ");
+  };
+  size_t rank = perm.size();
+  if (e.target == Target::cpp && rank >= 2 &&
+      perm.back() == static_cast<int64_t>(rank) - 1) {
+    Code split;
+    OpaqueEmitter::split(split.os, "r", ArrayRef<Size>(out).drop_back(),
+                         ArrayRef<std::string>(index).drop_back());
+    print(
+        os, kTransposeRowsCpp,
+        {{"ROWS", OpaqueEmitter::product(ArrayRef<Size>(out).drop_back())},
+         {"ROW", out.back().name},
+         {"INDEX", llvm::join(ArrayRef<std::string>(index).drop_back(), ", ")},
+         {"DIMS",
+          llvm::join(ArrayRef<std::string>(permText).drop_back(), ", ")},
+         {"SPLIT", split.str()},
+         {"T", namesOf(op).type},
+         {"AT", offset(rank - 1)}});
+    e.launchPerElement(in);
+    return success();
+  }
   Code split;
   OpaqueEmitter::split(split.os, "i", out, index);
-  SmallVector<std::string> terms;
-  for (auto [j, p] : llvm::enumerate(perm)) {
-    ArrayRef<Size> inner = ArrayRef<Size>(in).drop_front(p + 1);
-    terms.push_back(inner.empty() ? index[j]
-                                  : index[j] + " * (" +
-                                        OpaqueEmitter::product(inner) + ")");
-  }
-  std::string loop = render(
-      kTranspose,
-      {{"INDEX", llvm::join(index, ", ")},
-       {"DIMS", llvm::join(permText, ", ")},
-       {"SPLIT", split.str()},
-       {"AT", terms.empty() ? std::string("0") : llvm::join(terms, " + ")}});
+  std::string loop = render(kTranspose, {{"INDEX", llvm::join(index, ", ")},
+                                         {"DIMS", llvm::join(permText, ", ")},
+                                         {"SPLIT", split.str()},
+                                         {"AT", offset(rank)}});
   e.elementLoop(os, OpaqueEmitter::product(in), loop);
   e.launchPerElement(in);
   return success();

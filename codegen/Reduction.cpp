@@ -607,8 +607,8 @@ void Emitter::emitCombine(raw_indented_ostream &os, Fold how, StringRef acc) {
 
 /// One pass over a row: ${START} declares the running value ${ACC}; at each
 /// of the thread's positions k, ${ELEMENT} (the prologue) computes the
-/// element and ${FOLD} folds it in; then, on the CPU, ${LANES} adds up the
-/// eight running sums, and the threads sharing the row combine (${COMBINE}).
+/// element and ${FOLD} folds it in; then the threads sharing the row
+/// combine (${COMBINE}).
 constexpr const char *kPass = R"(
 // ${COMMENT}
 ${START}
@@ -617,11 +617,37 @@ ${LOOP} {
   ${ELEMENT}
   ${FOLD}
 }
-${LANES}
 ${COMBINE}
 )";
+/// kPass on the CPU for a sum or a maximum: eight running values, lane l
+/// folding the positions k = l mod 8 in increasing order (a sum's lanes
+/// each carry an eighth of the rounding error), the blocks of eight a loop
+/// that vectorizes; then ${LANES} combines the lanes.
+constexpr const char *kPassLanes = R"(
+// ${COMMENT}
+${T} ${ACC}Lanes[8];
+for (int l = 0; l < 8; ++l)
+  ${ACC}Lanes[l] = ${INIT};
+{
+  auto element = [&](long long k) {
+    const long long e = ${OFFSET};
+    ${ELEMENT}
+    return ${TERM};
+  };
+  long long k = 0;
+  for (; k + 8 <= ${R}; k += 8)
+    for (int l = 0; l < 8; ++l) {
+      const ${T} x = element(k + l);
+      ${FOLD_BLOCK}
+    }
+  for (; k < ${R}; ++k) {
+    const ${T} x = element(k);
+    ${FOLD_TAIL}
+  }
+}
+${LANES}
+)";
 constexpr const char *kStart = "${T} ${ACC} = ${INIT};\n";
-constexpr const char *kStartLanes = "${T} ${ACC}Lanes[8] = {};\n";
 constexpr const char *kStartArgmax = R"(
 ${T} ${ACC}Value = ${LOWEST};
 long long ${ACC}Index = kKilnNoIndex;
@@ -630,31 +656,49 @@ constexpr const char *kLanes = R"(
 const ${T} ${ACC} = ((${ACC}Lanes[0] + ${ACC}Lanes[1]) + (${ACC}Lanes[2] + ${ACC}Lanes[3])) +
     ((${ACC}Lanes[4] + ${ACC}Lanes[5]) + (${ACC}Lanes[6] + ${ACC}Lanes[7]));
 )";
+constexpr const char *kLanesMax = R"(
+${T} ${ACC} = ${ACC}Lanes[0];
+for (int l = 1; l < 8; ++l)
+  ${ACC} = ${ACC}Lanes[l] > ${ACC} ? ${ACC}Lanes[l] : ${ACC};
+)";
 
 LogicalResult Emitter::emitPass(raw_indented_ostream &os, Fold how,
                                 StringRef acc,
                                 llvm::function_ref<std::string(StringRef)> term,
                                 StringRef comment, bool writesPrologue) {
-  // On the CPU, eight running sums (k mod 8) added pairwise at the end:
-  // each carries an eighth of the rounding error, and the loop pipelines.
-  bool lanes = scheme == Scheme::loops && how == Fold::sum;
   SmallVector<std::pair<StringRef, std::string>> accValues = {
       {"T", T()},
       {"ACC", acc.str()},
       {"LOWEST", lowest()},
       {"INIT", how == Fold::sum ? lit(0) : lowest()}};
-  std::string start = how == Fold::argmax ? render(kStartArgmax, accValues)
-                      : lanes             ? fill(kStartLanes, accValues)
-                                          : fill(kStart, accValues);
   Code element;
   DenseMap<Value, std::string> locals;
   if (failed(emitPrologue(element.os, "e", locals, writesPrologue)))
     return failure();
   std::string x = locals.lookup(input);
+  // On the CPU, sums and maxima in eight lanes (kPassLanes).
+  if (scheme == Scheme::loops && how != Fold::argmax) {
+    Code block, tail;
+    emitFold(block.os, how, (acc + "Lanes[l]").str(), "x", "k + l");
+    emitFold(tail.os, how, (acc + "Lanes[k & 7]").str(), "x", "k");
+    SmallVector<std::pair<StringRef, std::string>> values = accValues;
+    values.append(
+        {{"COMMENT", comment.str()},
+         {"R", extent},
+         {"OFFSET", elementOffset("k")},
+         {"ELEMENT", element.str()},
+         {"TERM", how == Fold::sum ? term(x) : x},
+         {"FOLD_BLOCK", block.str()},
+         {"FOLD_TAIL", tail.str()},
+         {"LANES", render(how == Fold::sum ? kLanes : kLanesMax, accValues)}});
+    print(os, kPassLanes, values);
+    return success();
+  }
+  std::string start = how == Fold::argmax ? render(kStartArgmax, accValues)
+                                          : fill(kStart, accValues);
   Code fold;
   if (how == Fold::sum)
-    emitFold(fold.os, how, lanes ? (acc + "Lanes[k & 7]").str() : acc, term(x),
-             "k");
+    emitFold(fold.os, how, acc, term(x), "k");
   else
     emitFold(fold.os, how, acc, x, "k");
   Code combine;
@@ -666,7 +710,6 @@ LogicalResult Emitter::emitPass(raw_indented_ostream &os, Fold how,
          {"OFFSET", elementOffset("k")},
          {"ELEMENT", element.str()},
          {"FOLD", fold.str()},
-         {"LANES", lanes ? render(kLanes, accValues) : ""},
          {"COMBINE", combine.str()}});
   return success();
 }
@@ -867,7 +910,8 @@ LogicalResult Emitter::emitRow(raw_indented_ostream &os) {
     if (llvm::isa<SoftmaxOp>(red)) {
       element = kSoftmaxElement;
     } else if (llvm::isa<LogSoftmaxOp>(red)) {
-      print(os, kLogSum, {{"T", T()}, {"LOG", math("log", elementType, target)}});
+      print(os, kLogSum,
+            {{"T", T()}, {"LOG", math("log", elementType, target)}});
       element = kLogSoftmaxElement;
     } else {
       auto grad = llvm::cast<CrossEntropyGradOp>(red);

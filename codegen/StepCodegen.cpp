@@ -282,6 +282,14 @@ LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
     if (!kernel)
       return op.emitError("code generation expects every op of a step in a "
                           "kiln.kernel (run kiln-fuse)");
+    if (kernel->hasAttr(attrs::view)) {
+      // The input's buffer, read in the result's shape: nothing to run.
+      auto it = where.find(kernel.getInputs().front());
+      if (it == where.end())
+        return kernel.emitError("an input that no earlier kernel computes");
+      where[kernel->getResult(0)] = it->second;
+      continue;
+    }
     auto offsets = kernel->getAttrOfType<DenseI64ArrayAttr>(attrs::offsets);
     auto inPlace = kernel->getAttrOfType<DenseI64ArrayAttr>(attrs::inPlace);
     if (!offsets || offsets.size() != int64_t(kernel.getNumResults()))

@@ -42,6 +42,9 @@ inline constexpr llvm::StringLiteral offsets = "kiln.offsets";
 /// On a kernel with an in-place result: per result, the index of the
 /// argument whose buffer it is written into, or -1 (array<i64>).
 inline constexpr llvm::StringLiteral inPlace = "kiln.in_place";
+/// On a kernel that only reshapes its input: its result is a view, the
+/// input's buffer read in the result's shape; no code runs (unit).
+inline constexpr llvm::StringLiteral view = "kiln.view";
 /// On a planned function: the bytes of its arena (i64).
 inline constexpr llvm::StringLiteral arenaBytes = "kiln.arena_bytes";
 /// On a planned function: the bytes of its parameters, optimizer state and

@@ -343,8 +343,8 @@ LogicalResult gradient(MatmulOp op, OpBuilder &b, Value g, Grads &grads) {
   RankedTensorType aType = tensorOf(a), gType = tensorOf(g);
   auto rows = [&](Value v, RankedTensorType type) -> Value {
     int64_t last = type.getShape().back();
-    int dynamic = llvm::count_if(type.getShape().drop_back(),
-                                 ShapedType::isDynamic);
+    int dynamic =
+        llvm::count_if(type.getShape().drop_back(), ShapedType::isDynamic);
     if (ShapedType::isDynamic(last) || dynamic > 1)
       return Value();
     return b.create<ReshapeOp>(loc, v, b.getDenseI64ArrayAttr({-1, last}));

@@ -22,16 +22,25 @@
 //          segment computing the result reads it, as an elementwise
 //          kernel would (other segments run concurrently).
 //      Such results take no arena space.
-//   3. Every other result is a buffer of its size rounded up to 256 bytes.
+//   3. Views: a kernel that only reshapes a tensor (row-major order is
+//      kept) and whose result the function does not return computes
+//      nothing: its result is its input's buffer read in another shape
+//      (`kiln.view`; no code runs). A view's readers count as readers of
+//      the tensor it views (of the argument or kernel result at the end
+//      of a chain of views), in the live ranges of step 1 and the checks
+//      of step 2, where a producer reading a view of the argument it
+//      would update is not element by element.
+//   4. Every other result is a buffer of its size rounded up to 256 bytes.
 //      Buffers are placed largest first (ties: in program order). Each goes
 //      into the smallest gap that fits it (best fit) between the buffers
 //      already placed whose live ranges overlap its own, or above them all.
 //      Buffers whose live ranges are disjoint may share memory.
-//   4. The plan is checked: offsets aligned, and no two buffers that are live
+//   5. The plan is checked: offsets aligned, and no two buffers that are live
 //      at once overlap. A violation is an internal error.
-//   5. The plan is recorded: on each kernel `kiln.offsets` (one offset per
-//      result, -1 for an in-place result) and, when it has an in-place
-//      result, `kiln.in_place` (per result the argument index, or -1); on the
+//   6. The plan is recorded: on each kernel `kiln.offsets` (one offset per
+//      result, -1 for an in-place result or a view) and, when it has an
+//      in-place result, `kiln.in_place` (per result the argument index, or
+//      -1), or `kiln.view`; on the
 //      function `kiln.arena_bytes`, `kiln.param_bytes`, `kiln.state_bytes`
 //      and `kiln.input_bytes`.
 //
@@ -170,6 +179,19 @@ bool readsElementByElement(KernelOp kernel, OpResult result,
   return true;
 }
 
+/// Whether `kernel` only reshapes its input (step 3), and the function
+/// does not return its result.
+bool isView(KernelOp kernel, const llvm::SmallPtrSetImpl<Value> &returned) {
+  Block &block = kernel.getBlock();
+  if (kernel.getKind() != KernelKind::opaque || kernel->getNumResults() != 1 ||
+      kernel.getInputs().size() != 1 || returned.count(kernel->getResult(0)))
+    return false;
+  auto reshape = llvm::dyn_cast<ReshapeOp>(block.front());
+  return reshape && reshape.getInput() == block.getArgument(0) &&
+         block.getTerminator()->getOperands() ==
+             ValueRange(reshape.getResult());
+}
+
 class Planner {
 public:
   Planner(func::FuncOp func, int64_t maxBatch)
@@ -180,6 +202,12 @@ public:
 private:
   LogicalResult collect();
   void findInPlaceUpdates();
+  /// The tensor whose buffer `value` is: itself, or the end of its chain
+  /// of views.
+  Value storage(Value value) const {
+    auto it = viewed.find(value);
+    return it == viewed.end() ? value : it->second;
+  }
   void assignOffsets();
   LogicalResult verify();
   void record();
@@ -200,6 +228,8 @@ private:
   llvm::DenseMap<Value, unsigned> lastUse;
   /// Results written into an argument's buffer, with the argument's index.
   llvm::DenseMap<Value, unsigned> inPlace;
+  /// The results of view kernels, with the tensor whose buffer they read.
+  llvm::DenseMap<Value, Value> viewed;
   SmallVector<Buffer> buffers;
   int64_t arena = 0;
   int64_t roleBytes[3] = {0, 0, 0}; // param, state, input
@@ -216,7 +246,7 @@ LogicalResult Planner::run() {
   return success();
 }
 
-/// Step 1, and the bytes of the caller's buffers.
+/// Steps 1 and 3, and the bytes of the caller's buffers.
 LogicalResult Planner::collect() {
   Block &body = func.getBody().front();
   bool dynamic = llvm::any_of(body.getArgumentTypes(), [](Type type) {
@@ -237,6 +267,9 @@ LogicalResult Planner::collect() {
               : role == "state" || role == "hyper" ? 1
                                                    : 2] += getTensorBytes(type);
   }
+  llvm::SmallPtrSet<Value, 8> returned;
+  for (Value result : body.getTerminator()->getOperands())
+    returned.insert(result);
   for (Operation &op : body.without_terminator()) {
     if (auto param = llvm::dyn_cast<ParamOp>(op)) {
       // A model as written keeps its parameters as ops.
@@ -252,11 +285,13 @@ LogicalResult Planner::collect() {
         return reportDynamic(func, result);
     index[kernel] = kernels.size();
     for (Value input : kernel.getInputs())
-      lastUse[input] = kernels.size();
+      lastUse[storage(input)] = kernels.size();
+    if (isView(kernel, returned))
+      viewed[kernel->getResult(0)] = storage(kernel.getInputs()[0]);
     kernels.push_back(kernel);
   }
   for (Value result : body.getTerminator()->getOperands())
-    lastUse[result] = kernels.size();
+    lastUse[storage(result)] = kernels.size();
   return success();
 }
 
@@ -287,7 +322,10 @@ void Planner::findInPlaceUpdates() {
                                 << "' not in place: read after its update\n");
         break;
       }
-      if (!readsElementByElement(producer, result, arg)) {
+      if (!readsElementByElement(producer, result, arg) ||
+          llvm::any_of(producer.getInputs(), [&](Value input) {
+            return input != arg && storage(input) == arg;
+          })) {
         LLVM_DEBUG(llvm::dbgs()
                    << "'" << name.getValue()
                    << "' not in place: its kernel reads it out of order\n");
@@ -302,11 +340,11 @@ void Planner::findInPlaceUpdates() {
   }
 }
 
-/// Step 3.
+/// Step 4.
 void Planner::assignOffsets() {
   for (auto [k, kernel] : llvm::enumerate(kernels))
     for (OpResult result : kernel->getResults()) {
-      if (inPlace.count(result))
+      if (inPlace.count(result) || viewed.count(result))
         continue;
       Buffer b;
       b.value = result;
@@ -354,7 +392,7 @@ void Planner::assignOffsets() {
   }
 }
 
-/// Step 4.
+/// Step 5.
 LogicalResult Planner::verify() {
   for (auto [i, b] : llvm::enumerate(buffers)) {
     if (b.offset < 0 || b.offset % kBufferAlignment != 0 ||
@@ -375,7 +413,7 @@ LogicalResult Planner::verify() {
   return success();
 }
 
-/// Step 5.
+/// Step 6.
 void Planner::record() {
   Builder builder(func.getContext());
   llvm::DenseMap<Value, int64_t> offsetOf;
@@ -388,6 +426,12 @@ void Planner::record() {
       bool aliases = it != inPlace.end();
       offsets.push_back(aliases ? -1 : offsetOf.lookup(result));
       args.push_back(aliases ? int64_t(it->second) : -1);
+    }
+    if (viewed.count(kernel->getResult(0))) {
+      offsets.assign({-1});
+      kernel->setAttr(attrs::view, builder.getUnitAttr());
+    } else {
+      kernel->removeAttr(attrs::view);
     }
     kernel->setAttr(attrs::offsets, builder.getDenseI64ArrayAttr(offsets));
     if (llvm::any_of(args, [](int64_t a) { return a >= 0; }))
@@ -453,6 +497,10 @@ std::optional<MemoryStats> kiln::collectStats(func::FuncOp func) {
     auto offsets = kernel->getAttrOfType<DenseI64ArrayAttr>(attrs::offsets);
     if (!offsets)
       return std::nullopt;
+    if (kernel->hasAttr(attrs::view)) {
+      ++stats.views;
+      continue;
+    }
     for (auto [result, offset] :
          llvm::zip(kernel->getResults(), offsets.asArrayRef())) {
       if (offset < 0) {

@@ -39,6 +39,8 @@ struct MemoryStats {
   int64_t activationBytes = 0;
   /// Results written in place into a parameter's or state's buffer.
   unsigned inPlaceUpdates = 0;
+  /// Reshapes planned as views of their input's buffer (no copy).
+  unsigned views = 0;
   /// The arena after reuse: the planned peak of the step's temporaries.
   int64_t arenaBytes = 0;
 

@@ -74,10 +74,9 @@ void check(const std::string &isa) {
     std::memcpy(&x, &word, sizeof x);
     in.push_back(x);
   }
-  const float specials[] = {0.0f,     -0.0f,     INFINITY,  -INFINITY,
-                            NAN,      88.72f,    88.73f,    -87.33f,
-                            -103.9f,  -104.5f,   0.625f,    -0.625f,
-                            1e-30f,   -1e-30f,   9.0f,      -9.0f};
+  const float specials[] = {
+      0.0f,    -0.0f,   INFINITY, -INFINITY, NAN,    88.72f,  88.73f, -87.33f,
+      -103.9f, -104.5f, 0.625f,   -0.625f,   1e-30f, -1e-30f, 9.0f,   -9.0f};
   in.insert(in.end(), std::begin(specials), std::end(specials));
   std::vector<float> out(in.size());
 

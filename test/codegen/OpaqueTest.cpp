@@ -104,7 +104,7 @@ protected:
   size_t count = 0;
 };
 
-// Every permutation of a rank-3 tensor, and rank 2 of an integer type.
+// Every permutation of a rank-3 tensor, rank 2 of an integer type, rank 4.
 TEST_F(OpaqueKernels, Transpose) {
   const int64_t shape[] = {2, 3, 5};
   for (std::vector<int64_t> perm : std::vector<std::vector<int64_t>>{
@@ -120,6 +120,11 @@ TEST_F(OpaqueKernels, Transpose) {
   }
   add("transpose", {"tensor<4x7xi32>"}, "tensor<7x4xi32>",
       "kiln.transpose %a0 [1, 0] : (tensor<4x7xi32>) -> tensor<7x4xi32>");
+  // Attention's head split: the last dimension stays (rows copied whole
+  // on the CPU).
+  add("transpose", {"tensor<2x3x2x5xf64>"}, "tensor<2x2x3x5xf64>",
+      "kiln.transpose %a0 [0, 2, 1, 3] : (tensor<2x3x2x5xf64>) -> "
+      "tensor<2x2x3x5xf64>");
   add("transpose", {"tensor<3x1x2x4xf64>"}, "tensor<4x2x3x1xf64>",
       "kiln.transpose %a0 [3, 2, 0, 1] : (tensor<3x1x2x4xf64>) -> "
       "tensor<4x2x3x1xf64>");

@@ -191,3 +191,82 @@ func.func @unfused(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = kiln.neg %x : tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+// Reshapes are views: %v1 reads %0's buffer (offset 0) and %v2 reads it
+// through %v1, so %0 lives until the last kernel reads %v2 and the "exp"
+// result cannot take its memory. The reshape of the argument reads the
+// argument's buffer. A returned reshape is a copy with a buffer of its own.
+// CHECK-LABEL: func.func @views
+// CHECK-SAME: kiln.arena_bytes = 3072 : i64
+// CHECK: kiln.kernel "neg" elementwise (%arg0) {kiln.offsets = array<i64: 0>}
+// CHECK: kiln.kernel "reshape" opaque (%{{.+}}) {kiln.offsets = array<i64: -1>, kiln.view}
+// CHECK: kiln.kernel "reshape" opaque (%{{.+}}) {kiln.offsets = array<i64: -1>, kiln.view}
+// CHECK: kiln.kernel "reshape" opaque (%arg0) {kiln.offsets = array<i64: -1>, kiln.view}
+// CHECK: kiln.kernel "exp" elementwise (%{{.+}}) {kiln.offsets = array<i64: 1024>}
+// CHECK: kiln.kernel "add" elementwise (%{{.+}}, %{{.+}}) {kiln.offsets = array<i64: 2048>}
+// CHECK: kiln.kernel "reshape" opaque (%{{.+}}) {kiln.offsets = array<i64: 0>}
+// CHECK-NOT: kiln.view
+func.func @views(%x: tensor<4x64xf32>) -> tensor<256xf32> {
+  %0 = kiln.kernel "neg" elementwise (%x) : (tensor<4x64xf32>) -> tensor<4x64xf32> {
+  ^bb0(%a: tensor<4x64xf32>):
+    %r = kiln.neg %a : tensor<4x64xf32>
+    kiln.yield %r : tensor<4x64xf32>
+  }
+  %v1 = kiln.kernel "reshape" opaque (%0) : (tensor<4x64xf32>) -> tensor<2x2x64xf32> {
+  ^bb0(%a: tensor<4x64xf32>):
+    %r = kiln.reshape %a [2, 2, 64] : (tensor<4x64xf32>) -> tensor<2x2x64xf32>
+    kiln.yield %r : tensor<2x2x64xf32>
+  }
+  %v2 = kiln.kernel "reshape" opaque (%v1) : (tensor<2x2x64xf32>) -> tensor<16x16xf32> {
+  ^bb0(%a: tensor<2x2x64xf32>):
+    %r = kiln.reshape %a [16, 16] : (tensor<2x2x64xf32>) -> tensor<16x16xf32>
+    kiln.yield %r : tensor<16x16xf32>
+  }
+  %vx = kiln.kernel "reshape" opaque (%x) : (tensor<4x64xf32>) -> tensor<16x16xf32> {
+  ^bb0(%a: tensor<4x64xf32>):
+    %r = kiln.reshape %a [16, 16] : (tensor<4x64xf32>) -> tensor<16x16xf32>
+    kiln.yield %r : tensor<16x16xf32>
+  }
+  %1 = kiln.kernel "exp" elementwise (%vx) : (tensor<16x16xf32>) -> tensor<16x16xf32> {
+  ^bb0(%a: tensor<16x16xf32>):
+    %r = kiln.exp %a : tensor<16x16xf32>
+    kiln.yield %r : tensor<16x16xf32>
+  }
+  %2 = kiln.kernel "add" elementwise (%1, %v2) : (tensor<16x16xf32>, tensor<16x16xf32>) -> tensor<16x16xf32> {
+  ^bb0(%a: tensor<16x16xf32>, %b: tensor<16x16xf32>):
+    %r = kiln.add %a, %b : (tensor<16x16xf32>, tensor<16x16xf32>) -> tensor<16x16xf32>
+    kiln.yield %r : tensor<16x16xf32>
+  }
+  %3 = kiln.kernel "reshape" opaque (%2) : (tensor<16x16xf32>) -> tensor<256xf32> {
+  ^bb0(%a: tensor<16x16xf32>):
+    %r = kiln.reshape %a [256] : (tensor<16x16xf32>) -> tensor<256xf32>
+    kiln.yield %r : tensor<256xf32>
+  }
+  return %3 : tensor<256xf32>
+}
+
+// -----
+
+// The update kernel reads the old parameter through a view besides
+// element by element: reading it in another shape is not element by
+// element, so the new value gets a buffer of its own.
+// CHECK-LABEL: func.func @view_blocks_in_place
+// CHECK-NOT: kiln.in_place
+// CHECK: kiln.kernel "reshape" opaque (%arg0) {kiln.offsets = array<i64: -1>, kiln.view}
+// CHECK: kiln.kernel "sub" elementwise (%arg0, %{{.+}}) {kiln.offsets = array<i64: 0>}
+func.func @view_blocks_in_place(%w: tensor<4x8xf32> {kiln.name = "w", kiln.role = "param"})
+    -> (tensor<4x8xf32> {kiln.name = "w", kiln.role = "param"}) {
+  %t = kiln.kernel "reshape" opaque (%w) : (tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>):
+    %r = kiln.reshape %a [4, 8] : (tensor<4x8xf32>) -> tensor<4x8xf32>
+    kiln.yield %r : tensor<4x8xf32>
+  }
+  %new = kiln.kernel "sub" elementwise (%w, %t) : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>, %b: tensor<4x8xf32>):
+    %r = kiln.sub %a, %b : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+    kiln.yield %r : tensor<4x8xf32>
+  }
+  return %new : tensor<4x8xf32>
+}

@@ -236,10 +236,14 @@ void writeStats(mlir::ModuleOp module, llvm::raw_ostream &os) {
     row("inputs", stats->inputBytes, "");
     row("activations", stats->activationBytes,
         "(" + llvm::Twine(stats->buffers) + " buffers, before reuse)");
+    std::string views;
+    if (stats->views)
+      views = ", " + std::to_string(stats->views) +
+              (stats->views == 1 ? " view" : " views");
     row("arena", stats->arenaBytes,
         "(after reuse; " + llvm::Twine(stats->inPlaceUpdates) +
             (stats->inPlaceUpdates == 1 ? " update" : " updates") +
-            " in place)");
+            " in place" + views + ")");
     row("peak", stats->peakBytes(), "(parameters + state + inputs + arena)");
   }
 }
