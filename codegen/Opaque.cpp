@@ -731,10 +731,10 @@ if (ih >= 0 && ih < H && iw >= 0 && iw < W)
   v = aImage[(c * H + ih) * W + iw];
 )";
 
-/// A convolution on the CPU: a GEMM per image on the register-blocked
-/// micro-kernel of cpu_gemm.h (#kiln.cpu_gemm). ${PACK} fills `panel` (B's
-/// columns [col0, col0 + NR), [GK][NR]) from image n; ${TILE} computes and
-/// stores the MR x NR tile at (row0, col0).
+/// conv2d_grad_weight on the CPU: a GEMM per image on the register-blocked
+/// micro-kernel of cpu_gemm.h (#kiln.cpu_gemm), summed into one result image
+/// after image. ${PACK} fills `panel` (B's columns [col0, col0 + NR),
+/// [GK][NR]) from image n; ${TILE} adds the MR x NR tile at (row0, col0).
 constexpr const char *kConvGemmCpp = R"(
 // ${WHAT}, a GEMM per image on the
 // register-blocked micro-kernel (${SCHEDULE}): C[GM, GN] = A[GM, GK] B[GK, GN],
@@ -768,14 +768,54 @@ for (long long n = 0; n < N; ++n) {
 ${FINISH}
 )";
 
+/// A convolution whose images are independent GEMMs (conv2d,
+/// conv2d_grad_input) on the CPU: ${PACK} fills `panel` (B's columns
+/// [col0, col0 + NR), [GK][NR]) from image n; ${TILE} computes and stores
+/// the MR x NR tile at (row0, col0).
+constexpr const char *kConvGemmImagesCpp = R"(
+// ${WHAT}, a GEMM per image on the
+// register-blocked micro-kernel (${SCHEDULE}): C[GM, GN] = A[GM, GK] B[GK, GN],
+// ${SHAPES}.
+// A task is one image's panel of NR columns: B's panel packed from the image
+// ([GK][NR], zeros past GN and in the padding) into the thread's scratch, then
+// each MR x NR tile of C in it summed in vector registers over k in
+// increasing order. The threads split the tasks, all images' at once.
+constexpr int MR = ${MR}, NR = ${NR};
+const long long GM = ${GM}, GN = ${GN}, GK = ${GK};
+const long long panels = (GN + NR - 1) / NR;
+${SETUP}
+kiln_parallel_for(N * panels, [&](long long begin, long long end) {
+  ${T} *__restrict__ panel = kiln_gemm_thread_scratch<${T}>(NR * GK);
+  for (long long task = begin; task < end; ++task) {
+    const long long n = task / panels, p = task % panels;
+    const long long col0 = p * NR, cols = GN - col0 < NR ? GN - col0 : NR;
+    ${PACK}
+    for (long long row0 = 0; row0 < GM; row0 += MR) {
+      const long long rows = GM - row0 < MR ? GM - row0 : MR;
+      ${TILE}
+    }
+  }
+});
+)";
+
 /// The tile of conv2d and conv2d_grad_input: C[GM, GN] is image n of the
 /// result, A (${A}) read in place.
 constexpr const char *kConvTileCpp = R"(
 alignas(64) ${T} tile[MR * NR];
-kiln_gemm_micro<${T}, MR, NR>(GK, ${A} + row0 * GK, GK, 1, rows, packed + p * NR * GK, tile);
+kiln_gemm_micro<${T}, MR, NR>(GK, ${A} + row0 * GK, GK, 1, rows, panel, tile);
 for (long long i = 0; i < rows; ++i)
   for (long long c = 0; c < cols; ++c)
     out0[(n * GM + row0 + i) * GN + col0 + c] = tile[i * NR + c];
+)";
+
+/// conv2d's panel at stride 1: row k = (c, kh, kw) is channel c shifted by
+/// the tap (kiln_pack_shifted_row), columns the output positions (oh, ow).
+constexpr const char *kConv2dPackStride1Cpp = R"(
+const ${T} *image = in0 + n * C * H * W;
+for (long long k = 0; k < GK; ++k) {
+  const long long c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
+  kiln_pack_shifted_row<${T}, NR>(panel + k * NR, image + c * H * W, col0, GN, OW, H, W, kh - PH, kw - PW);
+}
 )";
 
 /// conv2d's panel: k = (c, kh, kw), columns the output positions (oh, ow);
@@ -799,9 +839,11 @@ for (long long k = 0; k < GK; ++k) {
 }
 )";
 
-/// kConvGemmCpp with the kernel's schedule and `values`.
+/// `text` (kConvGemmCpp or kConvGemmImagesCpp) with the kernel's schedule
+/// and `values`.
 LogicalResult
 emitConvGemmCpp(OpaqueEmitter &e, raw_indented_ostream &os, const Names &t,
+                StringRef text,
                 std::vector<std::pair<StringRef, std::string>> values) {
   FailureOr<CpuGemmScheduleAttr> schedule =
       requireSchedule<CpuGemmScheduleAttr>(e.kernel, kCpuTarget);
@@ -813,7 +855,7 @@ emitConvGemmCpp(OpaqueEmitter &e, raw_indented_ostream &os, const Names &t,
   values.push_back({"MR", std::to_string(schedule->getMr())});
   values.push_back({"NR", std::to_string(schedule->getNr())});
   values.push_back({"T", t.type});
-  print(os, kConvGemmCpp, values);
+  print(os, text, values);
   return success();
 }
 
@@ -845,19 +887,19 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op,
     emitImplicitGemmCuda(e, g, *tiles, os);
     return success();
   }
+  bool stride1 = llvm::all_of(op.getStride(), [](int64_t s) { return s == 1; });
   return emitConvGemmCpp(
-      e, os, t,
+      e, os, t, kConvGemmImagesCpp,
       {{"WHAT", "conv2d"},
        {"SHAPES", "rows o, columns (oh, ow), k = (c, kh, kw): the weight [O, "
                   "C * KH * KW] times image n's windows"},
        {"GM", "O"},
        {"GN", "OH * OW"},
        {"GK", "C * KH * KW"},
-       {"EXTRA", "0"},
        {"SETUP", ""},
-       {"PACK", render(kConv2dPackCpp, {{"T", t.type}, {"ZERO", t.zero}})},
-       {"TILE", render(kConvTileCpp, {{"T", t.type}, {"A", "in1"}})},
-       {"FINISH", ""}});
+       {"PACK", render(stride1 ? kConv2dPackStride1Cpp : kConv2dPackCpp,
+                       {{"T", t.type}, {"ZERO", t.zero}})},
+       {"TILE", render(kConvTileCpp, {{"T", t.type}, {"A", "in1"}})}});
 }
 
 /// The loops over the output rows `oh` (and columns `ow`) whose windows
@@ -898,11 +940,22 @@ if (th >= 0 && tw >= 0 && th % SH == 0 && tw % SW == 0 &&
 
 /// conv2d_grad_input's A: the weight [O, C, KH, KW] as [C][(o, kh, kw)].
 constexpr const char *kConv2dGradInputSetupCpp = R"(
-${T} *__restrict__ weights = packed + panels * NR * GK;
+${T} *__restrict__ weights = kiln_gemm_scratch<${T}>(C * O * KH * KW);
 for (long long c = 0; c < C; ++c)
   for (long long o = 0; o < O; ++o)
     for (long long tap = 0; tap < KH * KW; ++tap)
       weights[c * GK + o * KH * KW + tap] = in1[(o * C + c) * KH * KW + tap];
+)";
+
+/// conv2d_grad_input's panel at stride 1: row k = (o, kh, kw) is the
+/// gradient of output channel o shifted back by the tap
+/// (kiln_pack_shifted_row), columns the input positions (ih, iw).
+constexpr const char *kConv2dGradInputPackStride1Cpp = R"(
+const ${T} *grad = in0 + n * O * OH * OW;
+for (long long k = 0; k < GK; ++k) {
+  const long long o = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
+  kiln_pack_shifted_row<${T}, NR>(panel + k * NR, grad + o * OH * OW, col0, GN, W, OH, OW, PH - kh, PW - kw);
+}
 )";
 
 /// conv2d_grad_input's panel: k = (o, kh, kw), columns the input positions
@@ -960,8 +1013,9 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
     emitImplicitGemmCuda(e, g, *tiles, os);
     return success();
   }
+  bool stride1 = llvm::all_of(op.getStride(), [](int64_t s) { return s == 1; });
   return emitConvGemmCpp(
-      e, os, t,
+      e, os, t, kConvGemmImagesCpp,
       {{"WHAT", "conv2d_grad_input"},
        {"SHAPES", "rows c, columns (ih, iw), k = (o, kh, kw): the weight "
                   "transposed [C, O * KH * KW] times the gradient of image n "
@@ -969,12 +1023,11 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
        {"GM", "C"},
        {"GN", "H * W"},
        {"GK", "O * KH * KW"},
-       {"EXTRA", "C * O * KH * KW"},
        {"SETUP", render(kConv2dGradInputSetupCpp, {{"T", t.type}})},
-       {"PACK",
-        render(kConv2dGradInputPackCpp, {{"T", t.type}, {"ZERO", t.zero}})},
-       {"TILE", render(kConvTileCpp, {{"T", t.type}, {"A", "weights"}})},
-       {"FINISH", ""}});
+       {"PACK", render(stride1 ? kConv2dGradInputPackStride1Cpp
+                               : kConv2dGradInputPackCpp,
+                       {{"T", t.type}, {"ZERO", t.zero}})},
+       {"TILE", render(kConvTileCpp, {{"T", t.type}, {"A", "weights"}})}});
 }
 
 /// conv2d_grad_weight's implicit GEMM. Both tiles are read k fastest (k
@@ -1084,7 +1137,7 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
   Names t = namesOf(op);
   if (e.target == Target::cpp)
     return emitConvGemmCpp(
-        e, os, t,
+        e, os, t, kConvGemmCpp,
         {{"WHAT", "conv2d_grad_weight"},
          {"SHAPES", "rows o, columns (c, kh, kw), k = (oh, ow) of each image, "
                     "the images in order: the gradient [O, OH * OW] times the "

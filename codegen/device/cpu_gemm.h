@@ -93,6 +93,68 @@ template <typename T> KILN_FN T *kiln_gemm_scratch(long long elements) {
   return (T *)buffer.data;
 }
 
+// A scratch buffer of the calling thread's (a task's packed panel), grown
+// as needed, 64-byte aligned.
+template <typename T>
+KILN_FN T *kiln_gemm_thread_scratch(long long elements) {
+  struct Buffer {
+    void *data = nullptr;
+    long long bytes = 0;
+    ~Buffer() { free(data); }
+  };
+  static thread_local Buffer buffer;
+  long long bytes = (elements * (long long)sizeof(T) + 63) / 64 * 64;
+  if (bytes > buffer.bytes) {
+    free(buffer.data);
+    buffer.data = aligned_alloc(64, bytes);
+    buffer.bytes = bytes;
+  }
+  return (T *)buffer.data;
+}
+
+// One row of a convolution's panel whose window has stride 1: column j is
+// output position q = col0 + j of a grid `width` wide with `positions`
+// positions, (y, x) = (q / width, q % width), and holds src[(y + dy) *
+// srcWidth + x + dx], zero outside the srcHeight x srcWidth source and past
+// `positions`. The columns of one grid row read one source row: a zero
+// run, a contiguous copy, a zero run.
+template <typename T, int NR>
+KILN_FN void kiln_pack_shifted_row(T *__restrict__ row, const T *__restrict__ src,
+                                   long long col0, long long positions,
+                                   long long width, long long srcHeight,
+                                   long long srcWidth, long long dy,
+                                   long long dx) {
+  long long j = 0;
+  while (j < NR) {
+    const long long q = col0 + j;
+    if (q >= positions) {
+      for (; j < NR; ++j)
+        row[j] = (T)0;
+      return;
+    }
+    const long long y = q / width, x = q % width;
+    long long run = width - x;
+    run = run < NR - j ? run : NR - j;
+    run = run < positions - q ? run : positions - q;
+    const long long ys = y + dy;
+    long long lo = 0, hi = 0; // columns [lo, hi) of the run read the source
+    if (ys >= 0 && ys < srcHeight) {
+      lo = -dx - x;
+      lo = lo < 0 ? 0 : lo > run ? run : lo;
+      hi = srcWidth - dx - x;
+      hi = hi < lo ? lo : hi > run ? run : hi;
+    }
+    const T *from = src + ys * srcWidth + x + dx;
+    for (long long i = 0; i < lo; ++i)
+      row[j + i] = (T)0;
+    for (long long i = lo; i < hi; ++i)
+      row[j + i] = from[i];
+    for (long long i = hi; i < run; ++i)
+      row[j + i] = (T)0;
+    j += run;
+  }
+}
+
 // Packs columns [col0, col0 + NR) of B (K x N; element (k, j) at
 // b[k * k_stride + j * col_stride]) into panel[K][NR], zeros past N.
 template <typename T, int NR>

@@ -357,7 +357,11 @@ TEST(CpuConvEdges, EdgeSizesMatchTheReference) {
                         {2, 3, 7, 5, 4, 3, 3, 2, 2, 1, 1, "f32"},
                         {1, 2, 9, 8, 5, 5, 3, 3, 1, 2, 1, "f32"},
                         {3, 4, 6, 6, 17, 1, 1, 1, 1, 0, 0, "f32"},
-                        {2, 1, 4, 1, 3, 3, 1, 1, 1, 2, 0, "f64"}};
+                        {2, 1, 4, 1, 3, 3, 1, 1, 1, 2, 0, "f64"},
+                        // Stride 1 (shifted rows): image rows cut by the
+                        // panels, padding wider than the kernel.
+                        {2, 3, 11, 13, 5, 3, 5, 1, 1, 1, 2, "f32"},
+                        {1, 2, 5, 3, 2, 2, 2, 1, 1, 3, 3, "f64"}};
   std::string params, body;
   int id = 0;
   for (const Case &k : cases) {
@@ -401,7 +405,7 @@ TEST(CpuConvEdges, EdgeSizesMatchTheReference) {
   auto module = parseScheduled(text, context);
   ASSERT_TRUE(module) << text;
   Kernels convs = kernelsOfKind(*module, KernelKind::opaque);
-  ASSERT_EQ(convs.size(), 15u);
+  ASSERT_EQ(convs.size(), 3 * std::size(cases));
   expectCppMatchesReference(
       withSchedules(convs, {kCpuTarget},
                     {CpuGemmScheduleAttr::get(&context, 1, 16),

@@ -32,8 +32,10 @@
 // CPP-NEXT: // register-blocked micro-kernel (#kiln.cpu_gemm<mr = 4, nr = 32>): C[GM, GN] = A[GM, GK] B[GK, GN],
 // CPP: constexpr int MR = 4, NR = 32;
 // CPP-NEXT: const long long GM = O, GN = OH * OW, GK = C * KH * KW;
-// CPP: row[j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? plane[ih * W + iw] : 0.0f;
-// CPP: kiln_gemm_micro<float, MR, NR>(GK, in1 + row0 * GK, GK, 1, rows, packed + p * NR * GK, tile);
+// CPP: kiln_parallel_for(N * panels, [&](long long begin, long long end) {
+// CPP-NEXT: float *__restrict__ panel = kiln_gemm_thread_scratch<float>(NR * GK);
+// CPP: kiln_pack_shifted_row<float, NR>(panel + k * NR, image + c * H * W, col0, GN, OW, H, W, kh - PH, kw - PW);
+// CPP: kiln_gemm_micro<float, MR, NR>(GK, in1 + row0 * GK, GK, 1, rows, panel, tile);
 // CPP: out0[(n * GM + row0 + i) * GN + col0 + c] = tile[i * NR + c];
 
 // Its weight gradient sums k (the batch times the image, 648) in 3 slices
