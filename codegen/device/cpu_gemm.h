@@ -75,41 +75,33 @@ KILN_FN kiln_simd<double>::vec kiln_fma(kiln_simd<double>::vec a,
 #endif
 }
 
-// The packed panels of one matmul kernel: a buffer of the library's,
-// grown as needed, 64-byte aligned. A step's kernels run one at a time.
-template <typename T> KILN_FN T *kiln_gemm_scratch(long long elements) {
-  struct Buffer {
-    void *data = nullptr;
-    long long bytes = 0;
-    ~Buffer() { free(data); }
-  };
-  static Buffer buffer;
-  long long bytes = (elements * (long long)sizeof(T) + 63) / 64 * 64;
-  if (bytes > buffer.bytes) {
-    free(buffer.data);
-    buffer.data = aligned_alloc(64, bytes);
-    buffer.bytes = bytes;
+// A 64-byte aligned buffer, grown as needed.
+struct kiln_scratch_buffer {
+  void *data = nullptr;
+  long long bytes = 0;
+  ~kiln_scratch_buffer() { free(data); }
+  void *reserve(long long size) {
+    size = (size + 63) / 64 * 64;
+    if (size > bytes) {
+      free(data);
+      data = aligned_alloc(64, size);
+      bytes = size;
+    }
+    return data;
   }
-  return (T *)buffer.data;
+};
+
+// The packed panels of one matmul kernel: a buffer of the library's. A
+// step's kernels run one at a time.
+template <typename T> KILN_FN T *kiln_gemm_scratch(long long elements) {
+  static kiln_scratch_buffer buffer;
+  return (T *)buffer.reserve(elements * (long long)sizeof(T));
 }
 
-// A scratch buffer of the calling thread's (a task's packed panel), grown
-// as needed, 64-byte aligned.
-template <typename T>
-KILN_FN T *kiln_gemm_thread_scratch(long long elements) {
-  struct Buffer {
-    void *data = nullptr;
-    long long bytes = 0;
-    ~Buffer() { free(data); }
-  };
-  static thread_local Buffer buffer;
-  long long bytes = (elements * (long long)sizeof(T) + 63) / 64 * 64;
-  if (bytes > buffer.bytes) {
-    free(buffer.data);
-    buffer.data = aligned_alloc(64, bytes);
-    buffer.bytes = bytes;
-  }
-  return (T *)buffer.data;
+// A buffer of the calling thread's (a task's packed panel).
+template <typename T> KILN_FN T *kiln_gemm_thread_scratch(long long elements) {
+  static thread_local kiln_scratch_buffer buffer;
+  return (T *)buffer.reserve(elements * (long long)sizeof(T));
 }
 
 // One row of a convolution's panel whose window has stride 1: column j is
@@ -119,11 +111,11 @@ KILN_FN T *kiln_gemm_thread_scratch(long long elements) {
 // `positions`. The columns of one grid row read one source row: a zero
 // run, a contiguous copy, a zero run.
 template <typename T, int NR>
-KILN_FN void kiln_pack_shifted_row(T *__restrict__ row, const T *__restrict__ src,
-                                   long long col0, long long positions,
-                                   long long width, long long srcHeight,
-                                   long long srcWidth, long long dy,
-                                   long long dx) {
+KILN_FN void kiln_pack_shifted_row(T *__restrict__ row,
+                                   const T *__restrict__ src, long long col0,
+                                   long long positions, long long width,
+                                   long long srcHeight, long long srcWidth,
+                                   long long dy, long long dx) {
   long long j = 0;
   while (j < NR) {
     const long long q = col0 + j;
