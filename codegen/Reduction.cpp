@@ -950,10 +950,14 @@ for (long long o = 0; o < ${ROWS}; ++o) {
   ${ROW}
 }
 )";
-/// The C++ rows split among the threads (each row its own outputs).
+/// The C++ rows split among the threads (each row its own outputs), in
+/// tasks of about KILN_ELEMENTS_PER_TASK elements: short rows go several
+/// to a task, so a small reduction runs on the calling thread alone.
 constexpr const char *kRowsParallelCpp = R"(
-kiln_parallel_for(${ROWS}, [&](long long begin, long long end) {
-  for (long long o = begin; o < end; ++o) {
+const long long rowsPerTask = ${R} > 0 && ${R} < KILN_ELEMENTS_PER_TASK ? KILN_ELEMENTS_PER_TASK / ${R} : 1;
+kiln_parallel_for((${ROWS} + rowsPerTask - 1) / rowsPerTask, [&](long long begin, long long end) {
+  const long long last = end * rowsPerTask < ${ROWS} ? end * rowsPerTask : ${ROWS};
+  for (long long o = begin * rowsPerTask; o < last; ++o) {
     ${ROW}
   }
 });
@@ -1066,6 +1070,7 @@ LogicalResult Emitter::emitBody(raw_indented_ostream &os) {
        {"PARTIAL", partials ? fill(kPartial, values) : ""},
        {"PARTIAL_INDEX", partials && argmax ? fill(kPartialIndex, values) : ""},
        {"ROWS", rows},
+       {"R", extent},
        {"COLUMNS", columns},
        {"OUTER", outer},
        {"BX", std::to_string(blockX)},

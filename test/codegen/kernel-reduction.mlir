@@ -29,13 +29,14 @@
 // CHECK: acc = kiln_reduce_block_max(acc, scratch);
 
 // The C++ target loops over the rows whatever the schedule, the rows split
-// among the threads.
+// among the threads in tasks of about KILN_ELEMENTS_PER_TASK elements.
 // CPP-LABEL: // kernel reduce_sum_0{{$}}
-// CPP: kiln_parallel_for(s0, [&](long long begin, long long end) {
-// CPP-NEXT: for (long long o = begin; o < end; ++o) {
+// CPP: const long long rowsPerTask = 10LL > 0 && 10LL < KILN_ELEMENTS_PER_TASK ? KILN_ELEMENTS_PER_TASK / 10LL : 1;
+// CPP-NEXT: kiln_parallel_for((s0 + rowsPerTask - 1) / rowsPerTask, [&](long long begin, long long end) {
+// CPP-NEXT: const long long last = end * rowsPerTask < s0 ? end * rowsPerTask : s0;
+// CPP-NEXT: for (long long o = begin * rowsPerTask; o < last; ++o) {
 // CPP-LABEL: // kernel reduce_max_3{{$}}
-// CPP: kiln_parallel_for(s0, [&](long long begin, long long end) {
-// CPP-NEXT: for (long long o = begin; o < end; ++o) {
+// CPP: kiln_parallel_for((s0 + rowsPerTask - 1) / rowsPerTask, [&](long long begin, long long end) {
 func.func @reductions(%x: tensor<?x10xf32>, %g: tensor<128x512xf32>) -> (tensor<?xf32>, tensor<512xf32>, tensor<f32>) {
   %0 = kiln.kernel "reduce_sum" reduction (%x) : (tensor<?x10xf32>) -> tensor<?xf32> {
   ^bb0(%a: tensor<?x10xf32>):
