@@ -808,13 +808,16 @@ for (long long i = 0; i < rows; ++i)
     out0[(n * GM + row0 + i) * GN + col0 + c] = tile[i * NR + c];
 )";
 
-/// conv2d's panel at stride 1: row k = (c, kh, kw) is channel c shifted by
-/// the tap (kiln_pack_shifted_row), columns the output positions (oh, ow).
-constexpr const char *kConv2dPackStride1Cpp = R"(
-const ${T} *image = in0 + n * C * H * W;
+/// A panel at stride 1 (conv2d, conv2d_grad_input): row k = (${PLANE}, kh,
+/// kw) is that plane of ${SOURCE} (image n of in0: ${PLANES} planes of
+/// ${PLANE_H} x ${PLANE_W}) shifted by the tap (kiln_pack_shifted_row, by
+/// ${DY} rows and ${DX} columns); columns the positions of a grid ${WIDTH}
+/// wide.
+constexpr const char *kPackStride1Cpp = R"(
+const ${T} *${SOURCE} = in0 + n * ${PLANES} * ${PLANE_H} * ${PLANE_W};
 for (long long k = 0; k < GK; ++k) {
-  const long long c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
-  kiln_pack_shifted_row<${T}, NR>(panel + k * NR, image + c * H * W, col0, GN, OW, H, W, kh - PH, kw - PW);
+  const long long ${PLANE} = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
+  kiln_pack_shifted_row<${T}, NR>(panel + k * NR, ${SOURCE} + ${PLANE} * ${PLANE_H} * ${PLANE_W}, col0, GN, ${WIDTH}, ${PLANE_H}, ${PLANE_W}, ${DY}, ${DX});
 }
 )";
 
@@ -897,8 +900,17 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op,
        {"GN", "OH * OW"},
        {"GK", "C * KH * KW"},
        {"SETUP", ""},
-       {"PACK", render(stride1 ? kConv2dPackStride1Cpp : kConv2dPackCpp,
-                       {{"T", t.type}, {"ZERO", t.zero}})},
+       {"PACK",
+        stride1 ? render(kPackStride1Cpp, {{"T", t.type},
+                                           {"SOURCE", "image"},
+                                           {"PLANE", "c"},
+                                           {"PLANES", "C"},
+                                           {"PLANE_H", "H"},
+                                           {"PLANE_W", "W"},
+                                           {"WIDTH", "OW"},
+                                           {"DY", "kh - PH"},
+                                           {"DX", "kw - PW"}})
+                : render(kConv2dPackCpp, {{"T", t.type}, {"ZERO", t.zero}})},
        {"TILE", render(kConvTileCpp, {{"T", t.type}, {"A", "in1"}})}});
 }
 
@@ -945,17 +957,6 @@ for (long long c = 0; c < C; ++c)
   for (long long o = 0; o < O; ++o)
     for (long long tap = 0; tap < KH * KW; ++tap)
       weights[c * GK + o * KH * KW + tap] = in1[(o * C + c) * KH * KW + tap];
-)";
-
-/// conv2d_grad_input's panel at stride 1: row k = (o, kh, kw) is the
-/// gradient of output channel o shifted back by the tap
-/// (kiln_pack_shifted_row), columns the input positions (ih, iw).
-constexpr const char *kConv2dGradInputPackStride1Cpp = R"(
-const ${T} *grad = in0 + n * O * OH * OW;
-for (long long k = 0; k < GK; ++k) {
-  const long long o = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
-  kiln_pack_shifted_row<${T}, NR>(panel + k * NR, grad + o * OH * OW, col0, GN, W, OH, OW, PH - kh, PW - kw);
-}
 )";
 
 /// conv2d_grad_input's panel: k = (o, kh, kw), columns the input positions
@@ -1024,9 +1025,17 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
        {"GN", "H * W"},
        {"GK", "O * KH * KW"},
        {"SETUP", render(kConv2dGradInputSetupCpp, {{"T", t.type}})},
-       {"PACK", render(stride1 ? kConv2dGradInputPackStride1Cpp
-                               : kConv2dGradInputPackCpp,
-                       {{"T", t.type}, {"ZERO", t.zero}})},
+       {"PACK", stride1 ? render(kPackStride1Cpp, {{"T", t.type},
+                                                   {"SOURCE", "grad"},
+                                                   {"PLANE", "o"},
+                                                   {"PLANES", "O"},
+                                                   {"PLANE_H", "OH"},
+                                                   {"PLANE_W", "OW"},
+                                                   {"WIDTH", "W"},
+                                                   {"DY", "PH - kh"},
+                                                   {"DX", "PW - kw"}})
+                        : render(kConv2dGradInputPackCpp,
+                                 {{"T", t.type}, {"ZERO", t.zero}})},
        {"TILE", render(kConvTileCpp, {{"T", t.type}, {"A", "weights"}})}});
 }
 

@@ -341,19 +341,22 @@ LogicalResult gradient(MatmulOp op, OpBuilder &b, Value g, Grads &grads) {
   // A and g read as [rows, K] and [rows, N] (reshapes, which cost no
   // copy), instead of a product per batch and a reduction.
   RankedTensorType aType = tensorOf(a), gType = tensorOf(g);
-  auto rows = [&](Value v, RankedTensorType type) -> Value {
-    int64_t last = type.getShape().back();
-    int dynamic =
-        llvm::count_if(type.getShape().drop_back(), ShapedType::isDynamic);
-    if (ShapedType::isDynamic(last) || dynamic > 1)
-      return Value();
-    return b.create<ReshapeOp>(loc, v, b.getDenseI64ArrayAttr({-1, last}));
+  // Whether `type` reshapes to [-1, last]: a static last dimension, at
+  // most one dynamic one before it.
+  auto flattens = [](RankedTensorType type) {
+    return !ShapedType::isDynamic(type.getShape().back()) &&
+           llvm::count_if(type.getShape().drop_back(), ShapedType::isDynamic) <=
+               1;
   };
-  if (!ta && aType.getRank() > 2 && tensorOf(bv).getRank() == 2) {
+  auto rows = [&](Value v, RankedTensorType type) -> Value {
+    return b.create<ReshapeOp>(
+        loc, v, b.getDenseI64ArrayAttr({-1, type.getShape().back()}));
+  };
+  if (!ta && aType.getRank() > 2 && tensorOf(bv).getRank() == 2 &&
+      flattens(aType) && flattens(gType)) {
     Value aRows = rows(a, aType), gRows = rows(g, gType);
-    if (aRows && gRows)
-      db = tb ? matmul(b, loc, gRows, aRows, true, false)
-              : matmul(b, loc, aRows, gRows, true, false);
+    db = tb ? matmul(b, loc, gRows, aRows, true, false)
+            : matmul(b, loc, aRows, gRows, true, false);
   }
   if (db) {
     da = matmul(b, loc, g, bv, false, !tb);
