@@ -75,6 +75,33 @@ KILN_FN kiln_simd<double>::vec kiln_fma(kiln_simd<double>::vec a,
 #endif
 }
 
+// x in every lane: one broadcast (from memory where x is loaded; adding x to
+// a zero vector would cost an addition and a broadcast from a register, on
+// the ports the multiply-adds need).
+KILN_FN kiln_simd<float>::vec kiln_splat(float x) {
+#if defined(__AVX512F__)
+  return (kiln_simd<float>::vec)_mm512_set1_ps(x);
+#elif defined(__AVX__)
+  return (kiln_simd<float>::vec)_mm256_set1_ps(x);
+#elif defined(__aarch64__)
+  return (kiln_simd<float>::vec)vdupq_n_f32(x);
+#else
+  return kiln_simd<float>::vec{} + x;
+#endif
+}
+
+KILN_FN kiln_simd<double>::vec kiln_splat(double x) {
+#if defined(__AVX512F__)
+  return (kiln_simd<double>::vec)_mm512_set1_pd(x);
+#elif defined(__AVX__)
+  return (kiln_simd<double>::vec)_mm256_set1_pd(x);
+#elif defined(__aarch64__)
+  return (kiln_simd<double>::vec)vdupq_n_f64(x);
+#else
+  return kiln_simd<double>::vec{} + x;
+#endif
+}
+
 // A 64-byte aligned buffer, grown as needed.
 struct kiln_scratch_buffer {
   void *data = nullptr;
@@ -165,14 +192,20 @@ KILN_FN void kiln_gemm_pack_b(long long K, long long N, long long col0,
     }
     return;
   }
-  for (long long j = 0; j < cols; ++j) {
-    const T *from = b + (col0 + j) * col_stride;
-    for (long long k = 0; k < K; ++k)
-      panel[k * NR + j] = from[k * k_stride];
+  // Column by column, a cache line of k at a time: the panel's rows being
+  // written (KB x NR values) stay in L1 while the columns are read.
+  constexpr long long KB = 64 / sizeof(T);
+  for (long long k0 = 0; k0 < K; k0 += KB) {
+    const long long k1 = K - k0 < KB ? K : k0 + KB;
+    for (long long j = 0; j < cols; ++j) {
+      const T *from = b + (col0 + j) * col_stride;
+      for (long long k = k0; k < k1; ++k)
+        panel[k * NR + j] = from[k * k_stride];
+    }
+    for (long long j = cols; j < NR; ++j)
+      for (long long k = k0; k < k1; ++k)
+        panel[k * NR + j] = 0;
   }
-  for (long long j = cols; j < NR; ++j)
-    for (long long k = 0; k < K; ++k)
-      panel[k * NR + j] = 0;
 }
 
 // tile[MR][NR] = A[row0 .. row0 + MR) x panel, plus the tile's own values
@@ -207,7 +240,7 @@ KILN_FN void kiln_gemm_micro(long long K, const T *__restrict__ a,
     const long long offset = k * k_stride;
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const V ai = V{} + row[i][offset];
+      const V ai = kiln_splat(row[i][offset]);
 #pragma GCC unroll 32
       for (int j = 0; j < NV; ++j)
         acc[i][j] = kiln_fma(ai, bk[j], acc[i][j]);
