@@ -47,8 +47,9 @@
 // ([K][NR], zeros past N; the packing reads B in either layout, so the
 // transpose costs nothing later); for each panel, each MR x NR tile of C is
 // summed in vector registers over all of K, reading A in place (its MR
-// rows, or MR consecutive values of a column when transposed, broadcast per
-// k), and the epilogue runs on the tile. A product whose B has no batch
+// rows; a transposed A's row tiles are packed first, [K][MR] each, so that
+// a tile reads MR consecutive values a k rather than MR values of rows M
+// apart), and the epilogue runs on the tile. A product whose B has no batch
 // dimensions and whose A is not transposed (a linear layer over a sequence)
 // is one GEMM of batches x M rows: A's matrices lie one after another in
 // memory, as do C's, so the tiles span the batches and B is packed once.
@@ -237,7 +238,7 @@ ${SIGNATURE} {
   ${SIZES}
   constexpr int MR = ${MR}, NR = ${NR};
   const long long panels = (N + NR - 1) / NR;
-  ${T} *__restrict__ packed = kiln_gemm_scratch<${T}>(panels * NR * K);
+  ${T} *__restrict__ packed = kiln_gemm_scratch<${T}>(${SCRATCH});
   ${PRODUCT}
 }
 ${ENTRY}
@@ -254,6 +255,16 @@ kiln_parallel_for(panels, [&](long long begin, long long end) {
     kiln_gemm_pack_b<${T}, NR>(K, N, p * NR, B, ${B_K_STRIDE}, ${B_COL_STRIDE}, packed + p * NR * K);
 });
 )";
+/// The packing of a transposed A's row tiles ([K][MR] each), split among the
+/// threads: the micro-kernel then reads MR consecutive values a k, not MR
+/// values of a row M apart.
+constexpr const char *kPackACpp = R"(
+${T} *__restrict__ packedA = packed + panels * NR * K;
+kiln_parallel_for(rowTiles, [&](long long begin, long long end) {
+  for (long long t = begin; t < end; ++t)
+    kiln_gemm_pack_a<${T}, MR>(K, M, t * MR, A, 1, M, packedA + t * MR * K);
+});
+)";
 /// kPackCpp for a B without batch dimensions: once, with the first batch.
 constexpr const char *kPackOnceCpp = R"(
 if (batch == 0) { // B is the same for every batch
@@ -266,13 +277,14 @@ constexpr const char *kProductCpp = R"(
 ${BATCH_INDEX}
 ${PACK}
 const long long rowTiles = (M + MR - 1) / MR;
+${PACK_A}
 kiln_parallel_for(panels * rowTiles, [&](long long begin, long long end) {
   for (long long t = begin; t < end; ++t) {
     const long long p = t / rowTiles, row0 = t % rowTiles * MR;
     const long long col0 = p * NR, cols = N - col0 < NR ? N - col0 : NR;
     const long long rows = M - row0 < MR ? M - row0 : MR;
     alignas(64) ${T} tile[MR * NR];
-    kiln_gemm_micro<${T}, MR, NR>(K, A + ${A_OFFSET}, ${A_ROW_STRIDE}, ${A_K_STRIDE}, rows, packed + p * NR * K, tile);
+    kiln_gemm_micro<${T}, MR, NR>(K, ${A} + row0 * K, ${A_ROW_STRIDE}, ${A_K_STRIDE}, rows, packed + p * NR * K, tile);
     for (long long i = 0; i < rows; ++i) {
       const long long row = row0 + i;
       for (long long c = 0; c < cols; ++c) {
@@ -704,9 +716,10 @@ LogicalResult MatmulEmitter::emitCpp(raw_indented_ostream &os) {
         {{"BATCH_INDEX", batchIndex.str()},
          {"PACK", pack},
          {"T", type},
-         {"A_OFFSET", tl ? "row0" : "row0 * K"},
+         {"PACK_A", tl ? render(kPackACpp, {{"T", type}}) : ""},
+         {"A", tl ? "packedA" : "A"},
          {"A_ROW_STRIDE", tl ? "1" : "K"},
-         {"A_K_STRIDE", tl ? "M" : "1"},
+         {"A_K_STRIDE", tl ? "MR" : "1"},
          {"EPILOGUE", epilogue.str()}});
   Code batches;
   bool loop = batchRank && !folded;
@@ -721,6 +734,8 @@ LogicalResult MatmulEmitter::emitCpp(raw_indented_ostream &os) {
          {"MR", std::to_string(schedule->getMr())},
          {"NR", std::to_string(schedule->getNr())},
          {"T", type},
+         {"SCRATCH", tl ? "panels * NR * K + (M + MR - 1) / MR * MR * K"
+                        : "panels * NR * K"},
          {"PRODUCT", loop ? batches.str() : product.str()},
          {"ENTRY", cppEntry(kernel, generated)}});
   return success();

@@ -13,7 +13,10 @@
 //   2. writes each of R's row computations as passes over k (a sum, a
 //      maximum or a first maximum), each followed by the row-uniform values
 //      it yields (softmax: max, then the sum of exp(x - max));
-//   3. picks how threads share the rows (CUDA) or loops over them (C++):
+//   3. picks how threads share the rows (CUDA) or loops over them (C++;
+//      rows in tasks of the threads, each row's sum or maximum in eight
+//      lanes, k = l mod 8; with the kept dimensions innermost, blocks of
+//      consecutive columns a task, their lanes folded a row at a time);
 //
 //      rows, reduced innermost   one warp a row (a reduced extent known and
 //                                at most 1024) or one block a row; lanes
@@ -106,6 +109,7 @@ private:
   LogicalResult readSchedule();
   LogicalResult emitBody(raw_indented_ostream &os);
   LogicalResult emitRow(raw_indented_ostream &os);
+  LogicalResult emitColumnsCpp(raw_indented_ostream &os);
   LogicalResult emitPass(raw_indented_ostream &os, Fold fold, StringRef acc,
                          llvm::function_ref<std::string(StringRef)> term,
                          StringRef comment, bool writesPrologue);
@@ -317,10 +321,16 @@ LogicalResult Emitter::analyze() {
 }
 
 /// The scheme of the kernel's CUDA schedule (checked against the kernel by
-/// requireSchedule); the C++ target loops.
+/// requireSchedule); the C++ target loops over rows, or over blocks of
+/// columns where the kept dimensions are innermost.
 LogicalResult Emitter::readSchedule() {
   if (!cuda()) {
-    scheme = Scheme::loops;
+    // Columns where the kept dimensions are innermost: a row's elements lie
+    // a column count apart, a block of columns' side by side.
+    bool keptInnermost =
+        !groups.empty() && !groups.back().first && !reducedSizes.empty();
+    scheme = family == Family::reduce && keptInnermost ? Scheme::columns
+                                                       : Scheme::loops;
     return success();
   }
   FailureOr<ReduceScheduleAttr> schedule =
@@ -653,13 +663,13 @@ ${T} ${ACC}Value = ${LOWEST};
 long long ${ACC}Index = kKilnNoIndex;
 )";
 constexpr const char *kLanes = R"(
-const ${T} ${ACC} = ((${ACC}Lanes[0] + ${ACC}Lanes[1]) + (${ACC}Lanes[2] + ${ACC}Lanes[3])) +
-    ((${ACC}Lanes[4] + ${ACC}Lanes[5]) + (${ACC}Lanes[6] + ${ACC}Lanes[7]));
+const ${T} ${ACC} = ((${ACC}Lanes[0]${AT} + ${ACC}Lanes[1]${AT}) + (${ACC}Lanes[2]${AT} + ${ACC}Lanes[3]${AT})) +
+    ((${ACC}Lanes[4]${AT} + ${ACC}Lanes[5]${AT}) + (${ACC}Lanes[6]${AT} + ${ACC}Lanes[7]${AT}));
 )";
 constexpr const char *kLanesMax = R"(
-${T} ${ACC} = ${ACC}Lanes[0];
+${T} ${ACC} = ${ACC}Lanes[0]${AT};
 for (int l = 1; l < 8; ++l)
-  ${ACC} = ${ACC}Lanes[l] > ${ACC} ? ${ACC}Lanes[l] : ${ACC};
+  ${ACC} = ${ACC}Lanes[l]${AT} > ${ACC} ? ${ACC}Lanes[l]${AT} : ${ACC};
 )";
 
 LogicalResult Emitter::emitPass(raw_indented_ostream &os, Fold how,
@@ -670,7 +680,8 @@ LogicalResult Emitter::emitPass(raw_indented_ostream &os, Fold how,
       {"T", T()},
       {"ACC", acc.str()},
       {"LOWEST", lowest()},
-      {"INIT", how == Fold::sum ? lit(0) : lowest()}};
+      {"INIT", how == Fold::sum ? lit(0) : lowest()},
+      {"AT", ""}};
   Code element;
   DenseMap<Value, std::string> locals;
   if (failed(emitPrologue(element.os, "e", locals, writesPrologue)))
@@ -942,6 +953,83 @@ LogicalResult Emitter::emitRow(raw_indented_ostream &os) {
   return success();
 }
 
+/// A sum or maximum over the rows of kept-innermost columns on the CPU:
+/// tasks of ${CB} consecutive columns (o = oOuter * columns + col), each
+/// column's eight lanes folding the rows k = l mod 8 in increasing order
+/// as kPassLanes does (the same sums), a row of the block's columns at a
+/// time (reads side by side; the loop over the columns vectorizes); then
+/// each column's lanes combine and its epilogue runs.
+constexpr const char *kColumnsCpp = R"(
+const long long columnBlocks = (${COLUMNS} + ${CB} - 1) / ${CB};
+kiln_parallel_for(${OUTER} * columnBlocks, [&](long long begin, long long end) {
+  for (long long task = begin; task < end; ++task) {
+    const long long oOuter = task / columnBlocks;
+    const long long col0 = task % columnBlocks * ${CB};
+    const long long cols = ${COLUMNS} - col0 < ${CB} ? ${COLUMNS} - col0 : ${CB};
+    ${T} accLanes[8][${CB}];
+    for (int l = 0; l < 8; ++l)
+      for (long long c = 0; c < ${CB}; ++c)
+        accLanes[l][c] = ${INIT};
+    // Row k of the block into lane l.
+    auto row = [&](long long k, int l) {
+      for (long long c = 0; c < cols; ++c) {
+        const long long col = col0 + c;
+        const long long e = ${OFFSET};
+        ${ELEMENT}
+        ${FOLD}
+      }
+    };
+    long long k = 0;
+    for (; k + 8 <= ${R}; k += 8)
+      for (int l = 0; l < 8; ++l)
+        row(k + l, l);
+    for (; k < ${R}; ++k)
+      row(k, int(k & 7));
+    for (long long c = 0; c < cols; ++c) {
+      const long long col = col0 + c;
+      const long long o = oOuter * ${COLUMNS} + col;
+      ${LANES}
+      ${WRITE}
+    }
+  }
+});
+)";
+
+/// The C++ kernel of a columns reduction (kColumnsCpp).
+LogicalResult Emitter::emitColumnsCpp(raw_indented_ostream &os) {
+  Code element, fold;
+  DenseMap<Value, std::string> locals;
+  if (failed(emitPrologue(element.os, "e", locals, /*writesPrologue=*/true)))
+    return failure();
+  emitFold(fold.os, this->fold, "accLanes[l][c]", locals.lookup(input), "k");
+  SmallVector<std::pair<StringRef, std::string>> accValues = {
+      {"T", T()}, {"ACC", "acc"}, {"AT", "[c]"}};
+  std::string lanes =
+      render(this->fold == Fold::sum ? kLanes : kLanesMax, accValues);
+  std::string expr = "acc";
+  if (llvm::isa<ReduceMeanOp>(red))
+    expr = fill("acc / ${N}", {{"N", extentAsT()}});
+  Code write;
+  DenseMap<Value, std::string> outLocals;
+  outLocals[red->getResult(0)] =
+      emitResult(write.os, cType(elementOf(red->getResult(0))), expr);
+  if (failed(emitEpilogue(write.os, "o", outLocals)))
+    return failure();
+  print(os, kColumnsCpp,
+        {{"T", T()},
+         {"CB", "64"},
+         {"COLUMNS", keptSizes.back()},
+         {"OUTER", product(ArrayRef<std::string>(keptSizes).drop_back())},
+         {"INIT", this->fold == Fold::sum ? lit(0) : lowest()},
+         {"R", extent},
+         {"OFFSET", elementOffset("k")},
+         {"ELEMENT", element.str()},
+         {"FOLD", fold.str()},
+         {"LANES", lanes},
+         {"WRITE", write.str()}});
+  return success();
+}
+
 /// The loop over the output rows o, per scheme; ${ROW} is the work of one
 /// row (emitRow). cross_entropy's rows add their losses to a total.
 constexpr const char *kRowsLoop = R"(
@@ -1024,6 +1112,8 @@ if (threadIdx.x == 0) {
 )";
 
 LogicalResult Emitter::emitBody(raw_indented_ostream &os) {
+  if (!cuda() && scheme == Scheme::columns)
+    return emitColumnsCpp(os);
   Code row;
   if (failed(emitRow(row.os)))
     return failure();
@@ -1174,6 +1264,10 @@ constexpr const char *kHowColumns = R"(
 // Blocks of ${BX} columns x ${BY} slices of the reduced rows; the slices combine in
 // shared memory in order.
 )";
+constexpr const char *kHowColumnsCpp = R"(
+// Tasks of consecutive columns (the kept dimensions are innermost), the rows
+// folded into each column's lanes a row at a time.
+)";
 constexpr const char *kOneBlock = R"(
 // One block: the per-row losses sum in a fixed order.
 )";
@@ -1200,7 +1294,7 @@ LogicalResult Emitter::run() {
     how = kHowBlock;
     break;
   case Scheme::columns:
-    how = kHowColumns;
+    how = cuda() ? kHowColumns : kHowColumnsCpp;
     break;
   }
   Code text;

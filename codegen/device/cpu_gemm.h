@@ -208,6 +208,21 @@ KILN_FN void kiln_gemm_pack_b(long long K, long long N, long long col0,
   }
 }
 
+// Packs rows [row0, row0 + MR) of A (M x K; element (i, k) at a[i *
+// row_stride + k * k_stride]) into panel[K][MR], rows past M repeating row
+// M - 1 (as kiln_gemm_micro reads them).
+template <typename T, int MR>
+KILN_FN void kiln_gemm_pack_a(long long K, long long M, long long row0,
+                              const T *__restrict__ a, long long row_stride,
+                              long long k_stride, T *__restrict__ panel) {
+  const T *row[MR];
+  for (int i = 0; i < MR; ++i)
+    row[i] = a + (row0 + i < M ? row0 + i : M - 1) * row_stride;
+  for (long long k = 0; k < K; ++k)
+    for (int i = 0; i < MR; ++i)
+      panel[k * MR + i] = row[i][k * k_stride];
+}
+
 // tile[MR][NR] = A[row0 .. row0 + MR) x panel, plus the tile's own values
 // when `accumulate` (a sum continued over several calls, k still in
 // increasing order): A's element (i, k) at a[i * row_stride + k *

@@ -54,8 +54,11 @@ func.func @layer(%x: tensor<?x784xf32>, %w: tensor<512x784xf32>, %b: tensor<512x
 // CHECK: acc[i][j] = fma(a[i], b[j], acc[i][j]);
 // CHECK-NOT: Split-K
 // CPP: constexpr int MR = 6, NR = 64;
+// CPP: kiln_gemm_scratch<double>(panels * NR * K + (M + MR - 1) / MR * MR * K);
 // CPP: kiln_gemm_pack_b<double, NR>(K, N, p * NR, B, N, 1, packed + p * NR * K);
-// CPP: kiln_gemm_micro<double, MR, NR>(K, A + row0, 1, M, rows, packed + p * NR * K, tile);
+// CPP: double *__restrict__ packedA = packed + panels * NR * K;
+// CPP: kiln_gemm_pack_a<double, MR>(K, M, t * MR, A, 1, M, packedA + t * MR * K);
+// CPP: kiln_gemm_micro<double, MR, NR>(K, packedA + row0 * K, 1, MR, rows, packed + p * NR * K, tile);
 func.func @weight_gradient(%g: tensor<131x11xf64>, %h: tensor<131x71xf64>) -> tensor<11x71xf64> {
   %0 = kiln.kernel "matmul" matmul (%g, %h) {kiln.schedule = {cpu = #kiln.cpu_gemm<mr = 6, nr = 64>, cuda = #kiln.gemm<bm = 16, bn = 16, bk = 8, tm = 2, tn = 2, split_k = 1>}} : (tensor<131x11xf64>, tensor<131x71xf64>) -> tensor<11x71xf64> {
   ^bb0(%a: tensor<131x11xf64>, %b: tensor<131x71xf64>):

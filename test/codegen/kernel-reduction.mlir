@@ -29,12 +29,28 @@
 // CHECK: acc = kiln_reduce_block_max(acc, scratch);
 
 // The C++ target loops over the rows whatever the schedule, the rows split
-// among the threads in tasks of about KILN_ELEMENTS_PER_TASK elements.
+// among the threads in tasks of about KILN_ELEMENTS_PER_TASK elements, or
+// over blocks of columns.
 // CPP-LABEL: // kernel reduce_sum_0{{$}}
 // CPP: const long long rowsPerTask = 10LL > 0 && 10LL < KILN_ELEMENTS_PER_TASK ? KILN_ELEMENTS_PER_TASK / 10LL : 1;
 // CPP-NEXT: kiln_parallel_for((s0 + rowsPerTask - 1) / rowsPerTask, [&](long long begin, long long end) {
 // CPP-NEXT: const long long last = end * rowsPerTask < s0 ? end * rowsPerTask : s0;
 // CPP-NEXT: for (long long o = begin * rowsPerTask; o < last; ++o) {
+// With the kept dimension innermost, tasks of 64 columns, a row of them at
+// a time into each column's eight lanes.
+// CPP-LABEL: // kernel reduce_sum_1{{$}}
+// CPP: // Tasks of consecutive columns (the kept dimensions are innermost), the rows
+// CPP: const long long columnBlocks = (512LL + 64 - 1) / 64;
+// CPP: float accLanes[8][64];
+// CPP: auto row = [&](long long k, int l) {
+// CPP-NEXT: for (long long c = 0; c < cols; ++c) {
+// CPP-NEXT: const long long col = col0 + c;
+// CPP-NEXT: const long long e = k * 512LL + col;
+// CPP-NEXT: const float x0 = in0[e];
+// CPP-NEXT: accLanes[l][c] += x0;
+// CPP: row(k, int(k & 7));
+// CPP: const long long o = oOuter * 512LL + col;
+// CPP-NEXT: const float acc = ((accLanes[0][c] + accLanes[1][c])
 // CPP-LABEL: // kernel reduce_max_3{{$}}
 // CPP: kiln_parallel_for((s0 + rowsPerTask - 1) / rowsPerTask, [&](long long begin, long long end) {
 func.func @reductions(%x: tensor<?x10xf32>, %g: tensor<128x512xf32>) -> (tensor<?xf32>, tensor<512xf32>, tensor<f32>) {
