@@ -1240,6 +1240,20 @@ ${TAPS}
 out0[i] = ${RESULT};
 )";
 
+/// A pooling on the CPU: the planes split among the threads, each output
+/// row's elements in order (no index divisions; the same taps as kPool).
+constexpr const char *kPoolCpp = R"(
+kiln_parallel_for(N * C, [&](long long begin, long long end) {
+  for (long long nc = begin; nc < end; ++nc)
+    for (long long oh = 0; oh < OH; ++oh)
+      for (long long ow = 0; ow < OW; ++ow) {
+        ${T} acc = ${INIT};
+        ${TAPS}
+        out0[(nc * OH + oh) * OW + ow] = ${RESULT};
+      }
+});
+)";
+
 LogicalResult emitPool(OpaqueEmitter &e, Operation *op, Value input,
                        ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
                        ArrayRef<int64_t> padding, bool max,
@@ -1251,31 +1265,33 @@ LogicalResult emitPool(OpaqueEmitter &e, Operation *op, Value input,
   Names t = namesOf(op);
   Type type = elementOf(op->getResult(0));
   // The plane index n * C + c is all the loads need.
-  std::string loop;
+  std::vector<std::pair<StringRef, std::string>> values;
   if (max) {
     // As std::max(acc, v): NaN inputs are skipped, and a window entirely
     // in the padding gives -inf.
-    loop = render(
-        kPool,
-        {{"T", t.type},
-         {"INIT", fill("-(${T})KILN_OPAQUE_INFINITY", {{"T", t.type}})},
-         {"TAPS", render(kWindowTaps,
-                         {{"ROW", "ih"},
-                          {"COL", "iw"},
-                          {"TAP", "acc = acc < in0[at] ? in0[at] : acc;"}})},
-         {"RESULT", "acc"}});
+    values = {
+        {"T", t.type},
+        {"INIT", fill("-(${T})KILN_OPAQUE_INFINITY", {{"T", t.type}})},
+        {"TAPS", render(kWindowTaps,
+                        {{"ROW", "ih"},
+                         {"COL", "iw"},
+                         {"TAP", "acc = acc < in0[at] ? in0[at] : acc;"}})},
+        {"RESULT", "acc"}};
   } else {
     // The padding counts in the divisor.
-    loop = render(
-        kPool,
-        {{"T", t.type},
-         {"INIT", t.zero},
-         {"TAPS",
-          render(kWindowTaps,
-                 {{"ROW", "ih"}, {"COL", "iw"}, {"TAP", "acc += in0[at];"}})},
-         {"RESULT", "acc / " + literal(double(kernel[0] * kernel[1]), type)}});
+    values = {
+        {"T", t.type},
+        {"INIT", t.zero},
+        {"TAPS",
+         render(kWindowTaps,
+                {{"ROW", "ih"}, {"COL", "iw"}, {"TAP", "acc += in0[at];"}})},
+        {"RESULT", "acc / " + literal(double(kernel[0] * kernel[1]), type)}};
   }
-  e.elementLoop(os, "N * C * OH * OW", loop);
+  if (e.target == Target::cpp) {
+    print(os, kPoolCpp, values);
+    return success();
+  }
+  e.elementLoop(os, "N * C * OH * OW", render(kPool, values));
   e.launchPerElement({s->N, s->C, s->OH, s->OW});
   return success();
 }
@@ -1300,9 +1316,12 @@ if (argmax == i)
   acc += in1[(nc * OH + oh) * OW + ow];
 )";
 constexpr const char *kMaxPool2dGradTap = R"(
-if (argmax < 0 || in0[at] > best) {
-  argmax = at;
-  best = in0[at];
+{
+  // selects, not a branch: which tap wins depends on the data
+  const ${T} v = in0[at];
+  const bool better = argmax < 0 || v > best;
+  argmax = better ? at : argmax;
+  best = better ? v : best;
 }
 )";
 
@@ -1338,8 +1357,9 @@ LogicalResult emitMaxPool2dGrad(OpaqueEmitter &e, MaxPool2dGradOp op,
     return failure();
   Names t = namesOf(op);
   std::string taps = render(
-      kWindowTaps,
-      {{"ROW", "th"}, {"COL", "tw"}, {"TAP", render(kMaxPool2dGradTap)}});
+      kWindowTaps, {{"ROW", "th"},
+                    {"COL", "tw"},
+                    {"TAP", render(kMaxPool2dGradTap, {{"T", t.type}})}});
   ArrayRef<int64_t> kernel = op.getKernel(), stride = op.getStride();
   if (e.target == Target::cpp && stride[0] >= kernel[0] &&
       stride[1] >= kernel[1]) {

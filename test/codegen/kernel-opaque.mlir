@@ -17,11 +17,15 @@
 // CHECK-NEXT: i += (long long)gridDim.x * blockDim.x) {
 // CHECK: continue; // padding
 // CHECK: out0[i] = acc;
+// In C++ the planes are split among the threads, each output row's
+// elements in order.
 // CPP-LABEL: // kernel max_pool2d_0{{$}}
-// CPP: const long long count = N * C * OH * OW;
-// CPP-NEXT: kiln_parallel_for((count + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK, [&](long long begin, long long end) {
-// CPP: for (long long i = begin * KILN_ELEMENTS_PER_TASK; i < last; ++i) {
-// CPP: out0[i] = acc;
+// CPP: kiln_parallel_for(N * C, [&](long long begin, long long end) {
+// CPP-NEXT: for (long long nc = begin; nc < end; ++nc)
+// CPP-NEXT: for (long long oh = 0; oh < OH; ++oh)
+// CPP-NEXT: for (long long ow = 0; ow < OW; ++ow) {
+// CPP: continue; // padding
+// CPP: out0[(nc * OH + oh) * OW + ow] = acc;
 
 // The average pooling's gradient, blocks of 64: one thread an input
 // element, gathering a share of each window that contains it (no atomics).
