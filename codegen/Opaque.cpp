@@ -808,37 +808,88 @@ for (long long i = 0; i < rows; ++i)
     out0[(n * GM + row0 + i) * GN + col0 + c] = tile[i * NR + c];
 )";
 
-/// A panel at stride 1 (conv2d, conv2d_grad_input): row k = (${PLANE}, kh,
-/// kw) is that plane of ${SOURCE} (image n of in0: ${PLANES} planes of
-/// ${PLANE_H} x ${PLANE_W}) shifted by the tap (kiln_pack_shifted_row, by
-/// ${DY} rows and ${DX} columns); columns the positions of a grid ${WIDTH}
-/// wide.
-constexpr const char *kPackStride1Cpp = R"(
-const ${T} *${SOURCE} = in0 + n * ${PLANES} * ${PLANE_H} * ${PLANE_W};
-for (long long k = 0; k < GK; ++k) {
-  const long long ${PLANE} = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
-  kiln_pack_shifted_row<${T}, NR>(panel + k * NR, ${SOURCE} + ${PLANE} * ${PLANE_H} * ${PLANE_W}, col0, GN, ${WIDTH}, ${PLANE_H}, ${PLANE_W}, ${DY}, ${DX});
-}
+/// conv2d and conv2d_grad_input at stride 1 on the CPU: a GEMM per image
+/// with the output transposed, rows its positions and columns its channels,
+/// A read in place from the image's source planes copied with their
+/// padding (${PAD_H} x ${PAD_W} each) through an offset table: element (q,
+/// k) is at the corner of position q's window (${CORNER}) plus tap k's
+/// offset (${OFFSET}). ${PACK} fills `panel` (B's columns [col0, col0 +
+/// NR), [GK][NR]) once for every image.
+constexpr const char *kConvWindowsCpp = R"(
+// ${WHAT}, a GEMM per image on the
+// register-blocked micro-kernel (${SCHEDULE}), transposed: C[GM, GN] = A[GM, GK] B[GK, GN],
+// ${SHAPES}.
+// A is read in place from the image's planes copied with their padding (zeros
+// around them): element (q, k) is at the corner of position q's window plus the
+// offset of tap k (kiln_gemm_micro_indirect). B is packed once, in panels of NR
+// columns ([GK][NR] each, zeros past GN). A task is an image: its planes padded
+// into the thread's scratch, then each MR x NR tile summed in vector registers
+// over k in increasing order and stored to the image's channels.
+constexpr int MR = ${MR}, NR = ${NR};
+const long long GM = ${GM}, GN = ${GN}, GK = ${GK};
+const long long PLANES = ${PLANES}, SOURCE_H = ${SOURCE_H}, SOURCE_W = ${SOURCE_W};
+const long long TOP = ${TOP}, LEFT = ${LEFT}, PAD_H = ${PAD_H}, PAD_W = ${PAD_W};
+const long long panels = (GN + NR - 1) / NR;
+${T} *__restrict__ packed = kiln_gemm_scratch<${T}>(panels * NR * GK);
+long long *__restrict__ offsets = kiln_gemm_scratch<long long>(GK);
+for (long long k = 0; k < GK; ++k)
+  offsets[k] = ${OFFSET};
+kiln_parallel_for(panels, [&](long long begin, long long end) {
+  for (long long p = begin; p < end; ++p) {
+    const long long col0 = p * NR;
+    ${T} *__restrict__ panel = packed + p * NR * GK;
+    ${PACK}
+  }
+});
+kiln_parallel_for(N, [&](long long begin, long long end) {
+  ${T} *__restrict__ padded = kiln_gemm_thread_scratch<${T}>(PLANES * PAD_H * PAD_W);
+  for (long long n = begin; n < end; ++n) {
+    for (long long plane = 0; plane < PLANES; ++plane) {
+      const ${T} *from = in0 + (n * PLANES + plane) * SOURCE_H * SOURCE_W;
+      for (long long y = 0; y < PAD_H; ++y) {
+        // a zero run, the source row's copy, a zero run
+        ${T} *to = padded + (plane * PAD_H + y) * PAD_W;
+        const long long sy = y - TOP;
+        long long lo = 0, hi = 0; // columns [lo, hi) copy the source
+        if (sy >= 0 && sy < SOURCE_H) {
+          lo = LEFT < 0 ? 0 : LEFT < PAD_W ? LEFT : PAD_W;
+          hi = LEFT + SOURCE_W < lo ? lo : LEFT + SOURCE_W < PAD_W ? LEFT + SOURCE_W : PAD_W;
+        }
+        for (long long x = 0; x < lo; ++x)
+          to[x] = ${ZERO};
+        for (long long x = lo; x < hi; ++x)
+          to[x] = from[sy * SOURCE_W + x - LEFT];
+        for (long long x = hi; x < PAD_W; ++x)
+          to[x] = ${ZERO};
+      }
+    }
+    for (long long row0 = 0; row0 < GM; row0 += MR) {
+      const long long rows = GM - row0 < MR ? GM - row0 : MR;
+      const ${T} *corner[MR];
+      for (int i = 0; i < MR; ++i) {
+        const long long q = row0 + (i < rows ? i : rows - 1);
+        corner[i] = padded + ${CORNER};
+      }
+      for (long long p = 0; p < panels; ++p) {
+        const long long col0 = p * NR, cols = GN - col0 < NR ? GN - col0 : NR;
+        alignas(64) ${T} tile[MR * NR];
+        kiln_gemm_micro_indirect<${T}, MR, NR>(GK, corner, offsets, packed + p * NR * GK, tile);
+        for (long long c = 0; c < cols; ++c)
+          for (long long i = 0; i < rows; ++i)
+            out0[(n * GN + col0 + c) * GM + row0 + i] = tile[i * NR + c];
+      }
+    }
+  }
+});
 )";
 
-/// conv2d's panel: k = (c, kh, kw), columns the output positions (oh, ow);
-/// a column past GN starts above the image, so every tap reads zero.
-constexpr const char *kConv2dPackCpp = R"(
-long long ihBase[NR], iwBase[NR];
-for (int j = 0; j < NR; ++j) {
-  const long long q = col0 + j;
-  ihBase[j] = q < GN ? q / OW * SH - PH : -KH;
-  iwBase[j] = q < GN ? q % OW * SW - PW : 0;
-}
-const ${T} *image = in0 + n * C * H * W;
+/// conv2d_grad_input's panel for kConvWindowsCpp: row k = (o, kh, kw),
+/// columns c, the weight [O, C, KH, KW].
+constexpr const char *kConv2dGradInputWeightsPackCpp = R"(
 for (long long k = 0; k < GK; ++k) {
-  const long long c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
-  const ${T} *plane = image + c * H * W;
-  ${T} *row = panel + k * NR;
-  for (int j = 0; j < NR; ++j) {
-    const long long ih = ihBase[j] + kh, iw = iwBase[j] + kw;
-    row[j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? plane[ih * W + iw] : ${ZERO};
-  }
+  const long long o = k / (KH * KW), tap = k % (KH * KW);
+  for (long long j = 0; j < NR; ++j)
+    panel[k * NR + j] = col0 + j < GN ? in1[(o * C + col0 + j) * KH * KW + tap] : ${ZERO};
 }
 )";
 
@@ -890,28 +941,30 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op,
     emitImplicitGemmCuda(e, g, *tiles, os);
     return success();
   }
-  bool stride1 = llvm::all_of(op.getStride(), [](int64_t s) { return s == 1; });
+  // Rows the output positions q = (oh, ow), columns o, k = (c, kh, kw):
+  // image n's windows [OH * OW, C * KH * KW] times the weight transposed.
   return emitConvGemmCpp(
-      e, os, t, kConvGemmImagesCpp,
+      e, os, t, kConvWindowsCpp,
       {{"WHAT", "conv2d"},
-       {"SHAPES", "rows o, columns (oh, ow), k = (c, kh, kw): the weight [O, "
-                  "C * KH * KW] times image n's windows"},
-       {"GM", "O"},
-       {"GN", "OH * OW"},
+       {"SHAPES", "rows (oh, ow), columns o, k = (c, kh, kw): image n's "
+                  "windows [OH * OW, C * KH * KW] times the weight transposed "
+                  "[C * KH * KW, O]"},
+       {"GM", "OH * OW"},
+       {"GN", "O"},
        {"GK", "C * KH * KW"},
-       {"SETUP", ""},
-       {"PACK",
-        stride1 ? render(kPackStride1Cpp, {{"T", t.type},
-                                           {"SOURCE", "image"},
-                                           {"PLANE", "c"},
-                                           {"PLANES", "C"},
-                                           {"PLANE_H", "H"},
-                                           {"PLANE_W", "W"},
-                                           {"WIDTH", "OW"},
-                                           {"DY", "kh - PH"},
-                                           {"DX", "kw - PW"}})
-                : render(kConv2dPackCpp, {{"T", t.type}, {"ZERO", t.zero}})},
-       {"TILE", render(kConvTileCpp, {{"T", t.type}, {"A", "in1"}})}});
+       {"PLANES", "C"},
+       {"SOURCE_H", "H"},
+       {"SOURCE_W", "W"},
+       {"TOP", "PH"},
+       {"LEFT", "PW"},
+       {"PAD_H", "(OH - 1) * SH + KH"},
+       {"PAD_W", "(OW - 1) * SW + KW"},
+       {"OFFSET", "(k / (KH * KW) * PAD_H + k / KW % KH) * PAD_W + k % KW"},
+       {"CORNER", "q / OW * SH * PAD_W + q % OW * SW"},
+       {"PACK", fill("kiln_gemm_pack_b<${T}, NR>(GK, GN, col0, in1, 1, GK, "
+                     "panel);",
+                     {{"T", t.type}})},
+       {"ZERO", t.zero}});
 }
 
 /// The loops over the output rows `oh` (and columns `ow`) whose windows
@@ -1015,6 +1068,33 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
     return success();
   }
   bool stride1 = llvm::all_of(op.getStride(), [](int64_t s) { return s == 1; });
+  if (stride1) {
+    // Rows the input positions q = (ih, iw), columns c, k = (o, kh, kw):
+    // the gradient's planes padded so that input position (ih, iw) reads
+    // output position (ih + PH - kh, iw + PW - kw) at (ih + KH - 1 - kh,
+    // iw + KW - 1 - kw), times the weight as [O * KH * KW, C].
+    return emitConvGemmCpp(
+        e, os, t, kConvWindowsCpp,
+        {{"WHAT", "conv2d_grad_input"},
+         {"SHAPES", "rows (ih, iw), columns c, k = (o, kh, kw): the gradient "
+                    "of image n at the windows reading each input position "
+                    "[H * W, O * KH * KW] times the weight [O * KH * KW, C]"},
+         {"GM", "H * W"},
+         {"GN", "C"},
+         {"GK", "O * KH * KW"},
+         {"PLANES", "O"},
+         {"SOURCE_H", "OH"},
+         {"SOURCE_W", "OW"},
+         {"TOP", "KH - 1 - PH"},
+         {"LEFT", "KW - 1 - PW"},
+         {"PAD_H", "H + KH - 1"},
+         {"PAD_W", "W + KW - 1"},
+         {"OFFSET", "(k / (KH * KW) * PAD_H + KH - 1 - k / KW % KH) * PAD_W + "
+                    "KW - 1 - k % KW"},
+         {"CORNER", "q / W * PAD_W + q % W"},
+         {"PACK", render(kConv2dGradInputWeightsPackCpp, {{"ZERO", t.zero}})},
+         {"ZERO", t.zero}});
+  }
   return emitConvGemmCpp(
       e, os, t, kConvGemmImagesCpp,
       {{"WHAT", "conv2d_grad_input"},
@@ -1025,17 +1105,8 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
        {"GN", "H * W"},
        {"GK", "O * KH * KW"},
        {"SETUP", render(kConv2dGradInputSetupCpp, {{"T", t.type}})},
-       {"PACK", stride1 ? render(kPackStride1Cpp, {{"T", t.type},
-                                                   {"SOURCE", "grad"},
-                                                   {"PLANE", "o"},
-                                                   {"PLANES", "O"},
-                                                   {"PLANE_H", "OH"},
-                                                   {"PLANE_W", "OW"},
-                                                   {"WIDTH", "W"},
-                                                   {"DY", "PH - kh"},
-                                                   {"DX", "PW - kw"}})
-                        : render(kConv2dGradInputPackCpp,
-                                 {{"T", t.type}, {"ZERO", t.zero}})},
+       {"PACK",
+        render(kConv2dGradInputPackCpp, {{"T", t.type}, {"ZERO", t.zero}})},
        {"TILE", render(kConvTileCpp, {{"T", t.type}, {"A", "weights"}})}});
 }
 

@@ -132,13 +132,22 @@ FailureOr<cost::GemmProblem> gemmProblem(KernelOp kernel, const Sizes &sizes) {
 }
 
 /// The GEMM of a convolution op on the CPU (codegen/Opaque.cpp), per image:
-/// its columns are conv2d's output positions, its input gradient's input
-/// positions, or its weight gradient's weights (the result's shape).
+/// its columns are conv2d's output channels, its input gradient's input
+/// channels (at stride 1; else its input positions), or its weight
+/// gradient's weights (the result's shape).
 cost::GemmProblem cpuConvProblem(Operation *op) {
   auto type = llvm::cast<RankedTensorType>(op->getResult(0).getType());
+  unsigned first = 2, last = 4; // the result's dimensions [first, last)
+  if (llvm::isa<Conv2dGradWeightOp>(op))
+    first = 1;
+  auto gradInput = llvm::dyn_cast<Conv2dGradInputOp>(op);
+  if (llvm::isa<Conv2dOp>(op) ||
+      (gradInput &&
+       llvm::all_of(gradInput.getStride(), [](int64_t s) { return s == 1; })))
+    first = 1, last = 2;
   cost::GemmProblem p;
   p.n = 1;
-  for (unsigned d = llvm::isa<Conv2dGradWeightOp>(op) ? 1 : 2; d < 4; ++d)
+  for (unsigned d = first; d < last; ++d)
     p.n = type.isDynamicDim(d) ? -1 : p.n * type.getDimSize(d);
   if (p.n < 0)
     p.n = -1;

@@ -131,49 +131,6 @@ template <typename T> KILN_FN T *kiln_gemm_thread_scratch(long long elements) {
   return (T *)buffer.reserve(elements * (long long)sizeof(T));
 }
 
-// One row of a convolution's panel whose window has stride 1: column j is
-// output position q = col0 + j of a grid `width` wide with `positions`
-// positions, (y, x) = (q / width, q % width), and holds src[(y + dy) *
-// srcWidth + x + dx], zero outside the srcHeight x srcWidth source and past
-// `positions`. The columns of one grid row read one source row: a zero
-// run, a contiguous copy, a zero run.
-template <typename T, int NR>
-KILN_FN void kiln_pack_shifted_row(T *__restrict__ row,
-                                   const T *__restrict__ src, long long col0,
-                                   long long positions, long long width,
-                                   long long srcHeight, long long srcWidth,
-                                   long long dy, long long dx) {
-  long long j = 0;
-  while (j < NR) {
-    const long long q = col0 + j;
-    if (q >= positions) {
-      for (; j < NR; ++j)
-        row[j] = (T)0;
-      return;
-    }
-    const long long y = q / width, x = q % width;
-    long long run = width - x;
-    run = run < NR - j ? run : NR - j;
-    run = run < positions - q ? run : positions - q;
-    const long long ys = y + dy;
-    long long lo = 0, hi = 0; // columns [lo, hi) of the run read the source
-    if (ys >= 0 && ys < srcHeight) {
-      lo = -dx - x;
-      lo = lo < 0 ? 0 : lo > run ? run : lo;
-      hi = srcWidth - dx - x;
-      hi = hi < lo ? lo : hi > run ? run : hi;
-    }
-    const T *from = src + ys * srcWidth + x + dx;
-    for (long long i = 0; i < lo; ++i)
-      row[j + i] = (T)0;
-    for (long long i = lo; i < hi; ++i)
-      row[j + i] = from[i];
-    for (long long i = hi; i < run; ++i)
-      row[j + i] = (T)0;
-    j += run;
-  }
-}
-
 // Packs columns [col0, col0 + NR) of B (K x N; element (k, j) at
 // b[k * k_stride + j * col_stride]) into panel[K][NR], zeros past N.
 template <typename T, int NR>
@@ -253,6 +210,50 @@ KILN_FN void kiln_gemm_micro(long long K, const T *__restrict__ a,
     for (int j = 0; j < NV; ++j)
       bk[j] = b[j];
     const long long offset = k * k_stride;
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const V ai = kiln_splat(row[i][offset]);
+#pragma GCC unroll 32
+      for (int j = 0; j < NV; ++j)
+        acc[i][j] = kiln_fma(ai, bk[j], acc[i][j]);
+    }
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 32
+    for (int j = 0; j < NV; ++j)
+      *(V *)(tile + i * NR + j * W) = acc[i][j];
+}
+
+// kiln_gemm_micro with A read in place through an offset table (a
+// convolution's windows): A's element (i, k) is corner[i][offsets[k]], the
+// corner of row i's window plus the offset of tap k. The caller points rows
+// past the last at the last one.
+template <typename T, int MR, int NR>
+KILN_FN void kiln_gemm_micro_indirect(long long K, const T *const *corner,
+                                      const long long *__restrict__ offsets,
+                                      const T *__restrict__ panel,
+                                      T *__restrict__ tile) {
+  typedef typename kiln_simd<T>::vec V;
+  constexpr int W = kiln_simd<T>::width, NV = NR / W;
+  static_assert(NR % W == 0, "NR is a multiple of the vector width");
+  const T *row[MR];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+    row[i] = corner[i];
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 32
+    for (int j = 0; j < NV; ++j)
+      acc[i][j] = V{};
+  for (long long k = 0; k < K; ++k) {
+    const V *b = (const V *)(panel + k * NR);
+    V bk[NV];
+#pragma GCC unroll 32
+    for (int j = 0; j < NV; ++j)
+      bk[j] = b[j];
+    const long long offset = offsets[k];
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
       const V ai = kiln_splat(row[i][offset]);

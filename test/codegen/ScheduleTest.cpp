@@ -358,10 +358,15 @@ TEST(CpuConvEdges, EdgeSizesMatchTheReference) {
                         {1, 2, 9, 8, 5, 5, 3, 3, 1, 2, 1, "f32"},
                         {3, 4, 6, 6, 17, 1, 1, 1, 1, 0, 0, "f32"},
                         {2, 1, 4, 1, 3, 3, 1, 1, 1, 2, 0, "f64"},
-                        // Stride 1 (shifted rows): image rows cut by the
-                        // panels, padding wider than the kernel.
+                        // Stride 1 (windows read in place from padded
+                        // planes): positions not a multiple of the
+                        // register block, padding wider than the kernel,
+                        // channels past one panel (forward: 70 outputs;
+                        // input gradient: 67 inputs).
                         {2, 3, 11, 13, 5, 3, 5, 1, 1, 1, 2, "f32"},
-                        {1, 2, 5, 3, 2, 2, 2, 1, 1, 3, 3, "f64"}};
+                        {1, 2, 5, 3, 2, 2, 2, 1, 1, 3, 3, "f64"},
+                        {2, 3, 6, 7, 70, 3, 3, 1, 1, 1, 1, "f32"},
+                        {1, 67, 4, 5, 2, 3, 3, 1, 1, 1, 1, "f32"}};
   std::string params, body;
   int id = 0;
   for (const Case &k : cases) {

@@ -18,9 +18,10 @@
 // CPP-NEXT: const float x1 = p1[j];
 
 // A convolution as an implicit GEMM with 64 x 16 tiles and 64-bit indices;
-// in C++ a GEMM per image on the micro-kernel with 4 x 32 tiles: the weight
-// [O, C * KH * KW] times the image's windows packed in panels of 32 output
-// positions.
+// in C++ a GEMM per image on the micro-kernel with 4 x 32 tiles, transposed:
+// the image's windows [OH * OW, C * KH * KW], read in place from its planes
+// padded into the thread's scratch through an offset table, times the
+// weight transposed, packed once; the tiles stored to the image's channels.
 // CHECK-LABEL: // kernel conv2d_1: grid 648/64,16/16,1 block 256,1,1 shared 0
 // CHECK: // Implicit GEMM C[GM, GN] = A[GM, GK] B[GK, GN], schedule
 // CHECK-NEXT: // #kiln.conv<bm = 64, bn = 16, bk = 16, tm = 2, tn = 2, split_k = 1, index_bits = 64>:
@@ -29,14 +30,18 @@
 // CHECK-NEXT: constexpr int THREADS = 256, SPLITS = 1;
 // CPP-LABEL: // kernel conv2d_1
 // CPP: // conv2d, a GEMM per image on the
-// CPP-NEXT: // register-blocked micro-kernel (#kiln.cpu_gemm<mr = 4, nr = 32>): C[GM, GN] = A[GM, GK] B[GK, GN],
+// CPP-NEXT: // register-blocked micro-kernel (#kiln.cpu_gemm<mr = 4, nr = 32>), transposed: C[GM, GN] = A[GM, GK] B[GK, GN],
 // CPP: constexpr int MR = 4, NR = 32;
-// CPP-NEXT: const long long GM = O, GN = OH * OW, GK = C * KH * KW;
-// CPP: kiln_parallel_for(N * panels, [&](long long begin, long long end) {
-// CPP-NEXT: float *__restrict__ panel = kiln_gemm_thread_scratch<float>(NR * GK);
-// CPP: kiln_pack_shifted_row<float, NR>(panel + k * NR, image + c * H * W, col0, GN, OW, H, W, kh - PH, kw - PW);
-// CPP: kiln_gemm_micro<float, MR, NR>(GK, in1 + row0 * GK, GK, 1, rows, panel, tile);
-// CPP: out0[(n * GM + row0 + i) * GN + col0 + c] = tile[i * NR + c];
+// CPP-NEXT: const long long GM = OH * OW, GN = O, GK = C * KH * KW;
+// CPP-NEXT: const long long PLANES = C, SOURCE_H = H, SOURCE_W = W;
+// CPP-NEXT: const long long TOP = PH, LEFT = PW, PAD_H = (OH - 1) * SH + KH, PAD_W = (OW - 1) * SW + KW;
+// CPP: offsets[k] = (k / (KH * KW) * PAD_H + k / KW % KH) * PAD_W + k % KW;
+// CPP: kiln_gemm_pack_b<float, NR>(GK, GN, col0, in1, 1, GK, panel);
+// CPP: kiln_parallel_for(N, [&](long long begin, long long end) {
+// CPP-NEXT: float *__restrict__ padded = kiln_gemm_thread_scratch<float>(PLANES * PAD_H * PAD_W);
+// CPP: corner[i] = padded + q / OW * SH * PAD_W + q % OW * SW;
+// CPP: kiln_gemm_micro_indirect<float, MR, NR>(GK, corner, offsets, packed + p * NR * GK, tile);
+// CPP: out0[(n * GN + col0 + c) * GM + row0 + i] = tile[i * NR + c];
 
 // Its weight gradient sums k (the batch times the image, 648) in 3 slices
 // of blocks, the last to arrive adding them in order; the C++ sums each
