@@ -287,7 +287,9 @@ LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
       auto it = where.find(kernel.getInputs().front());
       if (it == where.end())
         return kernel.emitError("an input that no earlier kernel computes");
-      where[kernel->getResult(0)] = it->second;
+      // A copy: inserting the result may grow the map and free `it`.
+      runtime::BufferRef input = it->second;
+      where[kernel->getResult(0)] = input;
       continue;
     }
     auto offsets = kernel->getAttrOfType<DenseI64ArrayAttr>(attrs::offsets);
