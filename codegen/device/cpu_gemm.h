@@ -180,23 +180,21 @@ KILN_FN void kiln_gemm_pack_a(long long K, long long M, long long row0,
       panel[k * MR + i] = row[i][k * k_stride];
 }
 
-// tile[MR][NR] = A[row0 .. row0 + MR) x panel, plus the tile's own values
-// when `accumulate` (a sum continued over several calls, k still in
-// increasing order): A's element (i, k) at a[i * row_stride + k *
-// k_stride]; rows at and past `rows` repeat row rows - 1 (the caller
-// stores only the first `rows`).
-template <typename T, int MR, int NR>
-KILN_FN void kiln_gemm_micro(long long K, const T *__restrict__ a,
-                             long long row_stride, long long k_stride,
-                             long long rows, const T *__restrict__ panel,
-                             T *__restrict__ tile, bool accumulate = false) {
+// The register-blocked tile both micro-kernels compute: tile[MR][NR] = A x
+// panel, plus the tile's own values when `accumulate` (a sum continued over
+// several calls, k still in increasing order), A's element (i, k) at
+// row[i][offset(k)].
+template <typename T, int MR, int NR, typename Offset>
+KILN_FN void kiln_gemm_tile(long long K, const T *const *rows, Offset offset,
+                            const T *__restrict__ panel, T *__restrict__ tile,
+                            bool accumulate) {
   typedef typename kiln_simd<T>::vec V;
   constexpr int W = kiln_simd<T>::width, NV = NR / W;
   static_assert(NR % W == 0, "NR is a multiple of the vector width");
   const T *row[MR];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
-    row[i] = a + (i < rows ? i : rows - 1) * row_stride;
+    row[i] = rows[i];
   V acc[MR][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
@@ -209,10 +207,10 @@ KILN_FN void kiln_gemm_micro(long long K, const T *__restrict__ a,
 #pragma GCC unroll 32
     for (int j = 0; j < NV; ++j)
       bk[j] = b[j];
-    const long long offset = k * k_stride;
+    const long long at = offset(k);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const V ai = kiln_splat(row[i][offset]);
+      const V ai = kiln_splat(row[i][at]);
 #pragma GCC unroll 32
       for (int j = 0; j < NV; ++j)
         acc[i][j] = kiln_fma(ai, bk[j], acc[i][j]);
@@ -225,6 +223,24 @@ KILN_FN void kiln_gemm_micro(long long K, const T *__restrict__ a,
       *(V *)(tile + i * NR + j * W) = acc[i][j];
 }
 
+// tile[MR][NR] = A[row0 .. row0 + MR) x panel, plus the tile's own values
+// when `accumulate`: A's element (i, k) at a[i * row_stride + k *
+// k_stride]; rows at and past `rows` repeat row rows - 1 (the caller
+// stores only the first `rows`).
+template <typename T, int MR, int NR>
+KILN_FN void kiln_gemm_micro(long long K, const T *__restrict__ a,
+                             long long row_stride, long long k_stride,
+                             long long rows, const T *__restrict__ panel,
+                             T *__restrict__ tile, bool accumulate = false) {
+  const T *row[MR];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+    row[i] = a + (i < rows ? i : rows - 1) * row_stride;
+  kiln_gemm_tile<T, MR, NR>(
+      K, row, [k_stride](long long k) { return k * k_stride; }, panel, tile,
+      accumulate);
+}
+
 // kiln_gemm_micro with A read in place through an offset table (a
 // convolution's windows): A's element (i, k) is corner[i][offsets[k]], the
 // corner of row i's window plus the offset of tap k. The caller points rows
@@ -234,37 +250,7 @@ KILN_FN void kiln_gemm_micro_indirect(long long K, const T *const *corner,
                                       const long long *__restrict__ offsets,
                                       const T *__restrict__ panel,
                                       T *__restrict__ tile) {
-  typedef typename kiln_simd<T>::vec V;
-  constexpr int W = kiln_simd<T>::width, NV = NR / W;
-  static_assert(NR % W == 0, "NR is a multiple of the vector width");
-  const T *row[MR];
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
-    row[i] = corner[i];
-  V acc[MR][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 32
-    for (int j = 0; j < NV; ++j)
-      acc[i][j] = V{};
-  for (long long k = 0; k < K; ++k) {
-    const V *b = (const V *)(panel + k * NR);
-    V bk[NV];
-#pragma GCC unroll 32
-    for (int j = 0; j < NV; ++j)
-      bk[j] = b[j];
-    const long long offset = offsets[k];
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
-      const V ai = kiln_splat(row[i][offset]);
-#pragma GCC unroll 32
-      for (int j = 0; j < NV; ++j)
-        acc[i][j] = kiln_fma(ai, bk[j], acc[i][j]);
-    }
-  }
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 32
-    for (int j = 0; j < NV; ++j)
-      *(V *)(tile + i * NR + j * W) = acc[i][j];
+  kiln_gemm_tile<T, MR, NR>(
+      K, corner, [offsets](long long k) { return offsets[k]; }, panel, tile,
+      false);
 }
