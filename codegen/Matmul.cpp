@@ -233,8 +233,9 @@ ${SIGNATURE} {
   // A register-blocked GEMM, ${SCHEDULE}: B packed in panels
   // of NR columns ([K][NR] each, zeros past N), each MR x NR tile of C summed in
   // vector registers over k in increasing order (kiln_gemm_micro), then the
-  // epilogue element by element. The threads split the panels, then the tiles
-  // (panel-major: a thread's tiles share few panels).
+  // epilogue element by element. The threads split the panels (and a transposed
+  // A's row tiles, packed [K][MR]), then the tiles (panel-major: a thread's tiles
+  // share few panels).
   ${SIZES}
   constexpr int MR = ${MR}, NR = ${NR};
   const long long panels = (N + NR - 1) / NR;

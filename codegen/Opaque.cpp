@@ -808,9 +808,9 @@ for (long long i = 0; i < rows; ++i)
     out0[(n * GM + row0 + i) * GN + col0 + c] = tile[i * NR + c];
 )";
 
-/// conv2d and conv2d_grad_input at stride 1 on the CPU: a GEMM per image
-/// with the output transposed, rows its positions and columns its channels,
-/// A read in place from the image's source planes copied with their
+/// conv2d (any stride) and conv2d_grad_input at stride 1 on the CPU: a GEMM per
+/// image with the output transposed, rows its positions and columns its
+/// channels, A read in place from the image's source planes copied with their
 /// padding (${PAD_H} x ${PAD_W} each) through an offset table: element (q,
 /// k) is at the corner of position q's window (${CORNER}) plus tap k's
 /// offset (${OFFSET}). ${PACK} fills `panel` (B's columns [col0, col0 +
@@ -893,8 +893,8 @@ for (long long k = 0; k < GK; ++k) {
 }
 )";
 
-/// `text` (kConvGemmCpp or kConvGemmImagesCpp) with the kernel's schedule
-/// and `values`.
+/// `text` (kConvWindowsCpp, kConvGemmImagesCpp or kConvGemmCpp) with the
+/// kernel's schedule and `values`.
 LogicalResult
 emitConvGemmCpp(OpaqueEmitter &e, raw_indented_ostream &os, const Names &t,
                 StringRef text,

@@ -110,6 +110,7 @@ private:
   LogicalResult emitBody(raw_indented_ostream &os);
   LogicalResult emitRow(raw_indented_ostream &os);
   LogicalResult emitColumnsCpp(raw_indented_ostream &os);
+  LogicalResult emitOutput(raw_indented_ostream &os);
   LogicalResult emitPass(raw_indented_ostream &os, Fold fold, StringRef acc,
                          llvm::function_ref<std::string(StringRef)> term,
                          StringRef comment, bool writesPrologue);
@@ -792,6 +793,20 @@ ${LOOP} {
 }
 )";
 
+/// A reduce or argmax result of output o from its running value `acc`,
+/// then the epilogue.
+LogicalResult Emitter::emitOutput(raw_indented_ostream &os) {
+  std::string expr = "acc";
+  if (llvm::isa<ReduceMeanOp>(red))
+    expr = fill("acc / ${N}", {{"N", extentAsT()}});
+  if (family == Family::argmax)
+    expr = "accIndex == kKilnNoIndex ? 0 : (int)accIndex";
+  DenseMap<Value, std::string> locals;
+  locals[red->getResult(0)] =
+      emitResult(os, cType(elementOf(red->getResult(0))), expr);
+  return emitEpilogue(os, "o", locals);
+}
+
 /// The work of one output row o (or, for columns, of one column of it).
 LogicalResult Emitter::emitRow(raw_indented_ostream &os) {
   std::string writer;
@@ -830,16 +845,8 @@ LogicalResult Emitter::emitRow(raw_indented_ostream &os) {
     if (failed(emitPass(os, fold, "acc", identity, comment,
                         /*writesPrologue=*/true)))
       return failure();
-    std::string expr = "acc";
-    if (llvm::isa<ReduceMeanOp>(red))
-      expr = fill("acc / ${N}", {{"N", extentAsT()}});
-    if (family == Family::argmax)
-      expr = "accIndex == kKilnNoIndex ? 0 : (int)accIndex";
     Code write;
-    DenseMap<Value, std::string> locals;
-    locals[red->getResult(0)] =
-        emitResult(write.os, cType(elementOf(red->getResult(0))), expr);
-    if (failed(emitEpilogue(write.os, "o", locals)))
+    if (failed(emitOutput(write.os)))
       return failure();
     emitWrite(write);
     return success();
@@ -1006,14 +1013,8 @@ LogicalResult Emitter::emitColumnsCpp(raw_indented_ostream &os) {
       {"T", T()}, {"ACC", "acc"}, {"AT", "[c]"}};
   std::string lanes =
       render(this->fold == Fold::sum ? kLanes : kLanesMax, accValues);
-  std::string expr = "acc";
-  if (llvm::isa<ReduceMeanOp>(red))
-    expr = fill("acc / ${N}", {{"N", extentAsT()}});
   Code write;
-  DenseMap<Value, std::string> outLocals;
-  outLocals[red->getResult(0)] =
-      emitResult(write.os, cType(elementOf(red->getResult(0))), expr);
-  if (failed(emitEpilogue(write.os, "o", outLocals)))
+  if (failed(emitOutput(write.os)))
     return failure();
   print(os, kColumnsCpp,
         {{"T", T()},
