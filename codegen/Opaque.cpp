@@ -731,43 +731,6 @@ if (ih >= 0 && ih < H && iw >= 0 && iw < W)
   v = aImage[(c * H + ih) * W + iw];
 )";
 
-/// conv2d_grad_weight on the CPU: a GEMM per image on the register-blocked
-/// micro-kernel of cpu_gemm.h (#kiln.cpu_gemm), summed into one result image
-/// after image. ${PACK} fills `panel` (B's columns [col0, col0 + NR),
-/// [GK][NR]) from image n; ${TILE} adds the MR x NR tile at (row0, col0).
-constexpr const char *kConvGemmCpp = R"(
-// ${WHAT}, a GEMM per image on the
-// register-blocked micro-kernel (${SCHEDULE}): C[GM, GN] = A[GM, GK] B[GK, GN],
-// ${SHAPES}.
-// For each image, B is packed from it in panels of NR columns ([GK][NR] each,
-// zeros past GN and in the padding), then each MR x NR tile of C is summed in
-// vector registers over k in increasing order; the threads split the panels,
-// then the tiles.
-constexpr int MR = ${MR}, NR = ${NR};
-const long long GM = ${GM}, GN = ${GN}, GK = ${GK};
-const long long panels = (GN + NR - 1) / NR, rowTiles = (GM + MR - 1) / MR;
-${T} *__restrict__ packed = kiln_gemm_scratch<${T}>(panels * NR * GK + ${EXTRA});
-${SETUP}
-for (long long n = 0; n < N; ++n) {
-  kiln_parallel_for(panels, [&](long long begin, long long end) {
-    for (long long p = begin; p < end; ++p) {
-      const long long col0 = p * NR;
-      ${T} *__restrict__ panel = packed + p * NR * GK;
-      ${PACK}
-    }
-  });
-  kiln_parallel_for(panels * rowTiles, [&](long long begin, long long end) {
-    for (long long t = begin; t < end; ++t) {
-      const long long p = t / rowTiles, row0 = t % rowTiles * MR;
-      const long long col0 = p * NR, cols = GN - col0 < NR ? GN - col0 : NR;
-      const long long rows = GM - row0 < MR ? GM - row0 : MR;
-      ${TILE}
-    }
-  });
-}
-${FINISH}
-)";
-
 /// A convolution whose images are independent GEMMs (conv2d,
 /// conv2d_grad_input) on the CPU: ${PACK} fills `panel` (B's columns
 /// [col0, col0 + NR), [GK][NR]) from image n; ${TILE} computes and stores
@@ -844,25 +807,7 @@ kiln_parallel_for(panels, [&](long long begin, long long end) {
 kiln_parallel_for(N, [&](long long begin, long long end) {
   ${T} *__restrict__ padded = kiln_gemm_thread_scratch<${T}>(PLANES * PAD_H * PAD_W);
   for (long long n = begin; n < end; ++n) {
-    for (long long plane = 0; plane < PLANES; ++plane) {
-      const ${T} *from = in0 + (n * PLANES + plane) * SOURCE_H * SOURCE_W;
-      for (long long y = 0; y < PAD_H; ++y) {
-        // a zero run, the source row's copy, a zero run
-        ${T} *to = padded + (plane * PAD_H + y) * PAD_W;
-        const long long sy = y - TOP;
-        long long lo = 0, hi = 0; // columns [lo, hi) copy the source
-        if (sy >= 0 && sy < SOURCE_H) {
-          lo = LEFT < 0 ? 0 : LEFT < PAD_W ? LEFT : PAD_W;
-          hi = LEFT + SOURCE_W < lo ? lo : LEFT + SOURCE_W < PAD_W ? LEFT + SOURCE_W : PAD_W;
-        }
-        for (long long x = 0; x < lo; ++x)
-          to[x] = ${ZERO};
-        for (long long x = lo; x < hi; ++x)
-          to[x] = from[sy * SOURCE_W + x - LEFT];
-        for (long long x = hi; x < PAD_W; ++x)
-          to[x] = ${ZERO};
-      }
-    }
+    kiln_conv_pad_planes(in0 + n * PLANES * SOURCE_H * SOURCE_W, PLANES, SOURCE_H, SOURCE_W, TOP, LEFT, PAD_H, PAD_W, padded);
     for (long long row0 = 0; row0 < GM; row0 += MR) {
       const long long rows = GM - row0 < MR ? GM - row0 : MR;
       const ${T} *corner[MR];
@@ -893,7 +838,7 @@ for (long long k = 0; k < GK; ++k) {
 }
 )";
 
-/// `text` (kConvWindowsCpp, kConvGemmImagesCpp or kConvGemmCpp) with the
+/// `text` (kConvWindowsCpp, kConvWeightsCpp or kConvGemmImagesCpp) with the
 /// kernel's schedule and `values`.
 LogicalResult
 emitConvGemmCpp(OpaqueEmitter &e, raw_indented_ostream &os, const Names &t,
@@ -1163,46 +1108,82 @@ for (int r = 0; r < RB; ++r) {
 }
 )";
 
-/// conv2d_grad_weight's tile: the gradient of image n [O, OH * OW] times
-/// the panel, added to the tile's sum over the images before it (in
-/// `sums`, tile by tile).
-constexpr const char *kConv2dGradWeightTileCpp = R"(
-kiln_gemm_micro<${T}, MR, NR>(GK, in1 + (n * GM + row0) * GK, GK, 1, rows, packed + p * NR * GK, sums + t * MR * NR, n > 0);
-)";
+/// The runs of images conv2d_grad_weight's C++ kernel sums separately: as
+/// many tasks as a 16-core machine has threads.
+constexpr int64_t kConvWeightRuns = 16;
 
-/// conv2d_grad_weight's panel: k = (oh, ow), columns the weights (c, kh,
-/// kw); row k holds the input each weight meets at output position (oh,
-/// ow). A column past GN starts above the image.
-constexpr const char *kConv2dGradWeightPackCpp = R"(
-long long plane[NR], ihBase[NR], iwBase[NR];
-for (int j = 0; j < NR; ++j) {
-  const long long e = col0 + j;
-  plane[j] = e < GN ? e / (KH * KW) * H * W : 0;
-  ihBase[j] = e < GN ? e / KW % KH - PH : -OH * SH - H;
-  iwBase[j] = e < GN ? e % KW - PW : 0;
-}
-const ${T} *image = in0 + n * C * H * W;
-for (long long k = 0; k < GK; ++k) {
-  const long long oh = k / OW, ow = k % OW;
-  ${T} *row = panel + k * NR;
-  for (int j = 0; j < NR; ++j) {
-    const long long ih = oh * SH + ihBase[j], iw = ow * SW + iwBase[j];
-    row[j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? image[plane[j] + ih * W + iw] : ${ZERO};
+/// conv2d_grad_weight on the CPU (any stride): the weight gradient
+/// transposed, a GEMM per image summed over the images, rows the weights k =
+/// (c, kh, kw), columns o, k the output positions q = (oh, ow). A is read in
+/// place from the image's planes copied with their padding: element (k, q)
+/// is at the corner of weight k (plane c at (kh, kw)) plus the offset of
+/// q's window. Runs of consecutive images (as many whatever the threads:
+/// the sums do not depend on them) are tasks, each summed into its own
+/// tiles; the runs' sums are added in order.
+constexpr const char *kConvWeightsCpp = R"(
+// conv2d_grad_weight, a GEMM per image on the
+// register-blocked micro-kernel (${SCHEDULE}), transposed and summed over the
+// images: C[GM, GN] = sum over n of A[GM, GK] B[GK, GN], rows the weights
+// (c, kh, kw), columns o, k the output positions (oh, ow) of image n: the
+// input's windows transposed [C * KH * KW, OH * OW] times the gradient
+// transposed [OH * OW, O].
+// A is read in place from the image's planes copied with their padding (zeros
+// around them): element (k, q) is at the corner of weight k plus the offset of
+// position q's window (kiln_gemm_micro_indirect). B is image n's gradient,
+// packed in panels of NR columns ([GK][NR] each, zeros past GN). The batch is
+// cut into RUNS runs of consecutive images; a task is a run, its images' tiles
+// summed into the run's own, each in vector registers over k in increasing
+// order, image after image. Then each weight's sums of the runs are added in
+// order (the same sums on any number of threads).
+constexpr int MR = ${MR}, NR = ${NR};
+const long long GM = C * KH * KW, GN = O, GK = OH * OW;
+const long long PAD_H = (OH - 1) * SH + KH, PAD_W = (OW - 1) * SW + KW;
+const long long panels = (GN + NR - 1) / NR, rowTiles = (GM + MR - 1) / MR;
+const long long RUNS = N < ${RUNS} ? N : ${RUNS}, runSize = rowTiles * panels * MR * NR;
+const long long paddedSize = (C * PAD_H * PAD_W + 15) / 16 * 16;
+${T} *__restrict__ sums = kiln_gemm_scratch<${T}>(RUNS * runSize);
+long long *__restrict__ offsets = kiln_gemm_scratch<long long>(GK);
+for (long long q = 0; q < GK; ++q)
+  offsets[q] = q / OW * SH * PAD_W + q % OW * SW;
+kiln_parallel_for(RUNS, [&](long long begin, long long end) {
+  ${T} *__restrict__ padded = kiln_gemm_thread_scratch<${T}>(paddedSize + panels * NR * GK);
+  ${T} *__restrict__ packed = padded + paddedSize;
+  for (long long run = begin; run < end; ++run) {
+    ${T} *__restrict__ runSums = sums + run * runSize;
+    const long long first = run * N / RUNS, last = (run + 1) * N / RUNS;
+    for (long long n = first; n < last; ++n) {
+      kiln_conv_pad_planes(in0 + n * C * H * W, C, H, W, PH, PW, PAD_H, PAD_W, padded);
+      for (long long p = 0; p < panels; ++p)
+        kiln_gemm_pack_b<${T}, NR>(GK, GN, p * NR, in1 + n * O * GK, 1, GK, packed + p * NR * GK);
+      for (long long rowTile = 0; rowTile < rowTiles; ++rowTile) {
+        const long long row0 = rowTile * MR, rows = GM - row0 < MR ? GM - row0 : MR;
+        const ${T} *corner[MR];
+        for (int i = 0; i < MR; ++i) {
+          const long long k = row0 + (i < rows ? i : rows - 1);
+          corner[i] = padded + (k / (KH * KW) * PAD_H + k / KW % KH) * PAD_W + k % KW;
+        }
+        for (long long p = 0; p < panels; ++p)
+          kiln_gemm_micro_indirect<${T}, MR, NR>(GK, corner, offsets, packed + p * NR * GK, runSums + (rowTile * panels + p) * MR * NR, n > first);
+      }
+    }
   }
-}
-)";
-
-/// conv2d_grad_weight's sums, tile by tile, into the result (zeros for an
-/// empty batch).
-constexpr const char *kConv2dGradWeightFinishCpp = R"(
-for (long long t = 0; t < panels * rowTiles; ++t) {
-  const long long p = t / rowTiles, row0 = t % rowTiles * MR;
-  const long long col0 = p * NR, cols = GN - col0 < NR ? GN - col0 : NR;
-  const long long rows = GM - row0 < MR ? GM - row0 : MR;
-  for (long long i = 0; i < rows; ++i)
-    for (long long c = 0; c < cols; ++c)
-      out0[(row0 + i) * GN + col0 + c] = N > 0 ? sums[t * MR * NR + i * NR + c] : ${ZERO};
-}
+});
+kiln_parallel_for(rowTiles, [&](long long begin, long long end) {
+  for (long long rowTile = begin; rowTile < end; ++rowTile) {
+    const long long row0 = rowTile * MR, rows = GM - row0 < MR ? GM - row0 : MR;
+    for (long long p = 0; p < panels; ++p) {
+      const long long col0 = p * NR, cols = GN - col0 < NR ? GN - col0 : NR;
+      const ${T} *tiles = sums + (rowTile * panels + p) * MR * NR;
+      for (long long c = 0; c < cols; ++c)
+        for (long long i = 0; i < rows; ++i) {
+          ${T} sum = ${ZERO};
+          for (long long run = 0; run < RUNS; ++run)
+            sum += tiles[run * runSize + i * NR + c];
+          out0[(col0 + c) * GM + row0 + i] = sum;
+        }
+    }
+  }
+});
 )";
 
 LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
@@ -1216,22 +1197,9 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
     return failure();
   Names t = namesOf(op);
   if (e.target == Target::cpp)
-    return emitConvGemmCpp(
-        e, os, t, kConvGemmCpp,
-        {{"WHAT", "conv2d_grad_weight"},
-         {"SHAPES", "rows o, columns (c, kh, kw), k = (oh, ow) of each image, "
-                    "the images in order: the gradient [O, OH * OW] times the "
-                    "input's windows, summed over the batch"},
-         {"GM", "O"},
-         {"GN", "C * KH * KW"},
-         {"GK", "OH * OW"},
-         {"EXTRA", "panels * rowTiles * MR * NR"},
-         {"SETUP", fill("${T} *__restrict__ sums = packed + panels * NR * GK;",
-                        {{"T", t.type}})},
-         {"PACK",
-          render(kConv2dGradWeightPackCpp, {{"T", t.type}, {"ZERO", t.zero}})},
-         {"TILE", render(kConv2dGradWeightTileCpp, {{"T", t.type}})},
-         {"FINISH", render(kConv2dGradWeightFinishCpp, {{"ZERO", t.zero}})}});
+    return emitConvGemmCpp(e, os, t, kConvWeightsCpp,
+                           {{"RUNS", std::to_string(kConvWeightRuns)},
+                            {"ZERO", t.zero}});
   // Rows o, columns j = (c, kh, kw), k = (n, oh, ow): the batch and the
   // image, summed in slices of kSlice (split-K).
   ImplicitGemm g;

@@ -134,12 +134,12 @@ FailureOr<cost::GemmProblem> gemmProblem(KernelOp kernel, const Sizes &sizes) {
 /// The GEMM of a convolution op on the CPU (codegen/Opaque.cpp), per image:
 /// its columns are conv2d's output channels, its input gradient's input
 /// channels (at stride 1; else its input positions), or its weight
-/// gradient's weights (the result's shape).
+/// gradient's output channels.
 cost::GemmProblem cpuConvProblem(Operation *op) {
   auto type = llvm::cast<RankedTensorType>(op->getResult(0).getType());
   unsigned first = 2, last = 4; // the result's dimensions [first, last)
   if (llvm::isa<Conv2dGradWeightOp>(op))
-    first = 1;
+    first = 0, last = 1;
   auto gradInput = llvm::dyn_cast<Conv2dGradInputOp>(op);
   if (llvm::isa<Conv2dOp>(op) ||
       (gradInput &&

@@ -131,6 +131,55 @@ template <typename T> KILN_FN T *kiln_gemm_thread_scratch(long long elements) {
   return (T *)buffer.reserve(elements * (long long)sizeof(T));
 }
 
+// Transposes a 16 x 16 block: to[c * to_stride + r] = from[r * from_stride
+// + c]. Returns whether it could (floats, AVX-512: four rounds of shuffles
+// in registers); the caller copies element by element otherwise.
+template <typename T>
+KILN_FN bool kiln_transpose16(const T *, long long, T *, long long) {
+  return false;
+}
+
+#if defined(__AVX512F__)
+KILN_FN bool kiln_transpose16(const float *__restrict__ from,
+                              long long from_stride, float *__restrict__ to,
+                              long long to_stride) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i)
+    r[i] = _mm512_loadu_ps(from + i * from_stride);
+  // Pairs of rows interleaved: t[2g], t[2g + 1] hold rows 2g and 2g + 1's
+  // columns 4l, 4l + 1 and 4l + 2, 4l + 3 in each 128-bit lane l.
+  for (int g = 0; g < 8; ++g) {
+    t[2 * g] = _mm512_unpacklo_ps(r[2 * g], r[2 * g + 1]);
+    t[2 * g + 1] = _mm512_unpackhi_ps(r[2 * g], r[2 * g + 1]);
+  }
+  // Quads: r[4g + c]'s lane l holds column 4l + c of rows 4g .. 4g + 3.
+  for (int g = 0; g < 4; ++g) {
+    const __m512d lo = (__m512d)t[4 * g], hi = (__m512d)t[4 * g + 1];
+    const __m512d lo2 = (__m512d)t[4 * g + 2], hi2 = (__m512d)t[4 * g + 3];
+    r[4 * g] = (__m512)_mm512_unpacklo_pd(lo, lo2);
+    r[4 * g + 1] = (__m512)_mm512_unpackhi_pd(lo, lo2);
+    r[4 * g + 2] = (__m512)_mm512_unpacklo_pd(hi, hi2);
+    r[4 * g + 3] = (__m512)_mm512_unpackhi_pd(hi, hi2);
+  }
+  // Lanes gathered across the quads: column 4l + c from lane l of each.
+  for (int c = 0; c < 4; ++c) {
+    const __m512 even01 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+    const __m512 odd01 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    const __m512 even23 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    const __m512 odd23 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+    _mm512_storeu_ps(to + c * to_stride,
+                     _mm512_shuffle_f32x4(even01, even23, 0x88));
+    _mm512_storeu_ps(to + (8 + c) * to_stride,
+                     _mm512_shuffle_f32x4(even01, even23, 0xdd));
+    _mm512_storeu_ps(to + (4 + c) * to_stride,
+                     _mm512_shuffle_f32x4(odd01, odd23, 0x88));
+    _mm512_storeu_ps(to + (12 + c) * to_stride,
+                     _mm512_shuffle_f32x4(odd01, odd23, 0xdd));
+  }
+  return true;
+}
+#endif
+
 // Packs columns [col0, col0 + NR) of B (K x N; element (k, j) at
 // b[k * k_stride + j * col_stride]) into panel[K][NR], zeros past N.
 template <typename T, int NR>
@@ -150,11 +199,18 @@ KILN_FN void kiln_gemm_pack_b(long long K, long long N, long long col0,
     return;
   }
   // Column by column, a cache line of k at a time: the panel's rows being
-  // written (KB x NR values) stay in L1 while the columns are read.
+  // written (KB x NR values) stay in L1 while the columns are read. Whole
+  // 16 x 16 blocks of a B stored [N, K] are transposed in registers.
   constexpr long long KB = 64 / sizeof(T);
   for (long long k0 = 0; k0 < K; k0 += KB) {
     const long long k1 = K - k0 < KB ? K : k0 + KB;
-    for (long long j = 0; j < cols; ++j) {
+    long long j0 = 0;
+    if (k_stride == 1 && k1 - k0 == 16)
+      while (j0 + 16 <= cols &&
+             kiln_transpose16(b + (col0 + j0) * col_stride + k0, col_stride,
+                              panel + k0 * NR + j0, NR))
+        j0 += 16;
+    for (long long j = j0; j < cols; ++j) {
       const T *from = b + (col0 + j) * col_stride;
       for (long long k = k0; k < k1; ++k)
         panel[k * NR + j] = from[k * k_stride];
@@ -242,15 +298,49 @@ KILN_FN void kiln_gemm_micro(long long K, const T *__restrict__ a,
 }
 
 // kiln_gemm_micro with A read in place through an offset table (a
-// convolution's windows): A's element (i, k) is corner[i][offsets[k]], the
-// corner of row i's window plus the offset of tap k. The caller points rows
-// past the last at the last one.
+// convolution's windows): A's element (i, k) is corner[i][offsets[k]], row
+// i's corner plus k's offset (a window's corner and a tap's offset, or a
+// tap's corner and a window's offset). The caller points rows past the last
+// at the last one.
 template <typename T, int MR, int NR>
 KILN_FN void kiln_gemm_micro_indirect(long long K, const T *const *corner,
                                       const long long *__restrict__ offsets,
                                       const T *__restrict__ panel,
-                                      T *__restrict__ tile) {
+                                      T *__restrict__ tile,
+                                      bool accumulate = false) {
   kiln_gemm_tile<T, MR, NR>(
       K, corner, [offsets](long long k) { return offsets[k]; }, panel, tile,
-      false);
+      accumulate);
+}
+
+// Copies `planes` planes of source_h x source_w values into padded planes
+// of pad_h x pad_w, source (y, x) at (y + top, x + left); zeros elsewhere,
+// source values outside the padded plane dropped.
+template <typename T>
+KILN_FN void kiln_conv_pad_planes(const T *__restrict__ from, long long planes,
+                                  long long source_h, long long source_w,
+                                  long long top, long long left,
+                                  long long pad_h, long long pad_w,
+                                  T *__restrict__ padded) {
+  for (long long plane = 0; plane < planes; ++plane) {
+    const T *source = from + plane * source_h * source_w;
+    for (long long y = 0; y < pad_h; ++y) {
+      // a zero run, the source row's copy, a zero run
+      T *to = padded + (plane * pad_h + y) * pad_w;
+      const long long sy = y - top;
+      long long lo = 0, hi = 0; // columns [lo, hi) copy the source
+      if (sy >= 0 && sy < source_h) {
+        lo = left < 0 ? 0 : left < pad_w ? left : pad_w;
+        hi = left + source_w < lo       ? lo
+             : left + source_w < pad_w ? left + source_w
+                                       : pad_w;
+      }
+      for (long long x = 0; x < lo; ++x)
+        to[x] = 0;
+      for (long long x = lo; x < hi; ++x)
+        to[x] = source[sy * source_w + x - left];
+      for (long long x = hi; x < pad_w; ++x)
+        to[x] = 0;
+    }
+  }
 }

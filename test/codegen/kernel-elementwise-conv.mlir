@@ -44,8 +44,10 @@
 // CPP: out0[(n * GN + col0 + c) * GM + row0 + i] = tile[i * NR + c];
 
 // Its weight gradient sums k (the batch times the image, 648) in 3 slices
-// of blocks, the last to arrive adding them in order; the C++ sums each
-// image's product into its 6 x 16 tiles, the images in order.
+// of blocks, the last to arrive adding them in order; the C++ computes the
+// gradient transposed (rows the 27 weights, columns the 16 channels), each
+// of 8 runs of images (8 images: one each) summed into its own 6 x 16 tiles,
+// A read in place from the padded planes, then the runs added in order.
 // CHECK-LABEL: // kernel conv2d_grad_weight_2: grid 16/16,27/32,3 block 128,1,1 shared 0
 // CHECK: __device__ float conv2d_grad_weight_2_partials[3 * 1 * 16 * 32];
 // CHECK-NEXT: __device__ unsigned conv2d_grad_weight_2_arrivals[1];
@@ -55,10 +57,15 @@
 // CHECK: if (arrived != SPLITS - 1)
 // CPP-LABEL: // kernel conv2d_grad_weight_2
 // CPP: constexpr int MR = 6, NR = 16;
-// CPP-NEXT: const long long GM = O, GN = C * KH * KW, GK = OH * OW;
-// CPP: float *__restrict__ sums = packed + panels * NR * GK;
-// CPP: kiln_gemm_micro<float, MR, NR>(GK, in1 + (n * GM + row0) * GK, GK, 1, rows, packed + p * NR * GK, sums + t * MR * NR, n > 0);
-// CPP: out0[(row0 + i) * GN + col0 + c] = N > 0 ? sums[t * MR * NR + i * NR + c] : 0.0f;
+// CPP-NEXT: const long long GM = C * KH * KW, GN = O, GK = OH * OW;
+// CPP: const long long RUNS = N < 16 ? N : 16, runSize = rowTiles * panels * MR * NR;
+// CPP: offsets[q] = q / OW * SH * PAD_W + q % OW * SW;
+// CPP: kiln_conv_pad_planes(in0 + n * C * H * W, C, H, W, PH, PW, PAD_H, PAD_W, padded);
+// CPP: kiln_gemm_pack_b<float, NR>(GK, GN, p * NR, in1 + n * O * GK, 1, GK, packed + p * NR * GK);
+// CPP: corner[i] = padded + (k / (KH * KW) * PAD_H + k / KW % KH) * PAD_W + k % KW;
+// CPP: kiln_gemm_micro_indirect<float, MR, NR>(GK, corner, offsets, packed + p * NR * GK, runSums + (rowTile * panels + p) * MR * NR, n > first);
+// CPP: sum += tiles[run * runSize + i * NR + c];
+// CPP-NEXT: out0[(col0 + c) * GM + row0 + i] = sum;
 func.func @f(%x: tensor<?x29xf32>, %b: tensor<29xf32>, %y: tensor<8x3x9x9xf32>, %w: tensor<16x3x3x3xf32>, %gy: tensor<8x16x9x9xf32>) -> (tensor<?x29xf32>, tensor<8x16x9x9xf32>, tensor<16x3x3x3xf32>) {
   %0 = kiln.kernel "add_relu" elementwise (%x, %b) {kiln.schedule = {cuda = #kiln.elementwise<block = 128>}} : (tensor<?x29xf32>, tensor<29xf32>) -> tensor<?x29xf32> {
   ^bb0(%a: tensor<?x29xf32>, %c: tensor<29xf32>):
