@@ -165,10 +165,13 @@ LogicalResult gradient(SigmoidOp op, OpBuilder &b, Value g, Grads &grads) {
 }
 
 LogicalResult gradient(ReluOp op, OpBuilder &b, Value g, Grads &grads) {
+  // relu(x) > 0 exactly where x > 0: the mask reads the result, which the
+  // next layer reads anyway, so the input need not be kept for the
+  // backward pass.
   Location loc = op.getLoc();
-  Value x = op.getInput();
+  Value y = op.getResult();
   grads.push_back(maskedGrad(
-      b, loc, compare(b, loc, CmpPredicate::gt, x, scalarLike(b, loc, x, 0.0)),
+      b, loc, compare(b, loc, CmpPredicate::gt, y, scalarLike(b, loc, y, 0.0)),
       g));
   return success();
 }
