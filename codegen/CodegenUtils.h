@@ -108,18 +108,34 @@ std::string signature(KernelOp kernel, const GeneratedKernel &generated,
 std::string cppEntry(KernelOp kernel, const GeneratedKernel &generated);
 
 /// Writes one iteration of an elementwise kernel's loop over its flat index
-/// `i` (a variable the caller declares):
-/// the multi-index dimensions broadcast loads need, one load per region
-/// argument n from the pointer `inputs[n]`, the fused ops as scalar C, and
-/// the store of yielded value k into each pointer of `outputs[k]`. `sizes`
-/// are the C expressions of the iteration shape's dimensions (the first
-/// result's shape); `next` numbers the locals. The elementwise generator
-/// and each segment of a horizontal kernel use it.
+/// `flat` (a variable the caller declares; the multi-index is `flat`0,
+/// `flat`1, ...): the multi-index dimensions broadcast loads need, one load
+/// per region argument n from the pointer `inputs[n]`, the fused ops as
+/// scalar C, and the store of yielded value k into each pointer of
+/// `outputs[k]`. `sizes` are the C expressions of the iteration shape's
+/// dimensions (the first result's shape); `next` numbers the locals. The
+/// elementwise generator and each segment of a horizontal kernel use it;
+/// so does a kernel whose main op (`anchor`, e.g. a convolution) takes an
+/// epilogue, for one result element whose value is `anchorValue`: then
+/// only the inputs its other ops read are loaded.
 mlir::LogicalResult emitElementwiseIteration(
     mlir::raw_indented_ostream &os, KernelOp kernel,
     llvm::ArrayRef<std::string> sizes, llvm::ArrayRef<std::string> inputs,
     llvm::ArrayRef<llvm::SmallVector<std::string, 1>> outputs, unsigned &next,
-    Target target);
+    Target target, llvm::StringRef flat = "i",
+    mlir::Operation *anchor = nullptr, llvm::StringRef anchorValue = "");
+
+/// Writes C++ running the epilogue of `kernel` (the scalar ops after its
+/// main op `anchor`) over the result elements [first, first + count) (C
+/// expressions), the main op's values read from `values[0, count)`: in runs
+/// along the rows the elementwise generator would use, each run's
+/// multi-index and input pointers computed once and its loop vectorizable.
+/// `sizes` as for emitElementwiseIteration.
+mlir::LogicalResult
+emitEpilogueRangeCpp(mlir::raw_indented_ostream &os, KernelOp kernel,
+                     mlir::Operation *anchor, llvm::ArrayRef<std::string> sizes,
+                     llvm::StringRef first, llvm::StringRef count,
+                     llvm::StringRef values);
 
 /// Sets the CUDA block of an elementwise or horizontal kernel from its
 /// #kiln.elementwise schedule (the C++ target has none to read); fails, with

@@ -40,9 +40,12 @@ using namespace kiln::codegen;
 static SmallVector<Operation *>
 scalarOpsAndIotas(KernelOp kernel, ArrayRef<int64_t> shape,
                   llvm::DenseMap<Value, std::string> &locals,
-                  std::set<int64_t> &usedDims) {
+                  std::set<int64_t> &usedDims, StringRef flat,
+                  Operation *anchor) {
   SmallVector<Operation *> ops;
   for (Operation &op : kernel.getBlock().without_terminator()) {
+    if (&op == anchor)
+      continue;
     auto iota = llvm::dyn_cast<IotaOp>(op);
     if (!iota) {
       ops.push_back(&op);
@@ -56,30 +59,41 @@ scalarOpsAndIotas(KernelOp kernel, ArrayRef<int64_t> shape,
       continue;
     }
     usedDims.insert(out);
-    locals[iota.getResult()] = "(int)i" + std::to_string(out);
+    locals[iota.getResult()] = "(int)" + flat.str() + std::to_string(out);
   }
   return ops;
+}
+
+/// Whether the kernel's scalar code reads block argument `arg`: every
+/// argument of an elementwise kernel, those the epilogue reads of a kernel
+/// with a main op.
+static bool readByScalarCode(BlockArgument arg, Operation *anchor) {
+  return !anchor || llvm::any_of(arg.getUsers(), [&](Operation *user) {
+    return user != anchor;
+  });
 }
 
 LogicalResult kiln::codegen::emitElementwiseIteration(
     raw_indented_ostream &os, KernelOp kernel, ArrayRef<std::string> sizes,
     ArrayRef<std::string> inputs, ArrayRef<SmallVector<std::string, 1>> outputs,
-    unsigned &next, Target target) {
+    unsigned &next, Target target, StringRef flat, Operation *anchor,
+    StringRef anchorValue) {
   // The iteration shape is the first result's.
   ArrayRef<int64_t> shape =
       llvm::cast<RankedTensorType>(kernel.getResult(0).getType()).getShape();
+  std::string f = flat.str();
 
   // The flat index of an input broadcast against the iteration shape.
   std::set<int64_t> usedDims;
   auto broadcastIndex = [&](RankedTensorType input) -> std::string {
     if (input.getShape() == shape)
-      return "i";
+      return f;
     int64_t offset = static_cast<int64_t>(shape.size()) - input.getRank();
     std::string index, stride;
     for (int64_t d = input.getRank() - 1; d >= 0; --d) {
       int64_t out = d + offset;
       int64_t size = input.getDimSize(d);
-      std::string term = "i" + std::to_string(out);
+      std::string term = f + std::to_string(out);
       if (size != 1) {
         usedDims.insert(out);
         std::string scaled = stride.empty() ? term : term + " * " + stride;
@@ -95,8 +109,12 @@ LogicalResult kiln::codegen::emitElementwiseIteration(
   // Loads and ops first: they decide which multi-index dimensions are
   // needed, which come before them.
   llvm::DenseMap<Value, std::string> locals;
+  if (anchor)
+    locals[anchor->getResult(0)] = anchorValue.str();
   Code body;
   for (auto [n, arg] : llvm::enumerate(kernel.getBlock().getArguments())) {
+    if (!readByScalarCode(arg, anchor))
+      continue;
     std::string local = "x" + std::to_string(n);
     print(body.os, "const ${T} ${X} = ${IN}[${INDEX}];\n",
           {{"T", cType(elementOf(arg))},
@@ -107,22 +125,23 @@ LogicalResult kiln::codegen::emitElementwiseIteration(
     locals[arg] = local;
   }
   SmallVector<Operation *> ops =
-      scalarOpsAndIotas(kernel, shape, locals, usedDims);
-  if (failed(emitScalarOps(body.os, ops, locals, "i", next, target)))
+      scalarOpsAndIotas(kernel, shape, locals, usedDims, flat, anchor);
+  if (failed(emitScalarOps(body.os, ops, locals, flat, next, target)))
     return failure();
   Operation *yield = kernel.getBlock().getTerminator();
   for (auto [n, v] : llvm::enumerate(yield->getOperands()))
     for (const std::string &out : outputs[n])
-      print(body.os, "${OUT}[i] = ${V};\n",
-            {{"OUT", out}, {"V", locals.lookup(v)}});
+      print(body.os, "${OUT}[${I}] = ${V};\n",
+            {{"OUT", out}, {"I", f}, {"V", locals.lookup(v)}});
 
   for (int64_t d : usedDims) {
     std::string inner;
     for (size_t k = d + 1; k < shape.size(); ++k)
       inner += (inner.empty() ? "" : " * ") + sizes[k];
-    print(os, "const long long i${D} = ${QUOTIENT} % ${SIZE};\n",
-          {{"D", std::to_string(d)},
-           {"QUOTIENT", inner.empty() ? "i" : "(i / (" + inner + "))"},
+    print(os, "const long long ${I}${D} = ${QUOTIENT} % ${SIZE};\n",
+          {{"I", f},
+           {"D", std::to_string(d)},
+           {"QUOTIENT", inner.empty() ? f : "(" + f + " / (" + inner + "))"},
            {"SIZE", sizes[d]}});
   }
   os << body.str();
@@ -154,16 +173,40 @@ ${SIGNATURE} {
 ${ENTRY}
 )";
 
+/// The C++ epilogue over a range of result elements [epilogueFirst,
+/// epilogueEnd), the main op's values at `values`, in runs that do not cross
+/// a row of ${INNER} elements: ${ROW} computes a run's multi-index and input
+/// pointers from its first flat index, ${ELEMENT} one element i = first + j.
+constexpr const char *kEpilogueRangeCpp = R"(
+{
+  // The epilogue over the result elements [${FIRST}, + ${COUNT}), the main op's
+  // values at ${VALUES}, in runs along rows of ${INNER} elements.
+  const long long epilogueFirst = ${FIRST}, epilogueEnd = epilogueFirst + ${COUNT};
+  for (long long first = epilogueFirst; first < epilogueEnd;) {
+    const long long rowEnd = (first / (${INNER}) + 1) * (${INNER});
+    const long long stop = rowEnd < epilogueEnd ? rowEnd : epilogueEnd;
+    ${ROW}
+#pragma GCC ivdep
+    for (long long j = 0; j < stop - first; ++j) {
+      const long long i = first + j;
+      ${ELEMENT}
+    }
+    first = stop;
+  }
+}
+)";
+
 namespace {
 
 /// How an input is read along the dimensions of a C++ row.
 enum class RowAccess { contiguous, constant };
 
 /// The number of trailing dimensions of `shape` that form the C++ rows of
-/// `kernel`: over them every input is read contiguously (it has them all,
-/// at the iteration's sizes) or not at all (it has none of them), and no
-/// iota counts along them.
-unsigned rowDimensions(KernelOp kernel, ArrayRef<int64_t> shape) {
+/// `kernel`: over them every input its scalar code reads is read
+/// contiguously (it has them all, at the iteration's sizes) or not at all
+/// (it has none of them), and no iota counts along them.
+unsigned rowDimensions(KernelOp kernel, ArrayRef<int64_t> shape,
+                       Operation *anchor) {
   SmallVector<std::optional<RowAccess>> access(
       kernel.getBlock().getNumArguments());
   unsigned rank = shape.size(), dims = 0;
@@ -171,6 +214,8 @@ unsigned rowDimensions(KernelOp kernel, ArrayRef<int64_t> shape) {
     unsigned d = rank - 1 - dims;
     bool fits = true;
     for (auto [n, arg] : llvm::enumerate(kernel.getBlock().getArguments())) {
+      if (!readByScalarCode(arg, anchor))
+        continue;
       auto type = llvm::cast<RankedTensorType>(arg.getType());
       int64_t at = int64_t(d) - (int64_t(rank) - type.getRank());
       RowAccess here = at >= 0 && type.getDimSize(at) != 1
@@ -196,29 +241,39 @@ unsigned rowDimensions(KernelOp kernel, ArrayRef<int64_t> shape) {
   return dims;
 }
 
-} // namespace
+/// The C++ code of rows of the last `rowDims` dimensions: the row's length,
+/// the code computing its multi-index and input pointers from its first flat
+/// index `first` (which may lie inside a row when `midRow`), and one
+/// element's code at i = first + j (loads, ops, stores). With an `anchor`
+/// (the kernel's main op), its value at the element is `anchorValue` and
+/// only the epilogue's inputs are loaded.
+struct RowParts {
+  std::string inner, row, element;
+};
 
-/// The C++ kernel over rows of the last `rowDims` dimensions (see the file
-/// comment).
-static LogicalResult emitElementwiseRows(raw_indented_ostream &os,
-                                         KernelOp kernel,
-                                         const GeneratedKernel &generated,
-                                         ArrayRef<std::string> sizes,
-                                         StringRef count, unsigned rowDims) {
+FailureOr<RowParts> rowParts(KernelOp kernel, ArrayRef<std::string> sizes,
+                             unsigned rowDims, Operation *anchor,
+                             StringRef anchorValue, bool midRow) {
   ArrayRef<int64_t> shape =
       llvm::cast<RankedTensorType>(kernel.getResult(0).getType()).getShape();
   unsigned rank = shape.size(), outer = rank - rowDims;
-  std::string inner;
+  RowParts parts;
   for (unsigned d = outer; d < rank; ++d)
-    inner += (inner.empty() ? "" : " * ") + sizes[d];
+    parts.inner += (parts.inner.empty() ? "" : " * ") + sizes[d];
+  if (parts.inner.empty())
+    parts.inner = "1LL";
 
-  // Each input's first element of the row: its broadcast index over the
-  // outer dimensions, scaled by its size along the row when it has the
-  // row's dimensions.
+  // Each input's element at `first`: its broadcast index over the outer
+  // dimensions, scaled by its size along the row when it has the row's
+  // dimensions (plus the offset into the row, when it may start inside).
   std::set<int64_t> usedDims;
   Code row, element;
   llvm::DenseMap<Value, std::string> locals;
+  if (anchor)
+    locals[anchor->getResult(0)] = anchorValue.str();
   for (auto [n, arg] : llvm::enumerate(kernel.getBlock().getArguments())) {
+    if (!readByScalarCode(arg, anchor))
+      continue;
     auto type = llvm::cast<RankedTensorType>(arg.getType());
     int64_t offset = int64_t(rank) - type.getRank();
     std::string index, stride;
@@ -240,6 +295,9 @@ static LogicalResult emitElementwiseRows(raw_indented_ostream &os,
     }
     if (same)
       index = "first"; // the iteration's own shape
+    else if (contiguous && midRow)
+      index = (index.empty() ? "" : index + " + ") + "first % (" + parts.inner +
+              ")";
     std::string pointer = "p" + std::to_string(n);
     print(row.os, "const ${T} *__restrict__ ${P} = in${N} + ${INDEX};\n",
           {{"T", cType(elementOf(arg))},
@@ -256,7 +314,7 @@ static LogicalResult emitElementwiseRows(raw_indented_ostream &os,
   }
   // (rowDimensions keeps iotas off the row's dimensions.)
   SmallVector<Operation *> ops =
-      scalarOpsAndIotas(kernel, shape, locals, usedDims);
+      scalarOpsAndIotas(kernel, shape, locals, usedDims, "i", anchor);
   unsigned next = 0;
   if (failed(emitScalarOps(element.os, ops, locals, "i", next, Target::cpp)))
     return failure();
@@ -275,13 +333,53 @@ static LogicalResult emitElementwiseRows(raw_indented_ostream &os,
            {"QUOTIENT", below.empty() ? "first" : "(first / (" + below + "))"},
            {"SIZE", sizes[d]}});
   }
+  parts.row = multiIndex.str() + row.str();
+  parts.element = element.str();
+  return parts;
+}
+
+} // namespace
+
+/// The C++ kernel over rows of the last `rowDims` dimensions (see the file
+/// comment).
+static LogicalResult emitElementwiseRows(raw_indented_ostream &os,
+                                         KernelOp kernel,
+                                         const GeneratedKernel &generated,
+                                         ArrayRef<std::string> sizes,
+                                         StringRef count, unsigned rowDims) {
+  FailureOr<RowParts> parts =
+      rowParts(kernel, sizes, rowDims, nullptr, "", /*midRow=*/false);
+  if (failed(parts))
+    return failure();
   print(os, kElementwiseRowsCpp,
         {{"SIGNATURE", signature(kernel, generated, Target::cpp)},
          {"COUNT", count.str()},
-         {"INNER", inner},
-         {"ROW", multiIndex.str() + row.str()},
-         {"ELEMENT", element.str()},
+         {"INNER", parts->inner},
+         {"ROW", parts->row},
+         {"ELEMENT", parts->element},
          {"ENTRY", cppEntry(kernel, generated)}});
+  return success();
+}
+
+LogicalResult kiln::codegen::emitEpilogueRangeCpp(
+    raw_indented_ostream &os, KernelOp kernel, Operation *anchor,
+    ArrayRef<std::string> sizes, StringRef first, StringRef count,
+    StringRef values) {
+  ArrayRef<int64_t> shape =
+      llvm::cast<RankedTensorType>(kernel.getResult(0).getType()).getShape();
+  unsigned rowDims = rowDimensions(kernel, shape, anchor);
+  std::string value = values.str() + "[first - epilogueFirst + j]";
+  FailureOr<RowParts> parts =
+      rowParts(kernel, sizes, rowDims, anchor, value, /*midRow=*/true);
+  if (failed(parts))
+    return failure();
+  print(os, kEpilogueRangeCpp,
+        {{"FIRST", first.str()},
+         {"COUNT", count.str()},
+         {"VALUES", values.str()},
+         {"INNER", parts->inner},
+         {"ROW", parts->row},
+         {"ELEMENT", parts->element}});
   return success();
 }
 
@@ -342,7 +440,7 @@ kiln::codegen::generateElementwise(KernelOp kernel, llvm::StringRef symbol,
     count += (d ? " * " : "") + sizes[d];
   Code text;
   writeKernelComment(text.os, kernel);
-  unsigned rowDims = rowDimensions(kernel, shape);
+  unsigned rowDims = rowDimensions(kernel, shape, nullptr);
   if (target == Target::cpp && rowDims > 0) {
     if (failed(emitElementwiseRows(text.os, kernel, generated, sizes,
                                    count.empty() ? "1LL" : count, rowDims)))

@@ -131,6 +131,16 @@ kiln_parallel_for((count + KILN_ELEMENTS_PER_TASK - 1) / KILN_ELEMENTS_PER_TASK,
 });
 )";
 
+/// A result element stored through the epilogue: its flat index, then the
+/// epilogue's loads, ops and stores (emitElementwiseIteration).
+constexpr const char *kStoreThroughEpilogue = R"(
+{
+  const long long idx = ${AT};
+  const ${T} value = ${VALUE};
+  ${ITERATION}
+}
+)";
+
 /// Builds the source of one opaque kernel: the named sizes, the body, and
 /// the launch configuration.
 class OpaqueEmitter {
@@ -246,6 +256,37 @@ public:
           {{"COUNT", count.str()}, {"BODY", body.str()}});
   }
 
+  /// The code storing `value`, the op's result element at flat index
+  /// `flat` (C expressions): to out0, or through the epilogue (its loads,
+  /// ops and stores of every kernel result at that index).
+  FailureOr<std::string> store(StringRef flat, StringRef value) {
+    if (!epilogue)
+      return fill("out0[${AT}] = ${V};",
+                  {{"AT", flat.str()}, {"V", value.str()}});
+    Code code, iteration;
+    if (failed(emitElementwiseIteration(iteration.os, kernel, resultSizes(),
+                                        inputs(), outputs(), next, target,
+                                        "idx", op, "value")))
+      return failure();
+    print(code.os, kStoreThroughEpilogue,
+          {{"AT", flat.str()},
+           {"T", cType(elementOf(op->getResult(0)))},
+           {"VALUE", value.str()},
+           {"ITERATION", iteration.str()}});
+    return code.str();
+  }
+
+  /// The C++ epilogue over the result elements [first, first + count), the
+  /// op's values at `values` (emitEpilogueRangeCpp).
+  FailureOr<std::string> epilogueRange(StringRef first, StringRef count,
+                                       StringRef values) {
+    Code code;
+    if (failed(emitEpilogueRangeCpp(code.os, kernel, op, resultSizes(), first,
+                                    count, values)))
+      return failure();
+    return code.str();
+  }
+
   /// One thread per element of `sizes`, the schedule's block of them a
   /// block.
   void launchPerElement(ArrayRef<Size> sizes) {
@@ -254,9 +295,14 @@ public:
   }
 
   KernelOp kernel;
+  /// The kernel's main op.
   Operation *op;
   Target target;
   GeneratedKernel &generated;
+  /// Whether scalar ops follow the op (an epilogue: it TakesEpilogue).
+  bool epilogue = false;
+  /// Numbers the epilogue's locals.
+  unsigned next = 0;
   /// The CUDA block of the element loops (#kiln.elementwise): every kernel
   /// here but the convolutions.
   unsigned block = 0;
@@ -269,6 +315,29 @@ public:
   std::string globals;
   /// Whether the CUDA kernel declares its block size (__launch_bounds__).
   bool launchBounds = false;
+
+private:
+  /// The C expressions of the result's dimensions (every kernel result has
+  /// the op's result shape).
+  SmallVector<std::string> resultSizes() {
+    auto type = llvm::cast<RankedTensorType>(op->getResult(0).getType());
+    SmallVector<std::string> sizes;
+    for (unsigned d = 0; d < type.getRank(); ++d)
+      sizes.push_back(dimSize(generated, type, generated.numInputs, d));
+    return sizes;
+  }
+  SmallVector<std::string> inputs() const {
+    SmallVector<std::string> names;
+    for (unsigned n = 0; n < generated.numInputs; ++n)
+      names.push_back("in" + std::to_string(n));
+    return names;
+  }
+  SmallVector<SmallVector<std::string, 1>> outputs() const {
+    SmallVector<SmallVector<std::string, 1>> names;
+    for (unsigned n = 0; n < generated.numOutputs; ++n)
+      names.push_back({"out" + std::to_string(n)});
+    return names;
+  }
 };
 
 /// The loads and stores of the kernel: in<k>/out0 with element type T.
@@ -568,8 +637,9 @@ for (int i = 0; i < TM; ++i) {
 #pragma unroll
   for (int j = 0; j < TN; ++j) {
     const I col = n0 + tn * TN + j;
-    if (col < GN)
-      out0[${STORE_AT}] = acc[i][j];
+    if (col < GN) {
+      ${STORE}
+    }
   }
 }
 )";
@@ -610,8 +680,12 @@ if (tid == 0)
 )";
 
 /// Writes the CUDA kernel body of `g` with tiles `t`; declares the launch.
-void emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
-                          const ConvTiles &t, raw_indented_ostream &os) {
+LogicalResult emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
+                                   const ConvTiles &t,
+                                   raw_indented_ostream &os) {
+  FailureOr<std::string> store = e.store(g.storeAt, "acc[i][j]");
+  if (failed(store))
+    return failure();
   Names names = namesOf(e.op);
   std::string type = names.type;
   bool f64 = type == "double";
@@ -648,7 +722,7 @@ void emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
                  {"B_LOAD", g.bLoad},
                  {"SPLIT_K", t.splits > 1 ? render(kSplitKSum, values) : ""},
                  {"STORE_SETUP", g.storeSetup},
-                 {"STORE_AT", g.storeAt}});
+                 {"STORE", *store}});
   print(os, kImplicitGemm, values);
   LaunchConfig &launch = e.generated.launch;
   launch.grid[0] = OpaqueEmitter::extent(g.m, t.bm);
@@ -657,6 +731,7 @@ void emitImplicitGemmCuda(OpaqueEmitter &e, const ImplicitGemm &g,
   launch.grid[2].constant = t.splits;
   launch.block[0] = t.threads();
   e.launchBounds = true;
+  return success();
 }
 
 /// The A loads of a GEMM whose A rows are image positions (m fastest: a
@@ -787,7 +862,7 @@ constexpr const char *kConvWindowsCpp = R"(
 // offset of tap k (kiln_gemm_micro_indirect). B is packed once, in panels of NR
 // columns ([GK][NR] each, zeros past GN). A task is an image: its planes padded
 // into the thread's scratch, then each MR x NR tile summed in vector registers
-// over k in increasing order and stored to the image's channels.
+// over k in increasing order and stored to the image's channels${EPILOGUE_NOTE}.
 constexpr int MR = ${MR}, NR = ${NR};
 const long long GM = ${GM}, GN = ${GN}, GK = ${GK};
 const long long PLANES = ${PLANES}, SOURCE_H = ${SOURCE_H}, SOURCE_W = ${SOURCE_W};
@@ -805,8 +880,10 @@ kiln_parallel_for(panels, [&](long long begin, long long end) {
   }
 });
 kiln_parallel_for(N, [&](long long begin, long long end) {
-  ${T} *__restrict__ padded = kiln_gemm_thread_scratch<${T}>(PLANES * PAD_H * PAD_W);
+  const long long paddedSize = (PLANES * PAD_H * PAD_W + 15) / 16 * 16;
+  ${T} *__restrict__ padded = kiln_gemm_thread_scratch<${T}>(paddedSize + ${RESULT_SCRATCH});
   for (long long n = begin; n < end; ++n) {
+    ${T} *__restrict__ result = ${RESULT};
     kiln_conv_pad_planes(in0 + n * PLANES * SOURCE_H * SOURCE_W, PLANES, SOURCE_H, SOURCE_W, TOP, LEFT, PAD_H, PAD_W, padded);
     for (long long row0 = 0; row0 < GM; row0 += MR) {
       const long long rows = GM - row0 < MR ? GM - row0 : MR;
@@ -821,9 +898,10 @@ kiln_parallel_for(N, [&](long long begin, long long end) {
         kiln_gemm_micro_indirect<${T}, MR, NR>(GK, corner, offsets, packed + p * NR * GK, tile);
         for (long long c = 0; c < cols; ++c)
           for (long long i = 0; i < rows; ++i)
-            out0[(n * GN + col0 + c) * GM + row0 + i] = tile[i * NR + c];
+            result[(col0 + c) * GM + row0 + i] = tile[i * NR + c];
       }
     }
+    ${EPILOGUE}
   }
 });
 )";
@@ -837,6 +915,32 @@ for (long long k = 0; k < GK; ++k) {
     panel[k * NR + j] = col0 + j < GN ? in1[(o * C + col0 + j) * KH * KW + tap] : ${ZERO};
 }
 )";
+
+/// Where kConvWindowsCpp stores image n's result: out0, or, with an
+/// epilogue, the thread's scratch, from which the epilogue runs over the
+/// image's elements.
+LogicalResult
+windowsResult(OpaqueEmitter &e,
+              std::vector<std::pair<StringRef, std::string>> &values) {
+  if (!e.epilogue) {
+    values.insert(values.end(), {{"RESULT_SCRATCH", "0"},
+                                 {"RESULT", "out0 + n * GN * GM"},
+                                 {"EPILOGUE", ""},
+                                 {"EPILOGUE_NOTE", ""}});
+    return success();
+  }
+  FailureOr<std::string> epilogue =
+      e.epilogueRange("n * GN * GM", "GN * GM", "result");
+  if (failed(epilogue))
+    return failure();
+  values.insert(values.end(),
+                {{"RESULT_SCRATCH", "GN * GM"},
+                 {"RESULT", "padded + paddedSize"},
+                 {"EPILOGUE", *epilogue},
+                 {"EPILOGUE_NOTE", " (in the thread's scratch), then the "
+                                   "epilogue runs over the image"}});
+  return success();
+}
 
 /// `text` (kConvWindowsCpp, kConvWeightsCpp or kConvGemmImagesCpp) with the
 /// kernel's schedule and `values`.
@@ -883,33 +987,33 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op,
     FailureOr<ConvTiles> tiles = convTiles(e);
     if (failed(tiles))
       return failure();
-    emitImplicitGemmCuda(e, g, *tiles, os);
-    return success();
+    return emitImplicitGemmCuda(e, g, *tiles, os);
   }
   // Rows the output positions q = (oh, ow), columns o, k = (c, kh, kw):
   // image n's windows [OH * OW, C * KH * KW] times the weight transposed.
-  return emitConvGemmCpp(
-      e, os, t, kConvWindowsCpp,
-      {{"WHAT", "conv2d"},
-       {"SHAPES", "rows (oh, ow), columns o, k = (c, kh, kw): image n's "
-                  "windows [OH * OW, C * KH * KW] times the weight transposed "
-                  "[C * KH * KW, O]"},
-       {"GM", "OH * OW"},
-       {"GN", "O"},
-       {"GK", "C * KH * KW"},
-       {"PLANES", "C"},
-       {"SOURCE_H", "H"},
-       {"SOURCE_W", "W"},
-       {"TOP", "PH"},
-       {"LEFT", "PW"},
-       {"PAD_H", "(OH - 1) * SH + KH"},
-       {"PAD_W", "(OW - 1) * SW + KW"},
-       {"OFFSET", "(k / (KH * KW) * PAD_H + k / KW % KH) * PAD_W + k % KW"},
-       {"CORNER", "q / OW * SH * PAD_W + q % OW * SW"},
-       {"PACK", fill("kiln_gemm_pack_b<${T}, NR>(GK, GN, col0, in1, 1, GK, "
-                     "panel);",
-                     {{"T", t.type}})},
-       {"ZERO", t.zero}});
+  std::vector<std::pair<StringRef, std::string>> values = {
+      {"WHAT", "conv2d"},
+      {"SHAPES", "rows (oh, ow), columns o, k = (c, kh, kw): image n's "
+                 "windows [OH * OW, C * KH * KW] times the weight transposed "
+                 "[C * KH * KW, O]"},
+      {"GM", "OH * OW"},
+      {"GN", "O"},
+      {"GK", "C * KH * KW"},
+      {"PLANES", "C"},
+      {"SOURCE_H", "H"},
+      {"SOURCE_W", "W"},
+      {"TOP", "PH"},
+      {"LEFT", "PW"},
+      {"PAD_H", "(OH - 1) * SH + KH"},
+      {"PAD_W", "(OW - 1) * SW + KW"},
+      {"OFFSET", "(k / (KH * KW) * PAD_H + k / KW % KH) * PAD_W + k % KW"},
+      {"CORNER", "q / OW * SH * PAD_W + q % OW * SW"},
+      {"PACK", fill("kiln_gemm_pack_b<${T}, NR>(GK, GN, col0, in1, 1, GK, "
+                    "panel);",
+                    {{"T", t.type}})}};
+  if (failed(windowsResult(e, values)))
+    return failure();
+  return emitConvGemmCpp(e, os, t, kConvWindowsCpp, std::move(values));
 }
 
 /// The loops over the output rows `oh` (and columns `ow`) whose windows
@@ -1009,8 +1113,7 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
     FailureOr<ConvTiles> tiles = convTiles(e);
     if (failed(tiles))
       return failure();
-    emitImplicitGemmCuda(e, g, *tiles, os);
-    return success();
+    return emitImplicitGemmCuda(e, g, *tiles, os);
   }
   bool stride1 = llvm::all_of(op.getStride(), [](int64_t s) { return s == 1; });
   if (stride1) {
@@ -1018,27 +1121,28 @@ LogicalResult emitConv2dGradInput(OpaqueEmitter &e, Conv2dGradInputOp op,
     // the gradient's planes padded so that input position (ih, iw) reads
     // output position (ih + PH - kh, iw + PW - kw) at (ih + KH - 1 - kh,
     // iw + KW - 1 - kw), times the weight as [O * KH * KW, C].
-    return emitConvGemmCpp(
-        e, os, t, kConvWindowsCpp,
-        {{"WHAT", "conv2d_grad_input"},
-         {"SHAPES", "rows (ih, iw), columns c, k = (o, kh, kw): the gradient "
-                    "of image n at the windows reading each input position "
-                    "[H * W, O * KH * KW] times the weight [O * KH * KW, C]"},
-         {"GM", "H * W"},
-         {"GN", "C"},
-         {"GK", "O * KH * KW"},
-         {"PLANES", "O"},
-         {"SOURCE_H", "OH"},
-         {"SOURCE_W", "OW"},
-         {"TOP", "KH - 1 - PH"},
-         {"LEFT", "KW - 1 - PW"},
-         {"PAD_H", "H + KH - 1"},
-         {"PAD_W", "W + KW - 1"},
-         {"OFFSET", "(k / (KH * KW) * PAD_H + KH - 1 - k / KW % KH) * PAD_W + "
-                    "KW - 1 - k % KW"},
-         {"CORNER", "q / W * PAD_W + q % W"},
-         {"PACK", render(kConv2dGradInputWeightsPackCpp, {{"ZERO", t.zero}})},
-         {"ZERO", t.zero}});
+    std::vector<std::pair<StringRef, std::string>> values = {
+        {"WHAT", "conv2d_grad_input"},
+        {"SHAPES", "rows (ih, iw), columns c, k = (o, kh, kw): the gradient "
+                   "of image n at the windows reading each input position "
+                   "[H * W, O * KH * KW] times the weight [O * KH * KW, C]"},
+        {"GM", "H * W"},
+        {"GN", "C"},
+        {"GK", "O * KH * KW"},
+        {"PLANES", "O"},
+        {"SOURCE_H", "OH"},
+        {"SOURCE_W", "OW"},
+        {"TOP", "KH - 1 - PH"},
+        {"LEFT", "KW - 1 - PW"},
+        {"PAD_H", "H + KH - 1"},
+        {"PAD_W", "W + KW - 1"},
+        {"OFFSET", "(k / (KH * KW) * PAD_H + KH - 1 - k / KW % KH) * PAD_W + "
+                   "KW - 1 - k % KW"},
+        {"CORNER", "q / W * PAD_W + q % W"},
+        {"PACK", render(kConv2dGradInputWeightsPackCpp, {{"ZERO", t.zero}})}};
+    if (failed(windowsResult(e, values)))
+      return failure();
+    return emitConvGemmCpp(e, os, t, kConvWindowsCpp, std::move(values));
   }
   return emitConvGemmCpp(
       e, os, t, kConvGemmImagesCpp,
@@ -1197,9 +1301,9 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
     return failure();
   Names t = namesOf(op);
   if (e.target == Target::cpp)
-    return emitConvGemmCpp(e, os, t, kConvWeightsCpp,
-                           {{"RUNS", std::to_string(kConvWeightRuns)},
-                            {"ZERO", t.zero}});
+    return emitConvGemmCpp(
+        e, os, t, kConvWeightsCpp,
+        {{"RUNS", std::to_string(kConvWeightRuns)}, {"ZERO", t.zero}});
   // Rows o, columns j = (c, kh, kw), k = (n, oh, ow): the batch and the
   // image, summed in slices of kSlice (split-K).
   ImplicitGemm g;
@@ -1216,8 +1320,7 @@ LogicalResult emitConv2dGradWeight(OpaqueEmitter &e, Conv2dGradWeightOp op,
   g.aLoad = render(kConv2dGradWeightALoad);
   g.bLoad = render(kConv2dGradWeightBLoad, {{"T", t.type}});
   g.storeAt = "m * GN + col";
-  emitImplicitGemmCuda(e, g, *tiles, os);
-  return success();
+  return emitImplicitGemmCuda(e, g, *tiles, os);
 }
 
 //===----------------------------------------------------------------------===//
@@ -1276,7 +1379,7 @@ const long long oh = (i / OW) % OH;
 const long long ow = i % OW;
 ${T} acc = ${INIT};
 ${TAPS}
-out0[i] = ${RESULT};
+${STORE}
 )";
 
 /// A pooling on the CPU: the planes split among the threads, each output
@@ -1288,7 +1391,7 @@ kiln_parallel_for(N * C, [&](long long begin, long long end) {
       for (long long ow = 0; ow < OW; ++ow) {
         ${T} acc = ${INIT};
         ${TAPS}
-        out0[(nc * OH + oh) * OW + ow] = ${RESULT};
+        ${STORE}
       }
 });
 )";
@@ -1326,6 +1429,12 @@ LogicalResult emitPool(OpaqueEmitter &e, Operation *op, Value input,
                 {{"ROW", "ih"}, {"COL", "iw"}, {"TAP", "acc += in0[at];"}})},
         {"RESULT", "acc / " + literal(double(kernel[0] * kernel[1]), type)}};
   }
+  std::string result = values.back().second;
+  FailureOr<std::string> store = e.store(
+      e.target == Target::cpp ? "(nc * OH + oh) * OW + ow" : "i", result);
+  if (failed(store))
+    return failure();
+  values.push_back({"STORE", *store});
   if (e.target == Target::cpp) {
     print(os, kPoolCpp, values);
     return success();
@@ -1345,7 +1454,7 @@ const long long iw = i % W;
 // maximum it is (in row-major window order; padding never wins)
 ${T} acc = ${ZERO};
 ${WINDOWS}
-out0[i] = acc;
+${STORE}
 )";
 constexpr const char *kMaxPool2dGradWindow = R"(
 long long argmax = -1;
@@ -1358,9 +1467,9 @@ constexpr const char *kMaxPool2dGradTap = R"(
 {
   // selects, not a branch: which tap wins depends on the data
   const ${T} v = in0[at];
-  const bool better = argmax < 0 || v > best;
-  argmax = better ? at : argmax;
-  best = better ? v : best;
+  const bool better = (argmax < 0) | (v > best);
+  argmax = kiln_select(better, at, argmax);
+  best = kiln_select(better, v, best);
 }
 )";
 
@@ -1372,17 +1481,20 @@ constexpr const char *kMaxPool2dGradScatterCpp = R"(
 // maximum (in row-major window order; padding never wins), else zero: per
 // plane, zeros, then each window's gradient at its first maximum.
 kiln_parallel_for(N * C, [&](long long begin, long long end) {
+  ${PLANE}
   for (long long nc = begin; nc < end; ++nc) {
+    ${T} *__restrict__ result = ${RESULT};
     for (long long e = 0; e < H * W; ++e)
-      out0[nc * H * W + e] = ${ZERO};
+      result[e] = ${ZERO};
     for (long long oh = 0; oh < OH; ++oh)
       for (long long ow = 0; ow < OW; ++ow) {
         long long argmax = -1;
         ${T} best = ${ZERO};
         ${TAPS}
         if (argmax >= 0)
-          out0[argmax] = in1[(nc * OH + oh) * OW + ow];
+          result[argmax - nc * H * W] = in1[(nc * OH + oh) * OW + ow];
       }
+    ${EPILOGUE}
   }
 });
 )";
@@ -1402,18 +1514,40 @@ LogicalResult emitMaxPool2dGrad(OpaqueEmitter &e, MaxPool2dGradOp op,
   ArrayRef<int64_t> kernel = op.getKernel(), stride = op.getStride();
   if (e.target == Target::cpp && stride[0] >= kernel[0] &&
       stride[1] >= kernel[1]) {
+    // With an epilogue, each plane in the thread's scratch, then the
+    // epilogue over it.
+    std::string plane, result = "out0 + nc * H * W", epilogue;
+    if (e.epilogue) {
+      plane = fill(
+          "${T} *__restrict__ plane = kiln_gemm_thread_scratch<${T}>(H * W);",
+          {{"T", t.type}});
+      result = "plane";
+      FailureOr<std::string> code =
+          e.epilogueRange("nc * H * W", "H * W", "plane");
+      if (failed(code))
+        return failure();
+      epilogue = *code;
+    }
     print(os, kMaxPool2dGradScatterCpp,
-          {{"T", t.type}, {"ZERO", t.zero}, {"TAPS", taps}});
+          {{"T", t.type},
+           {"ZERO", t.zero},
+           {"TAPS", taps},
+           {"PLANE", plane},
+           {"RESULT", result},
+           {"EPILOGUE", epilogue}});
     return success();
   }
   std::string window = render(
       kMaxPool2dGradWindow, {{"T", t.type}, {"ZERO", t.zero}, {"TAPS", taps}});
-  e.elementLoop(
-      os, "N * C * H * W",
-      render(kMaxPool2dGrad,
-             {{"T", t.type},
-              {"ZERO", t.zero},
-              {"WINDOWS", render(kWindowLoops, {{"BODY", window}})}}));
+  FailureOr<std::string> store = e.store("i", "acc");
+  if (failed(store))
+    return failure();
+  e.elementLoop(os, "N * C * H * W",
+                render(kMaxPool2dGrad,
+                       {{"T", t.type},
+                        {"ZERO", t.zero},
+                        {"WINDOWS", render(kWindowLoops, {{"BODY", window}})},
+                        {"STORE", *store}}));
   e.launchPerElement({s->N, s->C, s->H, s->W});
   return success();
 }
@@ -1427,7 +1561,7 @@ const long long iw = i % W;
 // a share of each window containing (ih, iw); the padding counts
 ${T} acc = ${ZERO};
 ${WINDOWS}
-out0[i] = acc;
+${STORE}
 )";
 
 LogicalResult emitAvgPool2dGrad(OpaqueEmitter &e, AvgPool2dGradOp op,
@@ -1444,11 +1578,15 @@ LogicalResult emitAvgPool2dGrad(OpaqueEmitter &e, AvgPool2dGradOp op,
       literal(double(op.getKernel()[0] * op.getKernel()[1]), type);
   std::string share =
       fill("acc += in0[(nc * OH + oh) * OW + ow] / ${AREA};", {{"AREA", area}});
+  FailureOr<std::string> store = e.store("i", "acc");
+  if (failed(store))
+    return failure();
   e.elementLoop(os, "N * C * H * W",
                 render(kAvgPool2dGrad,
                        {{"T", t.type},
                         {"ZERO", t.zero},
-                        {"WINDOWS", render(kWindowLoops, {{"BODY", share}})}}));
+                        {"WINDOWS", render(kWindowLoops, {{"BODY", share}})},
+                        {"STORE", *store}}));
   e.launchPerElement({s->N, s->C, s->H, s->W});
   return success();
 }
@@ -1559,16 +1697,44 @@ FailureOr<GeneratedKernel> kiln::codegen::generateOpaque(KernelOp kernel,
   GeneratedKernel generated;
   if (failed(initGenerated(kernel, symbol, generated)))
     return failure();
-  // Exactly one op, whose result is the kernel's only result.
+  // One op, whose result is the kernel's only result, or one that
+  // TakesEpilogue first, then scalar ops on its result's shape.
+  // (Constants are cloned in first.)
   Operation *yield = kernel.getBlock().getTerminator();
-  if (std::distance(ops.begin(), ops.end()) != 1 ||
-      kernel.getNumResults() != 1 ||
-      yield->getOperand(0) != ops.begin()->getResult(0))
+  Operation *op = nullptr;
+  unsigned main = 0, scalar = 0;
+  for (Operation &o : ops) {
+    if (isScalarOp(&o)) {
+      // scalar ops after the main op, constants anywhere
+      scalar += 1;
+      if (!op && !llvm::isa<ConstantOp>(o))
+        main = 2;
+    } else {
+      op = &o;
+      main += 1;
+    }
+  }
+  auto resultShape = [](Value v) {
+    return llvm::cast<RankedTensorType>(v.getType()).getShape();
+  };
+  bool epilogue = scalar > 0;
+  bool valid =
+      main == 1 &&
+      (epilogue ? op->hasTrait<kiln::OpTrait::TakesEpilogue>() &&
+                      llvm::all_of(yield->getOperands(),
+                                   [&](Value v) {
+                                     return resultShape(v) ==
+                                            resultShape(op->getResult(0));
+                                   })
+                : kernel.getNumResults() == 1 &&
+                      yield->getOperand(0) == op->getResult(0));
+  if (!valid)
     return kernel.emitError("an opaque kernel must hold one op whose result "
-                            "it yields ('")
+                            "it yields, or one that takes an epilogue and "
+                            "scalar ops on its result's shape ('")
            << kernel.getName() << "')";
-  Operation *op = &*ops.begin();
   OpaqueEmitter e(kernel, op, target, generated);
+  e.epilogue = epilogue;
   if (target == Target::cuda &&
       !llvm::isa<Conv2dOp, Conv2dGradInputOp, Conv2dGradWeightOp>(op)) {
     FailureOr<ElementwiseScheduleAttr> schedule =

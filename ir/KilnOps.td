@@ -143,6 +143,15 @@ def Kiln_RowReduction : NativeOpTrait<"RowReduction"> {
   let cppNamespace = "::kiln::OpTrait";
 }
 
+// An opaque op whose code generators produce each result element once, at
+// a point where scalar code on that element can follow: elementwise ops on
+// its result's shape fuse into its kernel as an epilogue (a convolution's
+// bias and activation, a pooling gradient's activation mask), so the result
+// need not make a round trip through memory.
+def Kiln_TakesEpilogue : NativeOpTrait<"TakesEpilogue"> {
+  let cppNamespace = "::kiln::OpTrait";
+}
+
 // Every kiln op infers its result types from its operands and attributes.
 // Declared result types may be less refined than the inferred ones (a `?`
 // where inference knows the size); the shape inference pass refines them.
@@ -213,7 +222,8 @@ class Kiln_ReduceOp<string mnemonic, string doc> :
   }];
 }
 
-class Kiln_PoolOp<string mnemonic, string doc> : Kiln_Op<mnemonic, [Pure]> {
+class Kiln_PoolOp<string mnemonic, string doc>
+    : Kiln_Op<mnemonic, [Pure, Kiln_TakesEpilogue]> {
   let summary = "2-D " # doc # " pooling, NCHW";
   let description = [{
     Slides a `kernel` window over the last two dimensions of an NCHW tensor
@@ -567,7 +577,7 @@ def Kiln_LayerNormOp : Kiln_Op<"layer_norm", [Pure, Kiln_RowReduction]> {
 // Convolution, pooling, embedding, dropout
 //===----------------------------------------------------------------------===//
 
-def Kiln_Conv2dOp : Kiln_Op<"conv2d", [Pure]> {
+def Kiln_Conv2dOp : Kiln_Op<"conv2d", [Pure, Kiln_TakesEpilogue]> {
   let summary = "2-D convolution, NCHW input, OIHW weight";
   let description = [{
     Cross-correlates `input` `[N, C, H, W]` with `weight` `[O, C, KH, KW]`
@@ -852,7 +862,7 @@ def Kiln_Conv2dGradWeightOp : Kiln_Op<"conv2d_grad_weight", [Pure]> {
   }];
 }
 
-def Kiln_MaxPool2dGradOp : Kiln_Op<"max_pool2d_grad", [Pure]> {
+def Kiln_MaxPool2dGradOp : Kiln_Op<"max_pool2d_grad", [Pure, Kiln_TakesEpilogue]> {
   let summary = "gradient of max_pool2d with respect to the input";
   let description = [{
     Routes each element of `grad` to the maximum of its window of `input`
@@ -876,7 +886,7 @@ def Kiln_MaxPool2dGradOp : Kiln_Op<"max_pool2d_grad", [Pure]> {
   }];
 }
 
-def Kiln_AvgPool2dGradOp : Kiln_Op<"avg_pool2d_grad", [Pure]> {
+def Kiln_AvgPool2dGradOp : Kiln_Op<"avg_pool2d_grad", [Pure, Kiln_TakesEpilogue]> {
   let summary = "gradient of avg_pool2d with respect to the input";
   let description = [{
     Spreads each element of `grad` evenly over its window: every input

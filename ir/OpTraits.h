@@ -25,6 +25,12 @@ template <typename ConcreteType>
 class RowReduction
     : public mlir::OpTrait::TraitBase<ConcreteType, RowReduction> {};
 
+/// An opaque op whose generators produce each result element once, where
+/// an epilogue of scalar ops on its result's shape can follow.
+template <typename ConcreteType>
+class TakesEpilogue
+    : public mlir::OpTrait::TraitBase<ConcreteType, TakesEpilogue> {};
+
 } // namespace kiln::OpTrait
 
 #endif // KILN_IR_OPTRAITS_H

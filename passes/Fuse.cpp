@@ -10,7 +10,9 @@
 //   opaque     anything else: a kernel of its own (layout changes, conv,
 //              pooling, embedding, attention and its two gradients; an
 //              opaque op may have several results, all of them the
-//              kernel's when read outside it)
+//              kernel's when read outside it). One that TakesEpilogue
+//              (convolution, pooling and the pooling gradients) takes an
+//              epilogue like a matmul.
 //
 // The cost rule: an intermediate tensor that stays inside a kernel saves one
 // write and one read of it from memory; fusion is only worth it when it adds
@@ -24,7 +26,8 @@
 //   2. A reduction absorbs the elementwise group producing its input when
 //      that group has the reduction's input shape and no other consumer
 //      (a prologue); otherwise the input is materialized.
-//   3. A matmul starts a group; its epilogue joins by rule 1.
+//   3. A matmul, or an opaque op that TakesEpilogue, starts a group; its
+//      epilogue joins by rule 1.
 //   4. A value used by ops outside its kernel is a result of the kernel (a
 //      multi-output kernel), so fusing never recomputes it.
 //   5. An op never joins a group it would make cyclic, or whose values an
@@ -41,6 +44,15 @@
 //      weight gradient reduces partial products 64 times its size; held to
 //      the optimizer, all of them were live at once: 4.65 GiB for the GPT
 //      at batch 64 instead of 3 GiB.)
+//   8. An injective op joining an anchor's epilogue brings along the
+//      elementwise groups computing its other operands when it is their
+//      only reader, they come after the anchor, have the epilogue's shape
+//      and read nothing computed after the anchor, but something computed
+//      in the step: a ReLU's mask, compared from the forward pass's
+//      activation, joins the gradient kernel it masks (a pooling
+//      gradient's, a GEMM's) instead of being a kernel of its own. (A
+//      group of the step's arguments alone, an optimizer's `momentum *
+//      buf`, stays where it is: the updates become one horizontal kernel.)
 //
 // Constants and iotas (computed from the element index, reading nothing)
 // are cloned into every kernel that uses them; parameters stay outside. An
@@ -139,6 +151,15 @@ private:
   bool dependsOn(Value v, Group &g);
   /// Whether `op` reads a value computed after the anchor of `g` (rule 6).
   bool readsLate(Operation *op, Group &g);
+  /// Whether the ops of `source` read only the step's arguments, parameters
+  /// and recomputed scalars (besides each other).
+  bool readsOnlyArguments(Group &source);
+  /// The anchor group whose epilogue `op` joins by rule 8, with the groups
+  /// it brings along (`absorbed`); null if none.
+  Group *epilogueWithOperands(Operation *op,
+                              SmallVectorImpl<Group *> &absorbed);
+  /// Moves the ops of `from` into `into`, in program order.
+  void merge(Group &into, Group &from);
 
   Block &block;
   llvm::DenseMap<Operation *, unsigned> position;
@@ -185,19 +206,21 @@ bool Fuser::dependsOn(Value v, Group &g) {
   return false;
 }
 
+bool Fuser::readsOnlyArguments(Group &source) {
+  return llvm::all_of(source.ops, [&](Operation *member) {
+    return llvm::all_of(member->getOperands(), [&](Value v) {
+      Operation *def = v.getDefiningOp();
+      return !def || llvm::isa<ParamOp>(def) || groupOf(def) == &source ||
+             isRecomputed(def);
+    });
+  });
+}
+
 bool Fuser::readsLate(Operation *op, Group &g) {
   unsigned anchor = position[g.anchor];
-  // A group that reads only the step's arguments (a mask computed from
-  // iotas) can be computed anywhere: the final sort hoists its kernel
-  // before the anchor.
-  auto readsOnlyArguments = [&](Group &source) {
-    return llvm::all_of(source.ops, [&](Operation *member) {
-      return llvm::all_of(member->getOperands(), [&](Value v) {
-        Operation *def = v.getDefiningOp();
-        return !def || groupOf(def) == &source || isRecomputed(def);
-      });
-    });
-  };
+  // A group that reads only the step's arguments or parameters (a mask
+  // computed from iotas, a reshaped bias) can be computed anywhere: the
+  // final sort hoists its kernel before the anchor.
   return llvm::any_of(op->getOperands(), [&](Value v) {
     Operation *def = v.getDefiningOp();
     if (!def || groupOf(def) == &g || isRecomputed(def) ||
@@ -226,6 +249,78 @@ bool Fuser::canJoin(Group &g, Operation *op) {
   return true;
 }
 
+Group *Fuser::epilogueWithOperands(Operation *op,
+                                   SmallVectorImpl<Group *> &absorbed) {
+  ArrayRef<int64_t> shape = shapeOf(op->getResult(0));
+  for (Value operand : op->getOperands()) {
+    Operation *def = operand.getDefiningOp();
+    Group *g = def ? groupOf(def) : nullptr;
+    if (!g || !g->anchor || shape != ArrayRef<int64_t>(g->epilogueShape))
+      continue;
+    // The other operands' groups, each brought along whole.
+    absorbed.clear();
+    bool fits = true;
+    for (Value other : op->getOperands()) {
+      Operation *otherDef = other.getDefiningOp();
+      Group *source = otherDef ? groupOf(otherDef) : nullptr;
+      if (!source || source == g || llvm::is_contained(absorbed, source))
+        continue;
+      fits =
+          source->kind == KernelKind::elementwise && !source->anchor &&
+          !readsOnlyArguments(*source) &&
+          llvm::all_of(source->ops, [&](Operation *member) {
+            return !llvm::isa<IotaOp>(member) &&
+                   position[member] > position[g->anchor] &&
+                   member->getNumResults() == 1 &&
+                   shapeOf(member->getResult(0)) == shape &&
+                   !readsLate(member, *g) &&
+                   llvm::all_of(member->getUsers(),
+                                [&](Operation *user) {
+                                  return user == op || groupOf(user) == source;
+                                }) &&
+                   llvm::none_of(member->getOperands(), [&](Value v) {
+                     Operation *d = v.getDefiningOp();
+                     return d && groupOf(d) != source && dependsOn(v, *g);
+                   });
+          });
+      if (!fits)
+        break;
+      absorbed.push_back(source);
+    }
+    if (!fits || absorbed.empty())
+      continue;
+    // The rest of rule 5: every outside reader of g's values comes after
+    // `op`, and no operand outside the groups depends on g.
+    unsigned at = position[op];
+    bool ordered = llvm::all_of(g->ops, [&](Operation *member) {
+      return llvm::all_of(member->getUsers(), [&](Operation *user) {
+        return user == op || groupOf(user) == g || position[user] > at;
+      });
+    });
+    bool acyclic = llvm::all_of(op->getOperands(), [&](Value v) {
+      Operation *d = v.getDefiningOp();
+      Group *source = d ? groupOf(d) : nullptr;
+      return source == g || llvm::is_contained(absorbed, source) ||
+             !dependsOn(v, *g);
+    });
+    if (ordered && acyclic)
+      return g;
+  }
+  absorbed.clear();
+  return nullptr;
+}
+
+void Fuser::merge(Group &into, Group &from) {
+  for (Operation *op : from.ops) {
+    into.ops.push_back(op);
+    membership[op] = &into;
+  }
+  from.ops.clear();
+  llvm::sort(into.ops, [&](Operation *a, Operation *b) {
+    return position[a] < position[b];
+  });
+}
+
 void Fuser::formGroups() {
   for (Operation &op : block.without_terminator()) {
     if (op.getNumResults() == 0 ||
@@ -238,6 +333,13 @@ void Fuser::formGroups() {
     case Role::source:
       break;
     case Role::injective: {
+      SmallVector<Group *> absorbed;
+      if (Group *g = epilogueWithOperands(&op, absorbed)) {
+        for (Group *source : absorbed)
+          merge(*g, *source);
+        add(*g, &op);
+        break;
+      }
       Group *target = nullptr;
       for (Value operand : op.getOperands()) {
         Operation *def = operand.getDefiningOp();
@@ -296,8 +398,11 @@ void Fuser::formGroups() {
     case Role::opaque: {
       Group &g = newGroup(&op, KernelKind::opaque);
       g.anchor = &op;
-      // Nothing joins an opaque kernel: an impossible epilogue shape.
-      g.epilogueShape = {-2};
+      if (op.hasTrait<kiln::OpTrait::TakesEpilogue>() &&
+          op.getNumResults() == 1)
+        g.epilogueShape.assign(shapeOf(result).begin(), shapeOf(result).end());
+      else
+        g.epilogueShape = {-2}; // nothing joins: an impossible shape
       break;
     }
     }
@@ -322,6 +427,8 @@ std::string kernelName(ArrayRef<Operation *> ops) {
 
 void Fuser::outline() {
   for (const std::unique_ptr<Group> &g : groups) {
+    if (g->ops.empty()) // merged into another (rule 8)
+      continue;
     llvm::DenseSet<Operation *> members(g->ops.begin(), g->ops.end());
     // Inputs: values from outside, except constants and recomputed scalar
     // arithmetic, which are cloned in (operands first), reading the

@@ -16,9 +16,10 @@
 //        - the producer reads the argument, if at all, element by element,
 //          so each element is read before it is overwritten: an
 //          elementwise kernel whose results all have the argument's type,
-//          or a matmul kernel whose epilogue alone reads it, through ops
-//          that keep its type (an SGD update fused into the weight
-//          gradient's GEMM), or a horizontal kernel in which only the
+//          or a matmul or reduction kernel whose epilogue alone reads it,
+//          through ops that keep its type (an SGD update fused into the
+//          weight gradient's GEMM, or into the bias gradient's sum), or a
+//          horizontal kernel in which only the
 //          segment computing the result reads it, as an elementwise
 //          kernel would (other segments run concurrently).
 //      Such results take no arena space.
@@ -127,10 +128,10 @@ LogicalResult reportDynamic(func::FuncOp func, Value value) {
 
 /// Whether `kernel` reads `arg`, if at all, only at the index of the output
 /// element it computes: in an elementwise kernel over the argument's shape,
-/// or in a matmul's epilogue (the GEMM itself does not depend on it) through
-/// ops that all keep the argument's type. In a horizontal kernel, whose
-/// segments run concurrently, only the segment computing `result` may read
-/// the argument, by the elementwise rule.
+/// or in a matmul's or a reduction's epilogue (the product or the sum itself
+/// does not depend on it) through ops that all keep the argument's type. In a
+/// horizontal kernel, whose segments run concurrently, only the segment
+/// computing `result` may read the argument, by the elementwise rule.
 bool readsElementByElement(KernelOp kernel, OpResult result,
                            BlockArgument arg) {
   Type type = arg.getType();
@@ -159,7 +160,8 @@ bool readsElementByElement(KernelOp kernel, OpResult result,
         return false;
       continue;
     }
-    if (kernel.getKind() != KernelKind::matmul)
+    if (kernel.getKind() != KernelKind::matmul &&
+        kernel.getKind() != KernelKind::reduction)
       return false;
     SmallVector<Value> worklist = {
         kernel.getBlock().getArgument(operand.getOperandNumber())};
@@ -169,6 +171,7 @@ bool readsElementByElement(KernelOp kernel, OpResult result,
         if (llvm::isa<YieldOp>(user))
           continue;
         if (llvm::isa<MatmulOp>(user) ||
+            user->hasTrait<kiln::OpTrait::RowReduction>() ||
             llvm::any_of(user->getResultTypes(),
                          [&](Type t) { return t != type; }))
           return false;

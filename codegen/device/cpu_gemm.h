@@ -331,7 +331,7 @@ KILN_FN void kiln_conv_pad_planes(const T *__restrict__ from, long long planes,
       long long lo = 0, hi = 0; // columns [lo, hi) copy the source
       if (sy >= 0 && sy < source_h) {
         lo = left < 0 ? 0 : left < pad_w ? left : pad_w;
-        hi = left + source_w < lo       ? lo
+        hi = left + source_w < lo      ? lo
              : left + source_w < pad_w ? left + source_w
                                        : pad_w;
       }

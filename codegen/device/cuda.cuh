@@ -9,3 +9,8 @@
 #define KILN_NAN_F __int_as_float(0x7fffffff)
 #define KILN_NAN __longlong_as_double(0x7ff8000000000000LL)
 #define KILN_OPAQUE_INFINITY __longlong_as_double(0x7ff0000000000000LL)
+
+// c ? a : b (the C++ target's is branch-free; the GPU predicates selects).
+template <typename T> KILN_FN T kiln_select(bool c, T a, T b) {
+  return c ? a : b;
+}

@@ -38,10 +38,13 @@
 // CPP: offsets[k] = (k / (KH * KW) * PAD_H + k / KW % KH) * PAD_W + k % KW;
 // CPP: kiln_gemm_pack_b<float, NR>(GK, GN, col0, in1, 1, GK, panel);
 // CPP: kiln_parallel_for(N, [&](long long begin, long long end) {
-// CPP-NEXT: float *__restrict__ padded = kiln_gemm_thread_scratch<float>(PLANES * PAD_H * PAD_W);
+// CPP-NEXT: const long long paddedSize = (PLANES * PAD_H * PAD_W + 15) / 16 * 16;
+// CPP-NEXT: float *__restrict__ padded = kiln_gemm_thread_scratch<float>(paddedSize + 0);
+// CPP-NEXT: for (long long n = begin; n < end; ++n) {
+// CPP-NEXT: float *__restrict__ result = out0 + n * GN * GM;
 // CPP: corner[i] = padded + q / OW * SH * PAD_W + q % OW * SW;
 // CPP: kiln_gemm_micro_indirect<float, MR, NR>(GK, corner, offsets, packed + p * NR * GK, tile);
-// CPP: out0[(n * GN + col0 + c) * GM + row0 + i] = tile[i * NR + c];
+// CPP: result[(col0 + c) * GM + row0 + i] = tile[i * NR + c];
 
 // Its weight gradient sums k (the batch times the image, 648) in 3 slices
 // of blocks, the last to arrive adding them in order; the C++ computes the

@@ -60,3 +60,18 @@ func.func @pool_block(%x: tensor<8x3x28x28xf32>) -> tensor<8x3x14x14xf32> {
   }
   return %0 : tensor<8x3x14x14xf32>
 }
+
+// -----
+
+// Only an op that TakesEpilogue (convolution, pooling, pooling gradients)
+// takes scalar ops after it in an opaque kernel.
+func.func @epilogue(%x: tensor<4x6xf32>) -> tensor<6x4xf32> {
+  // expected-error@+1 {{an opaque kernel must hold one op whose result it yields, or one that takes an epilogue and scalar ops on its result's shape ('transpose_neg')}}
+  %0 = kiln.kernel "transpose_neg" opaque (%x) {kiln.schedule = {cuda = #kiln.elementwise<block = 256>}} : (tensor<4x6xf32>) -> tensor<6x4xf32> {
+  ^bb0(%a: tensor<4x6xf32>):
+    %t = kiln.transpose %a [1, 0] : (tensor<4x6xf32>) -> tensor<6x4xf32>
+    %r = kiln.neg %t : tensor<6x4xf32>
+    kiln.yield %r : tensor<6x4xf32>
+  }
+  return %0 : tensor<6x4xf32>
+}
