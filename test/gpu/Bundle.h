@@ -43,7 +43,8 @@
 // is ill-conditioned in the kernel's inputs (a difference of nearly equal
 // terms, a square root near zero), rounding alone moves it further: the
 // writer reruns the reference with every float input perturbed by a few
-// f32 ulps (kPerturbation) and, for each element that moves by more than
+// f32 ulps (kPerturbation: once by random amounts, once the even inputs up
+// and the odd ones down) and, for each element that moves by more than
 // its tolerance over kConditioningFactor, stores a widened tolerance: the
 // base one plus kConditioningFactor times the largest move, infinite where
 // the perturbed result is not finite (that element is not checked). They
