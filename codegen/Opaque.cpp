@@ -301,6 +301,9 @@ public:
   GeneratedKernel &generated;
   /// Whether scalar ops follow the op (an epilogue: it TakesEpilogue).
   bool epilogue = false;
+  /// The names of the result's dimensions among the declared sizes, for
+  /// the epilogue's index arithmetic (literals and parameters otherwise).
+  SmallVector<std::string> resultDims;
   /// Numbers the epilogue's locals.
   unsigned next = 0;
   /// The CUDA block of the element loops (#kiln.elementwise): every kernel
@@ -320,6 +323,8 @@ private:
   /// The C expressions of the result's dimensions (every kernel result has
   /// the op's result shape).
   SmallVector<std::string> resultSizes() {
+    if (!resultDims.empty())
+      return resultDims;
     auto type = llvm::cast<RankedTensorType>(op->getResult(0).getType());
     SmallVector<std::string> sizes;
     for (unsigned d = 0; d < type.getRank(); ++d)
@@ -970,6 +975,7 @@ LogicalResult emitConv2d(OpaqueEmitter &e, Conv2dOp op,
   if (failed(s))
     return failure();
   Names t = namesOf(op);
+  e.resultDims = {"N", "O", "OH", "OW"};
   if (e.target == Target::cuda) {
     // Rows m = (n, oh, ow), columns o, k = (c, kh, kw): the same terms in
     // the same order as the C++ loop.
@@ -1405,6 +1411,7 @@ LogicalResult emitPool(OpaqueEmitter &e, Operation *op, Value input,
   if (failed(s))
     return failure();
   Names t = namesOf(op);
+  e.resultDims = {"N", "C", "OH", "OW"};
   Type type = elementOf(op->getResult(0));
   // The plane index n * C + c is all the loads need.
   std::vector<std::pair<StringRef, std::string>> values;
@@ -1507,6 +1514,7 @@ LogicalResult emitMaxPool2dGrad(OpaqueEmitter &e, MaxPool2dGradOp op,
   if (failed(s))
     return failure();
   Names t = namesOf(op);
+  e.resultDims = {"N", "C", "H", "W"};
   std::string taps = render(
       kWindowTaps, {{"ROW", "th"},
                     {"COL", "tw"},
@@ -1573,6 +1581,7 @@ LogicalResult emitAvgPool2dGrad(OpaqueEmitter &e, AvgPool2dGradOp op,
   if (failed(s))
     return failure();
   Names t = namesOf(op);
+  e.resultDims = {"N", "C", "H", "W"};
   Type type = elementOf(op.getResult());
   std::string area =
       literal(double(op.getKernel()[0] * op.getKernel()[1]), type);

@@ -12,7 +12,7 @@
 // CHECK-NEXT: {
 // CHECK-NEXT: const long long idx = (n * O + col) * (OH * OW) + ohw;
 // CHECK-NEXT: const float value = acc[i][j];
-// CHECK-NEXT: const long long idx1 = (idx / (9LL * 9LL)) % 16LL;
+// CHECK-NEXT: const long long idx1 = (idx / (OH * OW)) % O;
 // CHECK-NEXT: const float x2 = in2[idx1 * 1 * 1];
 // CHECK-NEXT: const float v0 = value + x2; // add
 // CHECK-NEXT: const float v1 = (v0 > 0.0f ? v0 : 0.0f); // relu
@@ -23,8 +23,8 @@
 // CPP: float *__restrict__ result = padded + paddedSize;
 // CPP: result[(col0 + c) * GM + row0 + i] = tile[i * NR + c];
 // CPP: // The epilogue over the result elements [n * GN * GM, + GN * GM), the main op's
-// CPP-NEXT: // values at result, in runs along rows of 9LL * 9LL elements.
-// CPP: const long long i1 = (first / (9LL * 9LL)) % 16LL;
+// CPP-NEXT: // values at result, in runs along rows of OH * OW elements.
+// CPP: const long long i1 = (first / (OH * OW)) % O;
 // CPP-NEXT: const float *__restrict__ p2 = in2 + i1 * 1 * 1;
 // CPP: const float x2 = p2[0];
 // CPP-NEXT: const float v0 = result[first - epilogueFirst + j] + x2; // add
