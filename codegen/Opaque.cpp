@@ -1,8 +1,14 @@
 //===- Opaque.cpp - kernels of their own: layout, conv, pool, embedding ---===//
 //
-// An opaque kernel holds one op that no other scheme fits. Each op gets a
+// An opaque kernel holds one op that no other scheme fits, and, when the op
+// TakesEpilogue (the convolution, the poolings and their gradients), the
+// elementwise ops after it, run on each result element where it is stored
+// (OpaqueEmitter::store; on the CPU, over an image or a plane computed into
+// the thread's scratch: OpaqueEmitter::epilogueRange). Each op gets a
 // direct kernel, written so that the CPU and the GPU run the same index
-// arithmetic and only the loop around it differs:
+// arithmetic and only the loop around it differs (the convolutions on the
+// CPU excepted: GEMMs per image on the register-blocked micro-kernel,
+// described at kConvWindowsCpp, kConvWeightsCpp and kConvGemmImagesCpp):
 //
 //   reshape            a flat copy;
 //   transpose          per output element, the input element at the
