@@ -1384,7 +1384,7 @@ for (long long kh = 0; kh < KH; ++kh) {
 )";
 
 /// One output element of a pooling: its window's taps (${TAPS}) into
-/// `acc`, which starts at ${INIT}; the result is ${RESULT}.
+/// `acc`, which starts at ${INIT}; ${STORE} stores the result.
 constexpr const char *kPool = R"(
 const long long nc = i / (OH * OW);
 const long long oh = (i / OW) % OH;
@@ -1421,6 +1421,7 @@ LogicalResult emitPool(OpaqueEmitter &e, Operation *op, Value input,
   Type type = elementOf(op->getResult(0));
   // The plane index n * C + c is all the loads need.
   std::vector<std::pair<StringRef, std::string>> values;
+  std::string result; // the window's value
   if (max) {
     // As std::max(acc, v): NaN inputs are skipped, and a window entirely
     // in the padding gives -inf.
@@ -1430,8 +1431,8 @@ LogicalResult emitPool(OpaqueEmitter &e, Operation *op, Value input,
         {"TAPS", render(kWindowTaps,
                         {{"ROW", "ih"},
                          {"COL", "iw"},
-                         {"TAP", "acc = acc < in0[at] ? in0[at] : acc;"}})},
-        {"RESULT", "acc"}};
+                         {"TAP", "acc = acc < in0[at] ? in0[at] : acc;"}})}};
+    result = "acc";
   } else {
     // The padding counts in the divisor.
     values = {
@@ -1439,10 +1440,9 @@ LogicalResult emitPool(OpaqueEmitter &e, Operation *op, Value input,
         {"INIT", t.zero},
         {"TAPS",
          render(kWindowTaps,
-                {{"ROW", "ih"}, {"COL", "iw"}, {"TAP", "acc += in0[at];"}})},
-        {"RESULT", "acc / " + literal(double(kernel[0] * kernel[1]), type)}};
+                {{"ROW", "ih"}, {"COL", "iw"}, {"TAP", "acc += in0[at];"}})}};
+    result = "acc / " + literal(double(kernel[0] * kernel[1]), type);
   }
-  std::string result = values.back().second;
   FailureOr<std::string> store = e.store(
       e.target == Target::cpp ? "(nc * OH + oh) * OW + ow" : "i", result);
   if (failed(store))

@@ -289,21 +289,9 @@ Group *Fuser::epilogueWithOperands(Operation *op,
     }
     if (!fits || absorbed.empty())
       continue;
-    // The rest of rule 5: every outside reader of g's values comes after
-    // `op`, and no operand outside the groups depends on g.
-    unsigned at = position[op];
-    bool ordered = llvm::all_of(g->ops, [&](Operation *member) {
-      return llvm::all_of(member->getUsers(), [&](Operation *user) {
-        return user == op || groupOf(user) == g || position[user] > at;
-      });
-    });
-    bool acyclic = llvm::all_of(op->getOperands(), [&](Value v) {
-      Operation *d = v.getDefiningOp();
-      Group *source = d ? groupOf(d) : nullptr;
-      return source == g || llvm::is_contained(absorbed, source) ||
-             !dependsOn(v, *g);
-    });
-    if (ordered && acyclic)
+    // Rule 5 for `op` itself (its operands from the groups brought along
+    // do not depend on g: checked above).
+    if (canJoin(*g, op))
       return g;
   }
   absorbed.clear();
