@@ -1435,12 +1435,11 @@ LogicalResult emitPool(OpaqueEmitter &e, Operation *op, Value input,
     result = "acc";
   } else {
     // The padding counts in the divisor.
-    values = {
-        {"T", t.type},
-        {"INIT", t.zero},
-        {"TAPS",
-         render(kWindowTaps,
-                {{"ROW", "ih"}, {"COL", "iw"}, {"TAP", "acc += in0[at];"}})}};
+    values = {{"T", t.type},
+              {"INIT", t.zero},
+              {"TAPS", render(kWindowTaps, {{"ROW", "ih"},
+                                            {"COL", "iw"},
+                                            {"TAP", "acc += in0[at];"}})}};
     result = "acc / " + literal(double(kernel[0] * kernel[1]), type);
   }
   FailureOr<std::string> store = e.store(
