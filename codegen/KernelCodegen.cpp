@@ -46,6 +46,9 @@ FailureOr<GeneratedKernel> kiln::codegen::generateKernel(KernelOp kernel,
     return generateOpaque(kernel, symbol, target);
   case KernelKind::horizontal:
     return generateHorizontal(kernel, symbol, target);
+  case KernelKind::collective:
+    return kernel.emitError("a collective kernel has no code: the runtime's "
+                            "communicator runs it");
   }
   return kernel.emitError("unknown kernel kind");
 }

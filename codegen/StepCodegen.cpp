@@ -16,6 +16,7 @@
 #include <set>
 
 #include <cctype>
+#include <cstdlib>
 
 using namespace mlir;
 using namespace kiln;
@@ -118,6 +119,14 @@ private:
   /// identical kernel.
   LogicalResult describeKernel(KernelOp kernel,
                                const GeneratedKernel &generated);
+
+  /// Adds `kernel`, a collective, to `step` as a collective launch on the
+  /// buffers `where` gives its inputs; its results go in place (offset -1)
+  /// or at their offsets, and into `where`.
+  LogicalResult addCollective(KernelOp kernel, ArrayRef<int64_t> offsets,
+                              const BatchSizes *sizes,
+                              llvm::DenseMap<Value, runtime::BufferRef> &where,
+                              runtime::Step &step);
 
   GeneratedProgram result;
   /// Generated kernels by their code (generated with a fixed symbol).
@@ -226,6 +235,52 @@ LogicalResult ProgramBuilder::describeKernel(KernelOp kernel,
   return success();
 }
 
+LogicalResult ProgramBuilder::addCollective(
+    KernelOp kernel, ArrayRef<int64_t> offsets, const BatchSizes *sizes,
+    llvm::DenseMap<Value, runtime::BufferRef> &where, runtime::Step &step) {
+  auto reduce = llvm::cast<AllReduceOp>(kernel.getBlock().front());
+  runtime::Launch launch;
+  launch.collective = reduce.getKind() == AllReduceKind::sum
+                          ? runtime::Collective::allReduceSum
+                          : runtime::Collective::allReduceMean;
+  SmallVector<runtime::BufferRef> results;
+  for (auto [k, input] : llvm::enumerate(kernel.getInputs())) {
+    auto type = llvm::cast<RankedTensorType>(input.getType());
+    std::optional<runtime::DType> dtype = dtypeOf(type.getElementType());
+    if (!dtype || (k > 0 && *dtype != launch.dtype))
+      return kernel.emitError("a collective reduces tensors of one float "
+                              "type the runtime supports");
+    launch.dtype = *dtype;
+    auto it = where.find(input);
+    if (it == where.end())
+      return kernel.emitError("an input that no earlier kernel computes");
+    launch.buffers.push_back(it->second);
+    // In place (offset -1): the result is the input's buffer.
+    results.push_back(
+        offsets[k] >= 0
+            ? runtime::BufferRef{runtime::BufferRef::Kind::arena, offsets[k]}
+            : it->second);
+    // The elements, per batch (negative) when a size is.
+    ArrayRef<int64_t> shape =
+        sizes ? sizes->perBatchShape(input) : type.getShape();
+    int64_t elements = 1;
+    bool perBatch = false;
+    for (int64_t size : shape) {
+      if (ShapedType::isDynamic(size))
+        return kernel.emitError("a dynamic size in a planned step");
+      perBatch |= runtime::isPerBatch(size);
+      elements *= std::abs(size);
+    }
+    launch.dims.push_back(perBatch ? -elements : elements);
+  }
+  for (auto [value, ref] : llvm::zip(kernel.getResults(), results)) {
+    launch.buffers.push_back(ref);
+    where[value] = ref;
+  }
+  step.launches.push_back(std::move(launch));
+  return success();
+}
+
 LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
   auto arena = func->getAttrOfType<IntegerAttr>(attrs::arenaBytes);
   if (!arena)
@@ -296,6 +351,11 @@ LogicalResult ProgramBuilder::addStep(func::FuncOp func, llvm::StringRef kind) {
     auto inPlace = kernel->getAttrOfType<DenseI64ArrayAttr>(attrs::inPlace);
     if (!offsets || offsets.size() != int64_t(kernel.getNumResults()))
       return kernel.emitError("kernel without a memory plan");
+    if (kernel.getKind() == KernelKind::collective) {
+      if (failed(addCollective(kernel, offsets, sizes, where, step)))
+        return failure();
+      continue;
+    }
     FailureOr<const GeneratedKernel *> generated = kernelFor(kernel);
     if (failed(generated))
       return failure();

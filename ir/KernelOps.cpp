@@ -61,6 +61,19 @@ LogicalResult KernelOp::verify() {
     return emitOpError("yields ")
            << yield.getValues().size()
            << " values whose types differ from the kernel's results";
+  // A collective kernel is one all-reduce of its inputs, in their order
+  // (the runtime reduces the input buffers in place).
+  if (getKind() == KernelKind::collective) {
+    auto reduce = llvm::dyn_cast<AllReduceOp>(block.front());
+    if (!reduce || reduce->getNextNode() != yield ||
+        reduce.getInputs() != ValueRange(block.getArguments()) ||
+        yield.getValues() != ValueRange(reduce.getResults()))
+      return emitOpError("a collective kernel holds one kiln.all_reduce of "
+                         "its inputs, yielding its results");
+    return success();
+  }
+  if (!block.getOps<AllReduceOp>().empty())
+    return emitOpError("only a collective kernel holds a kiln.all_reduce");
   // Only a horizontal kernel nests kernels, and it holds nothing else: each
   // segment an elementwise kernel reading the region's arguments only.
   bool horizontal = getKind() == KernelKind::horizontal;

@@ -20,7 +20,8 @@ def Kiln_KernelKind : I32EnumAttr<"KernelKind", "what a fused kernel computes", 
     I32EnumAttrCase<"reduction", 1>,
     I32EnumAttrCase<"matmul", 2>,
     I32EnumAttrCase<"opaque", 3>,
-    I32EnumAttrCase<"horizontal", 4>]> {
+    I32EnumAttrCase<"horizontal", 4>,
+    I32EnumAttrCase<"collective", 5>]> {
   let cppNamespace = "::kiln";
 }
 
@@ -34,8 +35,11 @@ def Kiln_KernelOp : Op<Kiln_Dialect, "kernel",
     generation scheme applies: `elementwise` (one loop over the output
     elements), `reduction` (one reduction with elementwise ops before and
     after it), `matmul` (a GEMM with an elementwise epilogue), `opaque`
-    (a single op with a kernel of its own) or `horizontal` (independent
-    elementwise kernels computed by one launch). `name` lists the fused ops.
+    (a single op with a kernel of its own), `horizontal` (independent
+    elementwise kernels computed by one launch) or `collective` (one
+    `kiln.all_reduce`: no code is generated, the runtime's communicator
+    combines the buffers across ranks, in place). `name` lists the fused
+    ops.
 
     A `horizontal` kernel's region holds only nested `elementwise` kernels,
     its segments, each reading only the region's arguments (no segment

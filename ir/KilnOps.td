@@ -67,6 +67,12 @@ def Kiln_GeluApproximation : I32EnumAttr<"GeluApproximation",
   let cppNamespace = "::kiln";
 }
 
+def Kiln_AllReduceKind : I32EnumAttr<"AllReduceKind",
+    "how an all-reduce combines the ranks' tensors", [
+    I32EnumAttrCase<"sum", 0>, I32EnumAttrCase<"mean", 1>]> {
+  let cppNamespace = "::kiln";
+}
+
 def Kiln_InitKind : I32EnumAttr<"InitKind", "parameter initializer", [
     I32EnumAttrCase<"zeros", 0>, I32EnumAttrCase<"ones", 1>,
     I32EnumAttrCase<"constant", 2>, I32EnumAttrCase<"normal", 3>,
@@ -730,6 +736,32 @@ def Kiln_AttentionOp : Kiln_Op<"attention", [Pure]> {
 //===----------------------------------------------------------------------===//
 // Index primitives
 //===----------------------------------------------------------------------===//
+
+def Kiln_AllReduceOp : Kiln_Op<"all_reduce", [Pure]> {
+  let summary = "combine tensors across the ranks of a data-parallel run";
+  let description = [{
+    Each result is its operand summed (`sum`) or averaged (`mean`) over
+    every rank of a data-parallel run, elementwise; every rank gets the
+    same values. With one rank it is the identity (and the runtime skips
+    it). `kiln-data-parallel` puts it between the gradients and the
+    optimizer update, one op per bucket of gradients, right after the
+    last of them is computed:
+
+    ```mlir
+    %g:2 = kiln.all_reduce mean %gw, %gb : tensor<512x784xf32>, tensor<512xf32>
+    ```
+
+    It becomes a `collective` kernel of its own: no code is generated; the
+    runtime's communicator (MPI, NCCL) reduces the buffers in place.
+  }];
+  let arguments = (ins Kiln_AllReduceKind:$kind,
+                       Variadic<Kiln_FloatTensor>:$inputs);
+  let results = (outs Variadic<Kiln_FloatTensor>:$results);
+  let assemblyFormat = [{
+    $kind $inputs attr-dict `:` type($inputs)
+  }];
+  let hasVerifier = 1;
+}
 
 def Kiln_IotaOp : Kiln_Op<"iota", [Pure]> {
   let summary = "each element's index along one dimension";

@@ -424,6 +424,8 @@ kiln::verifyScheduleFor(KernelOp kernel, StringRef target, Attribute schedule,
       expected = ElementwiseScheduleAttr::getMnemonic();
     }
     break;
+  case KernelKind::collective:
+    break; // no code, no schedule
   }
   if (expected.empty())
     return emitError() << "kernel '" << kernel.getName() << "' takes no "
@@ -570,6 +572,8 @@ SmallVector<Attribute> kiln::scheduleSpace(KernelOp kernel, StringRef target) {
                                                   tm, tn, split, indexBits));
     break;
   }
+  case KernelKind::collective:
+    break;
   }
   return space;
 }

@@ -7,6 +7,8 @@
 //   reduction  reduces along axes (reduce_*, argmax, count, softmax,
 //              log_softmax, cross_entropy and its gradient, layer_norm)
 //   matmul     a contraction, computed by a tiled GEMM
+//   collective an all-reduce across ranks: a kernel of its own that the
+//              runtime's communicator runs (no code is generated)
 //   opaque     anything else: a kernel of its own (layout changes, conv,
 //              pooling, embedding, attention and its two gradients; an
 //              opaque op may have several results, all of them the
@@ -92,7 +94,7 @@ using namespace kiln;
 
 namespace {
 
-enum class Role { source, injective, reduction, matmul, opaque };
+enum class Role { source, injective, reduction, matmul, opaque, collective };
 
 Role roleOf(Operation *op) {
   if (llvm::isa<ConstantOp, IotaOp, ParamOp>(op))
@@ -103,6 +105,8 @@ Role roleOf(Operation *op) {
     return Role::reduction;
   if (llvm::isa<MatmulOp>(op))
     return Role::matmul;
+  if (llvm::isa<AllReduceOp>(op))
+    return Role::collective;
   return Role::opaque;
 }
 
@@ -312,7 +316,8 @@ void Fuser::merge(Group &into, Group &from) {
 void Fuser::formGroups() {
   for (Operation &op : block.without_terminator()) {
     if (op.getNumResults() == 0 ||
-        (op.getNumResults() != 1 && roleOf(&op) != Role::opaque))
+        (op.getNumResults() != 1 && roleOf(&op) != Role::opaque &&
+         roleOf(&op) != Role::collective))
       continue;
     Value result = op.getResult(0);
     if (isRecomputed(&op))
@@ -383,6 +388,12 @@ void Fuser::formGroups() {
       g.epilogueShape.assign(shapeOf(result).begin(), shapeOf(result).end());
       break;
     }
+    case Role::collective: {
+      Group &g = newGroup(&op, KernelKind::collective);
+      g.anchor = &op;
+      g.epilogueShape = {-2}; // nothing joins
+      break;
+    }
     case Role::opaque: {
       Group &g = newGroup(&op, KernelKind::opaque);
       g.anchor = &op;
@@ -441,10 +452,12 @@ void Fuser::outline() {
       for (Value operand : op->getOperands())
         use(operand);
     // Results: values read outside the kernel.
+    // (A collective kernel yields every result of its all-reduce.)
     SmallVector<Value> outputs;
     for (Operation *op : g->ops)
       for (Value result : op->getResults())
-        if (llvm::any_of(result.getUsers(), [&](Operation *user) {
+        if (g->kind == KernelKind::collective ||
+            llvm::any_of(result.getUsers(), [&](Operation *user) {
               return !members.contains(user);
             }))
           outputs.push_back(result);

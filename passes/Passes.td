@@ -93,6 +93,31 @@ def KilnOptimizer : Pass<"kiln-optimizer", "mlir::ModuleOp"> {
   let dependentDialects = ["::kiln::KilnDialect"];
 }
 
+def KilnDataParallel : Pass<"kiln-data-parallel", "mlir::ModuleOp"> {
+  let summary = "Average the gradients over the ranks of a data-parallel run";
+  let description = [{
+    After `kiln-autodiff`, before `kiln-optimizer`: in every gradient
+    function (`kiln.step = "grad"`), the gradients it returns become the
+    mean over all ranks (`kiln.all_reduce mean`), so that gradient clipping
+    and the optimizer update see the global gradient. The gradients are
+    grouped into buckets in the order the backward pass computes them
+    (the last layer's first), each at most `bucket-bytes` (a larger
+    gradient is a bucket of its own); a bucket's all-reduce follows the op
+    computing its last gradient, so a runtime can reduce it while the rest
+    of the backward pass runs.
+
+    ```mlir
+    // kiln-opt --kiln-data-parallel
+    %g:2 = kiln.all_reduce mean %gw2, %gb2 : tensor<10x512xf32>, tensor<10xf32>
+    ```
+  }];
+  let options = [
+    Option<"bucketBytes", "bucket-bytes", "int64_t", /*default=*/"4194304",
+           "The largest bucket of gradients one all-reduce takes, in bytes">
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
 def KilnFuse : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
   let summary = "Group a step's ops into kernels";
   let description = [{

@@ -22,6 +22,8 @@ LogicalResult kiln::buildCompilePipeline(OpPassManager &pm,
   if (options.stage == Stage::primitive)
     return success();
   pm.addPass(createKilnAutodiff());
+  if (options.dataParallel)
+    pm.addPass(createKilnDataParallel());
   // Only the options given override the model file's optimizer statement.
   std::unique_ptr<Pass> optimizer = createKilnOptimizer();
   if (failed(

@@ -69,6 +69,11 @@ struct CompilePipelineOptions
       llvm::cl::desc("Other schedules kiln-schedule lists per kernel and "
                      "target for a trainer's --tune (kiln.candidates)"),
       llvm::cl::init(0)};
+  Option<bool> dataParallel{
+      *this, "data-parallel",
+      llvm::cl::desc("Average the gradients over the ranks of a "
+                     "data-parallel run (kiln-data-parallel)"),
+      llvm::cl::init(false)};
   Option<std::string> optimizerOptions{
       *this, "optimizer-options",
       llvm::cl::desc("Options of kiln-optimizer that override the model "

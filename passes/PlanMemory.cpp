@@ -31,15 +31,23 @@
 //      of a chain of views), in the live ranges of step 1 and the checks
 //      of step 2, where a producer reading a view of the argument it
 //      would update is not element by element.
-//   4. Every other result is a buffer of its size rounded up to 256 bytes.
+//   4. Collectives: an all-reduce (a `collective` kernel) reduces each
+//      input's buffer in place, its result then being that buffer, when the
+//      input is a kernel result that no kernel after the all-reduce reads
+//      (the gradients kiln-data-parallel reduces); readers of the result
+//      count as readers of the input's buffer, as for a view. An input
+//      the step reads again later, or an argument, gets a result buffer of
+//      its own (the runtime then reduces from one buffer into the other).
+//   5. Every other result is a buffer of its size rounded up to 256 bytes.
 //      Buffers are placed largest first (ties: in program order). Each goes
 //      into the smallest gap that fits it (best fit) between the buffers
 //      already placed whose live ranges overlap its own, or above them all.
 //      Buffers whose live ranges are disjoint may share memory.
-//   5. The plan is checked: offsets aligned, and no two buffers that are live
+//   6. The plan is checked: offsets aligned, and no two buffers that are live
 //      at once overlap. A violation is an internal error.
-//   6. The plan is recorded: on each kernel `kiln.offsets` (one offset per
-//      result, -1 for an in-place result or a view) and, when it has an
+//   7. The plan is recorded: on each kernel `kiln.offsets` (one offset per
+//      result, -1 for an in-place result, a view or a collective's result
+//      reduced in place) and, when it has an
 //      in-place result, `kiln.in_place` (per result the argument index, or
 //      -1), or `kiln.view`; on the
 //      function `kiln.arena_bytes`, `kiln.param_bytes`, `kiln.state_bytes`
@@ -204,6 +212,7 @@ public:
 
 private:
   LogicalResult collect();
+  void reduceInPlace();
   void findInPlaceUpdates();
   /// The tensor whose buffer `value` is: itself, or the end of its chain
   /// of views.
@@ -231,8 +240,10 @@ private:
   llvm::DenseMap<Value, unsigned> lastUse;
   /// Results written into an argument's buffer, with the argument's index.
   llvm::DenseMap<Value, unsigned> inPlace;
-  /// The results of view kernels, with the tensor whose buffer they read.
+  /// The results of view kernels, and of collectives reduced in place,
+  /// with the tensor whose buffer they are.
   llvm::DenseMap<Value, Value> viewed;
+  SmallVector<KernelOp> collectives;
   SmallVector<Buffer> buffers;
   int64_t arena = 0;
   int64_t roleBytes[3] = {0, 0, 0}; // param, state, input
@@ -241,6 +252,7 @@ private:
 LogicalResult Planner::run() {
   if (failed(collect()))
     return failure();
+  reduceInPlace();
   findInPlaceUpdates();
   assignOffsets();
   if (failed(verify()))
@@ -291,11 +303,37 @@ LogicalResult Planner::collect() {
       lastUse[storage(input)] = kernels.size();
     if (isView(kernel, returned))
       viewed[kernel->getResult(0)] = storage(kernel.getInputs()[0]);
+    if (kernel.getKind() == KernelKind::collective)
+      collectives.push_back(kernel);
     kernels.push_back(kernel);
   }
   for (Value result : body.getTerminator()->getOperands())
     lastUse[storage(result)] = kernels.size();
   return success();
+}
+
+/// Step 4 (before step 2, which asks where each tensor lives).
+void Planner::reduceInPlace() {
+  for (KernelOp kernel : collectives) {
+    unsigned at = index[kernel];
+    for (auto [input, result] :
+         llvm::zip(kernel.getInputs(), kernel->getResults())) {
+      Value buffer = storage(input);
+      if (llvm::isa<BlockArgument>(buffer) || lastUse.lookup(buffer) != at)
+        continue;
+      // The result is the input's buffer from now on: its readers, and
+      // the views of it, read that buffer.
+      viewed[result] = buffer;
+      for (auto &[view, of] : viewed)
+        if (of == result)
+          of = buffer;
+      auto readers = lastUse.find(result);
+      if (readers != lastUse.end()) {
+        lastUse[buffer] = std::max(lastUse[buffer], readers->second);
+        lastUse.erase(result);
+      }
+    }
+  }
 }
 
 /// Step 2.
@@ -343,7 +381,7 @@ void Planner::findInPlaceUpdates() {
   }
 }
 
-/// Step 4.
+/// Step 5.
 void Planner::assignOffsets() {
   for (auto [k, kernel] : llvm::enumerate(kernels))
     for (OpResult result : kernel->getResults()) {
@@ -395,7 +433,7 @@ void Planner::assignOffsets() {
   }
 }
 
-/// Step 5.
+/// Step 6.
 LogicalResult Planner::verify() {
   for (auto [i, b] : llvm::enumerate(buffers)) {
     if (b.offset < 0 || b.offset % kBufferAlignment != 0 ||
@@ -416,7 +454,7 @@ LogicalResult Planner::verify() {
   return success();
 }
 
-/// Step 6.
+/// Step 7.
 void Planner::record() {
   Builder builder(func.getContext());
   llvm::DenseMap<Value, int64_t> offsetOf;
@@ -427,10 +465,13 @@ void Planner::record() {
     for (OpResult result : kernel->getResults()) {
       auto it = inPlace.find(result);
       bool aliases = it != inPlace.end();
-      offsets.push_back(aliases ? -1 : offsetOf.lookup(result));
+      bool reducedInPlace = viewed.count(result);
+      offsets.push_back(aliases || reducedInPlace ? -1
+                                                  : offsetOf.lookup(result));
       args.push_back(aliases ? int64_t(it->second) : -1);
     }
-    if (viewed.count(kernel->getResult(0))) {
+    if (kernel.getKind() != KernelKind::collective &&
+        viewed.count(kernel->getResult(0))) {
       offsets.assign({-1});
       kernel->setAttr(attrs::view, builder.getUnitAttr());
     } else {
@@ -504,10 +545,11 @@ std::optional<MemoryStats> kiln::collectStats(func::FuncOp func) {
       ++stats.views;
       continue;
     }
+    bool collective = kernel.getKind() == KernelKind::collective;
     for (auto [result, offset] :
          llvm::zip(kernel->getResults(), offsets.asArrayRef())) {
       if (offset < 0) {
-        ++stats.inPlaceUpdates;
+        stats.inPlaceUpdates += !collective; // else reduced in place
         continue;
       }
       ++stats.buffers;

@@ -264,6 +264,8 @@ LogicalResult schedule(KernelOp kernel, const Sizes &sizes) {
     propose(kernel, kCpuTarget, cost::chooseCpuGemmSchedule(context, *p));
     return success();
   }
+  case KernelKind::collective:
+    return success(); // no code: the runtime's communicator runs it
   case KernelKind::opaque:
     for (Operation &op : kernel.getBlock().without_terminator()) {
       std::optional<cost::ConvProblem> p = convProblem(&op, sizes);

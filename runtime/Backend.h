@@ -26,6 +26,7 @@
 #ifndef KILN_RUNTIME_BACKEND_H
 #define KILN_RUNTIME_BACKEND_H
 
+#include "runtime/Communicator.h"
 #include "runtime/Program.h"
 #include "runtime/Status.h"
 #include "runtime/Tuner.h"
@@ -123,6 +124,16 @@ public:
                                     const TuneOptions &options) {
     (void)step, (void)candidates, (void)options;
     return Status::error(description() + " does not tune");
+  }
+
+  /// Runs the collectives of its steps (the training step's all-reduce of
+  /// its gradients, Communicator.h) through `communicator`, which must
+  /// outlive the backend; without one (or with one rank) they are the
+  /// identity. Call it before the first run.
+  virtual Status setCommunicator(Communicator *communicator) {
+    (void)communicator;
+    return Status::error(description() +
+                         " does not run collectives across ranks");
   }
 
   /// When the backend profiles (CudaBackendOptions::profile): each kernel's

@@ -29,6 +29,10 @@ CpuStep::create(const Step &step,
   cpu.program = &step;
   for (const Launch &launch : step.launches) {
     Entry entry = nullptr;
+    if (launch.collective != Collective::none) {
+      cpu.launches.push_back({nullptr, launch.buffers, {}});
+      continue;
+    }
     for (const SharedLibrary *library : libraries)
       if (!entry)
         entry =
@@ -65,7 +69,26 @@ CpuStep::create(const Step &step,
   return cpu;
 }
 
-void CpuStep::run(void *const *arguments, uint64_t seed, double *seconds) {
+Status CpuStep::runCollective(const Launch &launch,
+                              const std::vector<void *> &buffers) {
+  size_t count = launch.dims.size();
+  const std::vector<void *> inputs(buffers.begin(), buffers.begin() + count);
+  const std::vector<void *> results(buffers.begin() + count, buffers.end());
+  if (communicator && communicator->size() > 1) {
+    std::vector<const void *> in(inputs.begin(), inputs.end());
+    return communicator->allReduce(launch.collective, launch.dtype, in.data(),
+                                   results.data(), launch.dims.data(), count);
+  }
+  // One rank: the identity.
+  for (size_t i = 0; i < count; ++i)
+    if (results[i] != inputs[i])
+      std::memcpy(results[i], inputs[i],
+                  static_cast<size_t>(launch.dims[i]) *
+                      dtypeSize(launch.dtype));
+  return Status::success();
+}
+
+Status CpuStep::run(void *const *arguments, uint64_t seed, double *seconds) {
   using Clock = std::chrono::steady_clock;
   auto pointer = [&](const BufferRef &ref) {
     return this->pointer(ref, arguments);
@@ -77,7 +100,10 @@ void CpuStep::run(void *const *arguments, uint64_t seed, double *seconds) {
     for (const BufferRef &ref : launch.buffers)
       buffers.push_back(pointer(ref));
     Clock::time_point start = seconds ? Clock::now() : Clock::time_point();
-    launch.entry(buffers.data(), launch.dims.data(), seed);
+    if (launch.entry)
+      launch.entry(buffers.data(), launch.dims.data(), seed);
+    else if (Status s = runCollective(program->launches[l], buffers); !s.ok())
+      return s;
     if (seconds)
       seconds[l] += std::chrono::duration<double>(Clock::now() - start).count();
   }
@@ -88,6 +114,7 @@ void CpuStep::run(void *const *arguments, uint64_t seed, double *seconds) {
                  static_cast<size_t>(program->results[r].bytes()));
     resultPointers[r] = arguments[a];
   }
+  return Status::success();
 }
 
 namespace {
@@ -130,7 +157,8 @@ public:
     auto cpu = CpuStep::create(step, library);
     if (!cpu.ok())
       return cpu.status();
-    cpu->run(arguments.data(), 0);
+    if (Status s = cpu->run(arguments.data(), 0); !s.ok())
+      return s;
     scratch = std::move(*cpu);
     return Status::success();
   }
@@ -289,8 +317,10 @@ public:
     StepState &state = it->second;
     if (profiling)
       state.seconds.resize(state.cpu.step().launches.size(), 0.0);
-    state.cpu.run(state.arguments.data(), seed,
-                  profiling ? state.seconds.data() : nullptr);
+    if (Status s = state.cpu.run(state.arguments.data(), seed,
+                                 profiling ? state.seconds.data() : nullptr);
+        !s.ok())
+      return s;
     state.profiledRuns += profiling;
     // The run is over: keep its scalars, and the previous run's.
     state.previous = std::move(state.last);
@@ -335,12 +365,20 @@ public:
                          "' of " + std::to_string(size) + " bytes");
   }
   Status synchronize() override { return Status::success(); }
+  Status setCommunicator(Communicator *communicator) override {
+    for (auto &[kind, state] : steps)
+      state.cpu.setCommunicator(communicator);
+    return Status::success();
+  }
   size_t memoryBytes() const override { return bytes; }
   std::vector<KernelTime> kernelTimes() override {
     std::vector<KernelTime> times;
     for (auto &[kind, state] : steps)
       for (size_t l = 0; l < state.seconds.size(); ++l) {
-        const std::string &kernel = state.cpu.step().launches[l].kernel;
+        const Launch &launch = state.cpu.step().launches[l];
+        std::string kernel = launch.collective == Collective::none
+                                 ? launch.kernel
+                                 : collectiveName(launch.collective);
         auto it = std::find_if(times.begin(), times.end(),
                                [&](auto &t) { return t.kernel == kernel; });
         if (it == times.end())

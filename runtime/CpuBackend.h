@@ -37,7 +37,12 @@ public:
   /// Runs the step; `arguments[i]` is argument i's buffer (step.arguments
   /// gives its type and shape). `seed` drives the random ops (dropout).
   /// With `seconds` (one entry per launch), adds each launch's time there.
-  void run(void *const *arguments, uint64_t seed, double *seconds = nullptr);
+  /// Fails only in a collective across ranks (setCommunicator).
+  Status run(void *const *arguments, uint64_t seed, double *seconds = nullptr);
+
+  /// Runs the step's collectives through `communicator` (null: one rank,
+  /// where they are the identity).
+  void setCommunicator(Communicator *c) { communicator = c; }
 
   /// Result i of the last run (step.results[i]).
   const void *result(size_t i) const { return resultPointers[i]; }
@@ -57,11 +62,16 @@ public:
 
 private:
   struct Resolved {
-    Entry entry;
+    Entry entry; ///< null for a collective
     std::vector<BufferRef> buffers;
     std::vector<long long> dims;
   };
+  /// Runs collective launch `launch` on `buffers`.
+  Status runCollective(const Launch &launch,
+                       const std::vector<void *> &buffers);
+
   const Step *program = nullptr;
+  Communicator *communicator = nullptr;
   std::vector<Resolved> launches;
   /// The arena, 256-byte aligned.
   std::unique_ptr<uint8_t[]> storage;

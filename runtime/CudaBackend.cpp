@@ -985,5 +985,9 @@ kiln::runtime::createCudaBackend(const Program &program,
                                  const CudaBackendOptions &options) {
   if (Status s = requireFixedSizes(program); !s.ok())
     return s;
-  return CudaBackend::create(program, source, options);
+  // One GPU, one rank: a step's all-reduces are the identity.
+  Program oneRank = program;
+  if (Status s = dropCollectives(oneRank); !s.ok())
+    return s;
+  return CudaBackend::create(oneRank, source, options);
 }

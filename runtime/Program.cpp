@@ -120,6 +120,18 @@ std::string specText(const TensorSpec &spec) {
 
 } // namespace
 
+const char *kiln::runtime::collectiveName(Collective collective) {
+  switch (collective) {
+  case Collective::none:
+    return "none";
+  case Collective::allReduceSum:
+    return "all_reduce_sum";
+  case Collective::allReduceMean:
+    return "all_reduce_mean";
+  }
+  return "none";
+}
+
 std::string kiln::runtime::printProgram(const Program &program) {
   std::ostringstream os;
   os << "kiln-program 1\n";
@@ -138,6 +150,15 @@ std::string kiln::runtime::printProgram(const Program &program) {
       os << "\n";
     }
     for (const Launch &launch : step.launches) {
+      if (launch.collective != Collective::none) {
+        os << "collective " << collectiveName(launch.collective) << " "
+           << dtypeName(launch.dtype) << " dims " << shapeText(launch.dims)
+           << " buffers";
+        for (const BufferRef &ref : launch.buffers)
+          os << " " << bufferText(ref);
+        os << "\n";
+        continue;
+      }
       os << "launch " << launch.kernel << " grid " << gridText(launch.grid)
          << " block " << launch.block[0] << "," << launch.block[1] << ","
          << launch.block[2] << " shared " << launch.sharedBytes << " seed "
@@ -515,6 +536,31 @@ StatusOr<Program> kiln::runtime::parseProgram(const std::string &text,
         launch.buffers.push_back(ref);
       }
       step->launches.push_back(std::move(launch));
+    } else if (head == "collective") {
+      Launch launch;
+      std::string kind, dtype;
+      ok = r.word(kind, "a collective") && r.word(dtype, "a dtype");
+      if (ok) {
+        for (Collective c :
+             {Collective::allReduceSum, Collective::allReduceMean})
+          if (kind == collectiveName(c))
+            launch.collective = c;
+        std::optional<DType> parsed = parseDType(dtype);
+        if (launch.collective == Collective::none)
+          return r.error("unknown collective '" + kind +
+                         "' (all_reduce_sum or all_reduce_mean)");
+        if (!parsed)
+          return r.error("unknown dtype '" + dtype + "'");
+        launch.dtype = *parsed;
+      }
+      ok = ok && r.keyword("dims") && r.list(launch.dims, "element counts") &&
+           r.keyword("buffers");
+      while (ok && !r.done()) {
+        BufferRef ref;
+        ok = r.buffer(ref);
+        launch.buffers.push_back(ref);
+      }
+      step->launches.push_back(std::move(launch));
     } else if (head == "result") {
       StepResult result;
       ok = r.spec(result) && r.buffer(result.buffer) && r.expectEnd();
@@ -585,6 +631,25 @@ Status kiln::runtime::verifyProgram(const Program &program) {
           !s.ok())
         return s;
     for (const Launch &launch : step.launches) {
+      if (launch.collective != Collective::none) {
+        std::string what =
+            std::string("a collective ") + collectiveName(launch.collective);
+        if (launch.dims.empty() ||
+            launch.buffers.size() != 2 * launch.dims.size())
+          return Status::error("step '" + step.kind + "': " + what +
+                               " needs an element count per tensor and an "
+                               "input and a result buffer for each");
+        if (!isFloat(launch.dtype))
+          return Status::error("step '" + step.kind + "': " + what + " of " +
+                               dtypeName(launch.dtype) +
+                               " (it reduces floats)");
+        if (Status s = sizes(launch.dims, what); !s.ok())
+          return s;
+        for (const BufferRef &ref : launch.buffers)
+          if (Status s = check(ref, what); !s.ok())
+            return s;
+        continue;
+      }
       if (launch.kernel.empty())
         return Status::error("step '" + step.kind + "': unnamed kernel");
       if (Status s = sizes(launch.dims, "kernel '" + launch.kernel + "'");
@@ -653,6 +718,26 @@ Status kiln::runtime::bindLargestBatches(Program &program) {
     if (step.maxBatch)
       if (Status s = bindBatch(program, step.kind, step.maxBatch); !s.ok())
         return s;
+  return Status::success();
+}
+
+Status kiln::runtime::dropCollectives(Program &program) {
+  for (Step &step : program.steps) {
+    std::vector<Launch> kept;
+    for (Launch &launch : step.launches) {
+      if (launch.collective == Collective::none) {
+        kept.push_back(std::move(launch));
+        continue;
+      }
+      size_t count = launch.dims.size();
+      for (size_t i = 0; i < count; ++i)
+        if (!(launch.buffers[i] == launch.buffers[count + i]))
+          return Status::error("step '" + step.kind + "': a collective " +
+                               collectiveName(launch.collective) +
+                               " not in place");
+    }
+    step.launches = std::move(kept);
+  }
   return Status::success();
 }
 

@@ -17,6 +17,8 @@
 //   arg input x F32 128,784
 //   launch matmul_add_relu grid 4,2,1 block 256,1,1 shared 0 seed 0
 //       dims - buffers a13 a0 a1 @0 @262144          (one line in the file)
+//   collective all_reduce_mean F32 dims 401408,512 buffers @0 @1605632
+//       @0 @1605632                              (one line in the file)
 //   result loss loss F32 - @2940928
 //   result param l1.weight F32 512,784 a0
 //   end
@@ -34,6 +36,11 @@
 //   candidate cpu matmul_add_relu__cpu1 grid 1,1,1 block 1,1,1 shared 0
 //       schedule #kiln.cpu_gemm<mr = 8, nr = 32>   (one line in the file)
 //   end
+//
+// A `collective` (a data-parallel step's all-reduce of its gradients,
+// passes/DataParallel.cpp) runs no kernel: the runtime's communicator
+// combines its inputs across ranks into its results (here in place), or,
+// with one rank, skips it.
 //
 // A buffer is `aN` (the step's argument N: a parameter, state or input the
 // caller owns, also written in place by updates) or `@OFFSET` (bytes into
@@ -145,10 +152,21 @@ struct GridExtent {
 /// launch's dims such as `d0/128` or `6*d0*d1/64`.
 std::string gridExtentText(const GridExtent &extent);
 
-/// One kernel launch.
+/// A collective across the ranks of a data-parallel run (Collective.h).
+enum class Collective { none, allReduceSum, allReduceMean };
+
+/// "all_reduce_sum", "all_reduce_mean" ("none" for none).
+const char *collectiveName(Collective collective);
+
+/// One kernel launch, or one collective.
 struct Launch {
-  /// The kernel's symbol in the generated source.
+  /// The kernel's symbol in the generated source; empty for a collective.
   std::string kernel;
+  /// A collective (an all-reduce) runs no kernel: `buffers` lists its
+  /// inputs then its results (a result in its input's buffer is reduced in
+  /// place), `dims` the elements of each, and `dtype` is theirs.
+  Collective collective = Collective::none;
+  DType dtype = DType::F32;
   /// The kernel's inputs then its results (KernelCodegen.h's convention).
   std::vector<BufferRef> buffers;
   /// The values of the kernel's dynamic-size parameters (per batch in a
@@ -267,6 +285,11 @@ Status bindBatch(Program &program, const std::string &kind, int64_t batch);
 
 /// Fixes every step with a run-time batch at its largest batch.
 Status bindLargestBatches(Program &program);
+
+/// Removes every step's collectives, which are the identity on one rank,
+/// for a backend that runs one; an error for a collective whose results
+/// are not its inputs' buffers (the identity would then be a copy).
+Status dropCollectives(Program &program);
 
 /// An error unless every step's sizes are fixed (what a backend runs).
 Status requireFixedSizes(const Program &program);

@@ -29,6 +29,7 @@
 #include "runtime/AtomicFile.h"
 #include "runtime/Backend.h"
 #include "runtime/ByteTable.h"
+#include "runtime/Communicator.h"
 #include "runtime/CpuBackend.h"
 #include "runtime/CudaBackend.h"
 #include "runtime/Dataset.h"
@@ -121,6 +122,8 @@ struct Options {
   std::string tunedSchedules;
   /// --threads: the CPU kernels' threads; 0: the CPUs available.
   int64_t threads = 0;
+  /// --timeout: seconds a collective waits for the other ranks.
+  double timeout = 300;
   bool help = false, version = false;
 };
 
@@ -154,7 +157,13 @@ void printHelp(const EmbeddedModel &model) {
       "  --tune-budget S       seconds of timing at most (default 60)\n"
       "  --tuned-schedules FILE  write the choices for `kiln compile\n"
       "                        --schedules FILE`\n"
+      "  --timeout S           under mpirun: seconds to wait for the other\n"
+      "                        ranks before stopping them all (default 300)\n"
       "  --help, --version\n\n"
+      "Data parallel (a trainer compiled with --data-parallel):\n"
+      "`mpirun -np N %s` trains on N ranks, each on its --batch slice of\n"
+      "every global batch of N x --batch examples, averaging the gradients;\n"
+      "rank 0 prints, logs and saves checkpoints.\n\n"
       "Text models (inputs tokens and targets) train on a text file:\n"
       "  --data FILE           the text; its last 10%% is held out (default\n"
       "                        %.*s)\n"
@@ -182,6 +191,7 @@ void printHelp(const EmbeddedModel &model) {
       int(model.compileOptions.size()), model.compileOptions.data(),
       toolName.c_str(), kDefaultFashionMnistDir, int(model.name.size()),
       model.name.data(), int(model.name.size()), model.name.data(),
+      toolName.c_str(),
       model.defaultText.empty() ? 4 : int(model.defaultText.size()),
       model.defaultText.empty() ? "none" : model.defaultText.data(),
       (long long)model.trainBatch, (long long)model.evalBatch);
@@ -250,7 +260,8 @@ int parseFlags(int argc, char **argv, Options &options) {
                                         "--lr",
                                         "--tune-budget",
                                         "--tuned-schedules",
-                                        "--threads"};
+                                        "--threads",
+                                        "--timeout"};
     if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
           return name == k;
         }) == std::end(known))
@@ -339,6 +350,10 @@ int parseFlags(int argc, char **argv, Options &options) {
       if (options.threads < 1 || options.threads > 1024)
         return fail(kTrainerUsageError,
                     "--threads: expected 1 to 1024, got '" + value + "'");
+    } else if (name == "--timeout") {
+      if (!parseNumber(value, options.timeout) || options.timeout <= 0)
+        return fail(kTrainerUsageError,
+                    "--timeout: expected seconds > 0, got '" + value + "'");
     }
     if (code)
       return code;
@@ -467,8 +482,11 @@ std::string shapeText(const std::vector<int64_t> &shape) {
 
 class Trainer {
 public:
-  Trainer(const EmbeddedModel &model, const Options &options)
-      : model(model), options(options) {}
+  /// `world`: the ranks of a data-parallel run (null: one process).
+  Trainer(const EmbeddedModel &model, const Options &options,
+          Communicator *world)
+      : model(model), options(options), world(world),
+        rank(world ? world->rank() : 0), ranks(world ? world->size() : 1) {}
 
   int run();
 
@@ -512,8 +530,25 @@ private:
     return flag.empty() ? std::string(model.name) + suffix : flag;
   }
 
+  /// Keeps this rank's rows of a global batch of `ranks` x `rows` rows of
+  /// `width` values each.
+  template <typename T>
+  void keepOwnRows(std::vector<T> &values, int64_t rows, int64_t width) const {
+    if (ranks == 1)
+      return;
+    auto first = values.begin() + rank * rows * width;
+    values = std::vector<T>(first, first + rows * width);
+  }
+  /// Sums `values` over the ranks (nothing with one rank).
+  Status sumOverRanks(std::vector<double> &values) {
+    return world && ranks > 1 ? world->sum(values.data(), values.size())
+                              : Status::success();
+  }
+
   const EmbeddedModel &model;
   const Options &options;
+  Communicator *world;
+  int rank, ranks;
   Program program;
   const Step *trainStep = nullptr, *evalStep = nullptr;
   Inputs trainInputs, evalInputs;
@@ -573,6 +608,16 @@ int Trainer::loadProgram() {
   for (const StepResult &result : evalStep->results)
     if (result.role == "metric")
       metricNames.push_back(result.name);
+  if (ranks > 1 && std::none_of(trainStep->launches.begin(),
+                                trainStep->launches.end(), [](const Launch &l) {
+                                  return l.collective != Collective::none;
+                                }))
+    return fail(kTrainerUsageError,
+                format("launched on %d ranks, but this trainer does not "
+                       "average its gradients across ranks: compile it with "
+                       "`kiln compile MODEL.kiln --emit=trainer "
+                       "--data-parallel`",
+                       ranks));
   if (isTextProgram(program)) {
     auto described = describeTextModel(program);
     if (!described.ok())
@@ -682,7 +727,11 @@ int Trainer::readCheckpoint() {
 
 int Trainer::createBackend() {
   std::string cacheDir = defaultCacheDir();
-  if (options.device != "cpu") {
+  if (ranks > 1 && options.device == "cuda")
+    return fail(kTrainerUsageError,
+                "data-parallel training on several ranks runs on the CPU "
+                "for now: use --device cpu");
+  if (options.device != "cpu" && ranks == 1) {
     CudaBackendOptions cuda;
     cuda.cacheDir = cacheDir;
     auto created =
@@ -710,6 +759,9 @@ int Trainer::createBackend() {
     return fail(kTrainerRuntimeError,
                 "cannot train on the CPU: " + created.status().message());
   backend = std::move(*created);
+  if (world)
+    if (Status s = backend->setCommunicator(world); !s.ok())
+      return fail(kTrainerRuntimeError, s.message());
   return tune();
 }
 
@@ -857,9 +909,12 @@ Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
     batchSize = options.evalBatch;
     return true;
   };
-  std::vector<double> sums, values;
+  std::vector<double> sums(1 + metricNames.size(), 0.0), values;
   examples = 0;
-  while (next()) {
+  // Batch i is evaluated by rank i % ranks; the sums are then added up.
+  for (int64_t i = 0; next(); ++i) {
+    if (i % ranks != rank)
+      continue;
     Status fed = text ? feedTokens("eval", textModel.tokens, windows.tokens)
                       : feed("eval", evalInputs, images);
     if (fed.ok() && text)
@@ -870,11 +925,15 @@ Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
       return s;
     if (Status s = backend->scalars("eval", values); !s.ok())
       return s;
-    sums.resize(values.size(), 0.0);
-    for (size_t k = 0; k < values.size(); ++k)
+    for (size_t k = 0; k < values.size() && k < sums.size(); ++k)
       sums[k] += values[k] * static_cast<double>(batchSize);
     examples += batchSize;
   }
+  sums.push_back(static_cast<double>(examples));
+  if (Status s = sumOverRanks(sums); !s.ok())
+    return s;
+  examples = static_cast<int64_t>(sums.back());
+  sums.pop_back();
   means = sums;
   for (double &m : means)
     m /= static_cast<double>(std::max<int64_t>(examples, 1));
@@ -883,7 +942,7 @@ Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
 }
 
 int Trainer::save(int64_t epochsDone) {
-  if (options.savePath == "none")
+  if (options.savePath == "none" || rank != 0)
     return kTrainerSuccess;
   Checkpoint out;
   for (const StepArgument &arg : trainStep->arguments) {
@@ -913,6 +972,23 @@ int Trainer::save(int64_t epochsDone) {
 int Trainer::run() {
   if (options.generate >= 0)
     out = stderr;
+  // Rank 0 alone prints, logs and saves.
+  std::FILE *silent = nullptr;
+  if (rank > 0) {
+    silent = std::fopen("/dev/null", "w");
+    if (!silent)
+      return fail(kTrainerIOError, "cannot open /dev/null");
+    out = silent;
+  }
+  struct SilentCloser {
+    std::FILE *file;
+    ~SilentCloser() {
+      if (file)
+        std::fclose(file);
+    }
+  } silentCloser{silent};
+  // Each rank takes its --batch slice of every global batch.
+  const int64_t globalBatch = options.trainBatch * ranks;
   if (int code = loadProgram())
     return code;
 
@@ -941,15 +1017,14 @@ int Trainer::run() {
       data.train = data.train.subset(options.trainLimit);
     if (options.testLimit > 0)
       data.test = data.test.subset(options.testLimit);
-    if (data.train.count < options.trainBatch ||
-        data.test.count < options.evalBatch)
-      return fail(
-          kTrainerUsageError,
-          format("%lld training and %lld test examples do not fill "
-                 "one batch: batch %lld, eval batch %lld (--batch, "
-                 "--eval-batch)",
-                 (long long)data.train.count, (long long)data.test.count,
-                 (long long)options.trainBatch, (long long)options.evalBatch));
+    if (data.train.count < globalBatch || data.test.count < options.evalBatch)
+      return fail(kTrainerUsageError,
+                  format("%lld training and %lld test examples do not fill "
+                         "one batch: batch %lld, eval batch %lld (--batch, "
+                         "--eval-batch)",
+                         (long long)data.train.count,
+                         (long long)data.test.count, (long long)globalBatch,
+                         (long long)options.evalBatch));
 
     if (!options.resumeFrom.empty())
       if (int code = readCheckpoint())
@@ -959,7 +1034,7 @@ int Trainer::run() {
 
   // The log starts anew, or continues when resuming.
   std::FILE *log = nullptr;
-  if (options.logPath != "none" && (training || !text)) {
+  if (options.logPath != "none" && rank == 0 && (training || !text)) {
     std::string path = outputPath(options.logPath, ".metrics.jsonl");
     log = std::fopen(path.c_str(), options.resumeFrom.empty() ? "w" : "a");
     if (!log)
@@ -997,8 +1072,16 @@ int Trainer::run() {
   // A text model counts tokens (windows times the context), not samples.
   int64_t unitsPerSample = text ? textModel.context : 1;
   const char *unit = text ? "tokens" : "samples";
+  // Under mpirun: " on each of 2 ranks (global batch 256, Open MPI ...)".
+  std::string onRanks;
+  if (ranks > 1)
+    onRanks = format(" on each of %d ranks (global batch %lld, %s)", ranks,
+                     (long long)globalBatch,
+                     world->description()
+                         .substr(0, world->description().find(", rank"))
+                         .c_str());
   if (text) {
-    int64_t tokensPerStep = options.trainBatch * textModel.context;
+    int64_t tokensPerStep = globalBatch * textModel.context;
     perEpoch =
         options.stepsPerEpoch > 0
             ? options.stepsPerEpoch
@@ -1008,11 +1091,11 @@ int Trainer::run() {
       std::fprintf(out,
                    "training %s on %s: %zu parameter tensors, text '%s': "
                    "%zu training and %zu held-out bytes, batch %lld x %lld "
-                   "bytes, lr %g\n",
+                   "bytes%s, lr %g\n",
                    program.model.c_str(), backend->description().c_str(),
                    params, textPath.c_str(), textData.train.size(),
                    textData.heldOut.size(), (long long)options.trainBatch,
-                   (long long)textModel.context, lr);
+                   (long long)textModel.context, onRanks.c_str(), lr);
       std::fprintf(out,
                    "%lld steps per epoch (random windows of %lld bytes); "
                    "evaluation on %lld of %lld held-out windows, eval batch "
@@ -1032,15 +1115,15 @@ int Trainer::run() {
                    params, from.c_str());
     }
   } else {
-    perEpoch = data.train.count / options.trainBatch;
-    int64_t dropped = data.train.count - perEpoch * options.trainBatch;
+    perEpoch = data.train.count / globalBatch;
+    int64_t dropped = data.train.count - perEpoch * globalBatch;
     int64_t evaluated = data.test.count / options.evalBatch * options.evalBatch;
     std::fprintf(out,
                  "training %s on %s: %zu parameter tensors, %lld training "
-                 "and %lld test examples, batch %lld, lr %g\n",
+                 "and %lld test examples, batch %lld%s, lr %g\n",
                  program.model.c_str(), backend->description().c_str(), params,
                  (long long)data.train.count, (long long)data.test.count,
-                 (long long)options.trainBatch, lr);
+                 (long long)options.trainBatch, onRanks.c_str(), lr);
     std::fprintf(out,
                  "%lld steps per epoch (the last %lld training examples of "
                  "each shuffled epoch are dropped: every step takes a full "
@@ -1058,7 +1141,7 @@ int Trainer::run() {
     std::fprintf(out, "%s\n", tuning.c_str());
   std::fflush(out);
 
-  BatchIterator batches(data.train, options.trainBatch, options.seed,
+  BatchIterator batches(data.train, globalBatch, options.seed,
                         /*shuffle=*/true);
   batches.dropLast = true;
   int64_t batchSize = 0; // examples (windows) in the batch
@@ -1093,14 +1176,17 @@ int Trainer::run() {
     auto next = [&]() -> bool {
       if (!text) {
         bool more = batches.nextExamples(examples);
+        keepOwnRows(examples, options.trainBatch, 1);
         batchSize = static_cast<int64_t>(examples.size());
         return more;
       }
       if (drawn == perEpoch)
         return false;
-      trainingBatch(textData.train, textModel.context, options.trainBatch,
+      trainingBatch(textData.train, textModel.context, globalBatch,
                     options.seed,
                     static_cast<uint64_t>(epoch * perEpoch + drawn), windows);
+      keepOwnRows(windows.tokens, options.trainBatch, textModel.context);
+      keepOwnRows(windows.targets, options.trainBatch, textModel.context);
       ++drawn;
       batchSize = options.trainBatch;
       return true;
@@ -1126,8 +1212,10 @@ int Trainer::run() {
         return fed;
       // Each step's dropout masks differ: the seed moves with the step, as
       // in `kiln train`.
+      // Each rank's masks differ too (rank 0's as with one rank).
       uint64_t stepSeed = options.seed * 1000003 +
-                          static_cast<uint64_t>(epoch * perEpoch + submitted);
+                          static_cast<uint64_t>(epoch * perEpoch + submitted) +
+                          static_cast<uint64_t>(rank) * 0x9e3779b97f4a7c15ull;
       if (firstStep)
         firstStart = Clock::now();
       if (Status s = backend->run("train", stepSeed); !s.ok())
@@ -1178,7 +1266,7 @@ int Trainer::run() {
         if (Status s = evaluate(test, examples); !s.ok())
           return fail(kTrainerRuntimeError, s.message());
         evalSeconds += secondsSince(evalStart);
-        if (::isatty(STDERR_FILENO))
+        if (rank == 0 && ::isatty(STDERR_FILENO))
           std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
         std::fprintf(out, "step %lld: %s\n", (long long)step,
                      testLine(test).c_str());
@@ -1190,14 +1278,21 @@ int Trainer::run() {
           std::fflush(log);
         }
       }
-      progress.update(done, lossSum / static_cast<double>(samples),
-                      samples * unitsPerSample,
-                      secondsSince(start) - evalSeconds);
+      if (rank == 0)
+        progress.update(done, lossSum / static_cast<double>(samples),
+                        samples * unitsPerSample * ranks,
+                        secondsSince(start) - evalSeconds);
       if (inFlight.empty() && more)
         if (Status s = submit(); !s.ok())
           return fail(kTrainerRuntimeError, s.message());
     }
     double seconds = secondsSince(start) - evalSeconds;
+    // The epoch's training loss over every rank's examples.
+    std::vector<double> trained = {lossSum, static_cast<double>(samples)};
+    if (Status s = sumOverRanks(trained); !s.ok())
+      return fail(kTrainerRuntimeError, s.message());
+    lossSum = trained[0];
+    samples = static_cast<int64_t>(trained[1]);
     int64_t examples = 0;
     if (Status s = evaluate(test, examples); !s.ok())
       return fail(kTrainerRuntimeError, s.message());
@@ -1222,7 +1317,7 @@ int Trainer::run() {
     if (int code = save(epoch + 1))
       return code;
   }
-  if (options.generate >= 0)
+  if (options.generate >= 0 && rank == 0)
     return generate();
   return kTrainerSuccess;
 }
@@ -1326,6 +1421,22 @@ int kiln::runtime::trainerMain(int argc, char **argv,
                 int(model.compileOptions.size()), model.compileOptions.data());
     return kTrainerSuccess;
   }
-  Trainer trainer(model, options);
-  return trainer.run();
+  // Under mpirun with several ranks: join them (each rank names itself in
+  // its messages), and stop them all when this rank fails.
+  std::unique_ptr<Communicator> world;
+  if (int launched = launchedRanks(); launched > 1) {
+    auto joined = joinMpi(options.timeout);
+    if (!joined.ok())
+      return fail(
+          kTrainerRuntimeError,
+          "launched on " + std::to_string(launched) +
+              " ranks, but cannot join them: " + joined.status().message());
+    world = std::move(*joined);
+    toolName += " (rank " + std::to_string(world->rank()) + ")";
+  }
+  Trainer trainer(model, options, world.get());
+  int code = trainer.run();
+  if (code != kTrainerSuccess && world && world->size() > 1)
+    world->abort(code);
+  return code;
 }

@@ -9,6 +9,7 @@ packages=(
   libfmt-dev zlib1g-dev libgtest-dev
   clang libclang-rt-14-dev # libFuzzer for the parser fuzz target
   dataset-fashion-mnist    # the data set of kiln train and its tests
+  openmpi-bin              # mpirun and libmpi.so.40: data-parallel trainers
 )
 
 missing=()

@@ -258,7 +258,7 @@ void Step::checkTrainingStep(bool runTimeBatch, const std::string &isa) {
     std::vector<void *> pointers;
     for (auto &b : buffers)
       pointers.push_back(b.data());
-    cpu->run(pointers.data(), seed);
+    ASSERT_TRUE(cpu->run(pointers.data(), seed).ok());
 
     ASSERT_EQ(expected->size(), step->results.size());
     for (size_t r = 0; r < step->results.size(); ++r) {

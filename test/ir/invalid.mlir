@@ -1043,3 +1043,28 @@ func.func @iota_size_zero() {
   %0 = kiln.iota [0, 4] dim 0 : tensor<0x4xi32>
   return
 }
+
+// -----
+
+// all_reduce: the runtime reduces buffers in place, so each tensor once.
+func.func @all_reduce_twice(%g: tensor<4xf32>) {
+  // expected-error@+1 {{'kiln.all_reduce' op reduces a tensor twice}}
+  %0:2 = kiln.all_reduce mean %g, %g : tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @all_reduce_nothing() {
+  // expected-error@+1 {{'kiln.all_reduce' op needs at least one tensor to reduce}}
+  "kiln.all_reduce"() <{kind = 1 : i32}> : () -> ()
+  return
+}
+
+// -----
+
+func.func @all_reduce_integers(%g: tensor<4xi32>) {
+  // expected-error@+1 {{'kiln.all_reduce' op operand #0 must be variadic of ranked tensor of 16-bit float or bfloat16 type or 32-bit float or 64-bit float values, but got 'tensor<4xi32>'}}
+  %0 = kiln.all_reduce sum %g : tensor<4xi32>
+  return
+}

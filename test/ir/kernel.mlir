@@ -127,3 +127,44 @@ func.func @nested_in_elementwise(%x: tensor<4xf32>) -> tensor<4xf32> {
   }
   return %k : tensor<4xf32>
 }
+
+// -----
+
+// A collective kernel: one all-reduce of its inputs, in their order.
+// CHECK-LABEL: func.func @collective
+// CHECK: kiln.kernel "all_reduce" collective (%arg0, %arg1)
+// CHECK-NEXT: ^bb0(%[[A:.+]]: tensor<4xf32>, %[[B:.+]]: tensor<2x2xf64>):
+// CHECK-NEXT: %[[R:.+]]:2 = kiln.all_reduce sum %[[A]], %[[B]] : tensor<4xf32>, tensor<2x2xf64>
+// CHECK-NEXT: kiln.yield %[[R]]#0, %[[R]]#1
+func.func @collective(%x: tensor<4xf32>, %y: tensor<2x2xf64>) -> tensor<4xf32> {
+  %k:2 = kiln.kernel "all_reduce" collective (%x, %y) : (tensor<4xf32>, tensor<2x2xf64>) -> (tensor<4xf32>, tensor<2x2xf64>) {
+  ^bb0(%a: tensor<4xf32>, %b: tensor<2x2xf64>):
+    %r:2 = kiln.all_reduce sum %a, %b : tensor<4xf32>, tensor<2x2xf64>
+    kiln.yield %r#0, %r#1 : tensor<4xf32>, tensor<2x2xf64>
+  }
+  return %k#0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @collective_other_op(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error@+1 {{'kiln.kernel' op a collective kernel holds one kiln.all_reduce of its inputs, yielding its results}}
+  %k = kiln.kernel "neg" collective (%x) : (tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    %0 = kiln.neg %a : tensor<4xf32>
+    kiln.yield %0 : tensor<4xf32>
+  }
+  return %k : tensor<4xf32>
+}
+
+// -----
+
+func.func @all_reduce_outside_collective(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error@+1 {{'kiln.kernel' op only a collective kernel holds a kiln.all_reduce}}
+  %k = kiln.kernel "all_reduce" opaque (%x) : (tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    %0 = kiln.all_reduce mean %a : tensor<4xf32>
+    kiln.yield %0 : tensor<4xf32>
+  }
+  return %k : tensor<4xf32>
+}

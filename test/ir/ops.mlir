@@ -373,3 +373,15 @@ func.func @attention_iota(%q: tensor<?x6x256x64xf32>, %a: tensor<3x4xf32>, %b: t
   %2 = kiln.iota [256, 256] dim 1 : tensor<256x256xi32>
   return
 }
+
+// -----
+
+// all_reduce over several tensors (sum or mean) round-trips.
+// CHECK-LABEL: func.func @all_reduce
+// CHECK-NEXT: %{{.+}}:2 = kiln.all_reduce mean %arg0, %arg1 : tensor<512x784xf32>, tensor<512xf32>
+// CHECK-NEXT: kiln.all_reduce sum %arg2 : tensor<f64>
+func.func @all_reduce(%w: tensor<512x784xf32>, %b: tensor<512xf32>, %s: tensor<f64>) {
+  %0:2 = kiln.all_reduce mean %w, %b : tensor<512x784xf32>, tensor<512xf32>
+  %1 = kiln.all_reduce sum %s : tensor<f64>
+  return
+}

@@ -45,6 +45,8 @@ constexpr OpWithoutRule kOpsWithoutRule[] = {
     {"kiln.embedding_grad", "gradient primitive, built only by rules"},
     {"kiln.attention_grad_q", "gradient primitive, built only by rules"},
     {"kiln.attention_grad_kv", "gradient primitive, built only by rules"},
+    {"kiln.all_reduce", "data parallelism: kiln-data-parallel adds it to "
+                        "the gradients autodiff made"},
     {"kiln.kernel", "kernel-level IR: fusion runs after autodiff"},
     {"kiln.yield", "kernel-level IR: fusion runs after autodiff"},
 };

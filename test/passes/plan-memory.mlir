@@ -270,3 +270,41 @@ func.func @view_blocks_in_place(%w: tensor<4x8xf32> {kiln.name = "w", kiln.role 
   }
   return %new : tensor<4x8xf32>
 }
+
+// -----
+
+// Collectives: the all-reduce of %0, which no kernel reads after it, works
+// in place (offset -1: its result is %0's buffer, live to the last reader
+// of the result); %1 is read again after the all-reduce, so its result
+// gets a buffer of its own, and the runtime reduces from one into the
+// other.
+// CHECK-LABEL: func.func @collective
+// CHECK-SAME: kiln.arena_bytes = 4096 : i64
+// CHECK: kiln.kernel "neg" elementwise (%arg0) {kiln.offsets = array<i64: 0>}
+// CHECK: kiln.kernel "exp" elementwise (%arg0) {kiln.offsets = array<i64: 1024>}
+// CHECK: kiln.kernel "all_reduce" collective ({{.*}}) {kiln.offsets = array<i64: -1, 2048>}
+// CHECK: kiln.kernel "add" elementwise ({{.*}}) {kiln.offsets = array<i64: 3072>}
+func.func @collective(%x: tensor<4x64xf32>) -> (tensor<4x64xf32>, tensor<4x64xf32>) {
+  %0 = kiln.kernel "neg" elementwise (%x) : (tensor<4x64xf32>) -> tensor<4x64xf32> {
+  ^bb0(%a: tensor<4x64xf32>):
+    %r = kiln.neg %a : tensor<4x64xf32>
+    kiln.yield %r : tensor<4x64xf32>
+  }
+  %1 = kiln.kernel "exp" elementwise (%x) : (tensor<4x64xf32>) -> tensor<4x64xf32> {
+  ^bb0(%a: tensor<4x64xf32>):
+    %r = kiln.exp %a : tensor<4x64xf32>
+    kiln.yield %r : tensor<4x64xf32>
+  }
+  %2:2 = kiln.kernel "all_reduce" collective (%0, %1) : (tensor<4x64xf32>, tensor<4x64xf32>) -> (tensor<4x64xf32>, tensor<4x64xf32>) {
+  ^bb0(%a: tensor<4x64xf32>, %b: tensor<4x64xf32>):
+    %r:2 = kiln.all_reduce mean %a, %b : tensor<4x64xf32>, tensor<4x64xf32>
+    kiln.yield %r#0, %r#1 : tensor<4x64xf32>, tensor<4x64xf32>
+  }
+  %3 = kiln.kernel "add" elementwise (%2#0, %2#1, %1) : (tensor<4x64xf32>, tensor<4x64xf32>, tensor<4x64xf32>) -> tensor<4x64xf32> {
+  ^bb0(%a: tensor<4x64xf32>, %b: tensor<4x64xf32>, %c: tensor<4x64xf32>):
+    %s = kiln.add %a, %b : (tensor<4x64xf32>, tensor<4x64xf32>) -> tensor<4x64xf32>
+    %r = kiln.add %s, %c : (tensor<4x64xf32>, tensor<4x64xf32>) -> tensor<4x64xf32>
+    kiln.yield %r : tensor<4x64xf32>
+  }
+  return %3, %2#0 : tensor<4x64xf32>, tensor<4x64xf32>
+}

@@ -79,6 +79,68 @@ TEST(ProgramTest, ErrorsNameTheLine) {
               "result 'loss' refers to @64, which does not exist");
 }
 
+// A data-parallel step's all-reduce: a `collective` record, its gradients
+// reduced in place (the first) or into a buffer of their own (the second).
+const char *kCollectiveProgram = R"(kiln-program 1
+model tiny
+step train tiny_train_step arena 2048
+arg param w F32 4,3 init uniform -0.5 0.25
+arg input x F32 2,3
+launch grad grid 1,1,1 block 256,1,1 shared 0 seed 0 dims - buffers a1 a0 @0 @512
+collective all_reduce_mean F32 dims 12,3 buffers @0 @512 @0 @1024
+launch update grid 1,1,1 block 256,1,1 shared 0 seed 0 dims - buffers a0 @0 @1024 a0
+result param w F32 4,3 a0
+end
+)";
+
+TEST(ProgramTest, CollectivesPrintBackAndDropInPlace) {
+  auto program = parseProgram(kCollectiveProgram, "dp.program");
+  ASSERT_TRUE(program.ok()) << program.status().message();
+  EXPECT_EQ(printProgram(*program), kCollectiveProgram);
+  const Launch &reduce = program->steps[0].launches[1];
+  EXPECT_EQ(reduce.collective, Collective::allReduceMean);
+  EXPECT_TRUE(reduce.kernel.empty());
+  EXPECT_EQ(reduce.dtype, DType::F32);
+  EXPECT_EQ(reduce.dims, (std::vector<int64_t>{12, 3}));
+  EXPECT_EQ(reduce.buffers.size(), 4u);
+  // One rank without collectives: the second tensor's result is not in
+  // place, so dropping the all-reduce would lose a copy.
+  Program copy = *program;
+  Status dropped = dropCollectives(copy);
+  ASSERT_FALSE(dropped.ok());
+  EXPECT_NE(dropped.message().find("a collective all_reduce_mean not in "
+                                   "place"),
+            std::string::npos)
+      << dropped.message();
+  std::string inPlace = kCollectiveProgram;
+  inPlace.replace(inPlace.find("@0 @512 @0 @1024"), 16, "@0 @512 @0 @512");
+  auto parsed = parseProgram(inPlace, "dp.program");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  ASSERT_TRUE(dropCollectives(*parsed).ok());
+  ASSERT_EQ(parsed->steps[0].launches.size(), 2u);
+  EXPECT_EQ(parsed->steps[0].launches[1].kernel, "update");
+
+  auto expectError = [](const std::string &line, const std::string &message) {
+    std::string text = kCollectiveProgram;
+    size_t at = text.find("collective ");
+    text.replace(at, text.find('\n', at) - at, line);
+    auto bad = parseProgram(text, "bad.program");
+    ASSERT_FALSE(bad.ok()) << line;
+    EXPECT_NE(bad.status().message().find(message), std::string::npos)
+        << bad.status().message();
+  };
+  expectError("collective all_gather F32 dims 12 buffers @0 @0",
+              "bad.program:7: unknown collective 'all_gather'");
+  expectError("collective all_reduce_sum I32 dims 12 buffers @0 @0",
+              "a collective all_reduce_sum of I32 (it reduces floats)");
+  expectError("collective all_reduce_sum F32 dims 12,3 buffers @0 @0",
+              "needs an element count per tensor and an input and a result "
+              "buffer for each");
+  expectError("collective all_reduce_sum F32 dims 12 buffers @0 @4096",
+              "a collective all_reduce_sum refers to @4096, which does not "
+              "exist");
+}
+
 // A step with a run-time batch: sizes per batch and grid formulas.
 const char *kBatchProgram = R"(kiln-program 1
 model tiny

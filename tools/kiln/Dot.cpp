@@ -88,6 +88,8 @@ llvm::StringRef kernelColor(kiln::KernelKind kind) {
     return "#f1f3f5";
   case kiln::KernelKind::horizontal:
     return "#e7f5ff";
+  case kiln::KernelKind::collective:
+    return "#ffe3e3";
   }
   llvm_unreachable("unknown kernel kind");
 }

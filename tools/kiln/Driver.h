@@ -111,6 +111,9 @@ struct TrainerOptions {
   /// --tune-candidates N: other schedules per kernel and target that the
   /// trainer's --tune times.
   unsigned tuneCandidates = kDefaultTuneCandidates;
+  /// --data-parallel: the training step averages its gradients over the
+  /// ranks of an `mpirun` launch.
+  bool dataParallel = false;
   /// The options above as a user would spell them, for the trainer's
   /// --help and --version.
   std::string description;

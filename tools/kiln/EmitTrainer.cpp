@@ -243,6 +243,7 @@ int kiln::driver::emitTrainer(const TrainerOptions &options) {
     pipeline.bind = bind;
     pipeline.maxBatch = largest;
     pipeline.optimizerOptions = options.optimizerOptions;
+    pipeline.dataParallel = options.dataParallel;
     pipeline.schedules = options.schedules;
     pipeline.candidates = options.tuneCandidates;
     // The file names the kernels of every step; each compile has some.

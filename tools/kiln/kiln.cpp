@@ -158,6 +158,13 @@ cl::list<std::string> bindings(
     "bind", cl::desc("Give a symbolic dimension a size, e.g. --bind batch=128"),
     cl::value_desc("NAME=SIZE"), cl::sub(compileCommand()),
     cl::cat(category()));
+cl::opt<bool> dataParallel(
+    "data-parallel",
+    cl::desc("Average the gradients over the ranks of a data-parallel run "
+             "(kiln.all_reduce before the optimizer update), so that the "
+             "trainer trains on every rank `mpirun -np N` starts (one rank "
+             "skips it)"),
+    cl::sub(compileCommand()), cl::cat(category()));
 cl::opt<bool> printIRAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass"),
                               cl::sub(compileCommand()), cl::cat(category()));
@@ -314,6 +321,7 @@ int trainer(llvm::StringRef optimizerOptions) {
   options.tuneCandidates = tuneCandidates.getNumOccurrences()
                                ? unsigned(tuneCandidates)
                                : kDefaultTuneCandidates;
+  options.dataParallel = dataParallel;
   options.description = "--batch " + std::to_string(trainBatch);
   if (options.maxBatch != trainBatch)
     options.description += " --max-batch " + std::to_string(options.maxBatch);
@@ -329,6 +337,8 @@ int trainer(llvm::StringRef optimizerOptions) {
     options.bindings.push_back(binding);
     options.description += " --bind " + binding;
   }
+  if (options.dataParallel)
+    options.description += " --data-parallel";
   if (!optimizerOptions.trim().empty())
     options.description +=
         " optimizer-options='" + optimizerOptions.trim().str() + "'";
@@ -417,6 +427,7 @@ int compile() {
                                     : 0u;
   options.bind = sizes;
   options.maxBatch = static_cast<int64_t>(maxBatch);
+  options.dataParallel = bool(dataParallel);
   options.optimizerOptions = *overrides;
   auto printing = [&](mlir::PassManager &pm) {
     if (!printIRAfterAll && printIRAfter.empty())
