@@ -286,13 +286,20 @@ void kiln::runtime::shuffleForEpoch(std::vector<int64_t> &values, uint64_t seed,
 
 BatchIterator::BatchIterator(const ImageDataset &dataset, int64_t batchSize,
                              uint64_t seed, bool shuffle)
-    : dataset(&dataset), batchSize(std::max<int64_t>(batchSize, 1)), seed(seed),
-      shuffle(shuffle) {
+    : dataset(&dataset), count(dataset.count),
+      batchSize(std::max<int64_t>(batchSize, 1)), seed(seed), shuffle(shuffle) {
+  reset(/*epoch=*/0);
+}
+
+BatchIterator::BatchIterator(int64_t count, int64_t batchSize, uint64_t seed,
+                             bool shuffle)
+    : dataset(nullptr), count(count),
+      batchSize(std::max<int64_t>(batchSize, 1)), seed(seed), shuffle(shuffle) {
   reset(/*epoch=*/0);
 }
 
 void BatchIterator::reset(int64_t epoch) {
-  permutation.resize(size_t(dataset->count));
+  permutation.resize(size_t(count));
   std::iota(permutation.begin(), permutation.end(), int64_t(0));
   if (shuffle)
     shuffleForEpoch(permutation, seed, epoch);
@@ -300,7 +307,7 @@ void BatchIterator::reset(int64_t epoch) {
 }
 
 bool BatchIterator::nextExamples(std::vector<int64_t> &examples) {
-  int64_t size = std::min(batchSize, dataset->count - position);
+  int64_t size = std::min(batchSize, count - position);
   if (size <= 0 || (dropLast && size < batchSize))
     return false;
   examples.assign(permutation.begin() + position,
@@ -338,6 +345,6 @@ bool BatchIterator::next(Batch &batch) {
 
 int64_t BatchIterator::batchesPerEpoch() const {
   if (dropLast)
-    return dataset->count / batchSize;
-  return (dataset->count + batchSize - 1) / batchSize;
+    return count / batchSize;
+  return (count + batchSize - 1) / batchSize;
 }

@@ -96,6 +96,9 @@ public:
   /// are treated as 1) and starts epoch 0.
   BatchIterator(const ImageDataset &dataset, int64_t batchSize, uint64_t seed,
                 bool shuffle);
+  /// Iterates over examples 0 to count - 1 without a dataset: only
+  /// nextExamples() may be called.
+  BatchIterator(int64_t count, int64_t batchSize, uint64_t seed, bool shuffle);
 
   /// Starts `epoch`: rewinds and, when shuffling, reorders the examples by a
   /// permutation derived from (seed, epoch) alone.
@@ -131,6 +134,7 @@ public:
 
 private:
   const ImageDataset *dataset;
+  int64_t count;
   int64_t batchSize;
   uint64_t seed;
   bool shuffle;

@@ -621,6 +621,8 @@ int64_t kiln::runtime::dtypeSize(DType dtype) {
   case DType::F64:
   case DType::I64:
     return 8;
+  case DType::U8:
+    return 1;
   }
   return 0;
 }
@@ -635,12 +637,15 @@ const char *kiln::runtime::dtypeName(DType dtype) {
     return "I32";
   case DType::I64:
     return "I64";
+  case DType::U8:
+    return "U8";
   }
   return "?";
 }
 
 std::optional<DType> kiln::runtime::parseDType(std::string_view name) {
-  for (DType dtype : {DType::F32, DType::F64, DType::I32, DType::I64})
+  for (DType dtype :
+       {DType::F32, DType::F64, DType::I32, DType::I64, DType::U8})
     if (name == dtypeName(dtype))
       return dtype;
   return std::nullopt;
@@ -759,6 +764,8 @@ double kiln::runtime::elementAsDouble(const void *data, DType dtype,
     std::memcpy(&v, p, sizeof(v));
     return static_cast<double>(v);
   }
+  case DType::U8:
+    return *p;
   default:
     break;
   }
@@ -781,6 +788,9 @@ void kiln::runtime::storeElement(void *data, DType dtype, size_t index,
     break;
   case DType::I64:
     put(static_cast<int64_t>(value));
+    break;
+  case DType::U8:
+    put(static_cast<uint8_t>(value));
     break;
   }
 }

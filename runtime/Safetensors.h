@@ -28,8 +28,10 @@
 
 namespace kiln::runtime {
 
-/// Element types kiln stores; spelled "F32", "F64", "I32", "I64" in files.
-enum class DType { F32, F64, I32, I64 };
+/// Element types kiln stores; spelled "F32", "F64", "I32", "I64", "U8" in
+/// files. (U8 is a data set's type: unsigned bytes, as images come; no
+/// model tensor has it.)
+enum class DType { F32, F64, I32, I64, U8 };
 
 /// Bytes per element of `dtype`.
 int64_t dtypeSize(DType dtype);

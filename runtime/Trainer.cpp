@@ -34,6 +34,7 @@
 #include "runtime/CudaBackend.h"
 #include "runtime/Dataset.h"
 #include "runtime/Initializers.h"
+#include "runtime/InputData.h"
 #include "runtime/Nvrtc.h"
 #include "runtime/Program.h"
 #include "runtime/Random.h"
@@ -96,7 +97,11 @@ std::string format(const char *fmt, ...) {
 /// The command line.
 struct Options {
   std::string device;  ///< "cuda", "cpu", or empty: cuda when available
-  std::string dataDir; ///< empty: the model kind's default
+  std::string dataDir; ///< --data; empty: the model kind's default
+  /// --test-data: the test split of file data; empty: the last heldOut of
+  /// the training data.
+  std::string testData;
+  double heldOut = 0.1;
   int64_t epochs = 3;
   bool epochsGiven = false;
   int64_t stepsPerEpoch = 0; ///< text models; 0: the text's size / tokens
@@ -136,7 +141,14 @@ void printHelp(const EmbeddedModel &model) {
       "                        usable, else cpu)\n"
       "  --threads N           threads of the CPU kernels (default: the\n"
       "                        CPUs available; results do not depend on it)\n"
-      "  --data DIR            Fashion-MNIST IDX files (default %s)\n"
+      "  --data DATA           the training data (default: Fashion-MNIST's\n"
+      "                        IDX files in %s):\n"
+      "                        a directory of them, a .npz or .safetensors\n"
+      "                        file of one array per input (by its name),\n"
+      "                        or NAME=FILE,... (.npy or IDX files)\n"
+      "  --test-data DATA      the test data, for a file (default: the\n"
+      "                        last --held-out of the training data)\n"
+      "  --held-out F          the fraction held out (default 0.1)\n"
       "  --epochs N            epochs to train (default 3)\n"
       "  --seed N              seed of initialization, shuffling and dropout\n"
       "                        (default 0)\n"
@@ -261,7 +273,9 @@ int parseFlags(int argc, char **argv, Options &options) {
                                         "--tune-budget",
                                         "--tuned-schedules",
                                         "--threads",
-                                        "--timeout"};
+                                        "--timeout",
+                                        "--test-data",
+                                        "--held-out"};
     if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
           return name == k;
         }) == std::end(known))
@@ -288,6 +302,14 @@ int parseFlags(int argc, char **argv, Options &options) {
       options.device = value;
     } else if (name == "--data") {
       options.dataDir = value;
+    } else if (name == "--test-data") {
+      options.testData = value;
+    } else if (name == "--held-out") {
+      if (!parseNumber(value, options.heldOut) || options.heldOut <= 0 ||
+          options.heldOut >= 1)
+        return fail(kTrainerUsageError,
+                    "--held-out: expected a fraction between 0 and 1, got '" +
+                        value + "'");
     } else if (name == "--epochs") {
       code = count(options.epochs);
       options.epochsGiven = true;
@@ -407,34 +429,35 @@ private:
   Clock::time_point last = Clock::now() - std::chrono::seconds(1);
 };
 
-/// The image and label inputs of a step.
-struct Inputs {
-  const StepArgument *image = nullptr;
-  const StepArgument *label = nullptr;
-  /// The backend's byte tables (ByteTable.h) the step's images and labels
-  /// are gathered from, decoded into the inputs' dtypes.
-  int pixels = -1, labels = -1;
+/// How a step input is fed: from a column of the data, through a byte
+/// table on the backend (unsigned bytes, decoded there) or from its values
+/// converted to the input's type once, on the host.
+struct Feed {
+  const StepArgument *arg = nullptr;
+  const InputColumn *column = nullptr;
+  int table = -1;
+  std::vector<uint8_t> encoded;
 };
 
-/// The first float input takes the images (784 values per example), the
-/// first integer input the labels, as `kiln train` feeds them.
-std::optional<Inputs> findInputs(const Step &step, int64_t batch) {
-  Inputs inputs;
+/// What each input of `step` takes per example, at batch `batch`; an
+/// error for an input without a leading batch dimension.
+StatusOr<std::vector<InputSpec>> inputSpecs(const Step &step, int64_t batch) {
+  std::vector<InputSpec> specs;
   for (const StepArgument &arg : step.arguments) {
     if (arg.role != "input")
       continue;
-    const bool floating = isFloat(arg.dtype);
-    if (!inputs.image && floating)
-      inputs.image = &arg;
-    else if (!inputs.label && !floating)
-      inputs.label = &arg;
+    std::string shape = std::string(isFloat(arg.dtype) ? "f" : "i") +
+                        std::to_string(dtypeSize(arg.dtype) * 8) + "[batch";
+    for (size_t d = 1; d < arg.shape.size(); ++d)
+      shape += ", " + std::to_string(arg.shape[d]);
+    shape += "]";
+    if (arg.shape.empty() || arg.shape[0] != batch)
+      return Status::error("input '" + arg.name +
+                           "' has no leading batch dimension: the trainer "
+                           "feeds a batch of examples to every input");
+    specs.push_back({arg.name, arg.dtype, arg.elements() / batch, shape});
   }
-  if (!inputs.image || !inputs.label || inputs.image->shape.size() < 2 ||
-      inputs.image->shape[0] != batch ||
-      inputs.image->elements() != batch * 28 * 28 ||
-      inputs.label->shape != std::vector<int64_t>{batch})
-    return std::nullopt;
-  return inputs;
+  return specs;
 }
 
 /// `values` as the bytes of a tensor of `dtype`, into `bytes` (resized).
@@ -465,6 +488,8 @@ template <typename T> bool isEncoded(DType dtype) {
     return std::is_same_v<T, int32_t>;
   case DType::I64:
     return std::is_same_v<T, int64_t>;
+  case DType::U8:
+    return std::is_same_v<T, uint8_t>;
   }
   return false;
 }
@@ -500,14 +525,18 @@ private:
   /// --tune: the backend's kernels tuned on the training step, the choices
   /// written to --tuned-schedules, and the summary kept in `tuning`.
   int tune();
-  /// Keeps the images and labels of `dataset` on the backend (on the GPU)
-  /// as byte tables decoded into `inputs`' dtypes.
-  Status addTables(const ImageDataset &dataset, Inputs &inputs);
+  /// Loads the training and test data (--data, --test-data, --held-out)
+  /// for the inputs.
+  int loadData();
+  /// Prepares `feeds` to feed `step`'s inputs from `data`: a byte table on
+  /// the backend for unsigned bytes, else the values in the input's type.
+  Status prepareFeeds(const std::string &step, const InputData &data,
+                      std::vector<Feed> &feeds);
   int initialize();
   /// Feeds the images and labels of `examples` (indices into the dataset
   /// of `inputs`' tables) to the inputs of `step`: the backend gathers and
   /// decodes them, the host writes only their offsets.
-  Status feed(const std::string &step, const Inputs &inputs,
+  Status feed(const std::string &step, const std::vector<Feed> &feeds,
               const std::vector<int64_t> &examples);
   /// Sets input `spec` of `step` to `values`: straight from them when they
   /// already have its dtype (f32 images, i32 labels and tokens: no copy or
@@ -551,8 +580,10 @@ private:
   int rank, ranks;
   Program program;
   const Step *trainStep = nullptr, *evalStep = nullptr;
-  Inputs trainInputs, evalInputs;
-  FashionMnist data;
+  std::vector<InputSpec> specs; // the inputs, as the training step takes them
+  InputData trainData, testData;
+  std::vector<Feed> trainFeeds, evalFeeds;
+  std::string dataLine; // what the data are, for file data
   std::optional<Checkpoint> checkpoint;
   int64_t startEpoch = 0;
   std::unique_ptr<Backend> backend;
@@ -633,15 +664,19 @@ int Trainer::loadProgram() {
                                                   : "--steps-per-epoch") +
                     " is for text models (inputs tokens and targets); '" +
                     program.model + "' trains on Fashion-MNIST");
-  auto train = findInputs(*trainStep, options.trainBatch);
-  auto eval = findInputs(*evalStep, options.evalBatch);
-  if (!train || !eval)
+  auto train = inputSpecs(*trainStep, options.trainBatch);
+  auto eval = inputSpecs(*evalStep, options.evalBatch);
+  if (!train.ok() || !eval.ok())
     return fail(kTrainerRuntimeError,
-                "the trainer feeds Fashion-MNIST: each step needs a float "
-                "input with 784 values per example and an integer label "
-                "input of shape [batch]");
-  trainInputs = *train;
-  evalInputs = *eval;
+                (train.ok() ? eval : train).status().message());
+  auto same = [](const InputSpec &a, const InputSpec &b) {
+    return a.name == b.name && a.dtype == b.dtype && a.width == b.width;
+  };
+  if (!std::equal(train->begin(), train->end(), eval->begin(), eval->end(),
+                  same))
+    return fail(kTrainerRuntimeError,
+                "the training and evaluation steps take different inputs");
+  specs = std::move(*train);
   return kTrainerSuccess;
 }
 
@@ -839,43 +874,144 @@ Status Trainer::setInput(const std::string &step, const StepArgument &spec,
   return backend->setInput(step, spec.name, scratch.data(), scratch.size());
 }
 
-Status Trainer::addTables(const ImageDataset &dataset, Inputs &inputs) {
-  std::array<float, 256> pixels = normalizedPixels();
-  std::vector<int32_t> labels(kByteValues);
-  std::iota(labels.begin(), labels.end(), 0);
-  auto pixelTable = backend->addByteTable(
-      dataset.pixels.data(), dataset.pixels.size(),
-      toBytes(std::vector<float>(pixels.begin(), pixels.end()),
-              inputs.image->dtype)
-          .data(),
-      kByteValues * dtypeSize(inputs.image->dtype));
-  if (!pixelTable.ok())
-    return pixelTable.status();
-  auto labelTable =
-      backend->addByteTable(dataset.labels.data(), dataset.labels.size(),
-                            toBytes(labels, inputs.label->dtype).data(),
-                            kByteValues * dtypeSize(inputs.label->dtype));
-  if (!labelTable.ok())
-    return labelTable.status();
-  inputs.pixels = *pixelTable;
-  inputs.labels = *labelTable;
+int Trainer::loadData() {
+  bool defaulted = options.dataDir.empty();
+  std::string spec = defaulted ? kDefaultFashionMnistDir : options.dataDir;
+  bool directory = isDataDirectory(spec);
+  auto train = loadInputData(spec, /*test=*/false, specs);
+  // Fashion-MNIST's directory, or what may have been meant as one.
+  auto endsWith = [&](const char *suffix) {
+    return spec.size() >= std::strlen(suffix) &&
+           spec.compare(spec.size() - std::strlen(suffix), std::string::npos,
+                        suffix) == 0;
+  };
+  bool missing = spec.find('=') == std::string::npos &&
+                 ::access(spec.c_str(), F_OK) != 0 && !endsWith(".npz") &&
+                 !endsWith(".npy") && !endsWith(".safetensors");
+  if (!train.ok())
+    return fail(kTrainerIOError,
+                train.status().message() +
+                    (defaulted || directory || missing
+                         ? " (install the Debian package "
+                           "dataset-fashion-mnist, or pass --data DATA)"
+                         : ""));
+  trainData = std::move(*train);
+  std::string testFrom;
+  if (!options.testData.empty() || directory) {
+    auto test =
+        loadInputData(options.testData.empty() ? spec : options.testData,
+                      /*test=*/true, specs);
+    if (!test.ok())
+      return fail(kTrainerIOError, test.status().message());
+    testData = std::move(*test);
+    testFrom = options.testData;
+  } else {
+    auto held = static_cast<int64_t>(
+        std::llround(options.heldOut * static_cast<double>(trainData.count)));
+    testData = trainData.slice(trainData.count - held, held);
+    trainData = trainData.slice(0, trainData.count - held);
+    testFrom = format("the last %lld examples of '%s' (--held-out %g)",
+                      (long long)held, spec.c_str(), options.heldOut);
+  }
+  if (!directory) {
+    normalizePixels(trainData, testData, specs);
+    // "data: x from train.npz: x (u8 pixels: mean 0.2860, stddev 0.3530),
+    // label from train.npz: label; test data: test.npz"
+    dataLine = "data:";
+    for (const InputColumn &c : trainData.columns) {
+      const InputSpec *in = nullptr;
+      for (const InputSpec &s : specs)
+        if (s.name == c.input)
+          in = &s;
+      dataLine += format("%s %s from %s", dataLine.size() > 5 ? "," : "",
+                         c.input.c_str(), c.source.c_str());
+      if (c.dtype == DType::U8 && in && isFloat(in->dtype))
+        dataLine +=
+            format(" (pixels: (v / 255 - %.4f) / %.4f)", c.mean, c.stddev);
+      else if (in && c.dtype != in->dtype)
+        dataLine +=
+            format(" (%s as %s)", dtypeName(c.dtype), dtypeName(in->dtype));
+    }
+    dataLine += "; test data: " + testFrom;
+  }
+  if (options.trainLimit > 0)
+    trainData = trainData.slice(0, options.trainLimit);
+  if (options.testLimit > 0)
+    testData = testData.slice(0, options.testLimit);
+  const int64_t globalBatch = options.trainBatch * ranks;
+  if (trainData.count < globalBatch || testData.count < options.evalBatch)
+    return fail(kTrainerUsageError,
+                format("%lld training and %lld test examples do not fill "
+                       "one batch: batch %lld, eval batch %lld (--batch, "
+                       "--eval-batch)",
+                       (long long)trainData.count, (long long)testData.count,
+                       (long long)globalBatch, (long long)options.evalBatch));
+  return kTrainerSuccess;
+}
+
+Status Trainer::prepareFeeds(const std::string &step, const InputData &data,
+                             std::vector<Feed> &feeds) {
+  feeds.clear();
+  for (const StepArgument &arg : program.step(step)->arguments) {
+    if (arg.role != "input")
+      continue;
+    Feed feed;
+    feed.arg = &arg;
+    feed.column = data.column(arg.name);
+    if (!feed.column)
+      return Status::error("no data for input '" + arg.name + "'");
+    const InputColumn &c = *feed.column;
+    if (c.dtype == DType::U8) {
+      // Byte b decodes to pixel b normalised, or to the integer b.
+      std::vector<double> decode(kByteValues);
+      std::array<float, 256> pixels = normalizedPixels(c.mean, c.stddev);
+      for (size_t b = 0; b < kByteValues; ++b)
+        decode[b] = isFloat(arg.dtype) ? pixels[b] : double(b);
+      auto table = backend->addByteTable(c.values.data(), c.values.size(),
+                                         toBytes(decode, arg.dtype).data(),
+                                         kByteValues * dtypeSize(arg.dtype));
+      if (!table.ok())
+        return table.status();
+      feed.table = *table;
+    } else {
+      size_t n = c.values.size() / size_t(dtypeSize(c.dtype));
+      feed.encoded.resize(n * size_t(dtypeSize(arg.dtype)));
+      for (size_t i = 0; i < n; ++i)
+        storeElement(feed.encoded.data(), arg.dtype, i,
+                     elementAsDouble(c.values.data(), c.dtype, i));
+    }
+    feeds.push_back(std::move(feed));
+  }
   return Status::success();
 }
 
-Status Trainer::feed(const std::string &step, const Inputs &inputs,
+Status Trainer::feed(const std::string &step, const std::vector<Feed> &feeds,
                      const std::vector<int64_t> &examples) {
-  // The test images have the training images' size (loadFashionMnist).
-  int64_t imageSize = data.train.imageSize();
-  offsets.resize(examples.size());
-  for (size_t i = 0; i < examples.size(); ++i)
-    offsets[i] = examples[i] * imageSize;
-  if (Status s = backend->gatherInput(step, inputs.image->name, inputs.pixels,
-                                      offsets.data(), offsets.size(),
-                                      static_cast<size_t>(imageSize));
-      !s.ok())
-    return s;
-  return backend->gatherInput(step, inputs.label->name, inputs.labels,
-                              examples.data(), examples.size(), 1);
+  for (const Feed &f : feeds) {
+    int64_t width = f.column->width;
+    if (f.table >= 0) {
+      offsets.resize(examples.size());
+      for (size_t i = 0; i < examples.size(); ++i)
+        offsets[i] = examples[i] * width;
+      if (Status s =
+              backend->gatherInput(step, f.arg->name, f.table, offsets.data(),
+                                   offsets.size(), static_cast<size_t>(width));
+          !s.ok())
+        return s;
+      continue;
+    }
+    size_t row = static_cast<size_t>(width * dtypeSize(f.arg->dtype));
+    scratch.resize(examples.size() * row);
+    for (size_t i = 0; i < examples.size(); ++i)
+      std::memcpy(scratch.data() + i * row,
+                  f.encoded.data() + static_cast<size_t>(examples[i]) * row,
+                  row);
+    if (Status s = backend->setInput(step, f.arg->name, scratch.data(),
+                                     scratch.size());
+        !s.ok())
+      return s;
+  }
+  return Status::success();
 }
 
 Status Trainer::feedTokens(const std::string &step, const std::string &name,
@@ -887,7 +1023,7 @@ Status Trainer::feedTokens(const std::string &step, const std::string &name,
 }
 
 Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
-  BatchIterator batches(data.test, options.evalBatch, options.seed,
+  BatchIterator batches(testData.count, options.evalBatch, options.seed,
                         /*shuffle=*/false);
   batches.dropLast = true;
   int64_t batchSize = 0;       // examples (windows) in the batch
@@ -916,7 +1052,7 @@ Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
     if (i % ranks != rank)
       continue;
     Status fed = text ? feedTokens("eval", textModel.tokens, windows.tokens)
-                      : feed("eval", evalInputs, images);
+                      : feed("eval", evalFeeds, images);
     if (fed.ok() && text)
       fed = feedTokens("eval", textModel.targets, windows.targets);
     if (!fed.ok())
@@ -1004,27 +1140,8 @@ int Trainer::run() {
       if (int code = loadTextData())
         return code;
   } else {
-    std::string dir =
-        options.dataDir.empty() ? kDefaultFashionMnistDir : options.dataDir;
-    auto loaded = loadFashionMnist(dir);
-    if (!loaded.ok())
-      return fail(kTrainerIOError, loaded.status().message() +
-                                       " (install the Debian package "
-                                       "dataset-fashion-mnist, or pass --data "
-                                       "DIR)");
-    data = std::move(*loaded);
-    if (options.trainLimit > 0)
-      data.train = data.train.subset(options.trainLimit);
-    if (options.testLimit > 0)
-      data.test = data.test.subset(options.testLimit);
-    if (data.train.count < globalBatch || data.test.count < options.evalBatch)
-      return fail(kTrainerUsageError,
-                  format("%lld training and %lld test examples do not fill "
-                         "one batch: batch %lld, eval batch %lld (--batch, "
-                         "--eval-batch)",
-                         (long long)data.train.count,
-                         (long long)data.test.count, (long long)globalBatch,
-                         (long long)options.evalBatch));
+    if (int code = loadData())
+      return code;
 
     if (!options.resumeFrom.empty())
       if (int code = readCheckpoint())
@@ -1053,9 +1170,10 @@ int Trainer::run() {
   if (int code = createBackend())
     return code;
   if (!text)
-    for (auto [set, inputs] : {std::pair{&data.train, &trainInputs},
-                               std::pair{&data.test, &evalInputs}})
-      if (Status s = addTables(*set, *inputs); !s.ok())
+    for (auto [step, data, feeds] :
+         {std::tuple{"train", &trainData, &trainFeeds},
+          std::tuple{"eval", &testData, &evalFeeds}})
+      if (Status s = prepareFeeds(step, *data, *feeds); !s.ok())
         return fail(kTrainerRuntimeError, s.message());
   double setupSeconds = secondsSince(setupStart);
   if (int code = initialize())
@@ -1115,14 +1233,14 @@ int Trainer::run() {
                    params, from.c_str());
     }
   } else {
-    perEpoch = data.train.count / globalBatch;
-    int64_t dropped = data.train.count - perEpoch * globalBatch;
-    int64_t evaluated = data.test.count / options.evalBatch * options.evalBatch;
+    perEpoch = trainData.count / globalBatch;
+    int64_t dropped = trainData.count - perEpoch * globalBatch;
+    int64_t evaluated = testData.count / options.evalBatch * options.evalBatch;
     std::fprintf(out,
                  "training %s on %s: %zu parameter tensors, %lld training "
                  "and %lld test examples, batch %lld%s, lr %g\n",
                  program.model.c_str(), backend->description().c_str(), params,
-                 (long long)data.train.count, (long long)data.test.count,
+                 (long long)trainData.count, (long long)testData.count,
                  (long long)options.trainBatch, onRanks.c_str(), lr);
     std::fprintf(out,
                  "%lld steps per epoch (the last %lld training examples of "
@@ -1130,7 +1248,9 @@ int Trainer::run() {
                  "batch); evaluation "
                  "on %lld of %lld test examples, eval batch %lld\n",
                  (long long)perEpoch, (long long)dropped, (long long)evaluated,
-                 (long long)data.test.count, (long long)options.evalBatch);
+                 (long long)testData.count, (long long)options.evalBatch);
+    if (!dataLine.empty())
+      std::fprintf(out, "%s\n", dataLine.c_str());
   }
   std::fprintf(
       out, "kernels: %s in %.2f s (backend ready in %.2f s, %.1f MiB)\n",
@@ -1141,7 +1261,7 @@ int Trainer::run() {
     std::fprintf(out, "%s\n", tuning.c_str());
   std::fflush(out);
 
-  BatchIterator batches(data.train, globalBatch, options.seed,
+  BatchIterator batches(trainData.count, globalBatch, options.seed,
                         /*shuffle=*/true);
   batches.dropLast = true;
   int64_t batchSize = 0; // examples (windows) in the batch
@@ -1205,7 +1325,7 @@ int Trainer::run() {
     Clock::time_point firstStart;
     auto submit = [&]() -> Status {
       Status fed = text ? feedTokens("train", textModel.tokens, windows.tokens)
-                        : feed("train", trainInputs, examples);
+                        : feed("train", trainFeeds, examples);
       if (fed.ok() && text)
         fed = feedTokens("train", textModel.targets, windows.targets);
       if (!fed.ok())

@@ -227,6 +227,8 @@ inline const char *cType(runtime::DType dtype) {
     return "int";
   case runtime::DType::I64:
     return "long long";
+  case runtime::DType::U8:
+    return "unsigned char";
   }
   return "void";
 }

@@ -193,6 +193,8 @@ bool fromTensorData(const runtime::TensorData &data, Tensor &t,
   case runtime::DType::I64:
     ok = t.type == ElementType::i64 && read();
     break;
+  case runtime::DType::U8: // a data set's type, never a model tensor's
+    break;
   }
   if (!ok)
     error = "'" + data.name + "' has dtype " + runtime::dtypeName(data.dtype) +
