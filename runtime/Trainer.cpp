@@ -37,9 +37,11 @@
 #include "runtime/InputData.h"
 #include "runtime/Nvrtc.h"
 #include "runtime/Program.h"
+#include "runtime/Progress.h"
 #include "runtime/Random.h"
 #include "runtime/Safetensors.h"
 #include "runtime/TextData.h"
+#include "runtime/TrainerFlags.h"
 
 #include <algorithm>
 #include <array>
@@ -70,16 +72,10 @@ double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-/// The trainer's name in messages: its file name.
-std::string toolName = "trainer";
-
-/// Prints `<tool>: error: message` and returns `code`.
+/// Prints `<trainer>: error: message` and returns `code`.
 int fail(int code, const std::string &message) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "%s: error: %s\n", toolName.c_str(), message.c_str());
-  return code;
+  return trainerError(code, message);
 }
-
 /// `printf` into a std::string.
 std::string format(const char *fmt, ...) {
   va_list args, copy;
@@ -93,341 +89,6 @@ std::string format(const char *fmt, ...) {
   text.pop_back();
   return text;
 }
-
-/// The command line.
-struct Options {
-  std::string device;  ///< "cuda", "cpu", or empty: cuda when available
-  std::string dataDir; ///< --data; empty: the model kind's default
-  /// --test-data: the test split of file data; empty: the last heldOut of
-  /// the training data.
-  std::string testData;
-  double heldOut = 0.1;
-  int64_t epochs = 3;
-  bool epochsGiven = false;
-  int64_t stepsPerEpoch = 0; ///< text models; 0: the text's size / tokens
-  int64_t generate = -1;     ///< bytes to sample; -1: none
-  std::optional<std::string> prompt;
-  double temperature = 1.0;
-  int64_t topK = 0; ///< 0: every byte value
-  uint64_t seed = 0;
-  std::string savePath; ///< empty: <model>.safetensors; "none": no saving
-  std::string logPath;  ///< empty: <model>.metrics.jsonl; "none": no log
-  std::string resumeFrom;
-  int64_t evalEvery = 0; ///< steps; 0: only at the end of each epoch
-  int64_t trainLimit = 0, testLimit = 0;
-  /// The base learning rate; NaN: the one the model was compiled with.
-  double lr = std::nan("");
-  /// The batch sizes of the training and evaluation steps (defaults: the
-  /// model's).
-  int64_t trainBatch = 0, evalBatch = 0;
-  /// --tune: time the kernels' candidate schedules first (Tuner.h), for at
-  /// most tuneBudget seconds; --tuned-schedules FILE writes the choices.
-  bool tune = false;
-  double tuneBudget = 60;
-  std::string tunedSchedules;
-  /// --threads: the CPU kernels' threads; 0: the CPUs available.
-  int64_t threads = 0;
-  /// --timeout: seconds a collective waits for the other ranks.
-  double timeout = 300;
-  bool help = false, version = false;
-};
-
-void printHelp(const EmbeddedModel &model) {
-  std::printf(
-      "%s: train the kiln model '%.*s' on Fashion-MNIST\n"
-      "(compiled by kiln %.*s with: %.*s)\n\n"
-      "usage: %s [options]\n\n"
-      "  --device cuda|cpu     where to train (default: cuda when a GPU is\n"
-      "                        usable, else cpu)\n"
-      "  --threads N           threads of the CPU kernels (default: the\n"
-      "                        CPUs available; results do not depend on it)\n"
-      "  --data DATA           the training data (default: Fashion-MNIST's\n"
-      "                        IDX files in %s):\n"
-      "                        a directory of them, a .npz or .safetensors\n"
-      "                        file of one array per input (by its name),\n"
-      "                        or NAME=FILE,... (.npy or IDX files)\n"
-      "  --test-data DATA      the test data, for a file (default: the\n"
-      "                        last --held-out of the training data)\n"
-      "  --held-out F          the fraction held out (default 0.1)\n"
-      "  --epochs N            epochs to train (default 3)\n"
-      "  --seed N              seed of initialization, shuffling and dropout\n"
-      "                        (default 0)\n"
-      "  --save FILE           checkpoint written after every epoch (default\n"
-      "                        %.*s.safetensors; 'none' to skip)\n"
-      "  --resume FILE         continue from a checkpoint (of this trainer or\n"
-      "                        of `kiln train`)\n"
-      "  --log FILE            per-epoch metrics as JSON lines (default\n"
-      "                        %.*s.metrics.jsonl; 'none' to skip)\n"
-      "  --eval-every N        also evaluate on the test set every N steps\n"
-      "  --train-examples N    use only the first N training examples\n"
-      "  --test-examples N     use only the first N test examples\n"
-      "  --lr X                base learning rate, scaled by the compiled\n"
-      "                        schedule (default: the model's, as compiled)\n"
-      "  --tune                before training, time each kernel's other\n"
-      "                        schedules on this device and use the fastest\n"
-      "                        (cached: later runs load the choices)\n"
-      "  --tune-budget S       seconds of timing at most (default 60)\n"
-      "  --tuned-schedules FILE  write the choices for `kiln compile\n"
-      "                        --schedules FILE`\n"
-      "  --timeout S           under mpirun: seconds to wait for the other\n"
-      "                        ranks before stopping them all (default 300)\n"
-      "  --help, --version\n\n"
-      "Data parallel (a trainer compiled with --data-parallel):\n"
-      "`mpirun -np N %s` trains on N ranks, each on its --batch slice of\n"
-      "every global batch of N x --batch examples, averaging the gradients;\n"
-      "rank 0 prints, logs and saves checkpoints.\n\n"
-      "Text models (inputs tokens and targets) train on a text file:\n"
-      "  --data FILE           the text; its last 10%% is held out (default\n"
-      "                        %.*s)\n"
-      "  --steps-per-epoch N   training steps per epoch (default: training\n"
-      "                        bytes / (batch * context))\n"
-      "  --train-examples N    use only the first N bytes of the training "
-      "part\n"
-      "  --test-examples N     evaluate on at most N held-out windows\n"
-      "  --generate N          after training (or --resume), sample N bytes\n"
-      "                        and print them after the prompt\n"
-      "  --prompt TEXT         the text to continue (default: a newline)\n"
-      "  --temperature X       divides the logits (default 1; 0: greedy)\n"
-      "  --top-k K             sample among the K likeliest bytes only\n\n"
-      "--batch N and --eval-batch N choose the batches (default train\n"
-      "%lld, eval %lld), up to the largest the steps were compiled for\n"
-      "(`kiln compile MODEL.kiln --emit=trainer --max-batch N --eval-batch\n"
-      "N`). The optimizer (kind, schedule, momentum, betas, weight decay)\n"
-      "is fixed when the trainer is compiled.\n"
-      "Exit status: 0 success, 2 bad command line, 3 a file cannot be read\n"
-      "or written (data, checkpoint, log), 4 training failed at run time\n"
-      "(no usable GPU for --device cuda, a kernel that does not compile, a\n"
-      "non-finite loss).\n",
-      toolName.c_str(), int(model.name.size()), model.name.data(),
-      int(model.kilnVersion.size()), model.kilnVersion.data(),
-      int(model.compileOptions.size()), model.compileOptions.data(),
-      toolName.c_str(), kDefaultFashionMnistDir, int(model.name.size()),
-      model.name.data(), int(model.name.size()), model.name.data(),
-      toolName.c_str(),
-      model.defaultText.empty() ? 4 : int(model.defaultText.size()),
-      model.defaultText.empty() ? "none" : model.defaultText.data(),
-      (long long)model.trainBatch, (long long)model.evalBatch);
-}
-
-/// Parses a non-negative integer flag value.
-bool parseCount(const std::string &text, int64_t &out) {
-  const char *end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, out);
-  return ec == std::errc() && ptr == end && out >= 0;
-}
-
-/// A finite number, all of `text`.
-bool parseNumber(const std::string &text, double &out) {
-  char *end = nullptr;
-  out = std::strtod(text.c_str(), &end);
-  return !text.empty() && end == text.c_str() + text.size() &&
-         std::isfinite(out);
-}
-
-/// Parses argv into `options`; returns an exit code (kTrainerSuccess to go
-/// on).
-int parseFlags(int argc, char **argv, Options &options) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-help" || arg == "-h") {
-      options.help = true;
-      continue;
-    }
-    if (arg == "--version") {
-      options.version = true;
-      continue;
-    }
-    if (arg == "--tune") {
-      options.tune = true;
-      continue;
-    }
-    if (arg.rfind("--", 0) != 0)
-      return fail(kTrainerUsageError,
-                  "unexpected argument '" + arg +
-                      "' (the model is compiled in; see --help)");
-    std::string name = arg, value;
-    bool hasValue = false;
-    if (size_t eq = arg.find('='); eq != std::string::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-      hasValue = true;
-    }
-    static const char *const known[] = {"--device",
-                                        "--data",
-                                        "--epochs",
-                                        "--seed",
-                                        "--save",
-                                        "--resume",
-                                        "--log",
-                                        "--eval-every",
-                                        "--train-examples",
-                                        "--test-examples",
-                                        "--steps-per-epoch",
-                                        "--generate",
-                                        "--prompt",
-                                        "--temperature",
-                                        "--top-k",
-                                        "--batch",
-                                        "--eval-batch",
-                                        "--lr",
-                                        "--tune-budget",
-                                        "--tuned-schedules",
-                                        "--threads",
-                                        "--timeout",
-                                        "--test-data",
-                                        "--held-out"};
-    if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
-          return name == k;
-        }) == std::end(known))
-      return fail(kTrainerUsageError,
-                  "unknown option '" + name + "' (see --help)");
-    if (!hasValue) {
-      if (i + 1 >= argc)
-        return fail(kTrainerUsageError, name + " needs a value");
-      value = argv[++i];
-    }
-    auto count = [&](int64_t &out) -> int {
-      if (parseCount(value, out))
-        return kTrainerSuccess;
-      return fail(kTrainerUsageError, name +
-                                          ": expected a non-negative integer, "
-                                          "got '" +
-                                          value + "'");
-    };
-    int code = kTrainerSuccess;
-    if (name == "--device") {
-      if (value != "cuda" && value != "cpu")
-        return fail(kTrainerUsageError,
-                    "--device must be cuda or cpu, got '" + value + "'");
-      options.device = value;
-    } else if (name == "--data") {
-      options.dataDir = value;
-    } else if (name == "--test-data") {
-      options.testData = value;
-    } else if (name == "--held-out") {
-      if (!parseNumber(value, options.heldOut) || options.heldOut <= 0 ||
-          options.heldOut >= 1)
-        return fail(kTrainerUsageError,
-                    "--held-out: expected a fraction between 0 and 1, got '" +
-                        value + "'");
-    } else if (name == "--epochs") {
-      code = count(options.epochs);
-      options.epochsGiven = true;
-    } else if (name == "--steps-per-epoch") {
-      code = count(options.stepsPerEpoch);
-    } else if (name == "--generate") {
-      code = count(options.generate);
-    } else if (name == "--prompt") {
-      if (value.empty())
-        return fail(kTrainerUsageError, "--prompt: the prompt is empty");
-      options.prompt = value;
-    } else if (name == "--temperature") {
-      if (!parseNumber(value, options.temperature) || options.temperature < 0)
-        return fail(kTrainerUsageError,
-                    "--temperature: expected a number >= 0, got '" + value +
-                        "'");
-    } else if (name == "--top-k") {
-      code = count(options.topK);
-      if (!code && (options.topK < 1 || options.topK > kByteVocabulary))
-        return fail(kTrainerUsageError,
-                    "--top-k: expected 1 to 256, got '" + value + "'");
-    } else if (name == "--seed") {
-      int64_t seed = 0;
-      code = count(seed);
-      options.seed = static_cast<uint64_t>(seed);
-    } else if (name == "--save") {
-      options.savePath = value;
-    } else if (name == "--resume") {
-      options.resumeFrom = value;
-    } else if (name == "--log") {
-      options.logPath = value;
-    } else if (name == "--eval-every") {
-      code = count(options.evalEvery);
-    } else if (name == "--train-examples") {
-      code = count(options.trainLimit);
-    } else if (name == "--test-examples") {
-      code = count(options.testLimit);
-    } else if (name == "--batch" || name == "--eval-batch") {
-      // Checked against the steps' largest batches with the program.
-      int64_t &batch =
-          name == "--batch" ? options.trainBatch : options.evalBatch;
-      if ((code = count(batch)))
-        return code;
-      if (batch < 1)
-        return fail(kTrainerUsageError, name + ": expected a batch >= 1");
-    } else if (name == "--lr") {
-      if (!parseNumber(value, options.lr) || options.lr <= 0)
-        return fail(kTrainerUsageError,
-                    "--lr: expected a positive number, got '" + value + "'");
-    } else if (name == "--tune-budget") {
-      if (!parseNumber(value, options.tuneBudget) || options.tuneBudget < 0)
-        return fail(kTrainerUsageError,
-                    "--tune-budget: expected seconds >= 0, got '" + value +
-                        "'");
-    } else if (name == "--tuned-schedules") {
-      options.tunedSchedules = value;
-    } else if (name == "--threads") {
-      if ((code = count(options.threads)))
-        return code;
-      if (options.threads < 1 || options.threads > 1024)
-        return fail(kTrainerUsageError,
-                    "--threads: expected 1 to 1024, got '" + value + "'");
-    } else if (name == "--timeout") {
-      if (!parseNumber(value, options.timeout) || options.timeout <= 0)
-        return fail(kTrainerUsageError,
-                    "--timeout: expected seconds > 0, got '" + value + "'");
-    }
-    if (code)
-      return code;
-  }
-  if (!options.tune)
-    for (const char *flag : {"--tune-budget", "--tuned-schedules"})
-      for (int i = 1; i < argc; ++i)
-        if (std::string(argv[i]).rfind(flag, 0) == 0)
-          return fail(kTrainerUsageError, std::string(flag) + " needs --tune");
-  if (options.generate < 0)
-    for (const char *flag : {"--prompt", "--temperature", "--top-k"})
-      for (int i = 1; i < argc; ++i)
-        if (std::string(argv[i]).rfind(flag, 0) == 0)
-          return fail(kTrainerUsageError,
-                      std::string(flag) + " needs --generate N");
-  return kTrainerSuccess;
-}
-
-/// The progress bar, redrawn in place when standard error is a terminal.
-class Progress {
-public:
-  Progress(int64_t epoch, int64_t epochs, int64_t total,
-           const char *unit = "samples")
-      : epoch(epoch), epochs(epochs), total(total), unit(unit),
-        enabled(::isatty(STDERR_FILENO)) {}
-
-  void update(int64_t done, double loss, int64_t samples, double seconds) {
-    if (!enabled || (done != total && secondsSince(last) < 0.1))
-      return;
-    last = Clock::now();
-    constexpr int kWidth = 30;
-    int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
-    double rate = samples / std::max(seconds, 1e-9);
-    double left = (total - done) * (seconds / std::max<int64_t>(done, 1));
-    std::fprintf(stderr,
-                 "\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.0f "
-                 "%s/s %.0fs left ",
-                 (long long)epoch, (long long)epochs,
-                 std::string(filled, '=').c_str(),
-                 std::string(kWidth - filled, ' ').c_str(), (long long)done,
-                 (long long)total, loss, rate, unit, left);
-    if (done == total)
-      std::fprintf(stderr, "\r%s\r", std::string(100, ' ').c_str());
-    std::fflush(stderr);
-  }
-
-private:
-  int64_t epoch, epochs, total;
-  const char *unit;
-  bool enabled;
-  Clock::time_point last = Clock::now() - std::chrono::seconds(1);
-};
 
 /// How a step input is fed: from a column of the data, through a byte
 /// table on the backend (unsigned bytes, decoded there) or from its values
@@ -508,7 +169,7 @@ std::string shapeText(const std::vector<int64_t> &shape) {
 class Trainer {
 public:
   /// `world`: the ranks of a data-parallel run (null: one process).
-  Trainer(const EmbeddedModel &model, const Options &options,
+  Trainer(const EmbeddedModel &model, const TrainerFlags &options,
           Communicator *world)
       : model(model), options(options), world(world),
         rank(world ? world->rank() : 0), ranks(world ? world->size() : 1) {}
@@ -575,7 +236,7 @@ private:
   }
 
   const EmbeddedModel &model;
-  const Options &options;
+  const TrainerFlags &options;
   Communicator *world;
   int rank, ranks;
   Program program;
@@ -1521,24 +1182,25 @@ int Trainer::generate() {
 int kiln::runtime::trainerMain(int argc, char **argv,
                                const EmbeddedModel &model) {
   if (argc > 0 && argv[0]) {
-    toolName = argv[0];
-    if (size_t slash = toolName.rfind('/'); slash != std::string::npos)
-      toolName = toolName.substr(slash + 1);
+    trainerName() = argv[0];
+    if (size_t slash = trainerName().rfind('/'); slash != std::string::npos)
+      trainerName() = trainerName().substr(slash + 1);
   }
-  Options options;
+  TrainerFlags options;
   options.trainBatch = model.trainBatch;
   options.evalBatch = model.evalBatch;
-  if (int code = parseFlags(argc, argv, options))
+  if (int code = parseTrainerFlags(argc, argv, options))
     return code;
   if (options.help) {
-    printHelp(model);
+    printTrainerHelp(model);
     return kTrainerSuccess;
   }
   if (options.version) {
     std::printf("%s: model %.*s, compiled by kiln %.*s (%.*s)\n",
-                toolName.c_str(), int(model.name.size()), model.name.data(),
-                int(model.kilnVersion.size()), model.kilnVersion.data(),
-                int(model.compileOptions.size()), model.compileOptions.data());
+                trainerName().c_str(), int(model.name.size()),
+                model.name.data(), int(model.kilnVersion.size()),
+                model.kilnVersion.data(), int(model.compileOptions.size()),
+                model.compileOptions.data());
     return kTrainerSuccess;
   }
   // Under mpirun with several ranks: join them (each rank names itself in
@@ -1552,7 +1214,7 @@ int kiln::runtime::trainerMain(int argc, char **argv,
           "launched on " + std::to_string(launched) +
               " ranks, but cannot join them: " + joined.status().message());
     world = std::move(*joined);
-    toolName += " (rank " + std::to_string(world->rank()) + ")";
+    trainerName() += " (rank " + std::to_string(world->rank()) + ")";
   }
   Trainer trainer(model, options, world.get());
   int code = trainer.run();
