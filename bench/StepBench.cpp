@@ -80,7 +80,7 @@ Status prepare(Backend &backend) {
       kiln::runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
                                 arg.shape, 1, i, values);
     const bool floating = isFloat(arg.dtype);
-    if (arg.role == "input")
+    if (arg.role == Role::input)
       for (double &v : values)
         v = floating ? std::uniform_real_distribution<double>(0, 1)(rng)
                      : double(rng() % 10);
@@ -101,7 +101,7 @@ Status prepare(Backend &backend) {
       }
     }
     Status s =
-        arg.role == "input"
+        arg.role == Role::input
             ? backend.setInput("train", arg.name, bytes.data(), bytes.size())
             : backend.write(arg.name, bytes.data(), bytes.size());
     if (!s.ok())

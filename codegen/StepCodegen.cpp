@@ -54,7 +54,11 @@ LogicalResult describe(Operation *where, Value value, DictionaryAttr attrs,
            << tensor.getElementType();
   if (!role || !name)
     return where->emitError() << what << " has no kiln.role or kiln.name";
-  spec.role = role.str();
+  std::optional<runtime::Role> known = runtime::parseRole(role.getValue());
+  if (!known)
+    return where->emitError() << what << " has the role '" << role.getValue()
+                              << "', which a step does not have";
+  spec.role = *known;
   spec.name = name.str();
   spec.dtype = *dtype;
   llvm::ArrayRef<int64_t> shape =

@@ -52,7 +52,7 @@ CpuStep::create(const Step &step,
   cpu.arena = cpu.storage.get() + (alignment - address % alignment) % alignment;
   for (size_t r = 0; r < step.results.size(); ++r) {
     const StepResult &result = step.results[r];
-    if (result.role != "param" && result.role != "state")
+    if (result.role != Role::param && result.role != Role::state)
       continue;
     for (size_t a = 0; a < step.arguments.size(); ++a) {
       const StepArgument &arg = step.arguments[a];
@@ -327,7 +327,7 @@ public:
     state.last.clear();
     const Step &s = state.cpu.step();
     for (size_t r = 0; r < s.results.size(); ++r)
-      if (s.results[r].role == "loss" || s.results[r].role == "metric")
+      if (s.results[r].role == Role::loss || s.results[r].role == Role::metric)
         state.last.push_back(
             elementAsDouble(state.cpu.result(r), s.results[r].dtype, 0));
     ++state.runs;
@@ -484,7 +484,7 @@ CpuBackend::create(const Program &program, const std::string &source,
     StepState state{std::move(*cpu), {}, {}, {}, {}, 0, {}, 0};
     for (const StepArgument &arg : step.arguments) {
       size_t size = static_cast<size_t>(arg.bytes());
-      Tensors &home = arg.role == "input" ? state.inputs : backend->shared;
+      Tensors &home = arg.role == Role::input ? state.inputs : backend->shared;
       auto [it, inserted] = home.try_emplace(arg.name, size);
       if (it->second.size() != size)
         return Status::error("tensor '" + arg.name +
@@ -493,7 +493,7 @@ CpuBackend::create(const Program &program, const std::string &source,
         backend->bytes += size;
     }
     for (const StepArgument &arg : step.arguments) {
-      Tensors &home = arg.role == "input" ? state.inputs : backend->shared;
+      Tensors &home = arg.role == Role::input ? state.inputs : backend->shared;
       state.arguments.push_back(home[arg.name].data());
     }
     backend->bytes += static_cast<size_t>(step.arenaBytes);

@@ -233,13 +233,13 @@ Status CudaBackend::build(StepState &state, const Step &step) {
     if (ref.kind == BufferRef::Kind::arena)
       return state.arena.get() + static_cast<uint64_t>(ref.value);
     const StepArgument &arg = step.arguments[ref.value];
-    return arg.role == "input" ? slot.inputs.at(arg.name).get()
-                               : shared.at(arg.name).get();
+    return arg.role == Role::input ? slot.inputs.at(arg.name).get()
+                                   : shared.at(arg.name).get();
   };
   for (Slot &slot : state.slots) {
     for (const StepArgument &arg : step.arguments) {
       size_t size = static_cast<size_t>(arg.bytes());
-      if (arg.role != "input") {
+      if (arg.role != Role::input) {
         auto it = shared.find(arg.name);
         if (it == shared.end()) {
           auto buffer = cuda::DeviceBuffer::allocate(size);
@@ -305,14 +305,14 @@ Status CudaBackend::build(StepState &state, const Step &step) {
     for (int k = 0; k < kSlots; ++k)
       output.where[k] = where(result.buffer, state.slots[k]);
     output.bytes = static_cast<size_t>(result.bytes());
-    if (result.role == "loss" || result.role == "metric") {
+    if (result.role == Role::loss || result.role == Role::metric) {
       if (result.buffer.kind == BufferRef::Kind::argument &&
-          step.arguments[result.buffer.value].role == "input")
+          step.arguments[result.buffer.value].role == Role::input)
         return Status::error("result '" + result.name + "' is an input");
       state.scalars.push_back({where(result.buffer, any), result.dtype});
       continue;
     }
-    if (result.role != "param" && result.role != "state")
+    if (result.role != Role::param && result.role != Role::state)
       continue;
     auto it = shared.find(result.name);
     if (it == shared.end())

@@ -114,11 +114,39 @@ std::string gridText(const GridExtent grid[3]) {
 }
 
 std::string specText(const TensorSpec &spec) {
-  return spec.role + " " + spec.name + " " + dtypeName(spec.dtype) + " " +
-         shapeText(spec.shape);
+  return std::string(roleName(spec.role)) + " " + spec.name + " " +
+         dtypeName(spec.dtype) + " " + shapeText(spec.shape);
 }
 
 } // namespace
+
+const char *kiln::runtime::roleName(Role role) {
+  switch (role) {
+  case Role::param:
+    return "param";
+  case Role::state:
+    return "state";
+  case Role::hyper:
+    return "hyper";
+  case Role::input:
+    return "input";
+  case Role::loss:
+    return "loss";
+  case Role::metric:
+    return "metric";
+  case Role::output:
+    return "output";
+  }
+  return "?";
+}
+
+std::optional<Role> kiln::runtime::parseRole(std::string_view name) {
+  for (Role role : {Role::param, Role::state, Role::hyper, Role::input,
+                    Role::loss, Role::metric, Role::output})
+    if (name == roleName(role))
+      return role;
+  return std::nullopt;
+}
 
 const char *kiln::runtime::collectiveName(Collective collective) {
   switch (collective) {
@@ -355,7 +383,8 @@ public:
   }
   bool spec(TensorSpec &out) {
     std::string dtype;
-    if (!word(out.role, "a role") || !word(out.name, "a name") ||
+    std::string role;
+    if (!word(role, "a role") || !word(out.name, "a name") ||
         !word(dtype, "a dtype"))
       return false;
     auto parsed = parseDType(dtype);
@@ -364,6 +393,12 @@ public:
       return false;
     }
     out.dtype = *parsed;
+    std::optional<Role> known = parseRole(role);
+    if (!known) {
+      status = error("unknown role '" + role + "'");
+      return false;
+    }
+    out.role = *known;
     return list(out.shape, "a shape");
   }
   bool triple(unsigned out[3], const char *what) {

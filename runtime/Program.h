@@ -73,7 +73,9 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln::runtime {
@@ -97,11 +99,29 @@ inline int64_t sizeAtBatch(int64_t size, int64_t batch) {
   return size < 0 ? -size * batch : size;
 }
 
+/// What a step's argument or result is to its caller (the IR's
+/// `kiln.role`): arguments are parameters, optimizer state,
+/// hyper-parameters (read, never returned) and inputs; results are also
+/// the loss, metrics and outputs.
+enum class Role { param, state, hyper, input, loss, metric, output };
+
+/// "param", "state", "hyper", "input", "loss", "metric", "output".
+const char *roleName(Role role);
+/// The role spelled `name`, if any.
+std::optional<Role> parseRole(std::string_view name);
+
+/// Whether a checkpoint holds an argument of `role` (Safetensors.h).
+inline bool isCheckpointed(Role role) {
+  return isCheckpointed(std::string_view(roleName(role)));
+}
+/// The checkpoint's name of an argument of `role` (Safetensors.h).
+inline std::string checkpointName(Role role, std::string_view name) {
+  return checkpointName(std::string_view(roleName(role)), name);
+}
+
 /// A tensor the caller sees: an argument or a result of a step.
 struct TensorSpec {
-  /// "param", "state", "input", or for results also "loss", "metric",
-  /// "output".
-  std::string role;
+  Role role = Role::input;
   /// The parameter's checkpoint key (l1.weight), the input's or metric's
   /// name.
   std::string name;

@@ -81,7 +81,8 @@ bool kiln::runtime::isTextProgram(const Program &program) {
   if (!train)
     return false;
   for (const StepArgument &arg : train->arguments)
-    if (arg.role == "input" && (arg.name == "tokens" || arg.name == "targets"))
+    if (arg.role == Role::input &&
+        (arg.name == "tokens" || arg.name == "targets"))
       return true;
   return false;
 }
@@ -113,7 +114,7 @@ Status checkInputs(const Step &step, std::vector<std::string> names,
                    int64_t &context) {
   std::vector<std::string> found;
   for (const StepArgument &arg : step.arguments) {
-    if (arg.role != "input")
+    if (arg.role != Role::input)
       continue;
     found.push_back(arg.name);
     if (std::find(names.begin(), names.end(), arg.name) == names.end())
@@ -163,10 +164,10 @@ StatusOr<TextModel> kiln::runtime::describeTextModel(const Program &program) {
     return s;
   int64_t batch = 0;
   for (const StepArgument &arg : predict->arguments)
-    if (arg.role == "input")
+    if (arg.role == Role::input)
       batch = arg.shape[0];
   for (const StepResult &result : predict->results) {
-    if (result.role != "output" || result.shape.size() != 3 ||
+    if (result.role != Role::output || result.shape.size() != 3 ||
         result.shape[0] != batch || result.shape[1] != model.context)
       continue;
     if (result.shape[2] != kByteVocabulary)

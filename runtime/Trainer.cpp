@@ -105,7 +105,7 @@ struct Feed {
 StatusOr<std::vector<InputSpec>> inputSpecs(const Step &step, int64_t batch) {
   std::vector<InputSpec> specs;
   for (const StepArgument &arg : step.arguments) {
-    if (arg.role != "input")
+    if (arg.role != Role::input)
       continue;
     std::string shape = std::string(isFloat(arg.dtype) ? "f" : "i") +
                         std::to_string(dtypeSize(arg.dtype) * 8) + "[batch";
@@ -298,7 +298,7 @@ int Trainer::loadProgram() {
       return fail(kTrainerRuntimeError, "the embedded program: " + s.message());
   }
   for (const StepResult &result : evalStep->results)
-    if (result.role == "metric")
+    if (result.role == Role::metric)
       metricNames.push_back(result.name);
   if (ranks > 1 && std::none_of(trainStep->launches.begin(),
                                 trainStep->launches.end(), [](const Launch &l) {
@@ -499,12 +499,13 @@ int Trainer::initialize() {
   std::vector<double> values;
   for (size_t i = 0; i < trainStep->arguments.size(); ++i) {
     const StepArgument &arg = trainStep->arguments[i];
-    if (arg.role == "input")
+    if (arg.role == Role::input)
       continue;
     std::vector<uint8_t> bytes;
-    if (arg.role == "hyper" && arg.name == "lr" && !std::isnan(options.lr)) {
+    if (arg.role == Role::hyper && arg.name == "lr" &&
+        !std::isnan(options.lr)) {
       bytes = toBytes(std::vector<double>{options.lr}, arg.dtype);
-    } else if (checkpoint && arg.role != "hyper") {
+    } else if (checkpoint && arg.role != Role::hyper) {
       // Hyper-parameters are not in checkpoints: they come from the
       // command line or the compiled defaults, as for a fresh start.
       bytes = saved.at(checkpointName(arg))->bytes;
@@ -614,7 +615,7 @@ Status Trainer::prepareFeeds(const std::string &step, const InputData &data,
                              std::vector<Feed> &feeds) {
   feeds.clear();
   for (const StepArgument &arg : program.step(step)->arguments) {
-    if (arg.role != "input")
+    if (arg.role != Role::input)
       continue;
     Feed feed;
     feed.arg = &arg;
@@ -678,7 +679,7 @@ Status Trainer::feed(const std::string &step, const std::vector<Feed> &feeds,
 Status Trainer::feedTokens(const std::string &step, const std::string &name,
                            const std::vector<int32_t> &values) {
   for (const StepArgument &arg : program.step(step)->arguments)
-    if (arg.role == "input" && arg.name == name)
+    if (arg.role == Role::input && arg.name == name)
       return setInput(step, arg, values);
   return Status::error("step '" + step + "' has no input '" + name + "'");
 }
@@ -840,12 +841,12 @@ int Trainer::run() {
   if (int code = initialize())
     return code;
 
-  size_t params =
-      std::count_if(trainStep->arguments.begin(), trainStep->arguments.end(),
-                    [](const StepArgument &a) { return a.role == "param"; });
+  size_t params = std::count_if(
+      trainStep->arguments.begin(), trainStep->arguments.end(),
+      [](const StepArgument &a) { return a.role == Role::param; });
   double lr = options.lr;
   for (const StepArgument &arg : trainStep->arguments)
-    if (arg.role == "hyper" && arg.name == "lr" && std::isnan(lr))
+    if (arg.role == Role::hyper && arg.name == "lr" && std::isnan(lr))
       lr = arg.init.a;
   int64_t perEpoch = 0;
   // A text model counts tokens (windows times the context), not samples.

@@ -154,7 +154,7 @@ std::vector<reference::Tensor> writeTrainArguments(runtime::Backend &backend,
       EXPECT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
                                       arg.shape, seed, i, t.data))
           << arg.name;
-    else if (arg.role == "input")
+    else if (arg.role == runtime::Role::input)
       for (double &v : t.data)
         v = reference::isFloat(t.type)
                 ? std::uniform_real_distribution<double>(0, 1)(rng)
@@ -162,7 +162,7 @@ std::vector<reference::Tensor> writeTrainArguments(runtime::Backend &backend,
     t.round();
     std::vector<uint8_t> bytes = toBytes(t, arg.dtype);
     auto status =
-        arg.role == "input"
+        arg.role == runtime::Role::input
             ? backend.setInput("train", arg.name, bytes.data(), bytes.size())
             : backend.write(arg.name, bytes.data(), bytes.size());
     EXPECT_TRUE(status.ok()) << status.message();
@@ -242,7 +242,7 @@ void Step::checkTrainingStep(bool runTimeBatch, const std::string &isa) {
   for (int s = 0; s < kSteps; ++s) {
     for (size_t i = 0; i < args.size(); ++i) {
       const runtime::StepArgument &arg = step->arguments[i];
-      if (arg.role != "input")
+      if (arg.role != runtime::Role::input)
         continue;
       for (double &v : args[i].data)
         v = reference::isFloat(args[i].type)
@@ -265,14 +265,15 @@ void Step::checkTrainingStep(bool runTimeBatch, const std::string &isa) {
       const runtime::StepResult &result = step->results[r];
       const reference::Tensor &want = (*expected)[r];
       ASSERT_EQ(int64_t(want.data.size()), result.elements());
-      bool scalar = result.role == "loss" || result.role == "metric";
+      bool scalar = result.role == runtime::Role::loss ||
+                    result.role == runtime::Role::metric;
       for (size_t i = 0; i < want.data.size(); ++i) {
         double got = element(cpu->result(r), result.dtype, i);
         double tolerance = scalar ? 1e-5 * std::fabs(want.data[i]) + 1e-7
                                   : 1e-5 + 1e-4 * std::fabs(want.data[i]);
         ASSERT_NEAR(got, want.data[i], tolerance)
-            << "step " << s << ", result " << result.name << " (" << result.role
-            << "), element " << i;
+            << "step " << s << ", result " << result.name << " ("
+            << runtime::roleName(result.role) << "), element " << i;
       }
     }
     // The next step starts from the oracle's results, so the comparison
@@ -280,9 +281,10 @@ void Step::checkTrainingStep(bool runTimeBatch, const std::string &isa) {
     size_t next = 0;
     for (size_t r = 0; r < step->results.size(); ++r) {
       const runtime::StepResult &result = step->results[r];
-      if (result.role != "param" && result.role != "state")
+      if (result.role != runtime::Role::param &&
+          result.role != runtime::Role::state)
         continue;
-      while (step->arguments[next].role == "input")
+      while (step->arguments[next].role == runtime::Role::input)
         ++next;
       args[next] = (*expected)[r];
       buffers[next] = toBytes(args[next], step->arguments[next].dtype);
@@ -335,7 +337,7 @@ TEST_P(Step, ResultsDoNotDependOnTheThreadCount) {
                                scalars.size() * sizeof(double));
     }
     for (const runtime::StepArgument &arg : train->arguments) {
-      if (arg.role == "input")
+      if (arg.role == runtime::Role::input)
         continue;
       std::vector<uint8_t> bytes(static_cast<size_t>(arg.bytes()));
       EXPECT_TRUE((*backend)->read(arg.name, bytes.data(), bytes.size()).ok());
@@ -395,13 +397,13 @@ TEST_P(Step, CpuBackendSharesParametersBetweenSteps) {
 
   // The evaluation step on the updated parameters and the same inputs.
   for (size_t r = 0; r < train->results.size(); ++r)
-    if (train->results[r].role == "param")
+    if (train->results[r].role == runtime::Role::param)
       byName[train->results[r].name] = (*trained)[r];
   std::vector<reference::Tensor> evalArgs;
   for (const runtime::StepArgument &arg : eval->arguments) {
     ASSERT_TRUE(byName.count(arg.name)) << arg.name;
     evalArgs.push_back(byName[arg.name]);
-    if (arg.role == "input") {
+    if (arg.role == runtime::Role::input) {
       std::vector<uint8_t> bytes = toBytes(byName[arg.name], arg.dtype);
       ASSERT_TRUE((*backend)
                       ->setInput("eval", arg.name, bytes.data(), bytes.size())
@@ -447,7 +449,7 @@ TEST(ByteTables, CpuBackendGathersInputsAsSetInputSetsThem) {
   };
   std::vector<Fed> inputs;
   for (const runtime::StepArgument &arg : train->arguments) {
-    if (arg.role != "input")
+    if (arg.role != runtime::Role::input)
       continue;
     Fed fed{&arg, {}, {}, {}, {}, size_t(arg.shape[0]), 0};
     fed.width = size_t(arg.elements()) / fed.rows;
@@ -476,7 +478,7 @@ TEST(ByteTables, CpuBackendGathersInputsAsSetInputSetsThem) {
     std::vector<std::vector<uint8_t>> state;
     for (size_t i = 0; i < train->arguments.size(); ++i) {
       const runtime::StepArgument &arg = train->arguments[i];
-      if (arg.role == "input")
+      if (arg.role == runtime::Role::input)
         continue;
       reference::Tensor t(elementType(arg.dtype), arg.shape);
       if (!arg.init.kind.empty()) {
@@ -508,7 +510,7 @@ TEST(ByteTables, CpuBackendGathersInputsAsSetInputSetsThem) {
     std::memcpy(loss.data(), scalars.data(), loss.size());
     state.push_back(std::move(loss));
     for (const runtime::StepArgument &arg : train->arguments) {
-      if (arg.role != "param")
+      if (arg.role != runtime::Role::param)
         continue;
       std::vector<uint8_t> bytes(size_t(arg.bytes()));
       EXPECT_TRUE((*backend)->read(arg.name, bytes.data(), bytes.size()).ok());
@@ -643,7 +645,7 @@ TEST(PredictStep, CpuBackendMatchesTheReferenceExecutor) {
   ASSERT_TRUE(predict);
   ASSERT_EQ(predict->results.size(), 1u);
   const runtime::StepResult &logits = predict->results[0];
-  EXPECT_EQ(logits.role, "output");
+  EXPECT_EQ(logits.role, runtime::Role::output);
   EXPECT_EQ(logits.shape, (std::vector<int64_t>{kBatch, 8, 256}));
   auto backend =
       runtime::createCpuBackend(generated->program, generated->cppSource, {});
@@ -659,7 +661,7 @@ TEST(PredictStep, CpuBackendMatchesTheReferenceExecutor) {
   for (size_t i = 0; i < predict->arguments.size(); ++i) {
     const runtime::StepArgument &arg = predict->arguments[i];
     reference::Tensor t(elementType(arg.dtype), arg.shape);
-    if (arg.role == "param")
+    if (arg.role == runtime::Role::param)
       ASSERT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
                                       arg.shape, /*seed=*/1, i, t.data));
     else
@@ -667,7 +669,7 @@ TEST(PredictStep, CpuBackendMatchesTheReferenceExecutor) {
         v = double(rng() % 256); // bytes
     t.round();
     std::vector<uint8_t> bytes = toBytes(t, arg.dtype);
-    auto status = arg.role == "input"
+    auto status = arg.role == runtime::Role::input
                       ? (*backend)->setInput("predict", arg.name, bytes.data(),
                                              bytes.size())
                       : (*backend)->write(arg.name, bytes.data(), bytes.size());

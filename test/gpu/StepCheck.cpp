@@ -76,7 +76,7 @@ Status initialize(Backend &backend) {
   const Step *step = backend.program().step("train");
   for (size_t i = 0; i < step->arguments.size(); ++i) {
     const StepArgument &arg = step->arguments[i];
-    if (arg.role == "input")
+    if (arg.role == Role::input)
       continue;
     std::vector<double> values(size_t(arg.elements()), 0.0);
     if (!arg.init.kind.empty() &&
@@ -100,7 +100,7 @@ Status feed(Backend &backend, const std::string &kind, int n,
   const Step *step = backend.program().step(kind);
   std::mt19937_64 rng(1000 + n);
   for (const StepArgument &arg : step->arguments) {
-    if (arg.role != "input")
+    if (arg.role != Role::input)
       continue;
     const bool floating = isFloat(arg.dtype);
     auto value = [&](unsigned b) {
@@ -175,7 +175,7 @@ StatusOr<Trace> trace(Backend &backend, bool gathered = false) {
     t.scalars.push_back(values);
   }
   for (const StepArgument &arg : backend.program().step("train")->arguments) {
-    if (arg.role == "input")
+    if (arg.role == Role::input)
       continue;
     std::vector<uint8_t> bytes(size_t(arg.bytes()));
     if (Status s = backend.read(arg.name, bytes.data(), bytes.size()); !s.ok())
@@ -227,7 +227,7 @@ StatusOr<bool> lockstep(Backend &cpu, Backend &gpu) {
     if (Status s = compareScalars("train", n); !s.ok())
       return s;
     for (const StepArgument &arg : train->arguments) {
-      if (arg.role == "input")
+      if (arg.role == Role::input)
         continue;
       std::vector<uint8_t> a(size_t(arg.bytes())), b(a.size());
       if (Status s = cpu.read(arg.name, a.data(), a.size()); !s.ok())

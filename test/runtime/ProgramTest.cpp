@@ -67,6 +67,8 @@ TEST(ProgramTest, ErrorsNameTheLine) {
               "launch k grid 1,1 block 1,1,1 shared 0 seed 0 dims - buffers\n"
               "end\n",
               "bad.program:3: expected three values for grid");
+  expectError("kiln-program 1\nstep train f arena 8\narg weight w F32 2\nend\n",
+              "bad.program:3: unknown role 'weight'");
   expectError("kiln-program 1\nfrobnicate\n", "bad.program:2: 'frobnicate' "
                                               "outside a step");
   // A reference to an argument or an arena offset that does not exist.

@@ -97,7 +97,7 @@ TEST(TextDataTest, EvaluationWindowsDoNotOverlap) {
 Program textProgram(int64_t vocabulary) {
   auto input = [](const std::string &name, int64_t batch) {
     StepArgument arg;
-    arg.role = "input";
+    arg.role = Role::input;
     arg.name = name;
     arg.dtype = DType::I32;
     arg.shape = {batch, 8};
@@ -114,7 +114,7 @@ Program textProgram(int64_t vocabulary) {
   predict.kind = "predict";
   predict.arguments = {input("tokens", 1)};
   StepResult logits;
-  logits.role = "output";
+  logits.role = Role::output;
   logits.name = "logits";
   logits.shape = {1, 8, vocabulary};
   predict.results = {logits};
