@@ -658,13 +658,26 @@ Status kiln::runtime::verifyProgram(const Program &program) {
                              "max-batch");
       return Status::success();
     };
-    for (const StepArgument &arg : step.arguments)
+    // U8 is a data set's type; no step tensor has it.
+    auto dtype = [&](const TensorSpec &spec, const char *what) {
+      return spec.dtype == DType::U8
+                 ? Status::error("step '" + step.kind + "': " + what + " '" +
+                                 spec.name + "' of dtype U8")
+                 : Status::success();
+    };
+    for (const StepArgument &arg : step.arguments) {
       if (Status s = sizes(arg.shape, "argument '" + arg.name + "'"); !s.ok())
         return s;
-    for (const StepResult &result : step.results)
+      if (Status s = dtype(arg, "argument"); !s.ok())
+        return s;
+    }
+    for (const StepResult &result : step.results) {
       if (Status s = sizes(result.shape, "result '" + result.name + "'");
           !s.ok())
         return s;
+      if (Status s = dtype(result, "result"); !s.ok())
+        return s;
+    }
     for (const Launch &launch : step.launches) {
       if (launch.collective != Collective::none) {
         std::string what =

@@ -69,6 +69,8 @@ TEST(ProgramTest, ErrorsNameTheLine) {
               "bad.program:3: expected three values for grid");
   expectError("kiln-program 1\nstep train f arena 8\narg weight w F32 2\nend\n",
               "bad.program:3: unknown role 'weight'");
+  expectError("kiln-program 1\nstep train f arena 8\narg input x U8 2\nend\n",
+              "step 'train': argument 'x' of dtype U8");
   expectError("kiln-program 1\nfrobnicate\n", "bad.program:2: 'frobnicate' "
                                               "outside a step");
   // A reference to an argument or an arena offset that does not exist.
