@@ -29,6 +29,7 @@
 #include "runtime/AtomicFile.h"
 #include "runtime/Backend.h"
 #include "runtime/ByteTable.h"
+#include "runtime/Checkpoints.h"
 #include "runtime/Communicator.h"
 #include "runtime/CpuBackend.h"
 #include "runtime/CudaBackend.h"
@@ -157,13 +158,6 @@ template <typename T> bool isEncoded(DType dtype) {
 
 std::string checkpointName(const StepArgument &arg) {
   return kiln::runtime::checkpointName(arg.role, arg.name);
-}
-
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
 }
 
 class Trainer {
@@ -387,36 +381,10 @@ int Trainer::loadTextData() {
 }
 
 int Trainer::readCheckpoint() {
-  auto read = readSafetensors(options.resumeFrom);
+  auto read =
+      kiln::runtime::readCheckpoint(options.resumeFrom, *trainStep, startEpoch);
   if (!read.ok())
     return fail(kTrainerIOError, read.status().message());
-  std::map<std::string, const TensorData *> byName;
-  for (const TensorData &t : read->tensors)
-    byName[t.name] = &t;
-  for (const StepArgument &arg : trainStep->arguments) {
-    if (!isCheckpointed(arg.role))
-      continue;
-    std::string name = checkpointName(arg);
-    auto it = byName.find(name);
-    if (it == byName.end())
-      return fail(kTrainerIOError,
-                  options.resumeFrom + ": has no tensor '" + name + "'");
-    const TensorData &t = *it->second;
-    if (t.shape != arg.shape)
-      return fail(kTrainerIOError, options.resumeFrom + ": '" + name +
-                                       "' has shape " + shapeText(t.shape) +
-                                       ", the model expects " +
-                                       shapeText(arg.shape));
-    if (t.dtype != arg.dtype)
-      return fail(kTrainerIOError, options.resumeFrom + ": '" + name +
-                                       "' has dtype " + dtypeName(t.dtype) +
-                                       ", the model expects " +
-                                       dtypeName(arg.dtype));
-  }
-  auto epoch = read->metadata.find("epoch");
-  if (epoch == read->metadata.end() || !parseCount(epoch->second, startEpoch))
-    return fail(kTrainerIOError,
-                options.resumeFrom + ": no 'epoch' in its metadata");
   checkpoint = std::move(*read);
   return kTrainerSuccess;
 }
@@ -742,26 +710,12 @@ Status Trainer::evaluate(std::vector<double> &means, int64_t &examples) {
 int Trainer::save(int64_t epochsDone) {
   if (options.savePath == "none" || rank != 0)
     return kTrainerSuccess;
-  Checkpoint out;
-  for (const StepArgument &arg : trainStep->arguments) {
-    if (!isCheckpointed(arg.role))
-      continue;
-    TensorData t;
-    t.name = checkpointName(arg);
-    t.dtype = arg.dtype;
-    t.shape = arg.shape;
-    t.bytes.resize(static_cast<size_t>(arg.bytes()));
-    if (Status s = backend->read(arg.name, t.bytes.data(), t.bytes.size());
-        !s.ok())
-      return fail(kTrainerRuntimeError, s.message());
-    out.tensors.push_back(std::move(t));
-  }
-  out.metadata["format"] = "kiln";
-  out.metadata["model"] = std::string(model.modelFile);
-  out.metadata["epoch"] = std::to_string(epochsDone);
-  out.metadata["seed"] = std::to_string(options.seed);
+  auto out = takeCheckpoint(*backend, *trainStep, std::string(model.modelFile),
+                            epochsDone, options.seed);
+  if (!out.ok())
+    return fail(kTrainerRuntimeError, out.status().message());
   if (Status s =
-          writeSafetensors(outputPath(options.savePath, ".safetensors"), out);
+          writeSafetensors(outputPath(options.savePath, ".safetensors"), *out);
       !s.ok())
     return fail(kTrainerIOError, s.message());
   return kTrainerSuccess;
