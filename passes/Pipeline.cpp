@@ -22,8 +22,11 @@ LogicalResult kiln::buildCompilePipeline(OpPassManager &pm,
   if (options.stage == Stage::primitive)
     return success();
   pm.addPass(createKilnAutodiff());
-  if (options.dataParallel)
-    pm.addPass(createKilnDataParallel());
+  if (options.dataParallel) {
+    KilnDataParallelOptions dataParallel;
+    dataParallel.bucketBytes = options.bucketBytes;
+    pm.addPass(createKilnDataParallel(dataParallel));
+  }
   // Only the options given override the model file's optimizer statement.
   std::unique_ptr<Pass> optimizer = createKilnOptimizer();
   if (failed(

@@ -74,6 +74,11 @@ struct CompilePipelineOptions
       llvm::cl::desc("Average the gradients over the ranks of a "
                      "data-parallel run (kiln-data-parallel)"),
       llvm::cl::init(false)};
+  Option<int64_t> bucketBytes{
+      *this, "bucket-bytes",
+      llvm::cl::desc("With data-parallel: the largest bucket of gradients "
+                     "one all-reduce takes, in bytes"),
+      llvm::cl::init(4 << 20)};
   Option<std::string> optimizerOptions{
       *this, "optimizer-options",
       llvm::cl::desc("Options of kiln-optimizer that override the model "

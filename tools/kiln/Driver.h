@@ -114,6 +114,8 @@ struct TrainerOptions {
   /// --data-parallel: the training step averages its gradients over the
   /// ranks of an `mpirun` launch.
   bool dataParallel = false;
+  /// --bucket-bytes: the largest bucket of gradients one all-reduce takes.
+  int64_t bucketBytes = 4 << 20;
   /// The options above as a user would spell them, for the trainer's
   /// --help and --version.
   std::string description;

@@ -244,6 +244,7 @@ int kiln::driver::emitTrainer(const TrainerOptions &options) {
     pipeline.maxBatch = largest;
     pipeline.optimizerOptions = options.optimizerOptions;
     pipeline.dataParallel = options.dataParallel;
+    pipeline.bucketBytes = options.bucketBytes;
     pipeline.schedules = options.schedules;
     pipeline.candidates = options.tuneCandidates;
     // The file names the kernels of every step; each compile has some.

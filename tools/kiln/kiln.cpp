@@ -165,6 +165,13 @@ cl::opt<bool> dataParallel(
              "trainer trains on every rank `mpirun -np N` starts (one rank "
              "skips it)"),
     cl::sub(compileCommand()), cl::cat(category()));
+cl::opt<int64_t> bucketBytes(
+    "bucket-bytes",
+    cl::desc("With --data-parallel: the largest bucket of gradients one "
+             "all-reduce takes, in bytes (default 4 MiB; a larger gradient "
+             "is a bucket of its own)"),
+    cl::value_desc("N"), cl::init(4 << 20), cl::sub(compileCommand()),
+    cl::cat(category()));
 cl::opt<bool> printIRAfterAll("print-ir-after-all",
                               cl::desc("Print the IR after every pass"),
                               cl::sub(compileCommand()), cl::cat(category()));
@@ -322,6 +329,7 @@ int trainer(llvm::StringRef optimizerOptions) {
                                ? unsigned(tuneCandidates)
                                : kDefaultTuneCandidates;
   options.dataParallel = dataParallel;
+  options.bucketBytes = bucketBytes;
   options.description = "--batch " + std::to_string(trainBatch);
   if (options.maxBatch != trainBatch)
     options.description += " --max-batch " + std::to_string(options.maxBatch);
@@ -339,6 +347,8 @@ int trainer(llvm::StringRef optimizerOptions) {
   }
   if (options.dataParallel)
     options.description += " --data-parallel";
+  if (bucketBytes.getNumOccurrences())
+    options.description += " --bucket-bytes " + std::to_string(bucketBytes);
   if (!optimizerOptions.trim().empty())
     options.description +=
         " optimizer-options='" + optimizerOptions.trim().str() + "'";
@@ -363,6 +373,9 @@ int compile() {
     return kUsageError;
   if (maxBatch.getNumOccurrences() && maxBatch < 1)
     return fail(kUsageError, "--max-batch must be >= 1");
+  if (bucketBytes.getNumOccurrences() && (!dataParallel || bucketBytes < 1))
+    return fail(kUsageError, "--bucket-bytes takes a positive size and "
+                             "needs --data-parallel");
   for (const std::string &binding : bindings)
     if (maxBatch.getNumOccurrences() &&
         llvm::StringRef(binding).split('=').first == "batch")
@@ -428,6 +441,7 @@ int compile() {
   options.bind = sizes;
   options.maxBatch = static_cast<int64_t>(maxBatch);
   options.dataParallel = bool(dataParallel);
+  options.bucketBytes = static_cast<int64_t>(bucketBytes);
   options.optimizerOptions = *overrides;
   auto printing = [&](mlir::PassManager &pm) {
     if (!printIRAfterAll && printIRAfter.empty())
