@@ -108,7 +108,10 @@ public:
   MpiCommunicator(MpiLibrary mpi, double timeoutSeconds)
       : mpi(mpi), timeoutSeconds(timeoutSeconds) {}
 
-  ~MpiCommunicator() override { mpi.finalize(); }
+  ~MpiCommunicator() override {
+    if (initializedHere)
+      mpi.finalize();
+  }
 
   Status initialize() {
     int ready = 0;
@@ -119,6 +122,7 @@ public:
               mpi.initThread(nullptr, nullptr, kMpiThreadSerialized, &provided);
           code != kMpiSuccess)
         return failure("MPI_Init_thread", code);
+      initializedHere = true;
     }
     if (int code = mpi.commRank(mpi.world, &myRank); code != kMpiSuccess)
       return failure("MPI_Comm_rank", code);
@@ -226,6 +230,8 @@ private:
 
   MpiLibrary mpi;
   double timeoutSeconds;
+  /// Whether this communicator initialized MPI (and so finalizes it).
+  bool initializedHere = false;
   int myRank = 0, ranks = 1;
   std::string library = "MPI";
   std::vector<MpiRequest> requests;
