@@ -74,6 +74,10 @@ public:
 /// was not started by one.
 int launchedRanks();
 
+/// The number of ranks the launcher started on this machine
+/// (OMPI_COMM_WORLD_LOCAL_SIZE, MPI_LOCALNRANKS), 1 when it does not say.
+int localRanks();
+
 /// Joins the MPI job this process was launched in: loads Open MPI
 /// (libmpi.so.40) and initializes it. A collective that does not finish
 /// within `timeoutSeconds` fails. An error when Open MPI cannot be loaded.

@@ -256,6 +256,13 @@ int kiln::runtime::launchedRanks() {
   return 0;
 }
 
+int kiln::runtime::localRanks() {
+  for (const char *name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"})
+    if (int n = environmentCount(name))
+      return n;
+  return 1;
+}
+
 StatusOr<std::unique_ptr<Communicator>>
 kiln::runtime::joinMpi(double timeoutSeconds) {
   auto mpi = loadMpi();

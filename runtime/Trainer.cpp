@@ -42,6 +42,7 @@
 #include "runtime/Random.h"
 #include "runtime/Safetensors.h"
 #include "runtime/TextData.h"
+#include "runtime/ThreadPool.h"
 #include "runtime/TrainerFlags.h"
 
 #include <algorithm>
@@ -416,9 +417,12 @@ int Trainer::createBackend() {
   }
   HostCompileOptions host;
   host.cacheDir = cacheDir;
-  auto created =
-      createCpuBackend(program, std::string(model.cppSource), host,
-                       /*profile=*/false, static_cast<int>(options.threads));
+  // Ranks on one machine share its CPUs: by default each takes its part.
+  int64_t threads = options.threads;
+  if (threads == 0 && ranks > 1)
+    threads = std::max(1, defaultThreads() / localRanks());
+  auto created = createCpuBackend(program, std::string(model.cppSource), host,
+                                  /*profile=*/false, static_cast<int>(threads));
   if (!created.ok())
     return fail(kTrainerRuntimeError,
                 "cannot train on the CPU: " + created.status().message());
