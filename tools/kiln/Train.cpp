@@ -22,13 +22,13 @@
 #include "reference/Executor.h"
 #include "runtime/Dataset.h"
 #include "runtime/Initializers.h"
+#include "runtime/Progress.h"
 #include "runtime/Safetensors.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -201,38 +201,6 @@ bool fromTensorData(const runtime::TensorData &data, Tensor &t,
             ", the model expects " + reference::spell(t.type).str();
   return ok;
 }
-
-/// The progress bar, redrawn in place on a terminal.
-class Progress {
-public:
-  Progress(int64_t epoch, int64_t epochs, int64_t total)
-      : epoch(epoch), epochs(epochs), total(total),
-        enabled(llvm::sys::Process::StandardErrIsDisplayed()) {}
-
-  void update(int64_t done, double loss, int64_t samples, double seconds) {
-    if (!enabled || (done != total && secondsSince(last) < 0.1))
-      return;
-    last = Clock::now();
-    constexpr int kWidth = 30;
-    int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
-    double rate = samples / std::max(seconds, 1e-9);
-    double left = (total - done) * (seconds / std::max<int64_t>(done, 1));
-    llvm::errs() << llvm::format("\repoch %lld/%lld [", (long long)epoch,
-                                 (long long)epochs)
-                 << std::string(filled, '=')
-                 << std::string(kWidth - filled, ' ')
-                 << llvm::format(
-                        "] %lld/%lld loss %.4f %.0f samples/s %.0fs left ",
-                        (long long)done, (long long)total, loss, rate, left);
-    if (done == total)
-      llvm::errs() << "\r" << std::string(100, ' ') << "\r";
-  }
-
-private:
-  int64_t epoch, epochs, total;
-  bool enabled;
-  Clock::time_point last = Clock::now() - std::chrono::seconds(1);
-};
 
 /// Fills the image and label inputs of `args` from a batch.
 void feed(const runtime::Batch &batch, const std::vector<Slot> &slots,
@@ -457,7 +425,7 @@ int Trainer::run() {
   runtime::Batch batch;
   for (int64_t epoch = startEpoch; epoch < epochs; ++epoch) {
     batches.reset(epoch);
-    Progress progress(epoch + 1, epochs, batches.batchesPerEpoch());
+    runtime::Progress progress(epoch + 1, epochs, batches.batchesPerEpoch());
     auto start = Clock::now();
     double lossSum = 0;
     int64_t samples = 0, done = 0;
