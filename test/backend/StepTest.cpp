@@ -22,6 +22,7 @@
 #include "frontend/Parser.h"
 #include "passes/Pipeline.h"
 #include "reference/Executor.h"
+#include "reference/ReferenceBackend.h"
 #include "runtime/ByteTable.h"
 #include "runtime/CpuBackend.h"
 #include "runtime/CudaBackend.h"
@@ -634,6 +635,114 @@ void expectCudaProgramCompiles(const std::string &model,
 // The predict step of a model with an output (the byte-level language
 // model of the text-trainer tests): through the Backend interface, its
 // logits equal the reference executor's running the unfused predict step.
+// The reference executor behind the Backend interface takes parameters,
+// byte-table inputs and steps as the CPU backend does: two training steps
+// and an evaluation from the same start give the same losses, metrics and
+// parameters (within the f32 kernels' rounding).
+TEST(ReferenceBackend, RunsStepsAsTheCpuBackendDoes) {
+  std::string file = std::string(KILN_SOURCE_DIR) + "/examples/mlp.kiln";
+  mlir::MLIRContext context;
+  context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
+  auto generated = generate(context, file);
+  ASSERT_TRUE(succeeded(generated)) << file;
+  auto cpu =
+      runtime::createCpuBackend(generated->program, generated->cppSource, {});
+  ASSERT_TRUE(cpu.ok()) << cpu.status().message();
+  auto oracle = compile(context, file, Stage::grad);
+  ASSERT_TRUE(oracle);
+  auto described = reference::describeSteps(*oracle, /*maxBatch=*/1024);
+  ASSERT_TRUE(succeeded(described));
+  const runtime::Step *train = generated->program.step("train");
+  const runtime::Step *eval = generated->program.step("eval");
+  ASSERT_TRUE(train && eval);
+  // The reference program at the CPU program's batches.
+  runtime::Program program = *described;
+  ASSERT_TRUE(
+      runtime::bindBatch(program, "train", train->arguments.back().shape[0])
+          .ok());
+  ASSERT_TRUE(
+      runtime::bindBatch(program, "eval", eval->arguments.back().shape[0])
+          .ok());
+  auto ref = reference::createReferenceBackend(*oracle, program);
+  ASSERT_EQ(program.step("train")->arguments.size(), train->arguments.size());
+
+  std::vector<runtime::Backend *> backends = {cpu->get(), ref.get()};
+  std::mt19937_64 rng(3);
+  // Parameters and state as initialized, the same in both.
+  for (const runtime::StepArgument &arg : train->arguments) {
+    if (arg.role == runtime::Role::input)
+      continue;
+    reference::Tensor t(elementType(arg.dtype), arg.shape);
+    if (!arg.init.kind.empty()) {
+      ASSERT_TRUE(runtime::initialize(arg.init.kind, arg.init.a, arg.init.b,
+                                      arg.shape, 5, 0, t.data));
+    }
+    std::vector<uint8_t> bytes = toBytes(t, arg.dtype);
+    for (runtime::Backend *b : backends)
+      ASSERT_TRUE(b->write(arg.name, bytes.data(), bytes.size()).ok())
+          << arg.name;
+  }
+  // Inputs gathered from one byte table per input: pixels b / 256, labels
+  // b % 10.
+  std::vector<uint8_t> table(1 << 20);
+  for (uint8_t &b : table)
+    b = uint8_t(rng());
+  for (const runtime::Step *step : {train, eval})
+    for (const runtime::StepArgument &arg : step->arguments) {
+      if (arg.role != runtime::Role::input)
+        continue;
+      reference::Tensor decode(elementType(arg.dtype), {256});
+      for (int b = 0; b < 256; ++b)
+        decode.data[b] = reference::isFloat(decode.type) ? b / 256.0 : b % 10;
+      std::vector<uint8_t> decodeBytes = toBytes(decode, arg.dtype);
+      size_t rows = size_t(arg.shape[0]);
+      size_t width = size_t(arg.elements()) / rows;
+      std::vector<int64_t> offsets;
+      for (size_t r = 0; r < rows; ++r)
+        offsets.push_back(int64_t(rng() % (table.size() - width)));
+      for (runtime::Backend *b : backends) {
+        auto handle = b->addByteTable(table.data(), table.size(),
+                                      decodeBytes.data(), decodeBytes.size());
+        ASSERT_TRUE(handle.ok());
+        ASSERT_TRUE(b->gatherInput(step->kind, arg.name, *handle,
+                                   offsets.data(), rows, width)
+                        .ok())
+            << arg.name;
+      }
+    }
+  std::vector<double> scalars[2], previous[2];
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(backends[i]->run("train", 1).ok());
+    ASSERT_TRUE(backends[i]->run("train", 2).ok());
+    ASSERT_TRUE(backends[i]->scalars("train", previous[i], 1).ok());
+    ASSERT_TRUE(backends[i]->run("eval", 0).ok());
+    ASSERT_TRUE(backends[i]->scalars("eval", scalars[i]).ok());
+  }
+  ASSERT_EQ(scalars[0].size(), 2u); // the loss and the accuracy
+  ASSERT_EQ(scalars[1].size(), 2u);
+  EXPECT_NEAR(previous[0][0], previous[1][0], 1e-4 * std::abs(previous[1][0]));
+  EXPECT_NEAR(scalars[0][0], scalars[1][0], 1e-4 * std::abs(scalars[1][0]));
+  EXPECT_NEAR(scalars[0][1], scalars[1][1], 1e-6);
+  for (const runtime::StepArgument &arg : train->arguments) {
+    if (arg.role != runtime::Role::param)
+      continue;
+    std::vector<uint8_t> bytes[2];
+    for (size_t i = 0; i < 2; ++i) {
+      bytes[i].resize(size_t(arg.bytes()));
+      ASSERT_TRUE(
+          backends[i]->read(arg.name, bytes[i].data(), bytes[i].size()).ok());
+    }
+    double worst = 0;
+    for (int64_t e = 0; e < arg.elements(); ++e)
+      worst = std::max(worst, std::abs(element(bytes[0].data(), arg.dtype, e) -
+                                       element(bytes[1].data(), arg.dtype, e)));
+    EXPECT_LT(worst, 1e-5) << arg.name;
+  }
+  // Its errors are the CPU backend's.
+  EXPECT_FALSE(ref->write("nothing", nullptr, 0).ok());
+  EXPECT_FALSE(ref->run("predict", 0).ok());
+}
+
 TEST(PredictStep, CpuBackendMatchesTheReferenceExecutor) {
   std::string file =
       std::string(KILN_SOURCE_DIR) + "/test/trainer/Inputs/tiny_lm.kiln";
