@@ -501,9 +501,12 @@ void Fuser::outline() {
           r, [&](OpOperand &use) { return !members.contains(use.getOwner()); });
     for (Operation *op : llvm::reverse(g->ops))
       op->erase();
+    // (Forgotten as it goes: a kernel made later may take its address.)
     for (Operation *c : llvm::reverse(cloned))
-      if (c->use_empty())
+      if (c->use_empty()) {
+        recomputed.erase(c);
         c->erase();
+      }
     LLVM_DEBUG(llvm::dbgs() << "kernel " << kernel.getName() << ": "
                             << g->ops.size() << " ops, " << inputs.size()
                             << " inputs, " << outputs.size() << " outputs\n");
