@@ -174,7 +174,8 @@ std::vector<reference::Tensor> writeTrainArguments(runtime::Backend &backend,
 
 class Step : public ::testing::TestWithParam<const char *> {
 protected:
-  void checkTrainingStep(bool runTimeBatch, const std::string &isa = "");
+  void checkTrainingStep(bool runTimeBatch, const std::string &isa = "",
+                         bool dataParallel = false);
 };
 
 /// Runs the compiled training step of GetParam() for kSteps steps at batch
@@ -182,7 +183,11 @@ protected:
 /// run-time size, planned and tuned for batches up to kBatch + 5, and is
 /// fixed to kBatch only when it runs (runtime::bindBatch). The kernels are
 /// compiled for `isa` (empty: the host's best) and run on three threads.
-void Step::checkTrainingStep(bool runTimeBatch, const std::string &isa) {
+/// With `dataParallel` the step averages its gradients over ranks (one
+/// rank here: its all-reduces are the identity, in the runtime and in the
+/// oracle alike).
+void Step::checkTrainingStep(bool runTimeBatch, const std::string &isa,
+                             bool dataParallel) {
   std::string file = std::string(KILN_SOURCE_DIR) + "/" + GetParam();
   mlir::MLIRContext context;
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
@@ -191,6 +196,9 @@ void Step::checkTrainingStep(bool runTimeBatch, const std::string &isa) {
   auto planned =
       runTimeBatch
           ? test::compileModel(context, file, Stage::scheduled, "", kBatch + 5)
+      : dataParallel
+          ? test::compileModel(context, file, Stage::scheduled,
+                               "batch=" + std::to_string(kBatch), 0, true)
           : compile(context, file, Stage::scheduled);
   ASSERT_TRUE(planned) << file;
   auto generated = codegen::generateProgram(*planned);
@@ -300,6 +308,10 @@ TEST_P(Step, CpuBackendMatchesTheReferenceExecutor) {
 
 TEST_P(Step, RunTimeBatchMatchesTheReferenceExecutor) {
   checkTrainingStep(/*runTimeBatch=*/true);
+}
+
+TEST_P(Step, DataParallelMatchesTheReferenceExecutor) {
+  checkTrainingStep(/*runTimeBatch=*/false, "", /*dataParallel=*/true);
 }
 
 // The portable build (no vector instruction set, no fused multiply-adds),

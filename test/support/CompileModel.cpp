@@ -11,8 +11,8 @@
 
 mlir::OwningOpRef<mlir::ModuleOp>
 kiln::test::compileModel(mlir::MLIRContext &context, const std::string &file,
-                         Stage stage, const std::string &bind,
-                         int64_t maxBatch) {
+                         Stage stage, const std::string &bind, int64_t maxBatch,
+                         bool dataParallel) {
   auto buffer = llvm::MemoryBuffer::getFile(file);
   if (!buffer)
     return nullptr;
@@ -29,6 +29,7 @@ kiln::test::compileModel(mlir::MLIRContext &context, const std::string &file,
     bindings.push_back(bind);
   options.bind = bindings;
   options.maxBatch = maxBatch;
+  options.dataParallel = dataParallel;
   mlir::PassManager pm(&context);
   if (failed(buildCompilePipeline(
           pm, options, [](const llvm::Twine &) { return mlir::failure(); })) ||

@@ -22,10 +22,12 @@ namespace kiln::test {
 
 /// Compiles the model file `file` to `stage`, binding `bind` ("batch=64")
 /// unless empty, and keeping `batch` a run-time size planned for up to
-/// `maxBatch` when it is not 0; null on any error.
+/// `maxBatch` when it is not 0, its gradients averaged over ranks with
+/// `dataParallel` (kiln-data-parallel); null on any error.
 mlir::OwningOpRef<mlir::ModuleOp>
 compileModel(mlir::MLIRContext &context, const std::string &file, Stage stage,
-             const std::string &bind, int64_t maxBatch = 0);
+             const std::string &bind, int64_t maxBatch = 0,
+             bool dataParallel = false);
 
 /// Runs kiln-schedule on every function of `module`: what code generation
 /// needs of fused IR that did not go through the whole pipeline (a
