@@ -113,28 +113,21 @@ public:
   }
   StatusOr<int> addByteTable(const uint8_t *bytes, size_t count,
                              const void *decode, size_t decodeBytes) override {
-    auto table = ByteTable::create(bytes, count, decode, decodeBytes);
-    if (!table.ok())
-      return table.status();
-    tables.push_back(std::move(*table));
-    return static_cast<int>(tables.size() - 1);
+    return tables.add(bytes, count, decode, decodeBytes);
   }
   Status gatherInput(const std::string &step, const std::string &name,
                      int table, const int64_t *offsets, size_t rows,
                      size_t width) override {
-    if (table < 0 || static_cast<size_t>(table) >= tables.size())
-      return Status::error("no byte table " + std::to_string(table));
-    const ByteTable &t = tables[static_cast<size_t>(table)];
-    size_t bytes = rows * width * t.elementBytes;
-    if (!input(step, name, bytes))
-      return Status::error("step '" + step + "' has no input '" + name +
-                           "' of " + std::to_string(bytes) + " bytes");
-    if (Status s = checkRows(t.bytes.size(), offsets, rows, width); !s.ok())
+    const ByteTable *t = tables.find(table);
+    size_t size = t ? rows * width * t->elementBytes : 0;
+    std::vector<uint8_t> gathered(size);
+    if (Status s = tables.gather(
+            table, offsets, rows, width,
+            input(step, name, size) ? gathered.data() : nullptr, size,
+            "step '" + step + "' has no input '" + name + "'");
+        !s.ok())
       return s;
-    std::vector<uint8_t> &out = inputs[step][name];
-    out.resize(bytes);
-    gatherRows(t.bytes.data(), t.decode.data(), t.elementBytes, offsets, rows,
-               width, out.data());
+    inputs[step][name] = std::move(gathered);
     return Status::success();
   }
 
@@ -201,9 +194,7 @@ public:
     size_t total = 0;
     for (const auto &[name, bytes] : values)
       total += bytes.size();
-    for (const ByteTable &t : tables)
-      total += t.bytes.size();
-    return total;
+    return total + tables.bytes();
   }
 
 private:
@@ -243,7 +234,7 @@ private:
   std::map<std::string, func::FuncOp> functions;
   Tensors values;
   std::map<std::string, Tensors> inputs, outputs;
-  std::vector<ByteTable> tables;
+  HostByteTables tables;
   std::map<std::string, Runs> scalarRuns;
 };
 

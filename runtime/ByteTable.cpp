@@ -76,3 +76,35 @@ void kiln::runtime::gatherRows(const uint8_t *bytes, const void *decode,
                     elementBytes);
   }
 }
+
+StatusOr<int> HostByteTables::add(const uint8_t *bytes, size_t count,
+                                  const void *decode, size_t decodeBytes) {
+  auto table = ByteTable::create(bytes, count, decode, decodeBytes);
+  if (!table.ok())
+    return table.status();
+  held += table->bytes.size() + table->decode.size();
+  tables.push_back(std::move(*table));
+  return static_cast<int>(tables.size() - 1);
+}
+
+const ByteTable *HostByteTables::find(int handle) const {
+  return handle < 0 || static_cast<size_t>(handle) >= tables.size()
+             ? nullptr
+             : &tables[static_cast<size_t>(handle)];
+}
+
+Status HostByteTables::gather(int handle, const int64_t *offsets, size_t rows,
+                              size_t width, void *out, size_t outBytes,
+                              const std::string &what) const {
+  const ByteTable *t = find(handle);
+  if (!t)
+    return Status::error("no byte table " + std::to_string(handle));
+  size_t size = rows * width * t->elementBytes;
+  if (!out || size != outBytes)
+    return Status::error(what + " of " + std::to_string(size) + " bytes");
+  if (Status s = checkRows(t->bytes.size(), offsets, rows, width); !s.ok())
+    return s;
+  gatherRows(t->bytes.data(), t->decode.data(), t->elementBytes, offsets, rows,
+             width, out);
+  return Status::success();
+}

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace kiln::runtime {
@@ -52,6 +53,29 @@ Status checkRows(size_t tableBytes, const int64_t *offsets, size_t rows,
 /// have passed checkRows.
 void gatherRows(const uint8_t *bytes, const void *decode, size_t elementBytes,
                 const int64_t *offsets, size_t rows, size_t width, void *out);
+
+/// The byte tables of a backend that gathers on the host (the CPU backend,
+/// the reference executor's): Backend::addByteTable and gatherInput.
+class HostByteTables {
+public:
+  /// Adds a table (ByteTable::create); returns its handle.
+  StatusOr<int> add(const uint8_t *bytes, size_t count, const void *decode,
+                    size_t decodeBytes);
+  /// The table of `handle`, or null.
+  const ByteTable *find(int handle) const;
+  /// Writes rows x width decoded elements of table `handle` from `offsets`
+  /// into `out`, which `outBytes` must fit exactly; errors for an unknown
+  /// handle, a size that is not the input's (`what` names it) and rows
+  /// outside the table.
+  Status gather(int handle, const int64_t *offsets, size_t rows, size_t width,
+                void *out, size_t outBytes, const std::string &what) const;
+  /// Bytes held (tables and decode tables).
+  size_t bytes() const { return held; }
+
+private:
+  std::vector<ByteTable> tables;
+  size_t held = 0;
+};
 
 } // namespace kiln::runtime
 

@@ -71,14 +71,13 @@ CpuStep::create(const Step &step,
 
 Status CpuStep::runCollective(const Launch &launch,
                               const std::vector<void *> &buffers) {
+  // The inputs' buffers, then the results'.
   size_t count = launch.dims.size();
-  const std::vector<void *> inputs(buffers.begin(), buffers.begin() + count);
-  const std::vector<void *> results(buffers.begin() + count, buffers.end());
-  if (communicator && communicator->size() > 1) {
-    std::vector<const void *> in(inputs.begin(), inputs.end());
-    return communicator->allReduce(launch.collective, launch.dtype, in.data(),
-                                   results.data(), launch.dims.data(), count);
-  }
+  void *const *inputs = buffers.data();
+  void *const *results = buffers.data() + count;
+  if (communicator && communicator->size() > 1)
+    return communicator->allReduce(launch.collective, launch.dtype, inputs,
+                                   results, launch.dims.data(), count);
   // One rank: the identity.
   for (size_t i = 0; i < count; ++i)
     if (results[i] != inputs[i])
@@ -284,31 +283,19 @@ public:
   }
   StatusOr<int> addByteTable(const uint8_t *data, size_t count,
                              const void *decode, size_t decodeBytes) override {
-    auto table = ByteTable::create(data, count, decode, decodeBytes);
-    if (!table.ok())
-      return table.status();
-    bytes += table->bytes.size() + table->decode.size();
-    tables.push_back(std::move(*table));
-    return static_cast<int>(tables.size() - 1);
+    return tables.add(data, count, decode, decodeBytes);
   }
   Status gatherInput(const std::string &step, const std::string &name,
                      int table, const int64_t *offsets, size_t rows,
                      size_t width) override {
-    if (table < 0 || static_cast<size_t>(table) >= tables.size())
-      return Status::error("no byte table " + std::to_string(table));
-    const ByteTable &t = tables[static_cast<size_t>(table)];
+    const ByteTable *t = tables.find(table);
+    size_t size = t ? rows * width * t->elementBytes : 0;
     auto it = steps.find(step);
-    size_t size = rows * width * t.elementBytes;
     auto *tensor =
         it == steps.end() ? nullptr : find(it->second.inputs, name, size);
-    if (!tensor)
-      return Status::error("step '" + step + "' has no input '" + name +
-                           "' of " + std::to_string(size) + " bytes");
-    if (Status s = checkRows(t.bytes.size(), offsets, rows, width); !s.ok())
-      return s;
-    gatherRows(t.bytes.data(), t.decode.data(), t.elementBytes, offsets, rows,
-               width, tensor->data());
-    return Status::success();
+    return tables.gather(table, offsets, rows, width,
+                         tensor ? tensor->data() : nullptr, size,
+                         "step '" + step + "' has no input '" + name + "'");
   }
   Status run(const std::string &step, uint64_t seed) override {
     auto it = steps.find(step);
@@ -370,7 +357,7 @@ public:
       state.cpu.setCommunicator(communicator);
     return Status::success();
   }
-  size_t memoryBytes() const override { return bytes; }
+  size_t memoryBytes() const override { return bytes + tables.bytes(); }
   std::vector<KernelTime> kernelTimes() override {
     std::vector<KernelTime> times;
     for (auto &[kind, state] : steps)
@@ -455,7 +442,7 @@ private:
   SharedLibrary tunedLibrary;
   Tensors shared; // parameters and state, by name
   std::map<std::string, StepState> steps;
-  std::vector<ByteTable> tables;
+  HostByteTables tables;
   size_t bytes = 0;
 };
 
