@@ -10,14 +10,11 @@
 #include <cstring>
 
 using namespace kiln::runtime;
+using kiln::runtime::testing::bytesOf;
 using kiln::runtime::testing::TempDir;
 using kiln::runtime::testing::writeFile;
 
 namespace {
-
-std::vector<uint8_t> bytesOf(const std::string &text) {
-  return std::vector<uint8_t>(text.begin(), text.end());
-}
 
 /// A .npy file of format `version` (1: a 2-byte header length, 2: 4 bytes).
 std::vector<uint8_t> npy(const std::string &header,

@@ -53,6 +53,11 @@ public:
   std::string dir;
 };
 
+/// The bytes of `text`.
+inline std::vector<uint8_t> bytesOf(const std::string &text) {
+  return std::vector<uint8_t>(text.begin(), text.end());
+}
+
 inline void writeFile(const std::string &path,
                       const std::vector<uint8_t> &bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

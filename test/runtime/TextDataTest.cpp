@@ -9,14 +9,11 @@
 #include <set>
 
 using namespace kiln::runtime;
+using kiln::runtime::testing::bytesOf;
 using kiln::runtime::testing::TempDir;
 using kiln::runtime::testing::writeFile;
 
 namespace {
-
-std::vector<uint8_t> bytesOf(const std::string &text) {
-  return std::vector<uint8_t>(text.begin(), text.end());
-}
 
 TEST(TextDataTest, HoldsOutTheLastTenth) {
   TempDir dir;

@@ -2,7 +2,8 @@
 and TEST test examples of Fashion-MNIST (the IDX files in IDX_DIR) in the
 formats trainers read, without NumPy (the .npy format is written by hand):
 
-  train.npz, test.npz      x uint8 [n, 28, 28], label uint8 [n]
+  train.npz, test.npz      x uint8 [n, 28, 28], label uint8 [n] (members
+                           deflated in train.npz, stored in test.npz)
   train.safetensors        x U8 [n, 28, 28], label I64 [n]
   x.npy, label.npy         the training arrays, one per file
   train-f32.npz, test-f32.npz  x float32 [n, 784], normalised exactly as a
@@ -72,7 +73,9 @@ for split, prefix, count in (("train", "train", n_train), ("test", "t10k", n_tes
     _, labels = idx(os.path.join(idx_dir, prefix + "-labels-idx1-ubyte.gz"), count)
     x = npy("|u1", [count] + dims, pixels)
     label = npy("|u1", [count], labels)
-    npz(os.path.join(out, split + ".npz"), [("x", x), ("label", label)])
+    # (The test split's members are stored, the training split's deflated.)
+    npz(os.path.join(out, split + ".npz"), [("x", x), ("label", label)],
+        zipfile.ZIP_STORED if split == "test" else zipfile.ZIP_DEFLATED)
     npz(os.path.join(out, split + "-f32.npz"),
         [("x", npy("<f4", [count, 784], normalised(pixels))),
          ("label", npy("<i4", [count], struct.pack("<%di" % count, *labels)))])
